@@ -1,0 +1,20 @@
+//! The domain of the support platform.
+//!
+//! Everything a support conversation goes through lives here: identifiers parsed at the edge,
+//! settings, the audit chain, secret encryption, the app registry and the *port* traits
+//! ([`store::Store`] and friends) that adapter crates implement.
+//!
+//! Architecture Invariant: this crate never imports axum, sqlx, Slack or Stripe types. Adapters
+//! depend on it, never the other way round.
+
+pub mod audit;
+pub mod auth;
+pub mod crypto;
+pub mod ids;
+pub mod registry;
+pub mod settings;
+pub mod store;
+pub mod time;
+
+pub use ids::{AppSlug, Email, ParseError};
+pub use settings::Settings;

@@ -1,0 +1,510 @@
+//! Layered, typed settings: defaults, then `support.toml`, then `SUPPORT_*` environment variables.
+//!
+//! Nested keys use `__` in the environment: `SUPPORT_LOG__FORMAT=json` sets `log.format`.
+//! Inngest settings also read Inngest's own variable names (`INNGEST_SIGNING_KEY`, …).
+//! Secrets are [`Secret`]s: they print as `[redacted]` in `Debug` and when serialized.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret value. `Debug` and `Serialize` never show it.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(SecretString::from(value.into()))
+    }
+
+    /// The secret itself. Call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Accept numbers too: figment parses `SUPPORT_X=123` as an integer.
+        let v = serde_json::Value::deserialize(d)?;
+        match v {
+            serde_json::Value::String(s) => Ok(Self::new(s)),
+            serde_json::Value::Number(n) => Ok(Self::new(n.to_string())),
+            _ => Err(serde::de::Error::custom("expected a string")),
+        }
+    }
+}
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+/// Accept a string, number or boolean as text (environment values are parsed eagerly).
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    })
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Pretty,
+    Json,
+}
+
+/// Which engine drives durable functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerKind {
+    /// The embedded executor on the platform's own database.
+    #[default]
+    Embedded,
+    /// An external Inngest server (Cloud or `inngest start`) calls `/api/inngest`.
+    Inngest,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` env-filter directive, e.g. `info,support=debug`.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: LogFormat::Pretty, filter: "info".into() }
+    }
+}
+
+/// OpenTelemetry export over OTLP/HTTP (protobuf). Works with Axiom, Langfuse, Honeycomb, a
+/// collector, … See `docs/telemetry.md` for the headers each vendor expects.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtelSettings {
+    /// e.g. `https://api.axiom.co/v1/traces`. Export is off when unset.
+    pub endpoint: Option<String>,
+    /// Extra headers, e.g. `Authorization`. Values are secrets.
+    pub headers: std::collections::BTreeMap<String, Secret>,
+    pub service_name: String,
+}
+
+impl Default for OtelSettings {
+    fn default() -> Self {
+        Self { endpoint: None, headers: Default::default(), service_name: "support".into() }
+    }
+}
+
+/// Inngest settings. Also read from Inngest's own variables: `INNGEST_SIGNING_KEY`,
+/// `INNGEST_SIGNING_KEY_FALLBACK`, `INNGEST_EVENT_KEY`, `INNGEST_BASE_URL`, `INNGEST_DEV`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct InngestSettings {
+    pub signing_key: Option<Secret>,
+    pub signing_key_fallback: Option<Secret>,
+    pub event_key: Option<Secret>,
+    #[serde(deserialize_with = "lenient_string")]
+    pub base_url: Option<String>,
+    /// `INNGEST_DEV`: `1`/`true`, or the dev server's URL. Skips signature checks.
+    #[serde(deserialize_with = "lenient_string")]
+    pub dev: Option<String>,
+}
+
+impl InngestSettings {
+    pub fn is_dev(&self) -> bool {
+        self.dev
+            .as_deref()
+            .is_some_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrontSettings {
+    /// Core API token. When unset in `--demo`, the built-in Front sandbox is used.
+    pub api_token: Option<Secret>,
+    /// Application-webhook signing secrets; any of them verifies (rotation).
+    pub signing_secrets: Vec<Secret>,
+    pub api_url: String,
+}
+
+impl Default for FrontSettings {
+    fn default() -> Self {
+        Self {
+            api_token: None,
+            signing_secrets: Vec::new(),
+            api_url: "https://api2.frontapp.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackSettings {
+    pub bot_token: Option<Secret>,
+    /// Signing secrets; any of them verifies (rotation).
+    pub signing_secrets: Vec<Secret>,
+    pub api_url: String,
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        Self {
+            bot_token: None,
+            signing_secrets: Vec::new(),
+            api_url: "https://slack.com/api/".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StripeSettings {
+    pub secret_key: Option<Secret>,
+    pub webhook_secrets: Vec<Secret>,
+    pub connect_client_id: Option<String>,
+    pub api_url: String,
+}
+
+impl Default for StripeSettings {
+    fn default() -> Self {
+        Self {
+            secret_key: None,
+            webhook_secrets: Vec::new(),
+            connect_client_id: None,
+            api_url: "https://api.stripe.com/".into(),
+        }
+    }
+}
+
+/// Every setting of the platform. Build with [`Settings::load`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP server binds.
+    pub bind: SocketAddr,
+    /// Where the embedded database, demo files and generated keys live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`. Defaults to SQLite in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// The URL users and webhooks reach this server at; defaults to `http://{bind}`.
+    pub public_url: Option<String>,
+    /// Base64 of 32 random bytes; encrypts secrets at rest and signs action capabilities.
+    pub master_key: Option<Secret>,
+    /// Redis, for the cache and rate limits when several instances share the work.
+    pub redis_url: Option<Secret>,
+    pub runner: RunnerKind,
+    /// Seconds to drain in-flight work on SIGINT/SIGTERM.
+    pub shutdown_grace_secs: u64,
+    pub log: LogSettings,
+    pub otel: OtelSettings,
+    pub inngest: InngestSettings,
+    pub front: FrontSettings,
+    pub slack: SlackSettings,
+    pub stripe: StripeSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 4100)),
+            data_dir: PathBuf::from(".support"),
+            database_url: None,
+            public_url: None,
+            master_key: None,
+            redis_url: None,
+            runner: RunnerKind::Embedded,
+            shutdown_grace_secs: 20,
+            log: LogSettings::default(),
+            otel: OtelSettings::default(),
+            inngest: InngestSettings::default(),
+            front: FrontSettings::default(),
+            slack: SlackSettings::default(),
+            stripe: StripeSettings::default(),
+        }
+    }
+}
+
+/// A setting that is missing or invalid, with the key and where its value came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting `{key}` (from {origin}): {message}")]
+pub struct SettingsError {
+    pub key: String,
+    pub origin: String,
+    pub message: String,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "bind",
+    "data_dir",
+    "database_url",
+    "public_url",
+    "master_key",
+    "redis_url",
+    "runner",
+    "shutdown_grace_secs",
+    "log",
+    "otel",
+    "inngest",
+    "front",
+    "slack",
+    "stripe",
+];
+
+const INNGEST_VARS: &[&str] = &[
+    "INNGEST_SIGNING_KEY",
+    "INNGEST_SIGNING_KEY_FALLBACK",
+    "INNGEST_EVENT_KEY",
+    "INNGEST_BASE_URL",
+    "INNGEST_DEV",
+];
+
+impl Settings {
+    /// The layered figment: defaults → `config_file` (if it exists) → `SUPPORT_*` → `INNGEST_*`.
+    pub fn figment(config_file: Option<&Path>) -> Figment {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        let file = config_file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("support.toml"));
+        if file.exists() {
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig.merge(
+            Env::prefixed("SUPPORT_")
+                .split("__")
+                .filter(|k| {
+                    let key = k.as_str();
+                    let top = key.split('.').next().unwrap_or_default();
+                    let top = top.split("__").next().unwrap_or_default();
+                    TOP_LEVEL_KEYS.iter().any(|t| top.eq_ignore_ascii_case(t))
+                }),
+        )
+        .merge(
+            Env::raw()
+                .only(INNGEST_VARS)
+                .map(|k| {
+                    let name = k.as_str().to_ascii_lowercase();
+                    let field = name.trim_start_matches("inngest_");
+                    format!("inngest.{field}").into()
+                }),
+        )
+    }
+
+    /// Load settings from the process environment and `support.toml` (or `SUPPORT_CONFIG`).
+    pub fn load() -> Result<Self, SettingsError> {
+        let file = std::env::var_os("SUPPORT_CONFIG").map(PathBuf::from);
+        Self::from_figment(Self::figment(file.as_deref()))
+    }
+
+    /// Extract and validate settings from a figment.
+    pub fn from_figment(fig: Figment) -> Result<Self, SettingsError> {
+        let settings: Settings = fig.extract().map_err(|e| {
+            let e = e.into_iter().next().unwrap_or_else(|| figment::Error::from("unknown error".to_string()));
+            let key = if e.path.is_empty() { "(root)".to_string() } else { e.path.join(".") };
+            let origin = match &e.metadata {
+                Some(md) if md.name.contains("environment") && !e.path.is_empty() => {
+                    let var = if e.path.first().is_some_and(|p| p == "inngest") && !md.name.contains("SUPPORT_") {
+                        format!("INNGEST_{}", e.path[1..].join("_"))
+                    } else {
+                        format!("SUPPORT_{}", e.path.join("__"))
+                    };
+                    format!("environment variable `{}`", var.to_ascii_uppercase())
+                }
+                Some(md) => match &md.source {
+                    Some(src) => format!("{} {src}", md.name),
+                    None => md.name.to_string(),
+                },
+                None => "defaults".to_string(),
+            };
+            SettingsError { key, origin, message: e.kind.to_string() }
+        })?;
+        settings.validate(&fig)?;
+        Ok(settings)
+    }
+
+    fn validate(&self, fig: &Figment) -> Result<(), SettingsError> {
+        let origin_of = |key: &str| -> String {
+            fig.find_metadata(key)
+                .map(|md| md.name.to_string())
+                .unwrap_or_else(|| "defaults".into())
+        };
+        if let Some(key) = &self.master_key {
+            crate::crypto::MasterKey::from_base64(key.expose()).map_err(|e| SettingsError {
+                key: "master_key".into(),
+                origin: origin_of("master_key"),
+                message: e.to_string(),
+            })?;
+        }
+        if let Some(url) = &self.database_url {
+            let u = url.expose();
+            if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+                return Err(SettingsError {
+                    key: "database_url".into(),
+                    origin: origin_of("database_url"),
+                    message: "expected a sqlite: or postgres:// URL".into(),
+                });
+            }
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(SettingsError {
+                key: "public_url".into(),
+                origin: origin_of("public_url"),
+                message: "expected an http:// or https:// URL".into(),
+            });
+        }
+        if let Some(ep) = &self.otel.endpoint
+            && !(ep.starts_with("http://") || ep.starts_with("https://"))
+        {
+            return Err(SettingsError {
+                key: "otel.endpoint".into(),
+                origin: origin_of("otel.endpoint"),
+                message: "expected an http:// or https:// URL (OTLP/HTTP)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite in `data_dir`.
+    pub fn effective_database_url(&self) -> Secret {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("support.db").display()
+            )),
+        }
+    }
+
+    /// The URL the platform is reached at, without a trailing slash.
+    pub fn effective_public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// The effective settings as JSON with every secret redacted, plus the database backend.
+    pub fn redacted_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            let url = self.effective_database_url();
+            let backend = if url.expose().starts_with("sqlite:") { "sqlite" } else { "postgres" };
+            obj.insert("database_backend".into(), backend.into());
+            obj.insert("effective_public_url".into(), self.effective_public_url().into());
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        Jail::expect_with(|jail| {
+            jail.create_file("support.toml", "bind = \"127.0.0.1:5000\"\n[log]\nformat = \"json\"\nfilter = \"debug\"\n")?;
+            jail.set_env("SUPPORT_LOG__FILTER", "warn");
+            jail.set_env("SUPPORT_FRONT__SIGNING_SECRETS", "[one, two]");
+            jail.set_env("INNGEST_SIGNING_KEY", "signkey-test-abc");
+            jail.set_env("INNGEST_DEV", "1");
+            let s = Settings::from_figment(Settings::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(s.bind.port(), 5000);
+            assert_eq!(s.log.format, LogFormat::Json);
+            assert_eq!(s.log.filter, "warn");
+            assert_eq!(s.front.signing_secrets.len(), 2);
+            assert_eq!(s.front.signing_secrets[1].expose(), "two");
+            assert_eq!(s.inngest.signing_key.as_ref().map(Secret::expose), Some("signkey-test-abc"));
+            assert!(s.inngest.is_dev());
+            assert_eq!(s.runner, RunnerKind::Embedded);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_env_names_key_and_origin() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SUPPORT_LOG__FORMAT", "xml");
+            let err = Settings::from_figment(Settings::figment(None)).expect_err("xml is not a format");
+            assert_eq!(err.key, "log.format");
+            assert!(err.origin.contains("SUPPORT_LOG__FORMAT"), "{err}");
+            assert!(err.to_string().contains("xml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_file_value_names_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("support.toml", "bind = \"nope\"\n")?;
+            let err = Settings::from_figment(Settings::figment(None)).expect_err("bad bind");
+            assert_eq!(err.key, "bind");
+            assert!(err.origin.contains("support.toml"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_master_key_is_rejected() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SUPPORT_MASTER_KEY", "too-short");
+            let err = Settings::from_figment(Settings::figment(None)).expect_err("short key");
+            assert_eq!(err.key, "master_key");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unrelated_support_env_is_ignored_but_file_typos_are_not() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SUPPORT_REQUIRE_NPM", "1");
+            assert!(Settings::from_figment(Settings::figment(None)).is_ok());
+            jail.create_file("support.toml", "bnid = \"127.0.0.1:1\"\n")?;
+            let err = Settings::from_figment(Settings::figment(None)).expect_err("typo");
+            assert!(err.message.contains("bnid"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let mut s = Settings::default();
+        s.master_key = Some(Secret::new("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXh4eHg="));
+        s.front.signing_secrets = vec![Secret::new("front-secret-value")];
+        s.database_url = Some(Secret::new("postgres://u:hunter2@db/x"));
+        let dbg = format!("{s:?}");
+        let json = s.redacted_json().to_string();
+        for text in [dbg, json] {
+            assert!(!text.contains("hunter2"));
+            assert!(!text.contains("front-secret-value"));
+            assert!(!text.contains("c2VjcmV0"));
+            assert!(text.contains("[redacted]"));
+        }
+        assert_eq!(s.redacted_json()["database_backend"], "postgres");
+    }
+}

@@ -1,0 +1,330 @@
+//! The storage port. `crates/store` implements it on SQLite and Postgres; one conformance suite
+//! runs against both.
+
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::auth::Role;
+use crate::time::Millis;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Backend(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which migrations are applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationStatus {
+    pub backend: String,
+    pub expected: usize,
+    pub applied: usize,
+    pub pending: Vec<String>,
+}
+
+impl MigrationStatus {
+    pub fn up_to_date(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// An onboarded product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppRow {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub front_inbox_ids: Vec<String>,
+    pub sdk_base_url: String,
+    /// Sealed with the master key (see `registry`); never plaintext.
+    pub secrets_enc: String,
+    pub stripe_account: Option<String>,
+    pub policy: Value,
+    pub capabilities: Value,
+    /// `connected`, `disconnected` (e.g. Stripe deauthorized).
+    pub status: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub token_hash: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub slack_user_id: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRow {
+    pub token_hash: String,
+    pub user_id: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// Conversation status as Front and the platform understand it.
+pub const CONVERSATION_STATUSES: &[&str] = &["new", "open", "pending", "on_hold", "solved", "closed"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRow {
+    pub id: String,
+    pub front_id: String,
+    pub app: Option<String>,
+    pub customer_email: Option<String>,
+    pub subject: Option<String>,
+    pub status: String,
+    pub escalation: Option<String>,
+    pub escalation_reason: Option<String>,
+    pub assignee: Option<String>,
+    pub sla_due_at: Option<Millis>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRow {
+    pub id: String,
+    pub front_id: String,
+    pub conversation_id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub author: Option<String>,
+    /// Plain text body; `None` once purged.
+    pub body: Option<String>,
+    /// The raw (HTML) body; `None` once purged.
+    pub raw_body: Option<String>,
+    pub sent_at: Millis,
+    pub purged_at: Option<Millis>,
+}
+
+pub const ACTION_STATUSES: &[&str] = &[
+    "proposed",
+    "pending_approval",
+    "approved",
+    "rejected",
+    "expired",
+    "executing",
+    "executed",
+    "failed",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRow {
+    pub id: String,
+    pub conversation_id: Option<String>,
+    pub app: Option<String>,
+    pub kind: String,
+    pub params: Value,
+    pub category: Option<String>,
+    pub confidence: Option<f64>,
+    pub reasoning: Option<String>,
+    /// `read`, `low_impact`, `approval_required`.
+    pub risk: String,
+    pub status: String,
+    pub idempotency_key: String,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub trace_id: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A change to an action made together with a status transition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActionPatch {
+    pub params: Option<Value>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRow {
+    pub id: String,
+    pub action_id: String,
+    /// `slack`, `dashboard`, `cli`.
+    pub channel: String,
+    pub slack_channel: Option<String>,
+    pub slack_ts: Option<String>,
+    /// `pending`, `approved`, `rejected`, `expired`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub reason: Option<String>,
+    pub expires_at: Millis,
+    pub created_at: Millis,
+    pub decided_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrustRow {
+    pub app: String,
+    pub category: String,
+    pub score: f64,
+    pub samples: i64,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KbDocument {
+    pub id: String,
+    pub app: String,
+    pub title: String,
+    pub source: Option<String>,
+    pub body: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KbChunk {
+    pub id: String,
+    pub document_id: String,
+    pub app: String,
+    pub ordinal: i64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CannedResponse {
+    pub id: String,
+    pub app: Option<String>,
+    pub name: String,
+    /// A pattern the router matches the inbound message against.
+    pub trigger: String,
+    /// A `{{var}}` template.
+    pub body: String,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: String,
+    /// What died: `run`, `action`, `webhook`.
+    pub kind: String,
+    pub ref_id: String,
+    pub error: String,
+    pub payload: Value,
+    pub created_at: Millis,
+    pub resolved_at: Option<Millis>,
+}
+
+/// The state of an idempotency key when an operation starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IdempotencyState {
+    /// This caller owns the key now and must complete it.
+    Started,
+    /// Another attempt started and has not completed.
+    InProgress,
+    /// Done before: here is the stored result.
+    Completed(Value),
+}
+
+/// Audit filter for the JSON API. `after_seq` is the cursor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub app: Option<String>,
+    pub conversation_id: Option<String>,
+    pub kind: Option<String>,
+    pub after_seq: i64,
+    pub limit: i64,
+}
+
+/// The storage port.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+    async fn migration_status(&self) -> StoreResult<MigrationStatus>;
+
+    // apps
+    async fn insert_app(&self, app: &AppRow) -> StoreResult<()>;
+    async fn update_app(&self, app: &AppRow) -> StoreResult<()>;
+    async fn get_app(&self, slug: &str) -> StoreResult<Option<AppRow>>;
+    async fn find_app_by_inbox(&self, inbox_id: &str) -> StoreResult<Option<AppRow>>;
+    async fn list_apps(&self) -> StoreResult<Vec<AppRow>>;
+    async fn delete_app(&self, slug: &str) -> StoreResult<bool>;
+
+    // audit
+    async fn append_audit(&self, ev: &AuditEvent) -> StoreResult<AuditRecord>;
+    /// Rows with `seq > after_seq`, oldest first.
+    async fn audit_page(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// The newest `(seq, hash)` as the chain head recorded it.
+    async fn audit_head(&self) -> StoreResult<(i64, String)>;
+
+    // api tokens, users, sessions
+    async fn insert_api_token(&self, t: &ApiTokenRow) -> StoreResult<()>;
+    async fn find_api_token(&self, token_hash: &str) -> StoreResult<Option<ApiTokenRow>>;
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRow>>;
+    async fn revoke_api_token(&self, id: &str, at: Millis) -> StoreResult<bool>;
+    async fn upsert_user(&self, u: &UserRow) -> StoreResult<()>;
+    async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>>;
+    async fn insert_session(&self, s: &SessionRow) -> StoreResult<()>;
+    async fn get_session(&self, token_hash: &str, now: Millis) -> StoreResult<Option<SessionRow>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    // webhook dedupe, idempotency, dead letters
+    /// `true` when this `(source, event_id)` was not seen before.
+    async fn record_webhook_receipt(&self, source: &str, event_id: &str, at: Millis) -> StoreResult<bool>;
+    async fn idempotency_begin(&self, key: &str, scope: &str, at: Millis) -> StoreResult<IdempotencyState>;
+    async fn idempotency_complete(&self, key: &str, result: &Value, at: Millis) -> StoreResult<()>;
+    /// Forget an unfinished key so a later attempt can start again.
+    async fn idempotency_abandon(&self, key: &str) -> StoreResult<()>;
+    async fn insert_dead_letter(&self, d: &DeadLetter) -> StoreResult<()>;
+    async fn list_dead_letters(&self, include_resolved: bool) -> StoreResult<Vec<DeadLetter>>;
+    async fn resolve_dead_letter(&self, id: &str, at: Millis) -> StoreResult<bool>;
+
+    // conversations and messages
+    async fn upsert_conversation(&self, c: &ConversationRow) -> StoreResult<()>;
+    async fn get_conversation(&self, front_id: &str) -> StoreResult<Option<ConversationRow>>;
+    async fn list_conversations(&self, app: Option<&str>, limit: i64) -> StoreResult<Vec<ConversationRow>>;
+    async fn upsert_message(&self, m: &MessageRow) -> StoreResult<()>;
+    async fn list_messages(&self, conversation_id: &str) -> StoreResult<Vec<MessageRow>>;
+    /// Drop bodies of messages sent before `before`; metadata stays. Returns how many.
+    async fn purge_message_bodies(&self, before: Millis, at: Millis) -> StoreResult<u64>;
+
+    // actions and approvals
+    async fn insert_action(&self, a: &ActionRow) -> StoreResult<()>;
+    async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRow>>;
+    async fn list_actions(&self, conversation_id: &str) -> StoreResult<Vec<ActionRow>>;
+    /// Compare-and-set: moves the action to `to` only if its status is one of `from`.
+    async fn transition_action(&self, id: &str, from: &[&str], to: &str, patch: &ActionPatch, at: Millis) -> StoreResult<bool>;
+    async fn insert_approval(&self, a: &ApprovalRow) -> StoreResult<()>;
+    async fn get_approval(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
+    async fn list_approvals(&self, status: Option<&str>) -> StoreResult<Vec<ApprovalRow>>;
+    /// Compare-and-set from `pending`; `false` if it was already decided.
+    async fn decide_approval(&self, id: &str, status: &str, decided_by: &str, reason: Option<&str>, at: Millis) -> StoreResult<bool>;
+
+    // trust, knowledge, canned responses
+    async fn upsert_trust(&self, t: &TrustRow) -> StoreResult<()>;
+    async fn get_trust(&self, app: &str, category: &str) -> StoreResult<Option<TrustRow>>;
+    async fn list_trust(&self, app: Option<&str>) -> StoreResult<Vec<TrustRow>>;
+    async fn insert_kb_document(&self, doc: &KbDocument, chunks: &[KbChunk]) -> StoreResult<()>;
+    async fn list_kb_chunks(&self, app: &str) -> StoreResult<Vec<KbChunk>>;
+    async fn upsert_canned(&self, c: &CannedResponse) -> StoreResult<()>;
+    async fn list_canned(&self, app: Option<&str>) -> StoreResult<Vec<CannedResponse>>;
+}
