@@ -1,0 +1,806 @@
+//! `impl Store for Db`: portable SQL for SQLite and Postgres.
+
+use crate::rows::{self, corrupt};
+use crate::{Db, backend_err};
+use async_trait::async_trait;
+use sqlx::Row;
+use support_core::audit::{self, AuditEvent, AuditRecord};
+use support_core::store::*;
+use support_core::time::{Millis, now_ms};
+
+fn to_json(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+type R<T> = StoreResult<T>;
+
+/// SQL built from constant column lists and numbered placeholders only; values are always bound.
+macro_rules! safe {
+    ($($t:tt)*) => { sqlx::AssertSqlSafe(format!($($t)*)) };
+}
+
+impl Db {
+    async fn replace_inboxes(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, app: &AppRow) -> R<()> {
+        sqlx::query("DELETE FROM app_inboxes WHERE app_id = $1")
+            .bind(&app.id)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        for inbox in &app.front_inbox_ids {
+            sqlx::query("INSERT INTO app_inboxes (inbox_id, app_id) VALUES ($1, $2)")
+                .bind(inbox)
+                .bind(&app.id)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match backend_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("Front inbox {inbox} already belongs to another app")),
+                    other => other,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+const APP_COLS: &str = "id, slug, name, front_inbox_ids, sdk_base_url, secrets_enc, stripe_account, policy, capabilities, status, created_at, updated_at";
+const ACTION_COLS: &str = "id, conversation_id, app, kind, params, category, confidence, reasoning, risk, status, idempotency_key, result, error, trace_id, created_at, updated_at";
+const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at";
+const CONV_COLS: &str = "id, front_id, app, customer_email, subject, status, escalation, escalation_reason, assignee, sla_due_at, created_at, updated_at";
+const AUDIT_COLS: &str = "seq, at, kind, app, conversation_id, actor, trace_id, data, prev_hash, hash";
+
+#[async_trait]
+impl Store for Db {
+    fn backend(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    async fn ping(&self) -> R<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn migration_status(&self) -> R<MigrationStatus> {
+        self.status().await
+    }
+
+    // ---- apps ----
+
+    async fn insert_app(&self, app: &AppRow) -> R<()> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        sqlx::query(safe!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"))
+            .bind(&app.id)
+            .bind(&app.slug)
+            .bind(&app.name)
+            .bind(serde_json::to_string(&app.front_inbox_ids).map_err(corrupt)?)
+            .bind(&app.sdk_base_url)
+            .bind(&app.secrets_enc)
+            .bind(&app.stripe_account)
+            .bind(to_json(&app.policy))
+            .bind(to_json(&app.capabilities))
+            .bind(&app.status)
+            .bind(app.created_at)
+            .bind(app.updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match backend_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("app {} already exists", app.slug)),
+                other => other,
+            })?;
+        self.replace_inboxes(&mut tx, app).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn update_app(&self, app: &AppRow) -> R<()> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let done = sqlx::query(
+            "UPDATE apps SET name = $2, front_inbox_ids = $3, sdk_base_url = $4, secrets_enc = $5, stripe_account = $6, \
+             policy = $7, capabilities = $8, status = $9, updated_at = $10 WHERE slug = $1",
+        )
+        .bind(&app.slug)
+        .bind(&app.name)
+        .bind(serde_json::to_string(&app.front_inbox_ids).map_err(corrupt)?)
+        .bind(&app.sdk_base_url)
+        .bind(&app.secrets_enc)
+        .bind(&app.stripe_account)
+        .bind(to_json(&app.policy))
+        .bind(to_json(&app.capabilities))
+        .bind(&app.status)
+        .bind(app.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {}", app.slug)));
+        }
+        self.replace_inboxes(&mut tx, app).await?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn get_app(&self, slug: &str) -> R<Option<AppRow>> {
+        sqlx::query(safe!("SELECT {APP_COLS} FROM apps WHERE slug = $1"))
+            .bind(slug)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::app(&r))
+            .transpose()
+    }
+
+    async fn find_app_by_inbox(&self, inbox_id: &str) -> R<Option<AppRow>> {
+        let cols = APP_COLS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
+        sqlx::query(safe!("SELECT {cols} FROM apps a JOIN app_inboxes i ON i.app_id = a.id WHERE i.inbox_id = $1"))
+            .bind(inbox_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::app(&r))
+            .transpose()
+    }
+
+    async fn list_apps(&self) -> R<Vec<AppRow>> {
+        sqlx::query(safe!("SELECT {APP_COLS} FROM apps ORDER BY slug"))
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::app)
+            .collect()
+    }
+
+    async fn delete_app(&self, slug: &str) -> R<bool> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        sqlx::query("DELETE FROM app_inboxes WHERE app_id IN (SELECT id FROM apps WHERE slug = $1)")
+            .bind(slug)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let done = sqlx::query("DELETE FROM apps WHERE slug = $1")
+            .bind(slug)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ---- audit ----
+
+    async fn append_audit(&self, ev: &AuditEvent) -> R<AuditRecord> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        // Bumping the head row first serializes appenders (a row lock on Postgres, the single
+        // writer on SQLite), so the chain never forks.
+        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let seq: i64 = head.try_get("seq").map_err(corrupt)?;
+        let prev_hash: String = head.try_get("hash").map_err(corrupt)?;
+        let at = now_ms();
+        let canonical = audit::canonical_row(seq, at, ev, &prev_hash);
+        let hash = audit::chain_hash(&prev_hash, &canonical);
+        sqlx::query(safe!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+            .bind(seq)
+            .bind(at)
+            .bind(&ev.kind)
+            .bind(&ev.app)
+            .bind(&ev.conversation_id)
+            .bind(&ev.actor)
+            .bind(&ev.trace_id)
+            .bind(audit::canonical_json(&ev.data))
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(AuditRecord {
+            seq,
+            at,
+            kind: ev.kind.clone(),
+            app: ev.app.clone(),
+            conversation_id: ev.conversation_id.clone(),
+            actor: ev.actor.clone(),
+            trace_id: ev.trace_id.clone(),
+            data: ev.data.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    async fn audit_page(&self, after_seq: i64, limit: i64) -> R<Vec<AuditRecord>> {
+        sqlx::query(safe!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::audit)
+            .collect()
+    }
+
+    async fn list_audit(&self, f: &AuditFilter) -> R<Vec<AuditRecord>> {
+        let limit = if f.limit <= 0 { 100 } else { f.limit.min(1000) };
+        sqlx::query(safe!(
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 \
+             AND ($2 IS NULL OR app = $2) AND ($3 IS NULL OR conversation_id = $3) AND ($4 IS NULL OR kind = $4) \
+             ORDER BY seq LIMIT $5"
+        ))
+        .bind(f.after_seq)
+        .bind(&f.app)
+        .bind(&f.conversation_id)
+        .bind(&f.kind)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::audit)
+        .collect()
+    }
+
+    async fn audit_head(&self) -> R<(i64, String)> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.read)
+            .await
+            .map_err(backend_err)?;
+        Ok((row.try_get("seq").map_err(corrupt)?, row.try_get("hash").map_err(corrupt)?))
+    }
+
+    // ---- tokens, users, sessions ----
+
+    async fn insert_api_token(&self, t: &ApiTokenRow) -> R<()> {
+        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(t.role.as_str())
+            .bind(&t.token_hash)
+            .bind(t.created_at)
+            .bind(t.revoked_at)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn find_api_token(&self, token_hash: &str) -> R<Option<ApiTokenRow>> {
+        sqlx::query("SELECT id, name, role, token_hash, created_at, revoked_at FROM api_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::token(&r))
+            .transpose()
+    }
+
+    async fn list_api_tokens(&self) -> R<Vec<ApiTokenRow>> {
+        sqlx::query("SELECT id, name, role, token_hash, created_at, revoked_at FROM api_tokens ORDER BY created_at")
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::token)
+            .collect()
+    }
+
+    async fn revoke_api_token(&self, id: &str, at: Millis) -> R<bool> {
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(at)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn upsert_user(&self, u: &UserRow) -> R<()> {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, role, password_hash, slack_user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role, \
+             password_hash = excluded.password_hash, slack_user_id = excluded.slack_user_id",
+        )
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(u.role.as_str())
+        .bind(&u.password_hash)
+        .bind(&u.slack_user_id)
+        .bind(u.created_at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn get_user_by_email(&self, email: &str) -> R<Option<UserRow>> {
+        sqlx::query("SELECT id, email, name, role, password_hash, slack_user_id, created_at FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::user(&r))
+            .transpose()
+    }
+
+    async fn insert_session(&self, s: &SessionRow) -> R<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&s.token_hash)
+            .bind(&s.user_id)
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn get_session(&self, token_hash: &str, now: Millis) -> R<Option<SessionRow>> {
+        sqlx::query("SELECT token_hash, user_id, created_at, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::session(&r))
+            .transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> R<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    // ---- dedupe, idempotency, dead letters ----
+
+    async fn record_webhook_receipt(&self, source: &str, event_id: &str, at: Millis) -> R<bool> {
+        let done = sqlx::query(
+            "INSERT INTO webhook_receipts (source, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT (source, event_id) DO NOTHING",
+        )
+        .bind(source)
+        .bind(event_id)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn idempotency_begin(&self, key: &str, scope: &str, at: Millis) -> R<IdempotencyState> {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (key, scope, status, created_at) VALUES ($1, $2, 'started', $3) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(scope)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        if inserted.rows_affected() == 1 {
+            return Ok(IdempotencyState::Started);
+        }
+        let row = sqlx::query("SELECT status, result FROM idempotency_keys WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.write)
+            .await
+            .map_err(backend_err)?;
+        let status: String = row.try_get("status").map_err(corrupt)?;
+        if status == "completed" {
+            let result: Option<String> = row.try_get("result").map_err(corrupt)?;
+            let v = result
+                .map(|s| serde_json::from_str(&s).map_err(corrupt))
+                .transpose()?
+                .unwrap_or(serde_json::Value::Null);
+            Ok(IdempotencyState::Completed(v))
+        } else {
+            Ok(IdempotencyState::InProgress)
+        }
+    }
+
+    async fn idempotency_complete(&self, key: &str, result: &serde_json::Value, at: Millis) -> R<()> {
+        let done = sqlx::query("UPDATE idempotency_keys SET status = 'completed', result = $2, completed_at = $3 WHERE key = $1")
+            .bind(key)
+            .bind(to_json(result))
+            .bind(at)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("idempotency key {key}")));
+        }
+        Ok(())
+    }
+
+    async fn idempotency_abandon(&self, key: &str) -> R<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND status = 'started'")
+            .bind(key)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn insert_dead_letter(&self, d: &DeadLetter) -> R<()> {
+        sqlx::query("INSERT INTO dead_letters (id, kind, ref_id, error, payload, created_at, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&d.id)
+            .bind(&d.kind)
+            .bind(&d.ref_id)
+            .bind(&d.error)
+            .bind(to_json(&d.payload))
+            .bind(d.created_at)
+            .bind(d.resolved_at)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn list_dead_letters(&self, include_resolved: bool) -> R<Vec<DeadLetter>> {
+        let sql = if include_resolved {
+            "SELECT id, kind, ref_id, error, payload, created_at, resolved_at FROM dead_letters ORDER BY created_at, id"
+        } else {
+            "SELECT id, kind, ref_id, error, payload, created_at, resolved_at FROM dead_letters WHERE resolved_at IS NULL ORDER BY created_at, id"
+        };
+        sqlx::query(sql)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::dead_letter)
+            .collect()
+    }
+
+    async fn resolve_dead_letter(&self, id: &str, at: Millis) -> R<bool> {
+        let done = sqlx::query("UPDATE dead_letters SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
+            .bind(id)
+            .bind(at)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    // ---- conversations and messages ----
+
+    async fn upsert_conversation(&self, c: &ConversationRow) -> R<()> {
+        sqlx::query(safe!(
+            "INSERT INTO conversations ({CONV_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (front_id) DO UPDATE SET app = excluded.app, customer_email = excluded.customer_email, \
+             subject = excluded.subject, status = excluded.status, escalation = excluded.escalation, \
+             escalation_reason = excluded.escalation_reason, assignee = excluded.assignee, \
+             sla_due_at = excluded.sla_due_at, updated_at = excluded.updated_at"
+        ))
+        .bind(&c.id)
+        .bind(&c.front_id)
+        .bind(&c.app)
+        .bind(&c.customer_email)
+        .bind(&c.subject)
+        .bind(&c.status)
+        .bind(&c.escalation)
+        .bind(&c.escalation_reason)
+        .bind(&c.assignee)
+        .bind(c.sla_due_at)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn get_conversation(&self, front_id: &str) -> R<Option<ConversationRow>> {
+        sqlx::query(safe!("SELECT {CONV_COLS} FROM conversations WHERE front_id = $1"))
+            .bind(front_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::conversation(&r))
+            .transpose()
+    }
+
+    async fn list_conversations(&self, app: Option<&str>, limit: i64) -> R<Vec<ConversationRow>> {
+        sqlx::query(safe!(
+            "SELECT {CONV_COLS} FROM conversations WHERE ($1 IS NULL OR app = $1) ORDER BY updated_at DESC, id LIMIT $2"
+        ))
+        .bind(app)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::conversation)
+        .collect()
+    }
+
+    async fn upsert_message(&self, m: &MessageRow) -> R<()> {
+        sqlx::query(
+            "INSERT INTO messages (id, front_id, conversation_id, direction, author, body, raw_body, sent_at, purged_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (front_id) DO UPDATE SET author = excluded.author, body = excluded.body, \
+             raw_body = excluded.raw_body, sent_at = excluded.sent_at",
+        )
+        .bind(&m.id)
+        .bind(&m.front_id)
+        .bind(&m.conversation_id)
+        .bind(&m.direction)
+        .bind(&m.author)
+        .bind(&m.body)
+        .bind(&m.raw_body)
+        .bind(m.sent_at)
+        .bind(m.purged_at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn list_messages(&self, conversation_id: &str) -> R<Vec<MessageRow>> {
+        sqlx::query(
+            "SELECT id, front_id, conversation_id, direction, author, body, raw_body, sent_at, purged_at \
+             FROM messages WHERE conversation_id = $1 ORDER BY sent_at, id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::message)
+        .collect()
+    }
+
+    async fn purge_message_bodies(&self, before: Millis, at: Millis) -> R<u64> {
+        let done = sqlx::query(
+            "UPDATE messages SET body = NULL, raw_body = NULL, purged_at = $2 WHERE sent_at < $1 AND purged_at IS NULL",
+        )
+        .bind(before)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- actions and approvals ----
+
+    async fn insert_action(&self, a: &ActionRow) -> R<()> {
+        sqlx::query(safe!(
+            "INSERT INTO actions ({ACTION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        ))
+        .bind(&a.id)
+        .bind(&a.conversation_id)
+        .bind(&a.app)
+        .bind(&a.kind)
+        .bind(to_json(&a.params))
+        .bind(&a.category)
+        .bind(a.confidence)
+        .bind(&a.reasoning)
+        .bind(&a.risk)
+        .bind(&a.status)
+        .bind(&a.idempotency_key)
+        .bind(a.result.as_ref().map(to_json))
+        .bind(&a.error)
+        .bind(&a.trace_id)
+        .bind(a.created_at)
+        .bind(a.updated_at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn get_action(&self, id: &str) -> R<Option<ActionRow>> {
+        sqlx::query(safe!("SELECT {ACTION_COLS} FROM actions WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::action(&r))
+            .transpose()
+    }
+
+    async fn list_actions(&self, conversation_id: &str) -> R<Vec<ActionRow>> {
+        sqlx::query(safe!("SELECT {ACTION_COLS} FROM actions WHERE conversation_id = $1 ORDER BY created_at, id"))
+            .bind(conversation_id)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::action)
+            .collect()
+    }
+
+    async fn transition_action(&self, id: &str, from: &[&str], to: &str, patch: &ActionPatch, at: Millis) -> R<bool> {
+        if from.is_empty() {
+            return Ok(false);
+        }
+        let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 7)).collect();
+        let sql = format!(
+            "UPDATE actions SET status = $2, params = COALESCE($3, params), result = COALESCE($4, result), \
+             error = COALESCE($5, error), updated_at = $6 WHERE id = $1 AND status IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(to)
+            .bind(patch.params.as_ref().map(to_json))
+            .bind(patch.result.as_ref().map(to_json))
+            .bind(&patch.error)
+            .bind(at);
+        for f in from {
+            q = q.bind(*f);
+        }
+        let done = q.execute(&self.write).await.map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_approval(&self, a: &ApprovalRow) -> R<()> {
+        sqlx::query(safe!("INSERT INTO approvals ({APPROVAL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+            .bind(&a.id)
+            .bind(&a.action_id)
+            .bind(&a.channel)
+            .bind(&a.slack_channel)
+            .bind(&a.slack_ts)
+            .bind(&a.status)
+            .bind(&a.decided_by)
+            .bind(&a.reason)
+            .bind(a.expires_at)
+            .bind(a.created_at)
+            .bind(a.decided_at)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn get_approval(&self, id: &str) -> R<Option<ApprovalRow>> {
+        sqlx::query(safe!("SELECT {APPROVAL_COLS} FROM approvals WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::approval(&r))
+            .transpose()
+    }
+
+    async fn list_approvals(&self, status: Option<&str>) -> R<Vec<ApprovalRow>> {
+        sqlx::query(safe!("SELECT {APPROVAL_COLS} FROM approvals WHERE ($1 IS NULL OR status = $1) ORDER BY created_at, id"))
+            .bind(status)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::approval)
+            .collect()
+    }
+
+    async fn decide_approval(&self, id: &str, status: &str, decided_by: &str, reason: Option<&str>, at: Millis) -> R<bool> {
+        let done = sqlx::query(
+            "UPDATE approvals SET status = $2, decided_by = $3, reason = $4, decided_at = $5 WHERE id = $1 AND status = 'pending'",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(decided_by)
+        .bind(reason)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    // ---- trust, knowledge, canned ----
+
+    async fn upsert_trust(&self, t: &TrustRow) -> R<()> {
+        sqlx::query(
+            "INSERT INTO trust_scores (app, category, score, samples, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (app, category) DO UPDATE SET score = excluded.score, samples = excluded.samples, updated_at = excluded.updated_at",
+        )
+        .bind(&t.app)
+        .bind(&t.category)
+        .bind(t.score)
+        .bind(t.samples)
+        .bind(t.updated_at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn get_trust(&self, app: &str, category: &str) -> R<Option<TrustRow>> {
+        sqlx::query("SELECT app, category, score, samples, updated_at FROM trust_scores WHERE app = $1 AND category = $2")
+            .bind(app)
+            .bind(category)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::trust(&r))
+            .transpose()
+    }
+
+    async fn list_trust(&self, app: Option<&str>) -> R<Vec<TrustRow>> {
+        sqlx::query("SELECT app, category, score, samples, updated_at FROM trust_scores WHERE ($1 IS NULL OR app = $1) ORDER BY app, category")
+            .bind(app)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::trust)
+            .collect()
+    }
+
+    async fn insert_kb_document(&self, doc: &KbDocument, chunks: &[KbChunk]) -> R<()> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        sqlx::query("INSERT INTO kb_documents (id, app, title, source, body, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&doc.id)
+            .bind(&doc.app)
+            .bind(&doc.title)
+            .bind(&doc.source)
+            .bind(&doc.body)
+            .bind(doc.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        for c in chunks {
+            sqlx::query("INSERT INTO kb_chunks (id, document_id, app, ordinal, text) VALUES ($1, $2, $3, $4, $5)")
+                .bind(&c.id)
+                .bind(&c.document_id)
+                .bind(&c.app)
+                .bind(c.ordinal)
+                .bind(&c.text)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn list_kb_chunks(&self, app: &str) -> R<Vec<KbChunk>> {
+        sqlx::query("SELECT id, document_id, app, ordinal, text FROM kb_chunks WHERE app = $1 ORDER BY document_id, ordinal")
+            .bind(app)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::kb_chunk)
+            .collect()
+    }
+
+    async fn upsert_canned(&self, c: &CannedResponse) -> R<()> {
+        sqlx::query(
+            "INSERT INTO canned_responses (id, app, name, trigger_pattern, body, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET app = excluded.app, name = excluded.name, trigger_pattern = excluded.trigger_pattern, \
+             body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(&c.id)
+        .bind(&c.app)
+        .bind(&c.name)
+        .bind(&c.trigger)
+        .bind(&c.body)
+        .bind(c.updated_at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn list_canned(&self, app: Option<&str>) -> R<Vec<CannedResponse>> {
+        sqlx::query(
+            "SELECT id, app, name, trigger_pattern, body, updated_at FROM canned_responses \
+             WHERE ($1 IS NULL OR app IS NULL OR app = $1) ORDER BY name, id",
+        )
+        .bind(app)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::canned)
+        .collect()
+    }
+}

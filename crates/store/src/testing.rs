@@ -1,0 +1,92 @@
+//! Fresh databases for tests: a temporary SQLite file always, and a new Postgres database per
+//! test when `TEST_DATABASE_URL` is set.
+
+use crate::{Backend, Db};
+use support_core::store::StoreError;
+
+/// A database that lives as long as this value (the SQLite file is deleted on drop; Postgres
+/// databases are named `support_test_*` and dropped by [`TestDb::cleanup`] or the next run).
+pub struct TestDb {
+    pub db: Db,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A migrated SQLite database in a temporary directory.
+    pub async fn sqlite() -> Result<Self, StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        let db = Db::connect(&url).await?;
+        Ok(Self { db, url, _dir: Some(dir) })
+    }
+
+    /// A migrated, brand-new Postgres database, or `None` when `TEST_DATABASE_URL` is unset.
+    pub async fn postgres() -> Result<Option<Self>, StoreError> {
+        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+            return Ok(None);
+        };
+        let admin = Db::connect_lazy(&admin_url)?;
+        let name = format!("support_test_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(admin.write_pool())
+            .await
+            .map_err(crate::backend_err)?;
+        admin.close().await;
+        let url = replace_db_name(&admin_url, &name);
+        let db = Db::connect(&url).await?;
+        Ok(Some(Self { db, url, _dir: None }))
+    }
+
+    /// SQLite always, plus Postgres when `TEST_DATABASE_URL` is set. Prints what it skipped.
+    pub async fn all() -> Result<Vec<Self>, StoreError> {
+        let mut dbs = vec![Self::sqlite().await?];
+        match Self::postgres().await? {
+            Some(pg) => dbs.push(pg),
+            None => skip_notice("Postgres", "TEST_DATABASE_URL"),
+        }
+        Ok(dbs)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.db.kind()
+    }
+}
+
+/// Say, once per process, that a backend was skipped.
+pub fn skip_notice(what: &str, var: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let msg = format!("SKIPPED: {what} variants of these tests ({var} is not set)");
+    ONCE.call_once(|| eprintln!("{msg}"));
+}
+
+/// Replace the database name (the path) of a Postgres URL, keeping any query string.
+pub fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
+    let mut out = match path_start {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => format!("{base}/{name}"),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_db_name;
+
+    #[test]
+    fn replaces_db_name() {
+        assert_eq!(replace_db_name("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
+        assert_eq!(replace_db_name("postgres://h/test?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(replace_db_name("postgres://h", "x"), "postgres://h/x");
+    }
+}
