@@ -1,1 +1,16 @@
-//! placeholder
+//! `support-web`: the dashboard, the JSON API (`/api/v1`), health and metrics, and the hosting
+//! shell ([`host`]) that every binary and the test harness use to run the platform.
+//!
+//! Architecture Invariant: handlers hold no state of their own; everything lives in
+//! [`host::Platform`], built once by [`host::build`].
+
+pub mod api;
+pub mod dashboard;
+pub mod demo;
+pub mod error;
+pub mod health;
+pub mod host;
+pub mod telemetry;
+
+pub use host::{BuildOptions, Mount, Platform, launch};
+

@@ -1,1 +1,13 @@
-//! placeholder
+//! The `skill` CLI: run the platform (`skill dev`), inspect settings, manage tokens, verify the
+//! audit trail. Also home of [`testing::TestApp`], the harness every integration test uses.
+//!
+//! Exit codes: `0` success; `1` the operation failed; `2` bad usage or settings; `3` a check
+//! ran and found a problem (not ready, audit chain broken).
+
+pub mod cli;
+pub mod testing;
+
+use support_web::Mount;
+
+/// Every router the platform serves, in one process.
+pub const ALL_MOUNTS: &[Mount] = &[support_slack::mount, support_front::mount];

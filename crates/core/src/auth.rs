@@ -76,3 +76,33 @@ mod tests {
         assert_ne!(t.plaintext, t.hash);
     }
 }
+
+/// Hash a password with Argon2id (PHC string).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Check a password against a PHC string from [`hash_password`].
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc)
+        .map(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod password_tests {
+    #[test]
+    fn password_round_trip() {
+        let h = super::hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(super::verify_password("correct horse", &h));
+        assert!(!super::verify_password("wrong", &h));
+        assert!(!super::verify_password("x", "not a hash"));
+    }
+}

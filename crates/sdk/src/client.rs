@@ -29,10 +29,10 @@ use serde::de::DeserializeOwned;
 use crate::integration::{Action, IntegrationError, SupportIntegration};
 use crate::signing::{SIGNATURE_HEADER, sign, unix_now};
 use crate::types::{
-    ActionResult, AppInfo, ClaimedSeat, ContentAccess, ContentSearchRequest,
-    ContentSearchResponse, CouponInfo, GenerateMagicLinkParams, LicenseInfo, MagicLink,
-    ProductStatus, Promotion, Purchase, RefundPolicy, RevokeAccessParams, Subscription,
-    TransferPurchaseParams, UpdateEmailParams, UpdateNameParams, User, UserActivity,
+    ActionResult, AppInfo, ClaimedSeat, ContentAccess, ContentSearchRequest, ContentSearchResponse,
+    CouponInfo, GenerateMagicLinkParams, LicenseInfo, MagicLink, ProductStatus, Promotion,
+    Purchase, RefundPolicy, RevokeAccessParams, Subscription, TransferPurchaseParams,
+    UpdateEmailParams, UpdateNameParams, User, UserActivity,
 };
 
 /// Default per-request timeout.
@@ -375,9 +375,8 @@ impl IntegrationClient {
     ) -> Result<R, ClientError> {
         // Signed per attempt, so that a retry carries a fresh timestamp.
         let signature = sign(&self.secret.0, unix_now(), body);
-        let signature = HeaderValue::from_str(&signature).map_err(|_| {
-            ClientError::Config("signature is not a valid header value".into())
-        })?;
+        let signature = HeaderValue::from_str(&signature)
+            .map_err(|_| ClientError::Config("signature is not a valid header value".into()))?;
         let transport = |source: reqwest::Error| {
             if source.is_timeout() {
                 ClientError::Timeout {
@@ -466,12 +465,18 @@ impl IntegrationClient {
     }
 
     /// `updateEmail({userId, newEmail})` (optional). Never retried.
-    pub async fn update_email(&self, params: &UpdateEmailParams) -> Result<ActionResult, ClientError> {
+    pub async fn update_email(
+        &self,
+        params: &UpdateEmailParams,
+    ) -> Result<ActionResult, ClientError> {
         self.call(Action::UpdateEmail, params).await
     }
 
     /// `updateName({userId, newName})` (optional). Never retried.
-    pub async fn update_name(&self, params: &UpdateNameParams) -> Result<ActionResult, ClientError> {
+    pub async fn update_name(
+        &self,
+        params: &UpdateNameParams,
+    ) -> Result<ActionResult, ClientError> {
         self.call(Action::UpdateName, params).await
     }
 
@@ -502,8 +507,11 @@ impl IntegrationClient {
         &self,
         product_id: &str,
     ) -> Result<Option<ProductStatus>, ClientError> {
-        self.call(Action::GetProductStatus, &ProductIdParam { value: product_id })
-            .await
+        self.call(
+            Action::GetProductStatus,
+            &ProductIdParam { value: product_id },
+        )
+        .await
     }
 
     /// `getActivePromotions()` (optional; the npm client falls back to `[]` on 501).
@@ -539,8 +547,11 @@ impl IntegrationClient {
         &self,
         purchase_id: &str,
     ) -> Result<Option<LicenseInfo>, ClientError> {
-        self.call(Action::GetLicenseInfo, &PurchaseIdParam { value: purchase_id })
-            .await
+        self.call(
+            Action::GetLicenseInfo,
+            &PurchaseIdParam { value: purchase_id },
+        )
+        .await
     }
 
     /// `getAppInfo()` (optional).
@@ -551,12 +562,9 @@ impl IntegrationClient {
 
 /// The `error` string of a JSON error body, if any.
 fn error_message(bytes: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct ErrorBody {
-        error: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<ErrorBody>(bytes).ok()?.error? {
-        serde_json::Value::String(message) if !message.is_empty() => Some(message),
+    let body: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    match body.get("error")? {
+        serde_json::Value::String(message) if !message.is_empty() => Some(message.clone()),
         serde_json::Value::String(_) | serde_json::Value::Null => None,
         other => Some(other.to_string()),
     }
@@ -618,13 +626,22 @@ impl SupportIntegration for IntegrationClient {
     ) -> Result<MagicLink, IntegrationError> {
         Ok(IntegrationClient::generate_magic_link(self, &params).await?)
     }
-    async fn get_subscriptions(&self, user_id: &str) -> Result<Vec<Subscription>, IntegrationError> {
+    async fn get_subscriptions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<Subscription>, IntegrationError> {
         Ok(IntegrationClient::get_subscriptions(self, user_id).await?)
     }
-    async fn update_email(&self, params: UpdateEmailParams) -> Result<ActionResult, IntegrationError> {
+    async fn update_email(
+        &self,
+        params: UpdateEmailParams,
+    ) -> Result<ActionResult, IntegrationError> {
         Ok(IntegrationClient::update_email(self, &params).await?)
     }
-    async fn update_name(&self, params: UpdateNameParams) -> Result<ActionResult, IntegrationError> {
+    async fn update_name(
+        &self,
+        params: UpdateNameParams,
+    ) -> Result<ActionResult, IntegrationError> {
         Ok(IntegrationClient::update_name(self, &params).await?)
     }
     async fn get_claimed_seats(
@@ -684,7 +701,10 @@ mod tests {
             },
         })
         .unwrap();
-        assert_eq!(body, r#"{"action":"lookupUser","email":"jane@example.com"}"#);
+        assert_eq!(
+            body,
+            r#"{"action":"lookupUser","email":"jane@example.com"}"#
+        );
         let body = serde_json::to_string(&Envelope {
             action: "getAppInfo",
             params: &NoParams {},

@@ -6,10 +6,10 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::types::{
-    ActionResult, AppInfo, ClaimedSeat, ContentAccess, ContentSearchRequest,
-    ContentSearchResponse, CouponInfo, GenerateMagicLinkParams, LicenseInfo, MagicLink,
-    ProductStatus, Promotion, Purchase, RefundPolicy, RevokeAccessParams, Subscription,
-    TransferPurchaseParams, UpdateEmailParams, UpdateNameParams, User, UserActivity,
+    ActionResult, AppInfo, ClaimedSeat, ContentAccess, ContentSearchRequest, ContentSearchResponse,
+    CouponInfo, GenerateMagicLinkParams, LicenseInfo, MagicLink, ProductStatus, Promotion,
+    Purchase, RefundPolicy, RevokeAccessParams, Subscription, TransferPurchaseParams,
+    UpdateEmailParams, UpdateNameParams, User, UserActivity,
 };
 
 /// Every method of the 0.5.0 protocol, by its wire name (the `action` field of the body).
@@ -86,7 +86,9 @@ impl Action {
 
     /// Parses a wire name (case-sensitive, like the npm handler's `switch`).
     pub fn from_wire(name: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|action| action.as_str() == name)
+        Action::ALL
+            .into_iter()
+            .find(|action| action.as_str() == name)
     }
 
     /// Whether apps must implement it (the five methods without `?` in the TypeScript interface).
@@ -225,19 +227,28 @@ pub trait SupportIntegration: Send + Sync {
     ) -> Result<MagicLink, IntegrationError>;
 
     /// Optional `getSubscriptions(userId)`.
-    async fn get_subscriptions(&self, user_id: &str) -> Result<Vec<Subscription>, IntegrationError> {
+    async fn get_subscriptions(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<Subscription>, IntegrationError> {
         let _ = user_id;
         Err(IntegrationError::not_implemented(Action::GetSubscriptions))
     }
 
     /// Optional `updateEmail({userId, newEmail})`.
-    async fn update_email(&self, params: UpdateEmailParams) -> Result<ActionResult, IntegrationError> {
+    async fn update_email(
+        &self,
+        params: UpdateEmailParams,
+    ) -> Result<ActionResult, IntegrationError> {
         let _ = params;
         Err(IntegrationError::not_implemented(Action::UpdateEmail))
     }
 
     /// Optional `updateName({userId, newName})`.
-    async fn update_name(&self, params: UpdateNameParams) -> Result<ActionResult, IntegrationError> {
+    async fn update_name(
+        &self,
+        params: UpdateNameParams,
+    ) -> Result<ActionResult, IntegrationError> {
         let _ = params;
         Err(IntegrationError::not_implemented(Action::UpdateName))
     }
@@ -271,7 +282,9 @@ pub trait SupportIntegration: Send + Sync {
 
     /// Optional `getActivePromotions()`.
     async fn get_active_promotions(&self) -> Result<Vec<Promotion>, IntegrationError> {
-        Err(IntegrationError::not_implemented(Action::GetActivePromotions))
+        Err(IntegrationError::not_implemented(
+            Action::GetActivePromotions,
+        ))
     }
 
     /// Optional `getCouponInfo(code)`: `None` when the code does not exist.

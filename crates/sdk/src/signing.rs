@@ -170,7 +170,7 @@ impl SignatureHeader {
     pub fn check_age(&self, now: i64, tolerance: Duration) -> Result<(), SignatureError> {
         match self.timestamp {
             Some(timestamp)
-                if i128::from(now) - timestamp > i128::from(tolerance.as_secs()) =>
+                if i128::from(now).saturating_sub(timestamp) > i128::from(tolerance.as_secs()) =>
             {
                 Err(SignatureError::Expired)
             }
@@ -251,10 +251,19 @@ mod tests {
     fn verifies_with_any_secret_and_any_v1_part() {
         let header = format!("timestamp={TS},v1={V1_SECRET_1}");
         let tol = DEFAULT_TOLERANCE;
-        assert_eq!(verify(&header, BODY, &["sdk_test_secret_1"], TS, tol), Ok(()));
+        assert_eq!(
+            verify(&header, BODY, &["sdk_test_secret_1"], TS, tol),
+            Ok(())
+        );
         // rotation: the old secret is still accepted next to the new one
         assert_eq!(
-            verify(&header, BODY, &["sdk_test_secret_2", "sdk_test_secret_1"], TS, tol),
+            verify(
+                &header,
+                BODY,
+                &["sdk_test_secret_2", "sdk_test_secret_1"],
+                TS,
+                tol
+            ),
             Ok(())
         );
         assert_eq!(
@@ -267,7 +276,10 @@ mod tests {
         assert_eq!(verify(&both, BODY, &["sdk_test_secret_2"], TS, tol), Ok(()));
         // parts in another order
         let reordered = format!("v1={V1_SECRET_1},timestamp={TS}");
-        assert_eq!(verify(&reordered, BODY, &["sdk_test_secret_1"], TS, tol), Ok(()));
+        assert_eq!(
+            verify(&reordered, BODY, &["sdk_test_secret_1"], TS, tol),
+            Ok(())
+        );
     }
 
     #[test]
@@ -276,24 +288,42 @@ mod tests {
         let secrets = ["sdk_test_secret_1"];
         let header = format!("timestamp={TS},v1={V1_SECRET_1}");
         assert_eq!(
-            verify(&header, br#"{"action":"lookupUser","email":"eve@example.com"}"#, &secrets, TS, tol),
+            verify(
+                &header,
+                br#"{"action":"lookupUser","email":"eve@example.com"}"#,
+                &secrets,
+                TS,
+                tol
+            ),
             Err(SignatureError::Mismatch)
         );
         let other_ts = format!("timestamp={},v1={V1_SECRET_1}", TS + 1);
-        assert_eq!(verify(&other_ts, BODY, &secrets, TS, tol), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&other_ts, BODY, &secrets, TS, tol),
+            Err(SignatureError::Mismatch)
+        );
         for bad in ["abc", &V1_SECRET_1[..63], &format!("{V1_SECRET_1}00"), "é"] {
             let header = format!("timestamp={TS},v1={bad}");
-            assert_eq!(verify(&header, BODY, &secrets, TS, tol), Err(SignatureError::Mismatch));
+            assert_eq!(
+                verify(&header, BODY, &secrets, TS, tol),
+                Err(SignatureError::Mismatch)
+            );
         }
         let upper = format!("timestamp={TS},v1={}", V1_SECRET_1.to_uppercase());
-        assert_eq!(verify(&upper, BODY, &secrets, TS, tol), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&upper, BODY, &secrets, TS, tol),
+            Err(SignatureError::Mismatch)
+        );
         // no secrets, or only empty ones, never verify
         assert_eq!(
             verify(&header, BODY, &[] as &[&str], TS, tol),
             Err(SignatureError::Mismatch)
         );
         let empty_sig = sign("", TS, BODY);
-        assert_eq!(verify(&empty_sig, BODY, &[""], TS, tol), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&empty_sig, BODY, &[""], TS, tol),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -357,14 +387,29 @@ mod tests {
         assert_eq!(verify(&header, BODY, &secrets, TS, tol), Ok(()));
         // NaN: not expired (as in npm) but never verifies
         let nan = format!("timestamp=abc,v1={V1_SECRET_1}");
-        assert_eq!(verify(&nan, BODY, &secrets, TS, tol), Err(SignatureError::Mismatch));
-        let nan_signed = format!("timestamp=NaN,v1={}", hmac_hex(b"sdk_test_secret_1", "NaN", BODY));
-        assert_eq!(verify(&nan_signed, BODY, &secrets, TS, tol), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&nan, BODY, &secrets, TS, tol),
+            Err(SignatureError::Mismatch)
+        );
+        let nan_signed = format!(
+            "timestamp=NaN,v1={}",
+            hmac_hex(b"sdk_test_secret_1", "NaN", BODY)
+        );
+        assert_eq!(
+            verify(&nan_signed, BODY, &secrets, TS, tol),
+            Err(SignatureError::Mismatch)
+        );
         // absurd values neither panic nor verify
         let huge = format!("timestamp={},v1={V1_SECRET_1}", "9".repeat(60));
-        assert_eq!(verify(&huge, BODY, &secrets, TS, tol), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&huge, BODY, &secrets, TS, tol),
+            Err(SignatureError::Mismatch)
+        );
         let very_old = format!("timestamp=-{},v1={V1_SECRET_1}", "9".repeat(60));
-        assert_eq!(verify(&very_old, BODY, &secrets, TS, tol), Err(SignatureError::Expired));
+        assert_eq!(
+            verify(&very_old, BODY, &secrets, TS, tol),
+            Err(SignatureError::Expired)
+        );
         assert_eq!(
             verify(&header, BODY, &secrets, i64::MIN, Duration::MAX),
             Ok(())

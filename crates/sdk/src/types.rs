@@ -728,7 +728,10 @@ mod tests {
             ProductType::from(String::from("self-paced")),
             ProductType::SelfPaced
         );
-        assert_eq!(ActivityType::LessonCompleted.to_string(), "lesson_completed");
+        assert_eq!(
+            ActivityType::LessonCompleted.to_string(),
+            "lesson_completed"
+        );
     }
 
     #[test]

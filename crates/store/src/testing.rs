@@ -27,6 +27,7 @@ impl TestDb {
             return Ok(None);
         };
         let admin = Db::connect_lazy(&admin_url)?;
+        drop_stale_databases(&admin).await;
         let name = format!("support_test_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(admin.write_pool())
@@ -51,6 +52,29 @@ impl TestDb {
     pub fn backend(&self) -> Backend {
         self.db.kind()
     }
+}
+
+/// Drop `support_test_*` databases created more than an hour ago (names carry a ULID, whose
+/// first 48 bits are the creation time), so repeated runs do not pile them up.
+async fn drop_stale_databases(admin: &Db) {
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'support_test_%'")
+            .fetch_all(admin.write_pool())
+            .await
+            .unwrap_or_default();
+        let cutoff = support_core::time::now_ms() - 3_600_000;
+        for name in names {
+            let Some(id) = name.strip_prefix("support_test_") else { continue };
+            let Ok(ulid) = ulid::Ulid::from_string(&id.to_ascii_uppercase()) else { continue };
+            if (ulid.timestamp_ms() as i64) < cutoff {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(admin.write_pool())
+                    .await;
+            }
+        }
+    })
+    .await;
 }
 
 /// Say, once per process, that a backend was skipped.

@@ -1,0 +1,154 @@
+//! The JSON API under `/api/v1`, for the dashboard and the CLI. Every route requires
+//! `Authorization: Bearer <token>`; the token's role is checked on the server.
+
+use crate::error::ApiError;
+use crate::host::Platform;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use support_core::audit::{self, AuditEvent};
+use support_core::auth::{self, Role};
+use support_core::ids::new_id;
+use support_core::store::{ApiTokenRow, AuditFilter};
+use support_core::time::now_ms;
+
+/// Who is calling, established from the bearer token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub role: Role,
+    pub actor: String,
+}
+
+impl Caller {
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role.allows(role) { Ok(()) } else { Err(ApiError::Forbidden) }
+    }
+}
+
+impl FromRequestParts<Platform> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, p: &Platform) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::Unauthorized)?;
+        let row = p
+            .store
+            .find_api_token(&auth::hash_token(token))
+            .await?
+            .filter(|t| t.revoked_at.is_none())
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Caller { role: row.role, actor: format!("token:{}", row.name) })
+    }
+}
+
+pub fn router() -> Router<Platform> {
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/apps", get(list_apps))
+        .route("/api/v1/audit", get(list_audit))
+        .route("/api/v1/audit/verify", get(verify_audit))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+}
+
+async fn whoami(caller: Caller) -> Json<Value> {
+    Json(json!({"actor": caller.actor, "role": caller.role}))
+}
+
+async fn list_apps(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let apps: Vec<Value> = p
+        .store
+        .list_apps()
+        .await?
+        .into_iter()
+        .map(|a| {
+            json!({"slug": a.slug, "name": a.name, "front_inbox_ids": a.front_inbox_ids, "sdk_base_url": a.sdk_base_url,
+                   "stripe_account": a.stripe_account, "policy": a.policy, "capabilities": a.capabilities, "status": a.status})
+        })
+        .collect();
+    Ok(Json(json!({"items": apps})))
+}
+
+#[derive(Debug, Deserialize)]
+struct AuditQuery {
+    conversation: Option<String>,
+    app: Option<String>,
+    kind: Option<String>,
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list_audit(caller: Caller, State(p): State<Platform>, Query(q): Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let items = p
+        .store
+        .list_audit(&AuditFilter { app: q.app, conversation_id: q.conversation, kind: q.kind, after_seq: q.cursor.unwrap_or(0), limit })
+        .await?;
+    let next = if items.len() as i64 == limit { items.last().map(|r| r.seq) } else { None };
+    Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+async fn verify_audit(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    match audit::verify(p.store.as_ref()).await {
+        Ok(report) => Ok(Json(json!({"ok": true, "rows": report.rows, "head_hash": report.head_hash}))),
+        Err(audit::ChainError::Store(e)) => Err(ApiError::Unavailable(e)),
+        Err(e) => Ok(Json(json!({"ok": false, "error": {"code": "audit_chain_broken", "message": e.to_string()}}))),
+    }
+}
+
+async fn list_tokens(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let items: Vec<Value> = p
+        .store
+        .list_api_tokens()
+        .await?
+        .into_iter()
+        .map(|t| json!({"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at}))
+        .collect();
+    Ok(Json(json!({"items": items})))
+}
+
+#[derive(Debug, Deserialize)]
+struct NewToken {
+    name: String,
+    role: String,
+}
+
+async fn create_token(caller: Caller, State(p): State<Platform>, Json(body): Json<NewToken>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let role = Role::parse(&body.role).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err(ApiError::BadRequest("name must be 1-64 characters".into()));
+    }
+    let (id, token) = create_api_token(&p, name, role, &caller.actor).await?;
+    Ok(Json(json!({"id": id, "name": name, "role": role, "token": token})))
+}
+
+/// Mint, store (hashed) and audit an API token; returns `(id, plaintext)`.
+pub async fn create_api_token(p: &Platform, name: &str, role: Role, actor: &str) -> Result<(String, String), ApiError> {
+    let minted = auth::mint_token();
+    let id = new_id("tok");
+    p.store
+        .insert_api_token(&ApiTokenRow { id: id.clone(), name: name.to_string(), role, token_hash: minted.hash, created_at: now_ms(), revoked_at: None })
+        .await?;
+    p.store
+        .append_audit(&AuditEvent::new("token.created", actor, json!({"id": id, "name": name, "role": role})))
+        .await?;
+    Ok((id, minted.plaintext))
+}

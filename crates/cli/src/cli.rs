@@ -1,0 +1,299 @@
+//! Command-line parsing and the commands themselves.
+
+use crate::ALL_MOUNTS;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use support_core::audit;
+use support_core::auth::{self, Role};
+use support_core::ids::new_id;
+use support_core::settings::Settings;
+use support_core::store::{ApiTokenRow, Store};
+use support_core::time::now_ms;
+use support_store::Db;
+
+/// Exit codes (documented in the crate docs and `skill --help`).
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const CHECK_FAILED: i32 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "skill", version, about = "Agent-first customer support platform",
+          after_help = "Exit codes: 0 ok, 1 failed, 2 bad usage or settings, 3 a check found a problem.")]
+pub struct Cli {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Settings file (default: ./support.toml, or $SUPPORT_CONFIG).
+    #[arg(long, global = true, env = "SUPPORT_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every router and the runner in one process, on the embedded defaults.
+    Dev(DevArgs),
+    /// Settings.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// API tokens for /api/v1 (shown once, stored hashed).
+    #[command(subcommand)]
+    Tokens(TokensCmd),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Check settings, the database and migrations.
+    Health,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Generate secrets, seed the demo apps, an admin and a token; write DIR/demo.json.
+    #[arg(long)]
+    pub demo: bool,
+    /// Where the SQLite database and demo files live (default .support).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:4100).
+    #[arg(long)]
+    pub bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCmd {
+    /// Print the effective settings, secrets redacted.
+    Show,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCmd {
+    /// Create a token; it is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, agent or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    /// List tokens (never their values).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Walk the hash chain and report the first broken link.
+    Verify,
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure { code: exit::FAILED, message: e.to_string() }
+    }
+}
+
+fn usage(message: impl Into<String>) -> Failure {
+    Failure { code: exit::USAGE, message: message.into() }
+}
+
+fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
+    let fig = Settings::figment(cli.config.as_deref());
+    Settings::from_figment(fig).map_err(|e| usage(e.to_string()))
+}
+
+/// Print `value` as JSON, or `text` for people.
+fn emit(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        println!("{}", text());
+    }
+}
+
+async fn open_db(settings: &Settings) -> Result<Db, Failure> {
+    let url = settings.effective_database_url();
+    Db::connect(url.expose())
+        .await
+        .map_err(|e| Failure { code: exit::FAILED, message: format!("database {}: {e}", support_store::redact_url(url.expose())) })
+}
+
+/// Run a parsed command. Returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match dispatch(&cli).await {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            if cli.json {
+                println!("{}", json!({"error": {"code": f.code, "message": f.message}}));
+            } else {
+                eprintln!("error: {}", f.message);
+            }
+            f.code
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Dev(args) => dev(cli, args).await,
+        Command::Config(ConfigCmd::Show) => {
+            let s = load_settings(cli)?;
+            let v = s.redacted_json();
+            emit(cli, &v, || toml::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
+            Ok(())
+        }
+        Command::Tokens(cmd) => tokens(cli, cmd).await,
+        Command::Audit(AuditCmd::Verify) => {
+            let s = load_settings(cli)?;
+            let db = open_db(&s).await?;
+            match audit::verify(&db).await {
+                Ok(r) => {
+                    emit(cli, &json!({"ok": true, "rows": r.rows, "head_hash": r.head_hash}), || {
+                        format!("audit chain intact: {} rows, head {}", r.rows, r.head_hash)
+                    });
+                    Ok(())
+                }
+                Err(e) => Err(Failure { code: exit::CHECK_FAILED, message: e.to_string() }),
+            }
+        }
+        Command::Health => health(cli).await,
+    }
+}
+
+async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
+    let mut settings = load_settings(cli)?;
+    if let Some(dir) = &args.data_dir {
+        settings.data_dir = dir.clone();
+    }
+    if let Some(bind) = args.bind {
+        settings.bind = bind;
+    }
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .map_err(|e| usage(format!("cannot bind {}: {e} (choose another with --bind)", settings.bind)))?;
+    let opts = support_web::BuildOptions { demo: args.demo };
+    support_web::launch(settings, listener, support_web::host::shutdown_signal(), ALL_MOUNTS, opts)
+        .await
+        .map_err(|e| match e {
+            support_web::host::HostError::Settings(s) => usage(s.to_string()),
+            other => Failure::from(other),
+        })
+}
+
+async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
+    let s = load_settings(cli)?;
+    match cmd {
+        TokensCmd::Create { name, role } => {
+            let role = Role::parse(role).map_err(|e| usage(e.to_string()))?;
+            let name = name.trim();
+            if name.is_empty() || name.len() > 64 {
+                return Err(usage("--name must be 1-64 characters"));
+            }
+            let db = open_db(&s).await?;
+            let minted = auth::mint_token();
+            let id = new_id("tok");
+            db.insert_api_token(&ApiTokenRow { id: id.clone(), name: name.into(), role, token_hash: minted.hash, created_at: now_ms(), revoked_at: None })
+                .await?;
+            db.append_audit(&support_core::audit::AuditEvent::new("token.created", "cli", json!({"id": id, "name": name, "role": role})))
+                .await?;
+            emit(cli, &json!({"id": id, "name": name, "role": role, "token": minted.plaintext}), || {
+                format!("Created {role:?} token {name} ({id}). Store it now; it is not shown again:\n{}", minted.plaintext)
+            });
+            Ok(())
+        }
+        TokensCmd::List => {
+            let db = open_db(&s).await?;
+            let items = db.list_api_tokens().await?;
+            let v = json!({"items": items.iter().map(|t| json!({"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at})).collect::<Vec<_>>()});
+            emit(cli, &v, || {
+                items
+                    .iter()
+                    .map(|t| format!("{}\t{}\t{}{}", t.id, t.name, t.role.as_str(), if t.revoked_at.is_some() { "\trevoked" } else { "" }))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        TokensCmd::Revoke { id } => {
+            let db = open_db(&s).await?;
+            if !db.revoke_api_token(id, now_ms()).await? {
+                return Err(Failure { code: exit::FAILED, message: format!("no active token {id}") });
+            }
+            db.append_audit(&support_core::audit::AuditEvent::new("token.revoked", "cli", json!({"id": id}))).await?;
+            emit(cli, &json!({"revoked": id}), || format!("revoked {id}"));
+            Ok(())
+        }
+    }
+}
+
+async fn health(cli: &Cli) -> Result<(), Failure> {
+    let s = load_settings(cli)?;
+    let url = s.effective_database_url();
+    let db = Db::connect_lazy(url.expose()).map_err(|e| usage(e.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(db);
+    let ping = store.ping().await;
+    let migrations = store.migration_status().await;
+    let ok = ping.is_ok() && migrations.as_ref().map(|m| m.up_to_date()).unwrap_or(false);
+    let v = json!({
+        "ok": ok,
+        "settings": "valid",
+        "database": {"backend": store.backend(), "url": support_store::redact_url(url.expose()), "reachable": ping.is_ok(),
+                     "error": ping.as_ref().err().map(|e| e.to_string())},
+        "migrations": migrations.as_ref().ok(),
+    });
+    emit(cli, &v, || {
+        let mut out = vec!["settings     ok".to_string()];
+        out.push(match &ping {
+            Ok(()) => format!("database     ok ({}, {})", store.backend(), support_store::redact_url(url.expose())),
+            Err(e) => format!("database     FAIL: {e}"),
+        });
+        out.push(match &migrations {
+            Ok(m) if m.up_to_date() => format!("migrations   ok ({} applied)", m.applied),
+            Ok(m) => format!("migrations   PENDING: {} (run `skill dev` to apply)", m.pending.join(", ")),
+            Err(e) => format!("migrations   FAIL: {e}"),
+        });
+        out.join("\n")
+    });
+    if ok { Ok(()) } else { Err(Failure { code: exit::CHECK_FAILED, message: "not healthy".into() }) }
+}
+
+/// Parse arguments and run; the whole of `main`.
+pub fn main_entry() -> i32 {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    // Telemetry is set up before the runtime: the OTLP exporter uses a blocking client.
+    let settings = Settings::from_figment(Settings::figment(cli.config.as_deref()));
+    let _telemetry = match (&cli.command, &settings) {
+        (Command::Dev(_), Ok(s)) => match support_web::telemetry::init(s) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        },
+        _ => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime") {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILED;
+        }
+    };
+    runtime.block_on(run(cli))
+}

@@ -1,0 +1,128 @@
+//! `TestApp`: the whole platform on port 0 with a fresh database, for integration tests.
+//! It uses the same [`support_web::host::build`] and [`support_web::host::serve`] as `main`.
+
+use crate::ALL_MOUNTS;
+use std::net::SocketAddr;
+use support_core::settings::{Secret, Settings};
+use support_store::testing::TestDb;
+use support_web::demo::DemoState;
+use support_web::host::{self, BuildOptions, HostError};
+use support_web::Platform;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Which database a [`TestApp`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// A running platform. Dropping it stops the server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub platform: Platform,
+    /// The demo state (signing secrets, the admin API token, …).
+    pub demo: DemoState,
+    pub client: reqwest::Client,
+    pub backend: TestBackend,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), HostError>>>,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+/// Install the ring crypto provider once (reqwest is built without one).
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl TestApp {
+    /// The platform on a fresh SQLite database, with demo data seeded.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(TestBackend::Sqlite, |_| {}).await.expect("a SQLite TestApp is always available")
+    }
+
+    /// SQLite always, plus Postgres when `TEST_DATABASE_URL` is set (prints what it skipped).
+    pub async fn each_backend() -> Vec<TestApp> {
+        let mut apps = vec![Self::spawn().await];
+        match Self::spawn_with(TestBackend::Postgres, |_| {}).await {
+            Some(pg) => apps.push(pg),
+            None => support_store::testing::skip_notice("Postgres", "TEST_DATABASE_URL"),
+        }
+        apps
+    }
+
+    /// Spawn on `backend` after letting `tweak` adjust the settings. `None` when the backend
+    /// is Postgres and `TEST_DATABASE_URL` is unset.
+    pub async fn spawn_with(backend: TestBackend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+        init_crypto();
+        let db = match backend {
+            TestBackend::Sqlite => TestDb::sqlite().await.expect("sqlite test database"),
+            TestBackend::Postgres => TestDb::postgres().await.expect("postgres test database")?,
+        };
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::default();
+        settings.data_dir = dir.path().to_path_buf();
+        settings.database_url = Some(Secret::new(db.url.clone()));
+        settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.shutdown_grace_secs = 5;
+        tweak(&mut settings);
+        let listener = tokio::net::TcpListener::bind(settings.bind).await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let (notify, rx) = watch::channel(false);
+        let platform = host::build(settings, addr, rx, BuildOptions { demo: true }).await.expect("build platform");
+        let demo_path = support_web::demo::demo_json_path(&platform.settings.data_dir);
+        let demo: DemoState = serde_json::from_slice(&std::fs::read(&demo_path).expect("demo.json written"))
+            .expect("demo.json parses");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let p = platform.clone();
+        let server = tokio::spawn(async move {
+            host::serve(p, listener, ALL_MOUNTS, async move {
+                let _ = stopped.await;
+            }, notify)
+            .await
+        });
+        Some(TestApp {
+            addr,
+            base_url: format!("http://{addr}"),
+            platform,
+            demo,
+            client: reqwest::Client::new(),
+            backend,
+            stop: Some(stop),
+            server: Some(server),
+            _db: db,
+            _dir: dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// A GET with the demo admin token.
+    pub async fn api_get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(&self.demo.api_token).send().await.expect("request")
+    }
+
+    /// Stop the server gracefully and wait for it.
+    pub async fn shutdown(mut self) -> Result<(), HostError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.server.take() {
+            Some(h) => h.await.map_err(|e| HostError::Io(e.to_string()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
