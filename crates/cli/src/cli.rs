@@ -126,6 +126,14 @@ fn emit(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
     }
 }
 
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
 async fn open_db(settings: &Settings) -> Result<Db, Failure> {
     let url = settings.effective_database_url();
     Db::connect(url.expose())
@@ -154,7 +162,11 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Config(ConfigCmd::Show) => {
             let s = load_settings(cli)?;
             let v = s.redacted_json();
-            emit(cli, &v, || toml::to_string_pretty(&v).unwrap_or_else(|_| v.to_string()));
+            emit(cli, &v, || {
+                // TOML has no null: unset settings are left out of the human view.
+                let shown = strip_nulls(v.clone());
+                toml::to_string_pretty(&shown).unwrap_or_else(|_| shown.to_string())
+            });
             Ok(())
         }
         Command::Tokens(cmd) => tokens(cli, cmd).await,
