@@ -22,6 +22,8 @@
 //! # App side
 //!
 //! ```no_run
+//! # #[cfg(feature = "handler")]
+//! # mod demo {
 //! use std::sync::Arc;
 //! use support_sdk::types::*;
 //! use support_sdk::{async_trait, IntegrationError, SupportIntegration};
@@ -63,11 +65,13 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
 //! axum::serve(listener, app).await
 //! # }
+//! # }
 //! ```
 //!
 //! # Platform side
 //!
 //! ```no_run
+//! # #[cfg(feature = "client")]
 //! # async fn call() -> Result<(), support_sdk::ClientError> {
 //! use std::time::Duration;
 //! use support_sdk::{ClientResultExt, IntegrationClient};
