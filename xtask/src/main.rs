@@ -1,1 +1,105 @@
-fn main() {}
+//! `cargo xtask`: project automation in Rust instead of shell scripts.
+//!
+//! - `cargo xtask test`: the one command that runs every test (installs the pinned npm
+//!   packages of the cross-tests first when Node is present).
+//! - `cargo xtask tidy`: the tidy checks (also run as tests by `cargo test`).
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod tidy;
+
+/// Folders holding a `package.json` + lockfile for the official-client cross-tests.
+const NPM_DIRS: &[&str] = &["crates/sdk/tests/npm", "crates/steps/tests/inngest-js"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn npm_install(root: &Path) -> Result<()> {
+    let have_npm = Command::new("npm")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    for dir in NPM_DIRS {
+        let dir = root.join(dir);
+        if !dir.join("package-lock.json").exists() {
+            continue;
+        }
+        if !have_npm {
+            eprintln!(
+                "xtask: npm not found; the cross-tests in {} will be skipped",
+                dir.display()
+            );
+            continue;
+        }
+        if dir.join("node_modules").exists() {
+            continue;
+        }
+        eprintln!("xtask: npm ci in {}", dir.display());
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir))?;
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let root = root();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => {
+            npm_install(&root)?;
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            cmd.args(["test", "--workspace", "--locked"])
+                .args(&args[1..])
+                .current_dir(&root);
+            run(&mut cmd)
+        }
+        Some("tidy") => {
+            let problems = tidy::check_all(&root)?;
+            if problems.is_empty() {
+                println!("tidy: ok");
+                Ok(())
+            } else {
+                for p in &problems {
+                    eprintln!("tidy: {p}");
+                }
+                bail!("{} tidy problem(s)", problems.len())
+            }
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <test|tidy>");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tidy() {
+        let problems = super::tidy::check_all(&super::root()).expect("tidy checks ran");
+        assert!(
+            problems.is_empty(),
+            "tidy problems:\n{}",
+            problems.join("\n")
+        );
+    }
+}

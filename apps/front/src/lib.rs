@@ -21,7 +21,11 @@ impl IntoResponse for FrontError {
         let (status, code) = match &self {
             Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
         };
-        (status, Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}}))).into_response()
+        (
+            status,
+            Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response()
     }
 }
 

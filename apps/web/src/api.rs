@@ -25,7 +25,11 @@ pub struct Caller {
 
 impl Caller {
     pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role.allows(role) { Ok(()) } else { Err(ApiError::Forbidden) }
+        if self.role.allows(role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
     }
 }
 
@@ -47,7 +51,10 @@ impl FromRequestParts<Platform> for Caller {
             .await?
             .filter(|t| t.revoked_at.is_none())
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller { role: row.role, actor: format!("token:{}", row.name) })
+        Ok(Caller {
+            role: row.role,
+            actor: format!("token:{}", row.name),
+        })
     }
 }
 
@@ -88,26 +95,46 @@ struct AuditQuery {
     limit: Option<i64>,
 }
 
-async fn list_audit(caller: Caller, State(p): State<Platform>, Query(q): Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
+async fn list_audit(
+    caller: Caller,
+    State(p): State<Platform>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
     }
     let items = p
         .store
-        .list_audit(&AuditFilter { app: q.app, conversation_id: q.conversation, kind: q.kind, after_seq: q.cursor.unwrap_or(0), limit })
+        .list_audit(&AuditFilter {
+            app: q.app,
+            conversation_id: q.conversation,
+            kind: q.kind,
+            after_seq: q.cursor.unwrap_or(0),
+            limit,
+        })
         .await?;
-    let next = if items.len() as i64 == limit { items.last().map(|r| r.seq) } else { None };
+    let next = if items.len() as i64 == limit {
+        items.last().map(|r| r.seq)
+    } else {
+        None
+    };
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 
 async fn verify_audit(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     match audit::verify(p.store.as_ref()).await {
-        Ok(report) => Ok(Json(json!({"ok": true, "rows": report.rows, "head_hash": report.head_hash}))),
+        Ok(report) => Ok(Json(
+            json!({"ok": true, "rows": report.rows, "head_hash": report.head_hash}),
+        )),
         Err(audit::ChainError::Store(e)) => Err(ApiError::Unavailable(e)),
-        Err(e) => Ok(Json(json!({"ok": false, "error": {"code": "audit_chain_broken", "message": e.to_string()}}))),
+        Err(e) => Ok(Json(
+            json!({"ok": false, "error": {"code": "audit_chain_broken", "message": e.to_string()}}),
+        )),
     }
 }
 
@@ -129,7 +156,11 @@ struct NewToken {
     role: String,
 }
 
-async fn create_token(caller: Caller, State(p): State<Platform>, Json(body): Json<NewToken>) -> Result<Json<Value>, ApiError> {
+async fn create_token(
+    caller: Caller,
+    State(p): State<Platform>,
+    Json(body): Json<NewToken>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let role = Role::parse(&body.role).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let name = body.name.trim();
@@ -137,18 +168,36 @@ async fn create_token(caller: Caller, State(p): State<Platform>, Json(body): Jso
         return Err(ApiError::BadRequest("name must be 1-64 characters".into()));
     }
     let (id, token) = create_api_token(&p, name, role, &caller.actor).await?;
-    Ok(Json(json!({"id": id, "name": name, "role": role, "token": token})))
+    Ok(Json(
+        json!({"id": id, "name": name, "role": role, "token": token}),
+    ))
 }
 
 /// Mint, store (hashed) and audit an API token; returns `(id, plaintext)`.
-pub async fn create_api_token(p: &Platform, name: &str, role: Role, actor: &str) -> Result<(String, String), ApiError> {
+pub async fn create_api_token(
+    p: &Platform,
+    name: &str,
+    role: Role,
+    actor: &str,
+) -> Result<(String, String), ApiError> {
     let minted = auth::mint_token();
     let id = new_id("tok");
     p.store
-        .insert_api_token(&ApiTokenRow { id: id.clone(), name: name.to_string(), role, token_hash: minted.hash, created_at: now_ms(), revoked_at: None })
+        .insert_api_token(&ApiTokenRow {
+            id: id.clone(),
+            name: name.to_string(),
+            role,
+            token_hash: minted.hash,
+            created_at: now_ms(),
+            revoked_at: None,
+        })
         .await?;
     p.store
-        .append_audit(&AuditEvent::new("token.created", actor, json!({"id": id, "name": name, "role": role})))
+        .append_audit(&AuditEvent::new(
+            "token.created",
+            actor,
+            json!({"id": id, "name": name, "role": role}),
+        ))
         .await?;
     Ok((id, minted.plaintext))
 }

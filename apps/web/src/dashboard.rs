@@ -12,15 +12,30 @@ pub fn router() -> Router<Platform> {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 async fn index(State(p): State<Platform>) -> Html<String> {
     let apps = p.store.list_apps().await.unwrap_or_default();
-    let ready = p.store.migration_status().await.map(|s| s.up_to_date()).unwrap_or(false);
+    let ready = p
+        .store
+        .migration_status()
+        .await
+        .map(|s| s.up_to_date())
+        .unwrap_or(false);
     let rows: String = apps
         .iter()
-        .map(|a| format!("<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&a.slug), esc(&a.name), esc(&a.front_inbox_ids.join(", "))))
+        .map(|a| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.slug),
+                esc(&a.name),
+                esc(&a.front_inbox_ids.join(", "))
+            )
+        })
         .collect();
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Support platform</title>\

@@ -43,7 +43,9 @@ pub struct DemoState {
 
 impl std::fmt::Debug for DemoState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemoState").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("DemoState")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +69,8 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), HostError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(|e| io(&tmp, e))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(&tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| io(path, e))
 }
@@ -76,7 +79,8 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), HostError> {
 pub fn demo_master_key(data_dir: &Path) -> Result<MasterKey, HostError> {
     let path = data_dir.join("master.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        return MasterKey::from_base64(&text).map_err(|e| HostError::Io(format!("{}: {e}", path.display())));
+        return MasterKey::from_base64(&text)
+            .map_err(|e| HostError::Io(format!("{}: {e}", path.display())));
     }
     let (key, b64) = MasterKey::generate();
     write_private(&path, b64.as_bytes())?;
@@ -92,8 +96,12 @@ pub fn demo_json_path(data_dir: &Path) -> PathBuf {
 pub fn prepare(settings: &mut Settings) -> Result<DemoState, HostError> {
     let path = demo_json_path(&settings.data_dir);
     let state = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice::<DemoState>(&bytes)
-            .map_err(|e| HostError::Io(format!("{}: {e}; delete it to start a fresh demo", path.display())))?,
+        Ok(bytes) => serde_json::from_slice::<DemoState>(&bytes).map_err(|e| {
+            HostError::Io(format!(
+                "{}: {e}; delete it to start a fresh demo",
+                path.display()
+            ))
+        })?,
         Err(_) => DemoState {
             base_url: String::new(),
             front_signing_secret: crypto::random_hex(32),
@@ -108,7 +116,10 @@ pub fn prepare(settings: &mut Settings) -> Result<DemoState, HostError> {
                     front_inbox_id: format!("inb_{}", slug.replace('-', "_")),
                 })
                 .collect(),
-            admin: DemoAdmin { email: "admin@demo.test".into(), password: crypto::random_token("", 18) },
+            admin: DemoAdmin {
+                email: "admin@demo.test".into(),
+                password: crypto::random_token("", 18),
+            },
             api_token: auth::mint_token().plaintext,
         },
     };
@@ -133,7 +144,11 @@ pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
         if p.store.get_app(&app.slug).await?.is_some() {
             continue;
         }
-        let secrets = vec![SdkSecret { id: new_id("sks"), secret: app.sdk_secret.clone(), created_at: now }];
+        let secrets = vec![SdkSecret {
+            id: new_id("sks"),
+            secret: app.sdk_secret.clone(),
+            created_at: now,
+        }];
         let row = AppRow {
             id: new_id("app"),
             slug: app.slug.clone(),
@@ -148,12 +163,26 @@ pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
             created_at: now,
             updated_at: now,
         };
-        p.registry.insert(&row).await.map_err(|e| HostError::Io(e.to_string()))?;
+        p.registry
+            .insert(&row)
+            .await
+            .map_err(|e| HostError::Io(e.to_string()))?;
         p.store
-            .append_audit(&AuditEvent::new("app.registered", "demo", serde_json::json!({"slug": app.slug})).app(app.slug.clone()))
+            .append_audit(
+                &AuditEvent::new(
+                    "app.registered",
+                    "demo",
+                    serde_json::json!({"slug": app.slug}),
+                )
+                .app(app.slug.clone()),
+            )
             .await?;
     }
-    if p.store.get_user_by_email(&state.admin.email).await?.is_none() {
+    if p.store
+        .get_user_by_email(&state.admin.email)
+        .await?
+        .is_none()
+    {
         let hash = auth::hash_password(&state.admin.password).map_err(HostError::Io)?;
         p.store
             .upsert_user(&UserRow {

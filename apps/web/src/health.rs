@@ -3,11 +3,11 @@
 
 use crate::host::Platform;
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 
 pub fn router() -> Router<Platform> {
@@ -24,7 +24,9 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(p): State<Platform>) -> impl IntoResponse {
     let db = match tokio::time::timeout(std::time::Duration::from_secs(2), p.store.ping()).await {
         Ok(r) => r,
-        Err(_) => Err(support_core::store::StoreError::Unavailable("ping timed out after 2 s".into())),
+        Err(_) => Err(support_core::store::StoreError::Unavailable(
+            "ping timed out after 2 s".into(),
+        )),
     };
     let migrations = match &db {
         Ok(()) => p.store.migration_status().await.map_err(|e| e.to_string()),

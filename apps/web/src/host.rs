@@ -73,7 +73,11 @@ fn master_key(settings: &Settings, demo: bool) -> Result<MasterKey, HostError> {
     if let Some(k) = &settings.master_key {
         // Validated when settings were loaded.
         return MasterKey::from_base64(k.expose()).map_err(|e| {
-            HostError::Settings(SettingsError { key: "master_key".into(), origin: "settings".into(), message: e.to_string() })
+            HostError::Settings(SettingsError {
+                key: "master_key".into(),
+                origin: "settings".into(),
+                message: e.to_string(),
+            })
         });
     }
     if demo {
@@ -118,7 +122,11 @@ pub async fn build(
     // starts anyway and `/readyz` says why it is not ready.
     let first = tokio::time::timeout(Duration::from_secs(3), db.migrate())
         .await
-        .unwrap_or_else(|_| Err(StoreError::Unavailable("timed out connecting to the database".into())));
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "timed out connecting to the database".into(),
+            ))
+        });
     match first {
         Ok(()) => {
             tracing::info!(backend = db.kind().name(), "database migrated");
@@ -172,7 +180,8 @@ async fn record_metrics(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
     res
 }
 
@@ -220,17 +229,25 @@ pub async fn serve(
         }
         _ = shutdown => {}
     }
-    tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight work");
+    tracing::info!(
+        grace_secs = grace.as_secs(),
+        "shutting down: draining in-flight work"
+    );
     let _ = notify.send(true);
     let _ = stop_tx.send(true);
     match tokio::time::timeout(grace, &mut server).await {
-        Ok(res) => res.map_err(|e| HostError::Io(e.to_string()))?.map_err(|e| HostError::Io(e.to_string()))?,
+        Ok(res) => res
+            .map_err(|e| HostError::Io(e.to_string()))?
+            .map_err(|e| HostError::Io(e.to_string()))?,
         Err(_) => {
             tracing::warn!("grace period over; aborting remaining connections");
             server.abort();
         }
     }
-    if tokio::time::timeout(Duration::from_secs(2), platform.db.close()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), platform.db.close())
+        .await
+        .is_err()
+    {
         tracing::warn!("database pool did not close within 2 s");
     }
     Ok(())
@@ -244,7 +261,9 @@ pub async fn launch(
     mounts: &[Mount],
     opts: BuildOptions,
 ) -> Result<(), HostError> {
-    let addr = listener.local_addr().map_err(|e| HostError::Io(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| HostError::Io(e.to_string()))?;
     let (notify, rx) = watch::channel(false);
     let platform = build(settings, addr, rx, opts).await?;
     announce(&platform);
@@ -258,7 +277,10 @@ fn announce(p: &Platform) {
     println!("  dashboard: {base}/");
     println!("  health:    {base}/healthz  ready: {base}/readyz  metrics: {base}/metrics");
     if p.demo.is_some() {
-        println!("  demo:      {}", p.settings.data_dir.join("demo.json").display());
+        println!(
+            "  demo:      {}",
+            p.settings.data_dir.join("demo.json").display()
+        );
     }
 }
 
@@ -295,12 +317,21 @@ pub fn run_binary(name: &str, mounts: &'static [Mount]) -> anyhow::Result<()> {
         }
     };
     let _telemetry = telemetry::init(&settings)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = TcpListener::bind(settings.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", settings.bind))?;
-        launch(settings, listener, shutdown_signal(), mounts, BuildOptions::default()).await?;
+        launch(
+            settings,
+            listener,
+            shutdown_signal(),
+            mounts,
+            BuildOptions::default(),
+        )
+        .await?;
         Ok(())
     })
 }

@@ -13,4 +13,3 @@ pub mod host;
 pub mod telemetry;
 
 pub use host::{BuildOptions, Mount, Platform, launch};
-

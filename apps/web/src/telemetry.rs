@@ -66,10 +66,14 @@ pub fn otlp_provider(settings: &Settings) -> Result<Option<SdkTracerProvider>, T
 /// export when `otel.endpoint` is set. Safe to call more than once (later calls keep the
 /// first subscriber).
 pub fn init(settings: &Settings) -> Result<TelemetryGuard, TelemetryError> {
-    let filter = EnvFilter::try_new(&settings.log.filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    let filter = EnvFilter::try_new(&settings.log.filter)
+        .map_err(|e| TelemetryError::Filter(e.to_string()))?;
     let fmt = match settings.log.format {
         LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(false).boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .boxed(),
     };
     let provider = otlp_provider(settings)?;
     let otel = provider
@@ -89,7 +93,9 @@ pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .set_buckets(&[
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
                 .map(|b| b.build_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();

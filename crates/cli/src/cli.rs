@@ -24,8 +24,12 @@ pub mod exit {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "skill", version, about = "Agent-first customer support platform",
-          after_help = "Exit codes: 0 ok, 1 failed, 2 bad usage or settings, 3 a check found a problem.")]
+#[command(
+    name = "skill",
+    version,
+    about = "Agent-first customer support platform",
+    after_help = "Exit codes: 0 ok, 1 failed, 2 bad usage or settings, 3 a check found a problem."
+)]
 pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -104,12 +108,18 @@ pub struct Failure {
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Self {
-        Failure { code: exit::FAILED, message: e.to_string() }
+        Failure {
+            code: exit::FAILED,
+            message: e.to_string(),
+        }
     }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure { code: exit::USAGE, message: message.into() }
+    Failure {
+        code: exit::USAGE,
+        message: message.into(),
+    }
 }
 
 fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
@@ -120,7 +130,10 @@ fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
 /// Print `value` as JSON, or `text` for people.
 fn emit(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
     if cli.json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     } else {
         println!("{}", text());
     }
@@ -128,7 +141,12 @@ fn emit(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
 
 fn strip_nulls(v: Value) -> Value {
     match v {
-        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
         Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
         other => other,
     }
@@ -136,9 +154,10 @@ fn strip_nulls(v: Value) -> Value {
 
 async fn open_db(settings: &Settings) -> Result<Db, Failure> {
     let url = settings.effective_database_url();
-    Db::connect(url.expose())
-        .await
-        .map_err(|e| Failure { code: exit::FAILED, message: format!("database {}: {e}", support_store::redact_url(url.expose())) })
+    Db::connect(url.expose()).await.map_err(|e| Failure {
+        code: exit::FAILED,
+        message: format!("database {}: {e}", support_store::redact_url(url.expose())),
+    })
 }
 
 /// Run a parsed command. Returns the process exit code.
@@ -147,7 +166,10 @@ pub async fn run(cli: Cli) -> i32 {
         Ok(()) => exit::OK,
         Err(f) => {
             if cli.json {
-                println!("{}", json!({"error": {"code": f.code, "message": f.message}}));
+                println!(
+                    "{}",
+                    json!({"error": {"code": f.code, "message": f.message}})
+                );
             } else {
                 eprintln!("error: {}", f.message);
             }
@@ -175,12 +197,17 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
             let db = open_db(&s).await?;
             match audit::verify(&db).await {
                 Ok(r) => {
-                    emit(cli, &json!({"ok": true, "rows": r.rows, "head_hash": r.head_hash}), || {
-                        format!("audit chain intact: {} rows, head {}", r.rows, r.head_hash)
-                    });
+                    emit(
+                        cli,
+                        &json!({"ok": true, "rows": r.rows, "head_hash": r.head_hash}),
+                        || format!("audit chain intact: {} rows, head {}", r.rows, r.head_hash),
+                    );
                     Ok(())
                 }
-                Err(e) => Err(Failure { code: exit::CHECK_FAILED, message: e.to_string() }),
+                Err(e) => Err(Failure {
+                    code: exit::CHECK_FAILED,
+                    message: e.to_string(),
+                }),
             }
         }
         Command::Health => health(cli).await,
@@ -197,14 +224,25 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
     }
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
-        .map_err(|e| usage(format!("cannot bind {}: {e} (choose another with --bind)", settings.bind)))?;
+        .map_err(|e| {
+            usage(format!(
+                "cannot bind {}: {e} (choose another with --bind)",
+                settings.bind
+            ))
+        })?;
     let opts = support_web::BuildOptions { demo: args.demo };
-    support_web::launch(settings, listener, support_web::host::shutdown_signal(), ALL_MOUNTS, opts)
-        .await
-        .map_err(|e| match e {
-            support_web::host::HostError::Settings(s) => usage(s.to_string()),
-            other => Failure::from(other),
-        })
+    support_web::launch(
+        settings,
+        listener,
+        support_web::host::shutdown_signal(),
+        ALL_MOUNTS,
+        opts,
+    )
+    .await
+    .map_err(|e| match e {
+        support_web::host::HostError::Settings(s) => usage(s.to_string()),
+        other => Failure::from(other),
+    })
 }
 
 async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
@@ -219,13 +257,31 @@ async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
             let db = open_db(&s).await?;
             let minted = auth::mint_token();
             let id = new_id("tok");
-            db.insert_api_token(&ApiTokenRow { id: id.clone(), name: name.into(), role, token_hash: minted.hash, created_at: now_ms(), revoked_at: None })
-                .await?;
-            db.append_audit(&support_core::audit::AuditEvent::new("token.created", "cli", json!({"id": id, "name": name, "role": role})))
-                .await?;
-            emit(cli, &json!({"id": id, "name": name, "role": role, "token": minted.plaintext}), || {
-                format!("Created {role:?} token {name} ({id}). Store it now; it is not shown again:\n{}", minted.plaintext)
-            });
+            db.insert_api_token(&ApiTokenRow {
+                id: id.clone(),
+                name: name.into(),
+                role,
+                token_hash: minted.hash,
+                created_at: now_ms(),
+                revoked_at: None,
+            })
+            .await?;
+            db.append_audit(&support_core::audit::AuditEvent::new(
+                "token.created",
+                "cli",
+                json!({"id": id, "name": name, "role": role}),
+            ))
+            .await?;
+            emit(
+                cli,
+                &json!({"id": id, "name": name, "role": role, "token": minted.plaintext}),
+                || {
+                    format!(
+                        "Created {role:?} token {name} ({id}). Store it now; it is not shown again:\n{}",
+                        minted.plaintext
+                    )
+                },
+            );
             Ok(())
         }
         TokensCmd::List => {
@@ -235,7 +291,19 @@ async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
             emit(cli, &v, || {
                 items
                     .iter()
-                    .map(|t| format!("{}\t{}\t{}{}", t.id, t.name, t.role.as_str(), if t.revoked_at.is_some() { "\trevoked" } else { "" }))
+                    .map(|t| {
+                        format!(
+                            "{}\t{}\t{}{}",
+                            t.id,
+                            t.name,
+                            t.role.as_str(),
+                            if t.revoked_at.is_some() {
+                                "\trevoked"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
@@ -244,9 +312,17 @@ async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
         TokensCmd::Revoke { id } => {
             let db = open_db(&s).await?;
             if !db.revoke_api_token(id, now_ms()).await? {
-                return Err(Failure { code: exit::FAILED, message: format!("no active token {id}") });
+                return Err(Failure {
+                    code: exit::FAILED,
+                    message: format!("no active token {id}"),
+                });
             }
-            db.append_audit(&support_core::audit::AuditEvent::new("token.revoked", "cli", json!({"id": id}))).await?;
+            db.append_audit(&support_core::audit::AuditEvent::new(
+                "token.revoked",
+                "cli",
+                json!({"id": id}),
+            ))
+            .await?;
             emit(cli, &json!({"revoked": id}), || format!("revoked {id}"));
             Ok(())
         }
@@ -271,17 +347,31 @@ async fn health(cli: &Cli) -> Result<(), Failure> {
     emit(cli, &v, || {
         let mut out = vec!["settings     ok".to_string()];
         out.push(match &ping {
-            Ok(()) => format!("database     ok ({}, {})", store.backend(), support_store::redact_url(url.expose())),
+            Ok(()) => format!(
+                "database     ok ({}, {})",
+                store.backend(),
+                support_store::redact_url(url.expose())
+            ),
             Err(e) => format!("database     FAIL: {e}"),
         });
         out.push(match &migrations {
             Ok(m) if m.up_to_date() => format!("migrations   ok ({} applied)", m.applied),
-            Ok(m) => format!("migrations   PENDING: {} (run `skill dev` to apply)", m.pending.join(", ")),
+            Ok(m) => format!(
+                "migrations   PENDING: {} (run `skill dev` to apply)",
+                m.pending.join(", ")
+            ),
             Err(e) => format!("migrations   FAIL: {e}"),
         });
         out.join("\n")
     });
-    if ok { Ok(()) } else { Err(Failure { code: exit::CHECK_FAILED, message: "not healthy".into() }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: exit::CHECK_FAILED,
+            message: "not healthy".into(),
+        })
+    }
 }
 
 /// Parse arguments and run; the whole of `main`.
@@ -300,7 +390,11 @@ pub fn main_entry() -> i32 {
         },
         _ => None,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime") {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e:#}");

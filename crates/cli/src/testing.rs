@@ -5,9 +5,9 @@ use crate::ALL_MOUNTS;
 use std::net::SocketAddr;
 use support_core::settings::{Secret, Settings};
 use support_store::testing::TestDb;
+use support_web::Platform;
 use support_web::demo::DemoState;
 use support_web::host::{self, BuildOptions, HostError};
-use support_web::Platform;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -41,7 +41,9 @@ pub fn init_crypto() {
 impl TestApp {
     /// The platform on a fresh SQLite database, with demo data seeded.
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(TestBackend::Sqlite, |_| {}).await.expect("a SQLite TestApp is always available")
+        Self::spawn_with(TestBackend::Sqlite, |_| {})
+            .await
+            .expect("a SQLite TestApp is always available")
     }
 
     /// SQLite always, plus Postgres when `TEST_DATABASE_URL` is set (prints what it skipped).
@@ -56,32 +58,48 @@ impl TestApp {
 
     /// Spawn on `backend` after letting `tweak` adjust the settings. `None` when the backend
     /// is Postgres and `TEST_DATABASE_URL` is unset.
-    pub async fn spawn_with(backend: TestBackend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    pub async fn spawn_with(
+        backend: TestBackend,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
         init_crypto();
         let db = match backend {
             TestBackend::Sqlite => TestDb::sqlite().await.expect("sqlite test database"),
             TestBackend::Postgres => TestDb::postgres().await.expect("postgres test database")?,
         };
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings::default();
-        settings.data_dir = dir.path().to_path_buf();
-        settings.database_url = Some(Secret::new(db.url.clone()));
-        settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-        settings.shutdown_grace_secs = 5;
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(Secret::new(db.url.clone())),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            shutdown_grace_secs: 5,
+            ..Settings::default()
+        };
         tweak(&mut settings);
-        let listener = tokio::net::TcpListener::bind(settings.bind).await.expect("bind port 0");
+        let listener = tokio::net::TcpListener::bind(settings.bind)
+            .await
+            .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (notify, rx) = watch::channel(false);
-        let platform = host::build(settings, addr, rx, BuildOptions { demo: true }).await.expect("build platform");
+        let platform = host::build(settings, addr, rx, BuildOptions { demo: true })
+            .await
+            .expect("build platform");
         let demo_path = support_web::demo::demo_json_path(&platform.settings.data_dir);
-        let demo: DemoState = serde_json::from_slice(&std::fs::read(&demo_path).expect("demo.json written"))
-            .expect("demo.json parses");
+        let demo: DemoState =
+            serde_json::from_slice(&std::fs::read(&demo_path).expect("demo.json written"))
+                .expect("demo.json parses");
         let (stop, stopped) = oneshot::channel::<()>();
         let p = platform.clone();
         let server = tokio::spawn(async move {
-            host::serve(p, listener, ALL_MOUNTS, async move {
-                let _ = stopped.await;
-            }, notify)
+            host::serve(
+                p,
+                listener,
+                ALL_MOUNTS,
+                async move {
+                    let _ = stopped.await;
+                },
+                notify,
+            )
             .await
         });
         Some(TestApp {
@@ -104,7 +122,12 @@ impl TestApp {
 
     /// A GET with the demo admin token.
     pub async fn api_get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).bearer_auth(&self.demo.api_token).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.demo.api_token)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Stop the server gracefully and wait for it.

@@ -1,5 +1,6 @@
 //! The `skill` binary, run as a user would: `dev --demo` start and SIGTERM, settings errors,
 //! `config show` redaction, token creation against a running server.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -31,7 +32,14 @@ impl Drop for Running {
 /// Start `skill dev --demo` on port 0 and read the base URL from its first line.
 fn start_dev(dir: &std::path::Path) -> (Running, String) {
     let mut child = skill(dir)
-        .args(["dev", "--demo", "--bind", "127.0.0.1:0", "--data-dir", "data"])
+        .args([
+            "dev",
+            "--demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            "data",
+        ])
         .env("SUPPORT_LOG__FILTER", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -43,13 +51,19 @@ fn start_dev(dir: &std::path::Path) -> (Running, String) {
     let base = first.rsplit(' ').next().expect("url").to_string();
     assert!(base.starts_with("http://127.0.0.1:"), "{first}");
     let rest: Vec<String> = lines.by_ref().take(3).map_while(Result::ok).collect();
-    assert!(rest.iter().any(|l| l.contains("dashboard:")), "the dashboard URL is printed: {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("dashboard:")),
+        "the dashboard URL is printed: {rest:?}"
+    );
     std::thread::spawn(move || for _ in lines {});
     (Running(child), base)
 }
 
 fn get(url: &str) -> (u16, serde_json::Value) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let res = reqwest::get(url).await.unwrap();
         let status = res.status().as_u16();
@@ -64,22 +78,35 @@ fn dev_demo_serves_then_drains_on_sigterm() {
     let (mut running, base) = start_dev(dir.path());
     assert_eq!(get(&format!("{base}/healthz")).0, 200);
     assert_eq!(get(&format!("{base}/readyz")).0, 200);
-    let demo: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("data/demo.json")).unwrap()).unwrap();
+    let demo: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/demo.json")).unwrap()).unwrap();
     assert_eq!(demo["base_url"], base.as_str());
-    for key in ["front_signing_secret", "slack_signing_secret", "stripe_webhook_secret", "api_token"] {
+    for key in [
+        "front_signing_secret",
+        "slack_signing_secret",
+        "stripe_webhook_secret",
+        "api_token",
+    ] {
         assert!(demo[key].as_str().is_some_and(|s| s.len() >= 16), "{key}");
     }
     assert_eq!(demo["apps"].as_array().unwrap().len(), 3);
     assert!(demo["admin"]["password"].as_str().is_some());
 
     let pid = running.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = running.0.wait().unwrap();
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
 
     // A restart reuses the same demo state (secrets stay valid) and the same database.
     let (_again, base2) = start_dev(dir.path());
-    let demo2: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("data/demo.json")).unwrap()).unwrap();
+    let demo2: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("data/demo.json")).unwrap()).unwrap();
     assert_eq!(demo2["api_token"], demo["api_token"]);
     assert_eq!(demo2["base_url"], base2.as_str());
     assert_eq!(get(&format!("{base2}/readyz")).0, 200);
@@ -88,25 +115,46 @@ fn dev_demo_serves_then_drains_on_sigterm() {
 #[test]
 fn bad_settings_fail_with_one_line_naming_key_and_source() {
     let dir = tempfile::tempdir().unwrap();
-    let out = skill(dir.path()).args(["config", "show"]).env("SUPPORT_LOG__FORMAT", "xml").output().unwrap();
+    let out = skill(dir.path())
+        .args(["config", "show"])
+        .env("SUPPORT_LOG__FORMAT", "xml")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(err.contains("log.format") && err.contains("SUPPORT_LOG__FORMAT"), "{err}");
+    assert!(
+        err.contains("log.format") && err.contains("SUPPORT_LOG__FORMAT"),
+        "{err}"
+    );
 
     std::fs::write(dir.path().join("support.toml"), "bind = 42\n").unwrap();
     let out = skill(dir.path()).args(["config", "show"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("`bind`") && err.contains("support.toml"), "{err}");
+    assert!(
+        err.contains("`bind`") && err.contains("support.toml"),
+        "{err}"
+    );
 
-    let out = skill(dir.path()).args(["dev", "--bind", "127.0.0.1:0"]).env_remove("SUPPORT_MASTER_KEY").output().unwrap();
+    let out = skill(dir.path())
+        .args(["dev", "--bind", "127.0.0.1:0"])
+        .env_remove("SUPPORT_MASTER_KEY")
+        .output()
+        .unwrap();
     // support.toml is still invalid: settings fail before anything starts.
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_file(dir.path().join("support.toml")).unwrap();
-    let out = skill(dir.path()).args(["dev", "--bind", "127.0.0.1:0", "--data-dir", "d"]).output().unwrap();
+    let out = skill(dir.path())
+        .args(["dev", "--bind", "127.0.0.1:0", "--data-dir", "d"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "no master key outside --demo");
-    assert!(String::from_utf8(out.stderr).unwrap().contains("master_key"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("master_key")
+    );
 }
 
 #[test]
@@ -114,12 +162,19 @@ fn config_show_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let out = skill(dir.path())
         .args(["config", "show", "--json"])
-        .env("SUPPORT_DATABASE_URL", "postgres://app:hunter2@db.internal/support")
+        .env(
+            "SUPPORT_DATABASE_URL",
+            "postgres://app:hunter2@db.internal/support",
+        )
         .env("SUPPORT_SLACK__BOT_TOKEN", "xoxb-very-secret")
         .env("INNGEST_SIGNING_KEY", "signkey-prod-abcdef")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     for secret in ["hunter2", "xoxb-very-secret", "signkey-prod-abcdef"] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
@@ -130,7 +185,11 @@ fn config_show_redacts_secrets() {
     assert_eq!(v["bind"], "127.0.0.1:4100");
     // Human output is TOML.
     let out = skill(dir.path()).args(["config", "show"]).output().unwrap();
-    assert!(String::from_utf8(out.stdout).unwrap().contains("bind = \"127.0.0.1:4100\""));
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("bind = \"127.0.0.1:4100\"")
+    );
 }
 
 #[test]
@@ -139,14 +198,23 @@ fn tokens_create_works_against_the_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let (_running, base) = start_dev(dir.path());
     let out = skill(dir.path())
-        .args(["tokens", "create", "--name", "ops", "--role", "agent", "--json"])
+        .args([
+            "tokens", "create", "--name", "ops", "--role", "agent", "--json",
+        ])
         .env("SUPPORT_DATA_DIR", "data")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let token = v["token"].as_str().unwrap().to_string();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let who: serde_json::Value = rt.block_on(async {
         reqwest::Client::new()
             .get(format!("{base}/api/v1/whoami"))
@@ -160,12 +228,28 @@ fn tokens_create_works_against_the_running_server() {
             .unwrap()
     });
     assert_eq!(who["role"], "agent");
-    let bad = skill(dir.path()).args(["tokens", "create", "--name", "x", "--role", "root"]).env("SUPPORT_DATA_DIR", "data").output().unwrap();
+    let bad = skill(dir.path())
+        .args(["tokens", "create", "--name", "x", "--role", "root"])
+        .env("SUPPORT_DATA_DIR", "data")
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    let verify = skill(dir.path()).args(["audit", "verify", "--json"]).env("SUPPORT_DATA_DIR", "data").output().unwrap();
+    let verify = skill(dir.path())
+        .args(["audit", "verify", "--json"])
+        .env("SUPPORT_DATA_DIR", "data")
+        .output()
+        .unwrap();
     assert!(verify.status.success());
     let v: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(v["ok"], true);
-    let health = skill(dir.path()).args(["health"]).env("SUPPORT_DATA_DIR", "data").output().unwrap();
-    assert!(health.status.success(), "{}", String::from_utf8_lossy(&health.stdout));
+    let health = skill(dir.path())
+        .args(["health"])
+        .env("SUPPORT_DATA_DIR", "data")
+        .output()
+        .unwrap();
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stdout)
+    );
 }

@@ -1,4 +1,5 @@
 //! Foundation end-to-end tests: health, readiness, metrics, errors, auth, audit, demo seeding.
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -20,7 +21,15 @@ async fn health_ready_and_metrics() {
         let (status, body) = json(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["migrations"]["pending"], serde_json::json!([]));
-        let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(metrics.contains("http_requests_total"), "{metrics}");
         assert!(metrics.contains("route=\"/healthz\""), "{metrics}");
         app.shutdown().await.expect("graceful shutdown");
@@ -30,28 +39,63 @@ async fn health_ready_and_metrics() {
 #[tokio::test]
 async fn unknown_route_is_a_json_404() {
     let app = TestApp::spawn().await;
-    let (status, body) = json(app.client.get(app.url("/no/such/route")).send().await.unwrap()).await;
+    let (status, body) = json(
+        app.client
+            .get(app.url("/no/such/route"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found");
     let (status, body) = json(app.client.post(app.url("/healthz")).send().await.unwrap()).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 }
 
 #[tokio::test]
 async fn api_requires_a_token_with_the_right_role() {
     let app = TestApp::spawn().await;
-    let res = app.client.get(app.url("/api/v1/apps")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/apps"))
+        .send()
+        .await
+        .unwrap();
     let (status, body) = json(res).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthorized")));
-    let res = app.client.get(app.url("/api/v1/apps")).bearer_auth("sup_forged").send().await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let res = app
+        .client
+        .get(app.url("/api/v1/apps"))
+        .bearer_auth("sup_forged")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 
     // The demo admin token works and lists the three demo apps, without secrets.
     let (status, body) = json(app.api_get("/api/v1/apps").await).await;
     assert_eq!(status, 200);
-    let slugs: Vec<&str> = body["items"].as_array().unwrap().iter().map(|a| a["slug"].as_str().unwrap()).collect();
-    assert_eq!(slugs, ["ai-workshops", "tailwind-course", "typescript-course"]);
-    assert!(!body.to_string().contains("secret"), "no secrets in the API: {body}");
+    let slugs: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        slugs,
+        ["ai-workshops", "tailwind-course", "typescript-course"]
+    );
+    assert!(
+        !body.to_string().contains("secret"),
+        "no secrets in the API: {body}"
+    );
 
     // An admin mints a viewer token; the viewer can read but not mint.
     let res = app
@@ -65,7 +109,13 @@ async fn api_requires_a_token_with_the_right_role() {
     let (status, created) = json(res).await;
     assert_eq!(status, 200, "{created}");
     let viewer = created["token"].as_str().unwrap().to_string();
-    let res = app.client.get(app.url("/api/v1/whoami")).bearer_auth(&viewer).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/whoami"))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json(res).await.1["role"], "viewer");
     let res = app
         .client
@@ -76,7 +126,10 @@ async fn api_requires_a_token_with_the_right_role() {
         .await
         .unwrap();
     let (status, body) = json(res).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
     let res = app
         .client
         .post(app.url("/api/v1/tokens"))
@@ -99,12 +152,25 @@ async fn audit_api_lists_and_verifies_the_chain() {
         let (status, body) = json(app.api_get("/api/v1/audit?kind=app.registered").await).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["items"].as_array().unwrap().len(), 3);
-        let (_, page) = json(app.api_get("/api/v1/audit?kind=app.registered&limit=2").await).await;
+        let (_, page) = json(
+            app.api_get("/api/v1/audit?kind=app.registered&limit=2")
+                .await,
+        )
+        .await;
         assert_eq!(page["items"].as_array().unwrap().len(), 2);
         let cursor = page["next_cursor"].as_i64().unwrap();
-        let (_, rest) = json(app.api_get(&format!("/api/v1/audit?kind=app.registered&cursor={cursor}")).await).await;
+        let (_, rest) = json(
+            app.api_get(&format!(
+                "/api/v1/audit?kind=app.registered&cursor={cursor}"
+            ))
+            .await,
+        )
+        .await;
         assert_eq!(rest["items"].as_array().unwrap().len(), 1);
-        assert_eq!(json(app.api_get("/api/v1/audit?limit=0").await).await.0, 400);
+        assert_eq!(
+            json(app.api_get("/api/v1/audit?limit=0").await).await.0,
+            400
+        );
         let (_, verify) = json(app.api_get("/api/v1/audit/verify").await).await;
         assert_eq!(verify["ok"], true, "{verify}");
         assert!(verify["rows"].as_i64().unwrap() >= 3);
@@ -117,18 +183,36 @@ async fn demo_secrets_are_sealed_at_rest() {
     assert_eq!(app.demo.base_url, app.base_url);
     assert_eq!(app.demo.apps.len(), 3);
     for demo_app in &app.demo.apps {
-        let row = app.platform.store.get_app(&demo_app.slug).await.unwrap().expect("registered");
+        let row = app
+            .platform
+            .store
+            .get_app(&demo_app.slug)
+            .await
+            .unwrap()
+            .expect("registered");
         assert!(!row.secrets_enc.contains(&demo_app.sdk_secret));
-        let opened = registry::open_secrets(&app.platform.master_key, &row.slug, &row.secrets_enc).unwrap();
+        let opened =
+            registry::open_secrets(&app.platform.master_key, &row.slug, &row.secrets_enc).unwrap();
         assert_eq!(opened[0].secret, demo_app.sdk_secret);
         assert_eq!(row.front_inbox_ids, vec![demo_app.front_inbox_id.clone()]);
         assert!(row.sdk_base_url.ends_with("/demo-app/support"));
     }
     // Rotating the master key re-seals every app's secrets.
     let (new_key, _) = support_core::crypto::MasterKey::generate();
-    let n = app.platform.registry.rotate_master_key(&app.platform.master_key, &new_key).await.unwrap();
+    let n = app
+        .platform
+        .registry
+        .rotate_master_key(&app.platform.master_key, &new_key)
+        .await
+        .unwrap();
     assert_eq!(n, 3);
-    let row = app.platform.store.get_app("typescript-course").await.unwrap().unwrap();
+    let row = app
+        .platform
+        .store
+        .get_app("typescript-course")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(registry::open_secrets(&app.platform.master_key, &row.slug, &row.secrets_enc).is_err());
     assert!(registry::open_secrets(&new_key, &row.slug, &row.secrets_enc).is_ok());
 }
@@ -142,19 +226,46 @@ async fn unreachable_postgres_is_not_ready_with_a_503() {
     // Port 1 on loopback: nothing listens there, so connections are refused at once.
     settings.database_url = Some(Secret::new("postgres://postgres@127.0.0.1:1/test"));
     settings.master_key = Some(Secret::new(support_core::crypto::MasterKey::generate().1));
-    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let (notify, rx) = tokio::sync::watch::channel(false);
-    let platform = host::build(settings, addr, rx, BuildOptions::default()).await.expect("starts without a database");
+    let platform = host::build(settings, addr, rx, BuildOptions::default())
+        .await
+        .expect("starts without a database");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(host::serve(platform, listener, support_cli::ALL_MOUNTS, async move { let _ = stopped.await; }, notify));
+    let server = tokio::spawn(host::serve(
+        platform,
+        listener,
+        support_cli::ALL_MOUNTS,
+        async move {
+            let _ = stopped.await;
+        },
+        notify,
+    ));
     let client = reqwest::Client::new();
-    let res = client.get(format!("http://{addr}/readyz")).send().await.unwrap();
+    let res = client
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_ready");
-    assert!(!body.to_string().contains("127.0.0.1:1"), "causes are logged, not sent: {body}");
-    assert_eq!(client.get(format!("http://{addr}/healthz")).send().await.unwrap().status(), 200);
+    assert!(
+        !body.to_string().contains("127.0.0.1:1"),
+        "causes are logged, not sent: {body}"
+    );
+    assert_eq!(
+        client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
@@ -166,9 +277,14 @@ async fn outside_demo_a_master_key_is_required() {
     let mut settings = Settings::default();
     settings.data_dir = dir.path().to_path_buf();
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let err = host::build(settings, SocketAddr::from(([127, 0, 0, 1], 0)), rx, BuildOptions::default())
-        .await
-        .err()
-        .expect("no master key");
+    let err = host::build(
+        settings,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        rx,
+        BuildOptions::default(),
+    )
+    .await
+    .err()
+    .expect("no master key");
     assert!(err.to_string().contains("master_key"), "{err}");
 }

@@ -80,7 +80,14 @@ pub fn canonical_json(v: &Value) -> String {
             format!("{{{}}}", inner.join(","))
         }
         Value::Array(items) => {
-            format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(","))
+            format!(
+                "[{}]",
+                items
+                    .iter()
+                    .map(canonical_json)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
         }
         other => other.to_string(),
     }
@@ -118,7 +125,9 @@ pub enum ChainError {
     Unlinked { seq: i64 },
     #[error("audit rows are missing: expected seq {expected}, found {found}")]
     Gap { expected: i64, found: i64 },
-    #[error("the newest audit rows were removed: the head says {head_seq}, the log ends at {last_seq}")]
+    #[error(
+        "the newest audit rows were removed: the head says {head_seq}, the log ends at {last_seq}"
+    )]
     Truncated { head_seq: i64, last_seq: i64 },
     #[error("store error while verifying: {0}")]
     Store(String),
@@ -150,13 +159,19 @@ pub async fn verify(store: &dyn Store) -> Result<ChainReport, ChainError> {
     let mut prev = GENESIS.to_string();
     let mut expected = 1i64;
     loop {
-        let page = store.audit_page(expected - 1, 500).await.map_err(store_err)?;
+        let page = store
+            .audit_page(expected - 1, 500)
+            .await
+            .map_err(store_err)?;
         if page.is_empty() {
             break;
         }
         for r in page {
             if r.seq != expected {
-                return Err(ChainError::Gap { expected, found: r.seq });
+                return Err(ChainError::Gap {
+                    expected,
+                    found: r.seq,
+                });
             }
             if r.prev_hash != prev {
                 return Err(ChainError::Unlinked { seq: r.seq });
@@ -174,7 +189,10 @@ pub async fn verify(store: &dyn Store) -> Result<ChainReport, ChainError> {
     if head_seq != last_seq || head_hash != prev {
         return Err(ChainError::Truncated { head_seq, last_seq });
     }
-    Ok(ChainReport { rows: last_seq, head_hash: prev })
+    Ok(ChainReport {
+        rows: last_seq,
+        head_hash: prev,
+    })
 }
 
 #[cfg(test)]
@@ -184,17 +202,31 @@ mod tests {
     #[test]
     fn canonical_sorts_keys_deeply() {
         let v = serde_json::json!({"b": 1, "a": {"z": [1, {"y": 2, "x": "é"}], "c": null}});
-        assert_eq!(canonical_json(&v), r#"{"a":{"c":null,"z":[1,{"x":"é","y":2}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":null,"z":[1,{"x":"é","y":2}]},"b":1}"#
+        );
     }
 
     #[test]
     fn hash_depends_on_prev_and_row() {
-        let ev = AuditEvent::new("route.decided", "system", serde_json::json!({"route": "silence"}));
+        let ev = AuditEvent::new(
+            "route.decided",
+            "system",
+            serde_json::json!({"route": "silence"}),
+        );
         let row = canonical_row(1, 10, &ev, GENESIS);
         let h1 = chain_hash(GENESIS, &row);
         assert_eq!(h1.len(), 64);
         assert_ne!(h1, chain_hash(&"1".repeat(64), &row));
-        let ev2 = AuditEvent::new("route.decided", "system", serde_json::json!({"route": "respond"}));
-        assert_ne!(h1, chain_hash(GENESIS, &canonical_row(1, 10, &ev2, GENESIS)));
+        let ev2 = AuditEvent::new(
+            "route.decided",
+            "system",
+            serde_json::json!({"route": "respond"}),
+        );
+        assert_ne!(
+            h1,
+            chain_hash(GENESIS, &canonical_row(1, 10, &ev2, GENESIS))
+        );
     }
 }

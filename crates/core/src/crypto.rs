@@ -59,7 +59,13 @@ impl MasterKey {
         rand::rng().fill_bytes(&mut nonce);
         // Encryption with a valid key and nonce cannot fail for in-memory buffers.
         let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .unwrap_or_default();
         let mut blob = nonce.to_vec();
         blob.extend_from_slice(&ct);
@@ -135,13 +141,19 @@ mod tests {
     #[test]
     fn round_trip_and_binding() {
         let (k, b64) = MasterKey::generate();
-        assert_eq!(MasterKey::from_base64(&b64).map(|k| k.key_id()), Ok(k.key_id()));
+        assert_eq!(
+            MasterKey::from_base64(&b64).map(|k| k.key_id()),
+            Ok(k.key_id())
+        );
         let sealed = k.encrypt(b"sdk secret", b"app:demo");
         assert!(!sealed.contains("sdk secret"));
         assert_eq!(k.decrypt(&sealed, b"app:demo"), Ok(b"sdk secret".to_vec()));
         assert_eq!(k.decrypt(&sealed, b"app:other"), Err(CryptoError::Tampered));
         let (other, _) = MasterKey::generate();
-        assert!(matches!(other.decrypt(&sealed, b"app:demo"), Err(CryptoError::WrongKey(_))));
+        assert!(matches!(
+            other.decrypt(&sealed, b"app:demo"),
+            Err(CryptoError::WrongKey(_))
+        ));
         let mut flipped = sealed.clone();
         flipped.pop();
         flipped.push(if sealed.ends_with('A') { 'B' } else { 'A' });
@@ -151,8 +163,14 @@ mod tests {
 
     #[test]
     fn bad_keys() {
-        assert_eq!(MasterKey::from_base64("abc").map(|_| ()), Err(CryptoError::BadKey));
-        assert_eq!(MasterKey::from_base64(&STANDARD.encode([0u8; 31])).map(|_| ()), Err(CryptoError::BadKey));
+        assert_eq!(
+            MasterKey::from_base64("abc").map(|_| ()),
+            Err(CryptoError::BadKey)
+        );
+        assert_eq!(
+            MasterKey::from_base64(&STANDARD.encode([0u8; 31])).map(|_| ()),
+            Err(CryptoError::BadKey)
+        );
         let (k, _) = MasterKey::generate();
         assert!(!format!("{k:?}").contains(&STANDARD.encode(k.0)));
     }
@@ -161,7 +179,10 @@ mod tests {
     fn hmac_vector() {
         // RFC 4231 test case 2.
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
         assert!(ct_eq(b"abc", b"abc"));
         assert!(!ct_eq(b"abc", b"abd"));
         assert!(!ct_eq(b"abc", b"ab"));

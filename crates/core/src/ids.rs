@@ -6,7 +6,9 @@ use std::fmt;
 /// Why a value could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("invalid app slug {0:?}: use 2-40 lowercase letters, digits or '-', starting with a letter")]
+    #[error(
+        "invalid app slug {0:?}: use 2-40 lowercase letters, digits or '-', starting with a letter"
+    )]
     Slug(String),
     #[error("invalid email address {0:?}")]
     Email(String),
@@ -69,7 +71,9 @@ impl Email {
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !t.chars().any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',');
+            && !t
+                .chars()
+                .any(|c| c.is_whitespace() || c == '<' || c == '>' || c == ',');
         if valid {
             Ok(Self(t.to_ascii_lowercase()))
         } else {
@@ -97,7 +101,10 @@ impl fmt::Display for Email {
 
 /// A new sortable unique id with a type prefix, e.g. `act_01J…`.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", ulid::Ulid::new().to_string().to_ascii_lowercase())
+    format!(
+        "{prefix}_{}",
+        ulid::Ulid::new().to_string().to_ascii_lowercase()
+    )
 }
 
 #[cfg(test)]
@@ -108,15 +115,36 @@ mod tests {
     fn slugs() {
         assert!(AppSlug::parse("typescript-course").is_ok());
         assert!(AppSlug::parse("ai2").is_ok());
-        for bad in ["", "a", "Typescript", "1abc", "ab-", "a--b", "a_b", "a b", &"a".repeat(41)] {
+        for bad in [
+            "",
+            "a",
+            "Typescript",
+            "1abc",
+            "ab-",
+            "a--b",
+            "a_b",
+            "a b",
+            &"a".repeat(41),
+        ] {
             assert!(AppSlug::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" Jane@Example.com ").map(|e| e.0), Ok("jane@example.com".into()));
-        for bad in ["", "jane", "jane@", "@example.com", "jane@example", "a b@example.com", "jane@.com"] {
+        assert_eq!(
+            Email::parse(" Jane@Example.com ").map(|e| e.0),
+            Ok("jane@example.com".into())
+        );
+        for bad in [
+            "",
+            "jane",
+            "jane@",
+            "@example.com",
+            "jane@example",
+            "a b@example.com",
+            "jane@.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

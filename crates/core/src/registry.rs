@@ -78,7 +78,11 @@ pub fn seal_secrets(key: &MasterKey, slug: &str, secrets: &[SdkSecret]) -> Strin
 }
 
 /// Open an app's SDK secrets.
-pub fn open_secrets(key: &MasterKey, slug: &str, sealed: &str) -> Result<Vec<SdkSecret>, RegistryError> {
+pub fn open_secrets(
+    key: &MasterKey,
+    slug: &str,
+    sealed: &str,
+) -> Result<Vec<SdkSecret>, RegistryError> {
     let bytes = key.decrypt(sealed, &aad(slug))?;
     serde_json::from_slice(&bytes).map_err(|e| RegistryError::Corrupt(e.to_string()))
 }
@@ -93,7 +97,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, cache: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cached(&self, key: &str) -> Option<Option<AppRow>> {
@@ -155,7 +162,11 @@ impl Registry {
     }
 
     /// Re-seal every app's secrets under `new_key`. Returns how many apps were re-sealed.
-    pub async fn rotate_master_key(&self, old: &MasterKey, new: &MasterKey) -> Result<usize, RegistryError> {
+    pub async fn rotate_master_key(
+        &self,
+        old: &MasterKey,
+        new: &MasterKey,
+    ) -> Result<usize, RegistryError> {
         let apps = self.store.list_apps().await?;
         let mut n = 0;
         for mut app in apps {

@@ -97,7 +97,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { format: LogFormat::Pretty, filter: "info".into() }
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".into(),
+        }
     }
 }
 
@@ -115,7 +118,11 @@ pub struct OtelSettings {
 
 impl Default for OtelSettings {
     fn default() -> Self {
-        Self { endpoint: None, headers: Default::default(), service_name: "support".into() }
+        Self {
+            endpoint: None,
+            headers: Default::default(),
+            service_name: "support".into(),
+        }
     }
 }
 
@@ -287,29 +294,23 @@ impl Settings {
     /// The layered figment: defaults → `config_file` (if it exists) → `SUPPORT_*` → `INNGEST_*`.
     pub fn figment(config_file: Option<&Path>) -> Figment {
         let mut fig = Figment::from(Serialized::defaults(Settings::default()));
-        let file = config_file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("support.toml"));
+        let file = config_file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("support.toml"));
         if file.exists() {
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig.merge(
-            Env::prefixed("SUPPORT_")
-                .split("__")
-                .filter(|k| {
-                    let key = k.as_str();
-                    let top = key.split('.').next().unwrap_or_default();
-                    let top = top.split("__").next().unwrap_or_default();
-                    TOP_LEVEL_KEYS.iter().any(|t| top.eq_ignore_ascii_case(t))
-                }),
-        )
-        .merge(
-            Env::raw()
-                .only(INNGEST_VARS)
-                .map(|k| {
-                    let name = k.as_str().to_ascii_lowercase();
-                    let field = name.trim_start_matches("inngest_");
-                    format!("inngest.{field}").into()
-                }),
-        )
+        fig.merge(Env::prefixed("SUPPORT_").split("__").filter(|k| {
+            let key = k.as_str();
+            let top = key.split('.').next().unwrap_or_default();
+            let top = top.split("__").next().unwrap_or_default();
+            TOP_LEVEL_KEYS.iter().any(|t| top.eq_ignore_ascii_case(t))
+        }))
+        .merge(Env::raw().only(INNGEST_VARS).map(|k| {
+            let name = k.as_str().to_ascii_lowercase();
+            let field = name.trim_start_matches("inngest_");
+            format!("inngest.{field}").into()
+        }))
     }
 
     /// Load settings from the process environment and `support.toml` (or `SUPPORT_CONFIG`).
@@ -321,11 +322,20 @@ impl Settings {
     /// Extract and validate settings from a figment.
     pub fn from_figment(fig: Figment) -> Result<Self, SettingsError> {
         let settings: Settings = fig.extract().map_err(|e| {
-            let e = e.into_iter().next().unwrap_or_else(|| figment::Error::from("unknown error".to_string()));
-            let key = if e.path.is_empty() { "(root)".to_string() } else { e.path.join(".") };
+            let e = e
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| figment::Error::from("unknown error".to_string()));
+            let key = if e.path.is_empty() {
+                "(root)".to_string()
+            } else {
+                e.path.join(".")
+            };
             let origin = match &e.metadata {
                 Some(md) if md.name.contains("environment") && !e.path.is_empty() => {
-                    let var = if e.path.first().is_some_and(|p| p == "inngest") && !md.name.contains("SUPPORT_") {
+                    let var = if e.path.first().is_some_and(|p| p == "inngest")
+                        && !md.name.contains("SUPPORT_")
+                    {
                         format!("INNGEST_{}", e.path[1..].join("_"))
                     } else {
                         format!("SUPPORT_{}", e.path.join("__"))
@@ -338,7 +348,11 @@ impl Settings {
                 },
                 None => "defaults".to_string(),
             };
-            SettingsError { key, origin, message: e.kind.to_string() }
+            SettingsError {
+                key,
+                origin,
+                message: e.kind.to_string(),
+            }
         })?;
         settings.validate(&fig)?;
         Ok(settings)
@@ -359,7 +373,10 @@ impl Settings {
         }
         if let Some(url) = &self.database_url {
             let u = url.expose();
-            if !(u.starts_with("sqlite:") || u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+            if !(u.starts_with("sqlite:")
+                || u.starts_with("postgres://")
+                || u.starts_with("postgresql://"))
+            {
                 return Err(SettingsError {
                     key: "database_url".into(),
                     origin: origin_of("database_url"),
@@ -412,15 +429,23 @@ impl Settings {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         if let Some(obj) = v.as_object_mut() {
             let url = self.effective_database_url();
-            let backend = if url.expose().starts_with("sqlite:") { "sqlite" } else { "postgres" };
+            let backend = if url.expose().starts_with("sqlite:") {
+                "sqlite"
+            } else {
+                "postgres"
+            };
             obj.insert("database_backend".into(), backend.into());
-            obj.insert("effective_public_url".into(), self.effective_public_url().into());
+            obj.insert(
+                "effective_public_url".into(),
+                self.effective_public_url().into(),
+            );
         }
         v
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err, clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -428,7 +453,10 @@ mod tests {
     #[test]
     fn defaults_then_file_then_env() {
         Jail::expect_with(|jail| {
-            jail.create_file("support.toml", "bind = \"127.0.0.1:5000\"\n[log]\nformat = \"json\"\nfilter = \"debug\"\n")?;
+            jail.create_file(
+                "support.toml",
+                "bind = \"127.0.0.1:5000\"\n[log]\nformat = \"json\"\nfilter = \"debug\"\n",
+            )?;
             jail.set_env("SUPPORT_LOG__FILTER", "warn");
             jail.set_env("SUPPORT_FRONT__SIGNING_SECRETS", "[one, two]");
             jail.set_env("INNGEST_SIGNING_KEY", "signkey-test-abc");
@@ -439,7 +467,10 @@ mod tests {
             assert_eq!(s.log.filter, "warn");
             assert_eq!(s.front.signing_secrets.len(), 2);
             assert_eq!(s.front.signing_secrets[1].expose(), "two");
-            assert_eq!(s.inngest.signing_key.as_ref().map(Secret::expose), Some("signkey-test-abc"));
+            assert_eq!(
+                s.inngest.signing_key.as_ref().map(Secret::expose),
+                Some("signkey-test-abc")
+            );
             assert!(s.inngest.is_dev());
             assert_eq!(s.runner, RunnerKind::Embedded);
             Ok(())
@@ -450,7 +481,8 @@ mod tests {
     fn invalid_env_names_key_and_origin() {
         Jail::expect_with(|jail| {
             jail.set_env("SUPPORT_LOG__FORMAT", "xml");
-            let err = Settings::from_figment(Settings::figment(None)).expect_err("xml is not a format");
+            let err =
+                Settings::from_figment(Settings::figment(None)).expect_err("xml is not a format");
             assert_eq!(err.key, "log.format");
             assert!(err.origin.contains("SUPPORT_LOG__FORMAT"), "{err}");
             assert!(err.to_string().contains("xml"), "{err}");

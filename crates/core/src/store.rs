@@ -88,7 +88,8 @@ pub struct SessionRow {
 }
 
 /// Conversation status as Front and the platform understand it.
-pub const CONVERSATION_STATUSES: &[&str] = &["new", "open", "pending", "on_hold", "solved", "closed"];
+pub const CONVERSATION_STATUSES: &[&str] =
+    &["new", "open", "pending", "on_hold", "solved", "closed"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationRow {
@@ -289,8 +290,18 @@ pub trait Store: Send + Sync + 'static {
 
     // webhook dedupe, idempotency, dead letters
     /// `true` when this `(source, event_id)` was not seen before.
-    async fn record_webhook_receipt(&self, source: &str, event_id: &str, at: Millis) -> StoreResult<bool>;
-    async fn idempotency_begin(&self, key: &str, scope: &str, at: Millis) -> StoreResult<IdempotencyState>;
+    async fn record_webhook_receipt(
+        &self,
+        source: &str,
+        event_id: &str,
+        at: Millis,
+    ) -> StoreResult<bool>;
+    async fn idempotency_begin(
+        &self,
+        key: &str,
+        scope: &str,
+        at: Millis,
+    ) -> StoreResult<IdempotencyState>;
     async fn idempotency_complete(&self, key: &str, result: &Value, at: Millis) -> StoreResult<()>;
     /// Forget an unfinished key so a later attempt can start again.
     async fn idempotency_abandon(&self, key: &str) -> StoreResult<()>;
@@ -301,7 +312,11 @@ pub trait Store: Send + Sync + 'static {
     // conversations and messages
     async fn upsert_conversation(&self, c: &ConversationRow) -> StoreResult<()>;
     async fn get_conversation(&self, front_id: &str) -> StoreResult<Option<ConversationRow>>;
-    async fn list_conversations(&self, app: Option<&str>, limit: i64) -> StoreResult<Vec<ConversationRow>>;
+    async fn list_conversations(
+        &self,
+        app: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationRow>>;
     async fn upsert_message(&self, m: &MessageRow) -> StoreResult<()>;
     async fn list_messages(&self, conversation_id: &str) -> StoreResult<Vec<MessageRow>>;
     /// Drop bodies of messages sent before `before`; metadata stays. Returns how many.
@@ -312,12 +327,26 @@ pub trait Store: Send + Sync + 'static {
     async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRow>>;
     async fn list_actions(&self, conversation_id: &str) -> StoreResult<Vec<ActionRow>>;
     /// Compare-and-set: moves the action to `to` only if its status is one of `from`.
-    async fn transition_action(&self, id: &str, from: &[&str], to: &str, patch: &ActionPatch, at: Millis) -> StoreResult<bool>;
+    async fn transition_action(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        patch: &ActionPatch,
+        at: Millis,
+    ) -> StoreResult<bool>;
     async fn insert_approval(&self, a: &ApprovalRow) -> StoreResult<()>;
     async fn get_approval(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
     async fn list_approvals(&self, status: Option<&str>) -> StoreResult<Vec<ApprovalRow>>;
     /// Compare-and-set from `pending`; `false` if it was already decided.
-    async fn decide_approval(&self, id: &str, status: &str, decided_by: &str, reason: Option<&str>, at: Millis) -> StoreResult<bool>;
+    async fn decide_approval(
+        &self,
+        id: &str,
+        status: &str,
+        decided_by: &str,
+        reason: Option<&str>,
+        at: Millis,
+    ) -> StoreResult<bool>;
 
     // trust, knowledge, canned responses
     async fn upsert_trust(&self, t: &TrustRow) -> StoreResult<()>;

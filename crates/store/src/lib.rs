@@ -35,7 +35,9 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres)
         } else {
-            Err(StoreError::Backend("database URL must start with sqlite: or postgres://".into()))
+            Err(StoreError::Backend(
+                "database URL must start with sqlite: or postgres://".into(),
+            ))
         }
     }
 
@@ -64,16 +66,21 @@ pub struct Db {
 
 impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Db").field("backend", &self.backend).finish_non_exhaustive()
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
     }
 }
 
 pub(crate) fn backend_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-            StoreError::Unavailable(e.to_string())
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_string())
         }
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
         _ => StoreError::Backend(e.to_string()),
     }
 }
@@ -97,7 +104,8 @@ impl Db {
         if backend == Backend::Sqlite {
             ensure_sqlite_dir(url)?;
         }
-        let opts = AnyConnectOptions::from_str(url).map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
+        let opts = AnyConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
         let base = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
@@ -115,13 +123,20 @@ impl Db {
                 })
         };
         let (read, write) = match backend {
-            Backend::Sqlite => (base(8).connect_lazy_with(opts.clone()), base(1).connect_lazy_with(opts)),
+            Backend::Sqlite => (
+                base(8).connect_lazy_with(opts.clone()),
+                base(1).connect_lazy_with(opts),
+            ),
             Backend::Postgres => {
                 let pool = base(16).connect_lazy_with(opts);
                 (pool.clone(), pool)
             }
         };
-        Ok(Self { backend, read, write })
+        Ok(Self {
+            backend,
+            read,
+            write,
+        })
     }
 
     /// Connect and apply migrations.
@@ -149,9 +164,11 @@ impl Db {
 
     pub(crate) async fn status(&self) -> Result<MigrationStatus, StoreError> {
         let migrator = self.backend.migrator();
-        let applied: Vec<i64> = match sqlx::query_scalar::<_, i64>("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
-            .fetch_all(&self.read)
-            .await
+        let applied: Vec<i64> = match sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE",
+        )
+        .fetch_all(&self.read)
+        .await
         {
             Ok(v) => v,
             Err(sqlx::Error::Database(_)) => Vec::new(), // no migrations table yet
@@ -188,7 +205,9 @@ impl Db {
 }
 
 fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Ok(());
@@ -196,8 +215,9 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
     if let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+        })?;
     }
     Ok(())
 }

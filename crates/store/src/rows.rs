@@ -14,7 +14,8 @@ fn get<T>(row: &AnyRow, col: &str) -> StoreResult<T>
 where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
-    row.try_get::<T, _>(col).map_err(|e| corrupt(format!("column {col}: {e}")))
+    row.try_get::<T, _>(col)
+        .map_err(|e| corrupt(format!("column {col}: {e}")))
 }
 
 fn json(row: &AnyRow, col: &str) -> StoreResult<serde_json::Value> {

@@ -20,7 +20,11 @@ macro_rules! safe {
 }
 
 impl Db {
-    async fn replace_inboxes(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, app: &AppRow) -> R<()> {
+    async fn replace_inboxes(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        app: &AppRow,
+    ) -> R<()> {
         sqlx::query("DELETE FROM app_inboxes WHERE app_id = $1")
             .bind(&app.id)
             .execute(&mut **tx)
@@ -33,7 +37,9 @@ impl Db {
                 .execute(&mut **tx)
                 .await
                 .map_err(|e| match backend_err(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!("Front inbox {inbox} already belongs to another app")),
+                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                        "Front inbox {inbox} already belongs to another app"
+                    )),
                     other => other,
                 })?;
         }
@@ -45,7 +51,8 @@ const APP_COLS: &str = "id, slug, name, front_inbox_ids, sdk_base_url, secrets_e
 const ACTION_COLS: &str = "id, conversation_id, app, kind, params, category, confidence, reasoning, risk, status, idempotency_key, result, error, trace_id, created_at, updated_at";
 const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at";
 const CONV_COLS: &str = "id, front_id, app, customer_email, subject, status, escalation, escalation_reason, assignee, sla_due_at, created_at, updated_at";
-const AUDIT_COLS: &str = "seq, at, kind, app, conversation_id, actor, trace_id, data, prev_hash, hash";
+const AUDIT_COLS: &str =
+    "seq, at, kind, app, conversation_id, actor, trace_id, data, prev_hash, hash";
 
 #[async_trait]
 impl Store for Db {
@@ -54,7 +61,10 @@ impl Store for Db {
     }
 
     async fn ping(&self) -> R<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map_err(backend_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(backend_err)?;
         Ok(())
     }
 
@@ -126,14 +136,20 @@ impl Store for Db {
     }
 
     async fn find_app_by_inbox(&self, inbox_id: &str) -> R<Option<AppRow>> {
-        let cols = APP_COLS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ");
-        sqlx::query(safe!("SELECT {cols} FROM apps a JOIN app_inboxes i ON i.app_id = a.id WHERE i.inbox_id = $1"))
-            .bind(inbox_id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(backend_err)?
-            .map(|r| rows::app(&r))
-            .transpose()
+        let cols = APP_COLS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sqlx::query(safe!(
+            "SELECT {cols} FROM apps a JOIN app_inboxes i ON i.app_id = a.id WHERE i.inbox_id = $1"
+        ))
+        .bind(inbox_id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)?
+        .map(|r| rows::app(&r))
+        .transpose()
     }
 
     async fn list_apps(&self) -> R<Vec<AppRow>> {
@@ -148,11 +164,13 @@ impl Store for Db {
 
     async fn delete_app(&self, slug: &str) -> R<bool> {
         let mut tx = self.write.begin().await.map_err(backend_err)?;
-        sqlx::query("DELETE FROM app_inboxes WHERE app_id IN (SELECT id FROM apps WHERE slug = $1)")
-            .bind(slug)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        sqlx::query(
+            "DELETE FROM app_inboxes WHERE app_id IN (SELECT id FROM apps WHERE slug = $1)",
+        )
+        .bind(slug)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
         let done = sqlx::query("DELETE FROM apps WHERE slug = $1")
             .bind(slug)
             .execute(&mut *tx)
@@ -168,29 +186,32 @@ impl Store for Db {
         let mut tx = self.write.begin().await.map_err(backend_err)?;
         // Bumping the head row first serializes appenders (a row lock on Postgres, the single
         // writer on SQLite), so the chain never forks.
-        let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        let head =
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend_err)?;
         let seq: i64 = head.try_get("seq").map_err(corrupt)?;
         let prev_hash: String = head.try_get("hash").map_err(corrupt)?;
         let at = now_ms();
         let canonical = audit::canonical_row(seq, at, ev, &prev_hash);
         let hash = audit::chain_hash(&prev_hash, &canonical);
-        sqlx::query(safe!("INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-            .bind(seq)
-            .bind(at)
-            .bind(&ev.kind)
-            .bind(&ev.app)
-            .bind(&ev.conversation_id)
-            .bind(&ev.actor)
-            .bind(&ev.trace_id)
-            .bind(audit::canonical_json(&ev.data))
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        sqlx::query(safe!(
+            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(seq)
+        .bind(at)
+        .bind(&ev.kind)
+        .bind(&ev.app)
+        .bind(&ev.conversation_id)
+        .bind(&ev.actor)
+        .bind(&ev.trace_id)
+        .bind(audit::canonical_json(&ev.data))
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
         sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
             .bind(&hash)
             .execute(&mut *tx)
@@ -212,15 +233,17 @@ impl Store for Db {
     }
 
     async fn audit_page(&self, after_seq: i64, limit: i64) -> R<Vec<AuditRecord>> {
-        sqlx::query(safe!("SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await
-            .map_err(backend_err)?
-            .iter()
-            .map(rows::audit)
-            .collect()
+        sqlx::query(safe!(
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::audit)
+        .collect()
     }
 
     async fn list_audit(&self, f: &AuditFilter) -> R<Vec<AuditRecord>> {
@@ -248,7 +271,10 @@ impl Store for Db {
             .fetch_one(&self.read)
             .await
             .map_err(backend_err)?;
-        Ok((row.try_get("seq").map_err(corrupt)?, row.try_get("hash").map_err(corrupt)?))
+        Ok((
+            row.try_get("seq").map_err(corrupt)?,
+            row.try_get("hash").map_err(corrupt)?,
+        ))
     }
 
     // ---- tokens, users, sessions ----
@@ -288,12 +314,14 @@ impl Store for Db {
     }
 
     async fn revoke_api_token(&self, id: &str, at: Millis) -> R<bool> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(at)
-            .execute(&self.write)
-            .await
-            .map_err(backend_err)?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -404,7 +432,12 @@ impl Store for Db {
         }
     }
 
-    async fn idempotency_complete(&self, key: &str, result: &serde_json::Value, at: Millis) -> R<()> {
+    async fn idempotency_complete(
+        &self,
+        key: &str,
+        result: &serde_json::Value,
+        at: Millis,
+    ) -> R<()> {
         let done = sqlx::query("UPDATE idempotency_keys SET status = 'completed', result = $2, completed_at = $3 WHERE key = $1")
             .bind(key)
             .bind(to_json(result))
@@ -458,12 +491,14 @@ impl Store for Db {
     }
 
     async fn resolve_dead_letter(&self, id: &str, at: Millis) -> R<bool> {
-        let done = sqlx::query("UPDATE dead_letters SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL")
-            .bind(id)
-            .bind(at)
-            .execute(&self.write)
-            .await
-            .map_err(backend_err)?;
+        let done = sqlx::query(
+            "UPDATE dead_letters SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -496,13 +531,15 @@ impl Store for Db {
     }
 
     async fn get_conversation(&self, front_id: &str) -> R<Option<ConversationRow>> {
-        sqlx::query(safe!("SELECT {CONV_COLS} FROM conversations WHERE front_id = $1"))
-            .bind(front_id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(backend_err)?
-            .map(|r| rows::conversation(&r))
-            .transpose()
+        sqlx::query(safe!(
+            "SELECT {CONV_COLS} FROM conversations WHERE front_id = $1"
+        ))
+        .bind(front_id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)?
+        .map(|r| rows::conversation(&r))
+        .transpose()
     }
 
     async fn list_conversations(&self, app: Option<&str>, limit: i64) -> R<Vec<ConversationRow>> {
@@ -606,17 +643,26 @@ impl Store for Db {
     }
 
     async fn list_actions(&self, conversation_id: &str) -> R<Vec<ActionRow>> {
-        sqlx::query(safe!("SELECT {ACTION_COLS} FROM actions WHERE conversation_id = $1 ORDER BY created_at, id"))
-            .bind(conversation_id)
-            .fetch_all(&self.read)
-            .await
-            .map_err(backend_err)?
-            .iter()
-            .map(rows::action)
-            .collect()
+        sqlx::query(safe!(
+            "SELECT {ACTION_COLS} FROM actions WHERE conversation_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(conversation_id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::action)
+        .collect()
     }
 
-    async fn transition_action(&self, id: &str, from: &[&str], to: &str, patch: &ActionPatch, at: Millis) -> R<bool> {
+    async fn transition_action(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        patch: &ActionPatch,
+        at: Millis,
+    ) -> R<bool> {
         if from.is_empty() {
             return Ok(false);
         }
@@ -680,7 +726,14 @@ impl Store for Db {
             .collect()
     }
 
-    async fn decide_approval(&self, id: &str, status: &str, decided_by: &str, reason: Option<&str>, at: Millis) -> R<bool> {
+    async fn decide_approval(
+        &self,
+        id: &str,
+        status: &str,
+        decided_by: &str,
+        reason: Option<&str>,
+        at: Millis,
+    ) -> R<bool> {
         let done = sqlx::query(
             "UPDATE approvals SET status = $2, decided_by = $3, reason = $4, decided_at = $5 WHERE id = $1 AND status = 'pending'",
         )

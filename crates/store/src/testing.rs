@@ -18,7 +18,11 @@ impl TestDb {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
         let db = Db::connect(&url).await?;
-        Ok(Self { db, url, _dir: Some(dir) })
+        Ok(Self {
+            db,
+            url,
+            _dir: Some(dir),
+        })
     }
 
     /// A migrated, brand-new Postgres database, or `None` when `TEST_DATABASE_URL` is unset.
@@ -28,7 +32,10 @@ impl TestDb {
         };
         let admin = Db::connect_lazy(&admin_url)?;
         drop_stale_databases(&admin).await;
-        let name = format!("support_test_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        let name = format!(
+            "support_test_{}",
+            ulid::Ulid::new().to_string().to_ascii_lowercase()
+        );
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(admin.write_pool())
             .await
@@ -36,7 +43,11 @@ impl TestDb {
         admin.close().await;
         let url = replace_db_name(&admin_url, &name);
         let db = Db::connect(&url).await?;
-        Ok(Some(Self { db, url, _dir: None }))
+        Ok(Some(Self {
+            db,
+            url,
+            _dir: None,
+        }))
     }
 
     /// SQLite always, plus Postgres when `TEST_DATABASE_URL` is set. Prints what it skipped.
@@ -59,18 +70,26 @@ impl TestDb {
 async fn drop_stale_databases(admin: &Db) {
     static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     ONCE.get_or_init(|| async {
-        let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'support_test_%'")
-            .fetch_all(admin.write_pool())
-            .await
-            .unwrap_or_default();
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'support_test_%'",
+        )
+        .fetch_all(admin.write_pool())
+        .await
+        .unwrap_or_default();
         let cutoff = support_core::time::now_ms() - 3_600_000;
         for name in names {
-            let Some(id) = name.strip_prefix("support_test_") else { continue };
-            let Ok(ulid) = ulid::Ulid::from_string(&id.to_ascii_uppercase()) else { continue };
+            let Some(id) = name.strip_prefix("support_test_") else {
+                continue;
+            };
+            let Ok(ulid) = ulid::Ulid::from_string(&id.to_ascii_uppercase()) else {
+                continue;
+            };
             if (ulid.timestamp_ms() as i64) < cutoff {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(admin.write_pool())
-                    .await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(admin.write_pool())
+                .await;
             }
         }
     })
@@ -109,8 +128,14 @@ mod tests {
 
     #[test]
     fn replaces_db_name() {
-        assert_eq!(replace_db_name("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
-        assert_eq!(replace_db_name("postgres://h/test?sslmode=disable", "x"), "postgres://h/x?sslmode=disable");
+        assert_eq!(
+            replace_db_name("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_db_name("postgres://h/test?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
         assert_eq!(replace_db_name("postgres://h", "x"), "postgres://h/x");
     }
 }

@@ -1,5 +1,6 @@
 //! The store conformance suite: every test runs on SQLite, and on Postgres when
 //! `TEST_DATABASE_URL` is set (each test in a brand-new database).
+#![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
 use serde_json::json;
 use std::sync::Arc;
@@ -63,16 +64,28 @@ async fn apps_crud_and_inbox_lookup() {
     each_backend(|db| async move {
         let a = app("typescript-course", &["inb_1", "inb_2"]);
         db.insert_app(&a).await.unwrap();
-        assert_eq!(db.get_app("typescript-course").await.unwrap(), Some(a.clone()));
-        assert_eq!(db.find_app_by_inbox("inb_2").await.unwrap().map(|x| x.slug), Some(a.slug.clone()));
+        assert_eq!(
+            db.get_app("typescript-course").await.unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(
+            db.find_app_by_inbox("inb_2").await.unwrap().map(|x| x.slug),
+            Some(a.slug.clone())
+        );
         assert!(db.find_app_by_inbox("inb_9").await.unwrap().is_none());
 
         // Duplicate slug: a conflict.
         let dup = app("typescript-course", &["inb_3"]);
-        assert!(matches!(db.insert_app(&dup).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            db.insert_app(&dup).await,
+            Err(StoreError::Conflict(_))
+        ));
         // An inbox owned by another app: conflict, and nothing half-written.
         let other = app("tailwind-course", &["inb_1"]);
-        assert!(matches!(db.insert_app(&other).await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            db.insert_app(&other).await,
+            Err(StoreError::Conflict(_))
+        ));
         assert!(db.get_app("tailwind-course").await.unwrap().is_none());
 
         let mut changed = a.clone();
@@ -81,11 +94,25 @@ async fn apps_crud_and_inbox_lookup() {
         changed.updated_at = 2;
         db.update_app(&changed).await.unwrap();
         assert!(db.find_app_by_inbox("inb_1").await.unwrap().is_none());
-        assert_eq!(db.find_app_by_inbox("inb_4").await.unwrap().map(|x| x.name), Some("Typewise".into()));
-        assert!(matches!(db.update_app(&app("nope-app", &[])).await, Err(StoreError::NotFound(_))));
+        assert_eq!(
+            db.find_app_by_inbox("inb_4").await.unwrap().map(|x| x.name),
+            Some("Typewise".into())
+        );
+        assert!(matches!(
+            db.update_app(&app("nope-app", &[])).await,
+            Err(StoreError::NotFound(_))
+        ));
 
-        db.insert_app(&app("tailwind-course", &["inb_1"])).await.unwrap();
-        let slugs: Vec<String> = db.list_apps().await.unwrap().into_iter().map(|a| a.slug).collect();
+        db.insert_app(&app("tailwind-course", &["inb_1"]))
+            .await
+            .unwrap();
+        let slugs: Vec<String> = db
+            .list_apps()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.slug)
+            .collect();
         assert_eq!(slugs, ["tailwind-course", "typescript-course"]);
         assert!(db.delete_app("tailwind-course").await.unwrap());
         assert!(!db.delete_app("tailwind-course").await.unwrap());
@@ -96,10 +123,14 @@ async fn apps_crud_and_inbox_lookup() {
 
 async fn seed_audit(db: &Db, n: usize) {
     for i in 0..n {
-        let ev = AuditEvent::new("tool.called", "agent", json!({"tool": "lookupUser", "i": i, "args": {"email": "a@example.com"}}))
-            .app("typescript-course")
-            .conversation(if i % 2 == 0 { "cnv_even" } else { "cnv_odd" })
-            .trace(format!("trace-{i}"));
+        let ev = AuditEvent::new(
+            "tool.called",
+            "agent",
+            json!({"tool": "lookupUser", "i": i, "args": {"email": "a@example.com"}}),
+        )
+        .app("typescript-course")
+        .conversation(if i % 2 == 0 { "cnv_even" } else { "cnv_odd" })
+        .trace(format!("trace-{i}"));
         db.append_audit(&ev).await.unwrap();
     }
 }
@@ -112,19 +143,38 @@ async fn audit_chain_verifies_and_filters() {
         seed_audit(&db, 7).await;
         let report = audit::verify(&db).await.unwrap();
         assert_eq!(report.rows, 7);
-        assert_eq!(db.audit_head().await.unwrap(), (7, report.head_hash.clone()));
+        assert_eq!(
+            db.audit_head().await.unwrap(),
+            (7, report.head_hash.clone())
+        );
 
         let even = db
-            .list_audit(&AuditFilter { conversation_id: Some("cnv_even".into()), limit: 100, ..Default::default() })
+            .list_audit(&AuditFilter {
+                conversation_id: Some("cnv_even".into()),
+                limit: 100,
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert_eq!(even.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 3, 5, 7]);
         let page = db
-            .list_audit(&AuditFilter { conversation_id: Some("cnv_even".into()), after_seq: 3, limit: 1, ..Default::default() })
+            .list_audit(&AuditFilter {
+                conversation_id: Some("cnv_even".into()),
+                after_seq: 3,
+                limit: 1,
+                ..Default::default()
+            })
             .await
             .unwrap();
         assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [5]);
-        let none = db.list_audit(&AuditFilter { kind: Some("route.decided".into()), limit: 10, ..Default::default() }).await.unwrap();
+        let none = db
+            .list_audit(&AuditFilter {
+                kind: Some("route.decided".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         assert!(none.is_empty());
         assert_eq!(even[0].data["args"]["email"], "a@example.com");
     })
@@ -135,8 +185,13 @@ async fn audit_chain_verifies_and_filters() {
 async fn audit_log_rejects_updates_and_deletes() {
     each_backend(|db| async move {
         seed_audit(&db, 2).await;
-        for sql in ["UPDATE audit_log SET actor = 'mallory' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 2"] {
-            let err = sqlx::query(sqlx::AssertSqlSafe(sql.to_string())).execute(db.write_pool()).await;
+        for sql in [
+            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 1",
+            "DELETE FROM audit_log WHERE seq = 2",
+        ] {
+            let err = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(db.write_pool())
+                .await;
             assert!(err.is_err(), "{sql} should be refused");
             assert!(err.unwrap_err().to_string().contains("append-only"));
         }
@@ -160,8 +215,15 @@ async fn audit_verification_finds_an_edited_row() {
     each_backend(|db| async move {
         seed_audit(&db, 5).await;
         drop_guards(&db).await; // an attacker with database access
-        raw(&db, "UPDATE audit_log SET data = '{\"tool\":\"processRefund\"}' WHERE seq = 3").await;
-        assert_eq!(audit::verify(&db).await, Err(ChainError::Altered { seq: 3 }));
+        raw(
+            &db,
+            "UPDATE audit_log SET data = '{\"tool\":\"processRefund\"}' WHERE seq = 3",
+        )
+        .await;
+        assert_eq!(
+            audit::verify(&db).await,
+            Err(ChainError::Altered { seq: 3 })
+        );
     })
     .await;
 }
@@ -172,7 +234,13 @@ async fn audit_verification_finds_a_deleted_row() {
         seed_audit(&db, 5).await;
         drop_guards(&db).await;
         raw(&db, "DELETE FROM audit_log WHERE seq = 2").await;
-        assert_eq!(audit::verify(&db).await, Err(ChainError::Gap { expected: 2, found: 3 }));
+        assert_eq!(
+            audit::verify(&db).await,
+            Err(ChainError::Gap {
+                expected: 2,
+                found: 3
+            })
+        );
     })
     .await;
 }
@@ -183,10 +251,19 @@ async fn audit_verification_finds_a_deleted_tail_and_a_rechained_row() {
         seed_audit(&db, 4).await;
         drop_guards(&db).await;
         raw(&db, "DELETE FROM audit_log WHERE seq = 4").await;
-        assert_eq!(audit::verify(&db).await, Err(ChainError::Truncated { head_seq: 4, last_seq: 3 }));
+        assert_eq!(
+            audit::verify(&db).await,
+            Err(ChainError::Truncated {
+                head_seq: 4,
+                last_seq: 3
+            })
+        );
         // Re-hashing a row consistently with its own contents still breaks the link after it.
         raw(&db, "UPDATE audit_log SET hash = 'f00d' WHERE seq = 2").await;
-        assert!(matches!(audit::verify(&db).await, Err(ChainError::Altered { seq: 2 } | ChainError::Unlinked { seq: 3 })));
+        assert!(matches!(
+            audit::verify(&db).await,
+            Err(ChainError::Altered { seq: 2 } | ChainError::Unlinked { seq: 3 })
+        ));
     })
     .await;
 }
@@ -200,7 +277,13 @@ async fn concurrent_audit_appends_form_one_chain() {
             let db = db.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..10 {
-                    db.append_audit(&AuditEvent::new("test.concurrent", format!("task-{t}"), json!({"i": i}))).await.unwrap();
+                    db.append_audit(&AuditEvent::new(
+                        "test.concurrent",
+                        format!("task-{t}"),
+                        json!({"i": i}),
+                    ))
+                    .await
+                    .unwrap();
                 }
             }));
         }
@@ -216,27 +299,62 @@ async fn concurrent_audit_appends_form_one_chain() {
 #[tokio::test]
 async fn tokens_users_sessions() {
     each_backend(|db| async move {
-        let t = ApiTokenRow { id: "tok_1".into(), name: "ci".into(), role: Role::Agent, token_hash: "h1".into(), created_at: 5, revoked_at: None };
+        let t = ApiTokenRow {
+            id: "tok_1".into(),
+            name: "ci".into(),
+            role: Role::Agent,
+            token_hash: "h1".into(),
+            created_at: 5,
+            revoked_at: None,
+        };
         db.insert_api_token(&t).await.unwrap();
         assert_eq!(db.find_api_token("h1").await.unwrap(), Some(t.clone()));
         assert!(db.find_api_token("h2").await.unwrap().is_none());
         assert!(db.revoke_api_token("tok_1", 9).await.unwrap());
         assert!(!db.revoke_api_token("tok_1", 10).await.unwrap());
-        assert_eq!(db.find_api_token("h1").await.unwrap().and_then(|t| t.revoked_at), Some(9));
+        assert_eq!(
+            db.find_api_token("h1")
+                .await
+                .unwrap()
+                .and_then(|t| t.revoked_at),
+            Some(9)
+        );
         assert_eq!(db.list_api_tokens().await.unwrap().len(), 1);
 
-        let mut u = UserRow { id: "usr_1".into(), email: "admin@example.com".into(), name: None, role: Role::Admin, password_hash: Some("x".into()), slack_user_id: None, created_at: 1 };
+        let mut u = UserRow {
+            id: "usr_1".into(),
+            email: "admin@example.com".into(),
+            name: None,
+            role: Role::Admin,
+            password_hash: Some("x".into()),
+            slack_user_id: None,
+            created_at: 1,
+        };
         db.upsert_user(&u).await.unwrap();
         u.slack_user_id = Some("U123".into());
         u.id = "usr_other".into(); // the email is the identity; the id stays
         db.upsert_user(&u).await.unwrap();
-        let got = db.get_user_by_email("admin@example.com").await.unwrap().unwrap();
+        let got = db
+            .get_user_by_email("admin@example.com")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.id, "usr_1");
         assert_eq!(got.slack_user_id.as_deref(), Some("U123"));
 
-        db.insert_session(&SessionRow { token_hash: "s1".into(), user_id: "usr_1".into(), created_at: 1, expires_at: 100 }).await.unwrap();
+        db.insert_session(&SessionRow {
+            token_hash: "s1".into(),
+            user_id: "usr_1".into(),
+            created_at: 1,
+            expires_at: 100,
+        })
+        .await
+        .unwrap();
         assert!(db.get_session("s1", 50).await.unwrap().is_some());
-        assert!(db.get_session("s1", 100).await.unwrap().is_none(), "expired sessions are not returned");
+        assert!(
+            db.get_session("s1", 100).await.unwrap().is_none(),
+            "expired sessions are not returned"
+        );
         db.delete_session("s1").await.unwrap();
         assert!(db.get_session("s1", 50).await.unwrap().is_none());
     })
@@ -246,9 +364,21 @@ async fn tokens_users_sessions() {
 #[tokio::test]
 async fn webhook_receipts_dedupe() {
     each_backend(|db| async move {
-        assert!(db.record_webhook_receipt("front", "evt_1", 1).await.unwrap());
-        assert!(!db.record_webhook_receipt("front", "evt_1", 2).await.unwrap());
-        assert!(db.record_webhook_receipt("stripe", "evt_1", 2).await.unwrap());
+        assert!(
+            db.record_webhook_receipt("front", "evt_1", 1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.record_webhook_receipt("front", "evt_1", 2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            db.record_webhook_receipt("stripe", "evt_1", 2)
+                .await
+                .unwrap()
+        );
     })
     .await;
 }
@@ -256,17 +386,40 @@ async fn webhook_receipts_dedupe() {
 #[tokio::test]
 async fn idempotency_keys() {
     each_backend(|db| async move {
-        assert_eq!(db.idempotency_begin("act_1", "refund", 1).await.unwrap(), IdempotencyState::Started);
-        assert_eq!(db.idempotency_begin("act_1", "refund", 2).await.unwrap(), IdempotencyState::InProgress);
-        db.idempotency_complete("act_1", &json!({"refund": "re_1"}), 3).await.unwrap();
-        assert_eq!(db.idempotency_begin("act_1", "refund", 4).await.unwrap(), IdempotencyState::Completed(json!({"refund": "re_1"})));
+        assert_eq!(
+            db.idempotency_begin("act_1", "refund", 1).await.unwrap(),
+            IdempotencyState::Started
+        );
+        assert_eq!(
+            db.idempotency_begin("act_1", "refund", 2).await.unwrap(),
+            IdempotencyState::InProgress
+        );
+        db.idempotency_complete("act_1", &json!({"refund": "re_1"}), 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.idempotency_begin("act_1", "refund", 4).await.unwrap(),
+            IdempotencyState::Completed(json!({"refund": "re_1"}))
+        );
         // Abandon only forgets unfinished keys.
         db.idempotency_abandon("act_1").await.unwrap();
-        assert!(matches!(db.idempotency_begin("act_1", "refund", 5).await.unwrap(), IdempotencyState::Completed(_)));
-        assert_eq!(db.idempotency_begin("act_2", "refund", 1).await.unwrap(), IdempotencyState::Started);
+        assert!(matches!(
+            db.idempotency_begin("act_1", "refund", 5).await.unwrap(),
+            IdempotencyState::Completed(_)
+        ));
+        assert_eq!(
+            db.idempotency_begin("act_2", "refund", 1).await.unwrap(),
+            IdempotencyState::Started
+        );
         db.idempotency_abandon("act_2").await.unwrap();
-        assert_eq!(db.idempotency_begin("act_2", "refund", 1).await.unwrap(), IdempotencyState::Started);
-        assert!(matches!(db.idempotency_complete("act_404", &json!(1), 1).await, Err(StoreError::NotFound(_))));
+        assert_eq!(
+            db.idempotency_begin("act_2", "refund", 1).await.unwrap(),
+            IdempotencyState::Started
+        );
+        assert!(matches!(
+            db.idempotency_complete("act_404", &json!(1), 1).await,
+            Err(StoreError::NotFound(_))
+        ));
     })
     .await;
 }
@@ -274,13 +427,24 @@ async fn idempotency_keys() {
 #[tokio::test]
 async fn dead_letters() {
     each_backend(|db| async move {
-        let d = DeadLetter { id: "dl_1".into(), kind: "run".into(), ref_id: "run_1".into(), error: "Front 503".into(), payload: json!({"a": 1}), created_at: 1, resolved_at: None };
+        let d = DeadLetter {
+            id: "dl_1".into(),
+            kind: "run".into(),
+            ref_id: "run_1".into(),
+            error: "Front 503".into(),
+            payload: json!({"a": 1}),
+            created_at: 1,
+            resolved_at: None,
+        };
         db.insert_dead_letter(&d).await.unwrap();
         assert_eq!(db.list_dead_letters(false).await.unwrap(), vec![d.clone()]);
         assert!(db.resolve_dead_letter("dl_1", 2).await.unwrap());
         assert!(!db.resolve_dead_letter("dl_1", 3).await.unwrap());
         assert!(db.list_dead_letters(false).await.unwrap().is_empty());
-        assert_eq!(db.list_dead_letters(true).await.unwrap()[0].resolved_at, Some(2));
+        assert_eq!(
+            db.list_dead_letters(true).await.unwrap()[0].resolved_at,
+            Some(2)
+        );
     })
     .await;
 }
@@ -289,9 +453,18 @@ async fn dead_letters() {
 async fn conversations_messages_and_purge() {
     each_backend(|db| async move {
         let mut c = ConversationRow {
-            id: "conv_1".into(), front_id: "cnv_1".into(), app: Some("typescript-course".into()), customer_email: Some("jane@example.com".into()),
-            subject: Some("Refund".into()), status: "new".into(), escalation: None, escalation_reason: None, assignee: None,
-            sla_due_at: Some(99), created_at: 1, updated_at: 1,
+            id: "conv_1".into(),
+            front_id: "cnv_1".into(),
+            app: Some("typescript-course".into()),
+            customer_email: Some("jane@example.com".into()),
+            subject: Some("Refund".into()),
+            status: "new".into(),
+            escalation: None,
+            escalation_reason: None,
+            assignee: None,
+            sla_due_at: Some(99),
+            created_at: 1,
+            updated_at: 1,
         };
         db.upsert_conversation(&c).await.unwrap();
         c.status = "open".into();
@@ -304,14 +477,36 @@ async fn conversations_messages_and_purge() {
         bad.front_id = "cnv_2".into();
         bad.id = "conv_2".into();
         bad.status = "bogus".into();
-        assert!(db.upsert_conversation(&bad).await.is_err(), "status is constrained");
-        assert_eq!(db.list_conversations(Some("typescript-course"), 10).await.unwrap().len(), 1);
-        assert_eq!(db.list_conversations(Some("other"), 10).await.unwrap().len(), 0);
+        assert!(
+            db.upsert_conversation(&bad).await.is_err(),
+            "status is constrained"
+        );
+        assert_eq!(
+            db.list_conversations(Some("typescript-course"), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            db.list_conversations(Some("other"), 10)
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
 
         for (i, at) in [(1, 10), (2, 20), (3, 30)] {
             db.upsert_message(&MessageRow {
-                id: format!("msg_{i}"), front_id: format!("fmsg_{i}"), conversation_id: "conv_1".into(), direction: "inbound".into(),
-                author: Some("jane@example.com".into()), body: Some(format!("body {i}")), raw_body: Some(format!("<p>body {i}</p>")), sent_at: at, purged_at: None,
+                id: format!("msg_{i}"),
+                front_id: format!("fmsg_{i}"),
+                conversation_id: "conv_1".into(),
+                direction: "inbound".into(),
+                author: Some("jane@example.com".into()),
+                body: Some(format!("body {i}")),
+                raw_body: Some(format!("<p>body {i}</p>")),
+                sent_at: at,
+                purged_at: None,
             })
             .await
             .unwrap();
@@ -332,38 +527,118 @@ async fn conversations_messages_and_purge() {
 async fn actions_and_approvals_transition_once() {
     each_backend(|db| async move {
         let a = ActionRow {
-            id: "act_1".into(), conversation_id: Some("conv_1".into()), app: Some("typescript-course".into()), kind: "processRefund".into(),
-            params: json!({"purchase_id": "pur_1", "amount_cents": 4900}), category: Some("refund".into()), confidence: Some(0.93),
-            reasoning: Some("35 days since purchase".into()), risk: "approval_required".into(), status: "pending_approval".into(),
-            idempotency_key: "act_1".into(), result: None, error: None, trace_id: Some("tr".into()), created_at: 1, updated_at: 1,
+            id: "act_1".into(),
+            conversation_id: Some("conv_1".into()),
+            app: Some("typescript-course".into()),
+            kind: "processRefund".into(),
+            params: json!({"purchase_id": "pur_1", "amount_cents": 4900}),
+            category: Some("refund".into()),
+            confidence: Some(0.93),
+            reasoning: Some("35 days since purchase".into()),
+            risk: "approval_required".into(),
+            status: "pending_approval".into(),
+            idempotency_key: "act_1".into(),
+            result: None,
+            error: None,
+            trace_id: Some("tr".into()),
+            created_at: 1,
+            updated_at: 1,
         };
         db.insert_action(&a).await.unwrap();
         assert_eq!(db.get_action("act_1").await.unwrap(), Some(a.clone()));
         let mut dup = a.clone();
         dup.id = "act_2".into();
-        assert!(matches!(db.insert_action(&dup).await, Err(StoreError::Conflict(_))), "idempotency keys are unique");
+        assert!(
+            matches!(db.insert_action(&dup).await, Err(StoreError::Conflict(_))),
+            "idempotency keys are unique"
+        );
 
-        assert!(db.transition_action("act_1", &["pending_approval"], "approved", &ActionPatch::default(), 2).await.unwrap());
-        assert!(!db.transition_action("act_1", &["pending_approval"], "approved", &ActionPatch::default(), 3).await.unwrap());
-        assert!(db.transition_action("act_1", &["approved"], "executing", &ActionPatch::default(), 3).await.unwrap());
-        let patch = ActionPatch { result: Some(json!({"refund_id": "re_1"})), ..Default::default() };
-        assert!(db.transition_action("act_1", &["executing", "approved"], "executed", &patch, 4).await.unwrap());
+        assert!(
+            db.transition_action(
+                "act_1",
+                &["pending_approval"],
+                "approved",
+                &ActionPatch::default(),
+                2
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !db.transition_action(
+                "act_1",
+                &["pending_approval"],
+                "approved",
+                &ActionPatch::default(),
+                3
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            db.transition_action(
+                "act_1",
+                &["approved"],
+                "executing",
+                &ActionPatch::default(),
+                3
+            )
+            .await
+            .unwrap()
+        );
+        let patch = ActionPatch {
+            result: Some(json!({"refund_id": "re_1"})),
+            ..Default::default()
+        };
+        assert!(
+            db.transition_action("act_1", &["executing", "approved"], "executed", &patch, 4)
+                .await
+                .unwrap()
+        );
         let got = db.get_action("act_1").await.unwrap().unwrap();
         assert_eq!(got.status, "executed");
         assert_eq!(got.result, Some(json!({"refund_id": "re_1"})));
-        assert_eq!(got.params, a.params, "params untouched when the patch has none");
+        assert_eq!(
+            got.params, a.params,
+            "params untouched when the patch has none"
+        );
         assert_eq!(db.list_actions("conv_1").await.unwrap().len(), 1);
 
         let ap = ApprovalRow {
-            id: "apr_1".into(), action_id: "act_1".into(), channel: "slack".into(), slack_channel: Some("C1".into()), slack_ts: Some("1.2".into()),
-            status: "pending".into(), decided_by: None, reason: None, expires_at: 100, created_at: 1, decided_at: None,
+            id: "apr_1".into(),
+            action_id: "act_1".into(),
+            channel: "slack".into(),
+            slack_channel: Some("C1".into()),
+            slack_ts: Some("1.2".into()),
+            status: "pending".into(),
+            decided_by: None,
+            reason: None,
+            expires_at: 100,
+            created_at: 1,
+            decided_at: None,
         };
         db.insert_approval(&ap).await.unwrap();
         assert_eq!(db.list_approvals(Some("pending")).await.unwrap().len(), 1);
-        assert!(db.decide_approval("apr_1", "approved", "slack:U1", None, 5).await.unwrap());
-        assert!(!db.decide_approval("apr_1", "rejected", "slack:U2", Some("no"), 6).await.unwrap(), "a second decision changes nothing");
+        assert!(
+            db.decide_approval("apr_1", "approved", "slack:U1", None, 5)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.decide_approval("apr_1", "rejected", "slack:U2", Some("no"), 6)
+                .await
+                .unwrap(),
+            "a second decision changes nothing"
+        );
         let got = db.get_approval("apr_1").await.unwrap().unwrap();
-        assert_eq!((got.status.as_str(), got.decided_by.as_deref(), got.decided_at), ("approved", Some("slack:U1"), Some(5)));
+        assert_eq!(
+            (
+                got.status.as_str(),
+                got.decided_by.as_deref(),
+                got.decided_at
+            ),
+            ("approved", Some("slack:U1"), Some(5))
+        );
         assert!(db.list_approvals(Some("pending")).await.unwrap().is_empty());
         assert_eq!(db.list_approvals(None).await.unwrap().len(), 1);
     })
@@ -373,26 +648,65 @@ async fn actions_and_approvals_transition_once() {
 #[tokio::test]
 async fn trust_knowledge_and_canned() {
     each_backend(|db| async move {
-        let t = TrustRow { app: "a1".into(), category: "refund".into(), score: 0.75, samples: 12, updated_at: 3 };
+        let t = TrustRow {
+            app: "a1".into(),
+            category: "refund".into(),
+            score: 0.75,
+            samples: 12,
+            updated_at: 3,
+        };
         db.upsert_trust(&t).await.unwrap();
-        let t2 = TrustRow { score: 0.5, samples: 13, updated_at: 4, ..t.clone() };
+        let t2 = TrustRow {
+            score: 0.5,
+            samples: 13,
+            updated_at: 4,
+            ..t.clone()
+        };
         db.upsert_trust(&t2).await.unwrap();
         assert_eq!(db.get_trust("a1", "refund").await.unwrap(), Some(t2));
         assert_eq!(db.list_trust(Some("a1")).await.unwrap().len(), 1);
 
-        let doc = KbDocument { id: "doc_1".into(), app: "a1".into(), title: "Refund policy".into(), source: None, body: "30 days".into(), created_at: 1 };
+        let doc = KbDocument {
+            id: "doc_1".into(),
+            app: "a1".into(),
+            title: "Refund policy".into(),
+            source: None,
+            body: "30 days".into(),
+            created_at: 1,
+        };
         let chunks: Vec<KbChunk> = (0..3)
-            .map(|i| KbChunk { id: format!("chk_{i}"), document_id: "doc_1".into(), app: "a1".into(), ordinal: i, text: format!("part {i}") })
+            .map(|i| KbChunk {
+                id: format!("chk_{i}"),
+                document_id: "doc_1".into(),
+                app: "a1".into(),
+                ordinal: i,
+                text: format!("part {i}"),
+            })
             .collect();
         db.insert_kb_document(&doc, &chunks).await.unwrap();
         assert_eq!(db.list_kb_chunks("a1").await.unwrap(), chunks);
         assert!(db.list_kb_chunks("a2").await.unwrap().is_empty());
 
-        let c = CannedResponse { id: "can_1".into(), app: None, name: "magic link".into(), trigger: "login link".into(), body: "Hi {{name}}".into(), updated_at: 1 };
+        let c = CannedResponse {
+            id: "can_1".into(),
+            app: None,
+            name: "magic link".into(),
+            trigger: "login link".into(),
+            body: "Hi {{name}}".into(),
+            updated_at: 1,
+        };
         db.upsert_canned(&c).await.unwrap();
-        let c2 = CannedResponse { id: "can_2".into(), app: Some("a2".into()), ..c.clone() };
+        let c2 = CannedResponse {
+            id: "can_2".into(),
+            app: Some("a2".into()),
+            ..c.clone()
+        };
         db.upsert_canned(&c2).await.unwrap();
-        assert_eq!(db.list_canned(Some("a1")).await.unwrap(), vec![c.clone()], "global plus own app only");
+        assert_eq!(
+            db.list_canned(Some("a1")).await.unwrap(),
+            vec![c.clone()],
+            "global plus own app only"
+        );
         assert_eq!(db.list_canned(None).await.unwrap().len(), 2);
     })
     .await;
