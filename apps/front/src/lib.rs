@@ -2,6 +2,8 @@
 //! (`/plugin/front`). The intake arrives with the spine issue; until then these routes answer
 //! `501 not_implemented` so the route table stays stable.
 
+pub mod sandbox;
+
 use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;

@@ -1,1 +1,11 @@
-//! placeholder
+//! The real adapters of the domain's ports: Front's Core API (more adapters arrive with their
+//! issues: Slack, Stripe, LLM providers, Upstash Vector, Redis). Each is tested against a local
+//! server that speaks the vendor's exact wire format.
+
+pub mod front;
+
+/// Install rustls' ring provider for this process if none is installed yet. reqwest is built
+/// without a provider of its own (one provider for sqlx, reqwest and the vendor SDKs).
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
