@@ -296,6 +296,7 @@ pub trait Store: Send + Sync + 'static {
         event_id: &str,
         at: Millis,
     ) -> StoreResult<bool>;
+    async fn receipt_exists(&self, source: &str, event_id: &str) -> StoreResult<bool>;
     async fn idempotency_begin(
         &self,
         key: &str,

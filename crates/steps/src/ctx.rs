@@ -143,7 +143,9 @@ impl std::fmt::Debug for Ctx {
 pub(crate) fn unwrap_memo(v: &Value) -> Result<Value, Value> {
     if let Value::Object(map) = v
         && !map.is_empty()
-        && map.keys().all(|k| k == "data" || k == "error" || k == "input")
+        && map
+            .keys()
+            .all(|k| k == "data" || k == "error" || k == "input")
     {
         if let Some(e) = map.get("error") {
             return Err(e.clone());
@@ -176,6 +178,7 @@ impl Drop for ExecGuard {
 }
 
 impl Ctx {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         run_id: String,
         function_id: String,
@@ -299,7 +302,11 @@ impl Ctx {
     /// A memoized step: run `f` once, durably record its JSON result, and return it on every
     /// later invocation. `Err(StepError::Retriable)` retries the step with backoff;
     /// `NonRetriable` (or running out of retries) hands back `StepError::StepFailed`.
-    pub fn run<T, F, Fut>(&self, id: &str, f: F) -> impl Future<Output = Result<T, StepError>> + Send + use<T, F, Fut>
+    pub fn run<T, F, Fut>(
+        &self,
+        id: &str,
+        f: F,
+    ) -> impl Future<Output = Result<T, StepError>> + Send + use<T, F, Fut>
     where
         F: FnOnce() -> Fut + Send,
         Fut: Future<Output = Result<T, StepError>> + Send,
@@ -312,7 +319,9 @@ impl Ctx {
             if let Some(v) = memo {
                 return match unwrap_memo(&v) {
                     Ok(data) => serde_json::from_value(data).map_err(|e| {
-                        StepError::non_retriable(format!("step `{id}`: stored result does not fit the type: {e}"))
+                        StepError::non_retriable(format!(
+                            "step `{id}`: stored result does not fit the type: {e}"
+                        ))
                     }),
                     Err(e) => Err(StepError::from_step_json(&id, &e)),
                 };
@@ -327,10 +336,13 @@ impl Ctx {
                 done: false,
             };
             let _ = ctx.start(&hash);
-            let span = tracing::info_span!("steps.step", step = %id, hash = %hash, run_id = %ctx.run_id());
+            let span =
+                tracing::info_span!("steps.step", step = %id, hash = %hash, run_id = %ctx.run_id());
             let out = tracing::Instrument::instrument(f(), span).await;
             let outcome = out.and_then(|v| {
-                serde_json::to_value(v).map_err(|e| StepError::non_retriable(format!("step `{id}`: result is not JSON: {e}")))
+                serde_json::to_value(v).map_err(|e| {
+                    StepError::non_retriable(format!("step `{id}`: result is not JSON: {e}"))
+                })
             });
             ctx.finish(&hash, outcome);
             guard.done = true;
@@ -338,7 +350,11 @@ impl Ctx {
         }
     }
 
-    fn passive(&self, id: &str, kind: OpKind) -> impl Future<Output = Result<Value, Value>> + Send + use<> {
+    fn passive(
+        &self,
+        id: &str,
+        kind: OpKind,
+    ) -> impl Future<Output = Result<Value, Value>> + Send + use<> {
         let ctx = self.clone();
         let (hash, memo) = self.begin(id);
         let id = id.to_string();
@@ -352,7 +368,11 @@ impl Ctx {
     }
 
     /// Sleep durably for `duration` (survives restarts).
-    pub fn sleep(&self, id: &str, duration: Duration) -> impl Future<Output = Result<(), StepError>> + Send + use<> {
+    pub fn sleep(
+        &self,
+        id: &str,
+        duration: Duration,
+    ) -> impl Future<Output = Result<(), StepError>> + Send + use<> {
         let ms = duration.as_millis() as i64;
         let fut = self.passive(
             id,
@@ -368,7 +388,11 @@ impl Ctx {
     }
 
     /// Sleep durably until `at` (Unix milliseconds).
-    pub fn sleep_until(&self, id: &str, at: Millis) -> impl Future<Output = Result<(), StepError>> + Send + use<> {
+    pub fn sleep_until(
+        &self,
+        id: &str,
+        at: Millis,
+    ) -> impl Future<Output = Result<(), StepError>> + Send + use<> {
         let now = now_ms();
         let fut = self.passive(
             id,
@@ -407,20 +431,27 @@ impl Ctx {
         async move {
             match fut.await {
                 Ok(Value::Null) => Ok(None),
-                Ok(v) => serde_json::from_value(v)
-                    .map(Some)
-                    .map_err(|e| StepError::non_retriable(format!("step `{id}`: stored event is invalid: {e}"))),
+                Ok(v) => serde_json::from_value(v).map(Some).map_err(|e| {
+                    StepError::non_retriable(format!("step `{id}`: stored event is invalid: {e}"))
+                }),
                 Err(e) => Err(StepError::from_step_json(&id, &e)),
             }
         }
     }
 
     /// Send events durably (exactly once per run); returns their ids.
-    pub fn send_event(&self, id: &str, events: Vec<Event>) -> BoxFuture<'static, Result<Vec<String>, StepError>> {
+    pub fn send_event(
+        &self,
+        id: &str,
+        events: Vec<Event>,
+    ) -> BoxFuture<'static, Result<Vec<String>, StepError>> {
         let now = now_ms();
         let events: Vec<Event> = events.into_iter().map(|e| e.normalized(now)).collect();
         if let Some(sender) = self.inner.sender.clone() {
-            return Box::pin(self.run(id, move || async move { sender.send(events).await.map(|ids| json!({ "ids": ids })) }).then_ids());
+            let fut = self.run(id, move || async move {
+                sender.send(events).await.map(|ids| json!({ "ids": ids }))
+            });
+            return Box::pin(async move { fut.await.map(|v: Value| ids_of(&v)) });
         }
         let fut = self.passive(id, OpKind::SendEvent { events });
         let id = id.to_string();
@@ -458,18 +489,12 @@ impl Ctx {
 fn ids_of(v: &Value) -> Vec<String> {
     v.get("ids")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
-}
-
-trait ThenIds {
-    fn then_ids(self) -> impl Future<Output = Result<Vec<String>, StepError>> + Send;
-}
-
-impl<F: Future<Output = Result<Value, StepError>> + Send> ThenIds for F {
-    async fn then_ids(self) -> Result<Vec<String>, StepError> {
-        self.await.map(|v| ids_of(&v))
-    }
 }
 
 /// How an invocation ended.
@@ -482,7 +507,10 @@ pub(crate) enum Driven {
 }
 
 /// Poll the handler until it returns or cannot progress without committing its ops.
-pub(crate) async fn drive(ctx: Ctx, mut fut: BoxFuture<'static, Result<Value, StepError>>) -> Driven {
+pub(crate) async fn drive(
+    ctx: Ctx,
+    mut fut: BoxFuture<'static, Result<Value, StepError>>,
+) -> Driven {
     let mut decided = false;
     poll_fn(move |cx| {
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
@@ -606,8 +634,11 @@ mod tests {
     async fn single_new_step_runs_immediately_in_discovery() {
         let c = ctx(HashMap::new(), Mode::Discover { immediate: true });
         let c2 = c.clone();
-        let fut: BoxFuture<'static, Result<Value, StepError>> =
-            Box::pin(async move { Ok(json!(c2.run("one", || async { Ok::<_, StepError>(5) }).await?)) });
+        let fut: BoxFuture<'static, Result<Value, StepError>> = Box::pin(async move {
+            Ok(json!(
+                c2.run("one", || async { Ok::<_, StepError>(5) }).await?
+            ))
+        });
         assert!(matches!(drive(c.clone(), fut).await, Driven::Interrupted));
         let ops = c.take_ops();
         assert_eq!(ops.len(), 1);
@@ -617,7 +648,10 @@ mod tests {
     #[test]
     fn memo_shapes() {
         assert_eq!(unwrap_memo(&json!({"data": 1})), Ok(json!(1)));
-        assert_eq!(unwrap_memo(&json!({"error": {"message": "x"}})), Err(json!({"message": "x"})));
+        assert_eq!(
+            unwrap_memo(&json!({"error": {"message": "x"}})),
+            Err(json!({"message": "x"}))
+        );
         let ev = json!({"name": "a", "data": {"x": 1}, "id": "1", "ts": 1});
         assert_eq!(unwrap_memo(&ev), Ok(ev.clone()));
         assert_eq!(unwrap_memo(&Value::Null), Ok(Value::Null));

@@ -20,7 +20,11 @@ pub enum StepError {
     /// A step that failed for good, as its memoized error is handed back to the handler.
     /// Returning it from the handler fails the run without further retries.
     #[error("step `{step}` failed: {message}")]
-    StepFailed { step: String, name: String, message: String },
+    StepFailed {
+        step: String,
+        name: String,
+        message: String,
+    },
 }
 
 impl StepError {
@@ -50,9 +54,9 @@ impl StepError {
 
     pub fn message(&self) -> &str {
         match self {
-            Self::Retriable { message, .. } | Self::NonRetriable { message } | Self::StepFailed { message, .. } => {
-                message
-            }
+            Self::Retriable { message, .. }
+            | Self::NonRetriable { message }
+            | Self::StepFailed { message, .. } => message,
         }
     }
 
@@ -60,7 +64,9 @@ impl StepError {
     pub fn to_json(&self) -> Value {
         match self {
             Self::Retriable { message, .. } => json!({"name": "Error", "message": message}),
-            Self::NonRetriable { message } => json!({"name": "NonRetriableError", "message": message}),
+            Self::NonRetriable { message } => {
+                json!({"name": "NonRetriableError", "message": message})
+            }
             Self::StepFailed { name, message, .. } => json!({"name": name, "message": message}),
         }
     }
@@ -72,7 +78,11 @@ impl StepError {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| v.to_string());
-        let name = v.get("name").and_then(Value::as_str).unwrap_or("Error").to_string();
+        let name = v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("Error")
+            .to_string();
         Self::StepFailed {
             step: step.to_string(),
             name,

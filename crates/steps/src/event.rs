@@ -88,8 +88,8 @@ impl Event {
             .into_iter()
             .enumerate()
             .map(|(i, item)| {
-                let ev: Event = serde_json::from_value(item)
-                    .map_err(|e| format!("event {i}: {e}"))?;
+                let ev: Event =
+                    serde_json::from_value(item).map_err(|e| format!("event {i}: {e}"))?;
                 if ev.name.trim().is_empty() {
                     return Err(format!("event {i}: name is required"));
                 }
@@ -121,7 +121,12 @@ mod tests {
     #[test]
     fn parses_one_or_many() {
         assert_eq!(Event::parse_many(br#"{"name":"a"}"#).unwrap().len(), 1);
-        assert_eq!(Event::parse_many(br#"[{"name":"a"},{"name":"b","data":{}}]"#).unwrap().len(), 2);
+        assert_eq!(
+            Event::parse_many(br#"[{"name":"a"},{"name":"b","data":{}}]"#)
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(Event::parse_many(b"{nope").is_err());
         assert!(Event::parse_many(br#"{"data":{}}"#).is_err());
         assert!(Event::parse_many(br#"{"name":"a","data":3}"#).is_err());

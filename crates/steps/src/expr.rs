@@ -139,7 +139,9 @@ fn cel_to_json(v: &Cel) -> Value {
         Cel::Bool(b) => Value::Bool(*b),
         Cel::Int(i) => Value::from(*i),
         Cel::UInt(u) => Value::from(*u),
-        Cel::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        Cel::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         Cel::String(s) => Value::String(s.to_string()),
         Cel::Bytes(b) => Value::String(hex::encode(b.as_slice())),
         Cel::List(items) => Value::Array(items.iter().map(cel_to_json).collect()),
@@ -237,10 +239,19 @@ mod tests {
     #[test]
     fn compiles_and_evaluates() {
         let e = Expr::compile("event.data.n > 2 && event.name == 'a'").unwrap();
-        assert!(e.matches(&[("event", &json!({"name": "a", "data": {"n": 3}}))]).unwrap());
-        assert!(!e.matches(&[("event", &json!({"name": "a", "data": {"n": 1}}))]).unwrap());
+        assert!(
+            e.matches(&[("event", &json!({"name": "a", "data": {"n": 3}}))])
+                .unwrap()
+        );
+        assert!(
+            !e.matches(&[("event", &json!({"name": "a", "data": {"n": 1}}))])
+                .unwrap()
+        );
         // Missing keys do not match.
-        assert!(!e.matches(&[("event", &json!({"name": "a", "data": {}}))]).unwrap());
+        assert!(
+            !e.matches(&[("event", &json!({"name": "a", "data": {}}))])
+                .unwrap()
+        );
     }
 
     #[test]
@@ -261,11 +272,16 @@ mod tests {
     fn keys() {
         let e = Expr::compile("event.data.conversation_id").unwrap();
         assert_eq!(
-            e.key(&[("event", &json!({"data": {"conversation_id": "cnv_1"}}))]).unwrap(),
+            e.key(&[("event", &json!({"data": {"conversation_id": "cnv_1"}}))])
+                .unwrap(),
             Some("cnv_1".into())
         );
         assert_eq!(e.key(&[("event", &json!({"data": {}}))]).unwrap(), None);
-        assert_eq!(e.key(&[("event", &json!({"data": {"conversation_id": 7}}))]).unwrap(), Some("7".into()));
+        assert_eq!(
+            e.key(&[("event", &json!({"data": {"conversation_id": 7}}))])
+                .unwrap(),
+            Some("7".into())
+        );
     }
 
     #[test]
@@ -280,9 +296,21 @@ mod tests {
             r#"async.data.action_id == "a\"1" && async.data.n == 2 && 'event.data.n' != '' && null == null"#
         );
         let e = Expr::compile(&s).unwrap();
-        assert!(e.matches(&[("async", &json!({"data": {"action_id": "a\"1", "n": 2}}))]).unwrap());
-        assert!(!e.matches(&[("async", &json!({"data": {"action_id": "b", "n": 2}}))]).unwrap());
-        assert_eq!(substitute_event("async.data.event == 1 && myevent.x", &ev), "async.data.event == 1 && myevent.x");
-        assert_eq!(substitute_event("event.data.o.k[1] == 2", &ev), "[1,2][1] == 2");
+        assert!(
+            e.matches(&[("async", &json!({"data": {"action_id": "a\"1", "n": 2}}))])
+                .unwrap()
+        );
+        assert!(
+            !e.matches(&[("async", &json!({"data": {"action_id": "b", "n": 2}}))])
+                .unwrap()
+        );
+        assert_eq!(
+            substitute_event("async.data.event == 1 && myevent.x", &ev),
+            "async.data.event == 1 && myevent.x"
+        );
+        assert_eq!(
+            substitute_event("event.data.o.k[1] == 2", &ev),
+            "[1,2][1] == 2"
+        );
     }
 }

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// A boxed handler: `async fn(ctx, event) -> Result<Value, StepError>`.
-pub type Handler = Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(Ctx, Event) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
 
 /// What starts a function.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,7 +209,8 @@ impl Function {
             let fut = f(ctx, ev);
             Box::pin(async move {
                 let out = fut.await?;
-                serde_json::to_value(out).map_err(|e| StepError::non_retriable(format!("output is not JSON: {e}")))
+                serde_json::to_value(out)
+                    .map_err(|e| StepError::non_retriable(format!("output is not JSON: {e}")))
             })
         }));
         self
@@ -275,6 +277,8 @@ pub(crate) struct Compiled {
     pub concurrency_key: Option<Expr>,
     pub idempotency: Option<Expr>,
     pub debounce_key: Option<Expr>,
+    /// For functions served by an SDK: the URL to call.
+    pub remote: Option<String>,
 }
 
 fn bad(function: &str, message: impl std::fmt::Display) -> EngineError {
@@ -294,7 +298,10 @@ impl Compiled {
             return Err(bad(&fid, "no trigger"));
         }
         let compile = |src: &Option<String>| -> Result<Option<Expr>, EngineError> {
-            src.as_deref().map(Expr::compile).transpose().map_err(|e| bad(&fid, e))
+            src.as_deref()
+                .map(Expr::compile)
+                .transpose()
+                .map_err(|e| bad(&fid, e))
         };
         let mut trigger_exprs = Vec::new();
         for t in &def.triggers {
@@ -317,6 +324,7 @@ impl Compiled {
             debounce_key: compile(&def.debounce.as_ref().and_then(|d| d.key.clone()))?,
             trigger_exprs,
             def,
+            remote: None,
         })
     }
 

@@ -18,7 +18,11 @@ impl StepIds {
     /// The hash of the next use of `id`: `sha1(id)` first, then `sha1("id:1")`, `sha1("id:2")`…
     pub fn next(&mut self, id: &str) -> String {
         let n = self.seen.entry(id.to_string()).or_insert(0);
-        let key = if *n == 0 { id.to_string() } else { format!("{id}:{n}") };
+        let key = if *n == 0 {
+            id.to_string()
+        } else {
+            format!("{id}:{n}")
+        };
         *n += 1;
         hash_step_id(&key)
     }
@@ -30,11 +34,23 @@ mod tests {
 
     #[test]
     fn inngest_vectors() {
-        assert_eq!(hash_step_id("my-step-id"), "e7d8a2f140845095749d60246ff1110c9d01d76a");
-        assert_eq!(hash_step_id("my-step-id:1"), "f47c6228c581af870aa285200cf95ec3ac59bb6a");
+        assert_eq!(
+            hash_step_id("my-step-id"),
+            "e7d8a2f140845095749d60246ff1110c9d01d76a"
+        );
+        assert_eq!(
+            hash_step_id("my-step-id:1"),
+            "f47c6228c581af870aa285200cf95ec3ac59bb6a"
+        );
         let mut ids = StepIds::default();
-        assert_eq!(ids.next("my-step-id"), "e7d8a2f140845095749d60246ff1110c9d01d76a");
-        assert_eq!(ids.next("my-step-id"), "f47c6228c581af870aa285200cf95ec3ac59bb6a");
+        assert_eq!(
+            ids.next("my-step-id"),
+            "e7d8a2f140845095749d60246ff1110c9d01d76a"
+        );
+        assert_eq!(
+            ids.next("my-step-id"),
+            "f47c6228c581af870aa285200cf95ec3ac59bb6a"
+        );
         assert_eq!(ids.next("other"), hash_step_id("other"));
         assert_eq!(ids.next("my-step-id"), hash_step_id("my-step-id:2"));
     }

@@ -8,6 +8,7 @@
 //! separate pool.
 
 mod rows;
+mod steps;
 mod store_impl;
 pub mod testing;
 

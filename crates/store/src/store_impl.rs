@@ -401,6 +401,16 @@ impl Store for Db {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn receipt_exists(&self, source: &str, event_id: &str) -> R<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM webhook_receipts WHERE source = $1 AND event_id = $2")
+            .bind(source)
+            .bind(event_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?;
+        Ok(row.is_some())
+    }
+
     async fn idempotency_begin(&self, key: &str, scope: &str, at: Millis) -> R<IdempotencyState> {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (key, scope, status, created_at) VALUES ($1, $2, 'started', $3) ON CONFLICT (key) DO NOTHING",
