@@ -3,11 +3,15 @@
 //! - `cargo xtask test`: the one command that runs every test (installs the pinned npm
 //!   packages of the cross-tests first when Node is present).
 //! - `cargo xtask tidy`: the tidy checks (also run as tests by `cargo test`).
+//! - `cargo xtask bench-sdk`: requests/s and p50/p99 latency of signed `lookupUser` calls to our
+//!   Rust SDK handler and to the npm `@skillrecordings/sdk` handler on Node (a report, not a
+//!   test; writes `target/bench-report-sdk.json`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod bench_sdk;
 mod tidy;
 
 /// Folders holding a `package.json` + lockfile for the official-client cross-tests.
@@ -20,7 +24,7 @@ fn root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
     let status = cmd
         .status()
@@ -31,7 +35,7 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn npm_install(root: &Path) -> Result<()> {
+pub(crate) fn npm_install(root: &Path) -> Result<()> {
     let have_npm = Command::new("npm")
         .arg("--version")
         .output()
@@ -84,8 +88,9 @@ fn main() -> Result<()> {
                 bail!("{} tidy problem(s)", problems.len())
             }
         }
+        Some("bench-sdk") => bench_sdk::run(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|tidy>");
+            eprintln!("usage: cargo xtask <test|tidy|bench-sdk>");
             std::process::exit(2);
         }
     }

@@ -2,6 +2,7 @@
 //! (`/plugin/front`). The intake arrives with the spine issue; until then these routes answer
 //! `501 not_implemented` so the route table stays stable.
 
+pub mod intake;
 pub mod sandbox;
 
 use axum::Json;
@@ -11,28 +12,47 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use support_web::Platform;
 
-/// The Front app's error type, with a stable machine-readable `code`.
+/// The Front app's error type, with a stable machine-readable `code`. Causes are logged,
+/// never sent.
 #[derive(Debug, thiserror::Error)]
 pub enum FrontError {
+    #[error("invalid Front signature")]
+    Unauthorized(String),
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
+    #[error("the runner is unavailable; Front will retry")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<support_core::store::StoreError> for FrontError {
+    fn from(e: support_core::store::StoreError) -> Self {
+        match e {
+            support_core::store::StoreError::Unavailable(c) => Self::Unavailable(c),
+            other => Self::Internal(other.to_string()),
+        }
+    }
 }
 
 impl IntoResponse for FrontError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
-        (
-            status,
-            Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}})),
-        )
-            .into_response()
+        match &self {
+            Self::Unavailable(cause) | Self::Internal(cause) => tracing::error!(code, %cause, "Front request failed"),
+            Self::Unauthorized(reason) => tracing::debug!(code, %reason, "Front request refused"),
+            _ => {}
+        }
+        (status, Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}}))).into_response()
     }
-}
-
-async fn webhook() -> FrontError {
-    FrontError::NotImplemented("the Front webhook intake")
 }
 
 async fn plugin() -> FrontError {
@@ -42,6 +62,6 @@ async fn plugin() -> FrontError {
 /// Front's routes, for `skill dev` and `support-front`.
 pub fn mount(_: &Platform) -> Router<Platform> {
     Router::new()
-        .route("/webhooks/front", post(webhook))
+        .route("/webhooks/front", post(intake::webhook))
         .route("/plugin/front", get(plugin))
 }

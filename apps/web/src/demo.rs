@@ -39,6 +39,9 @@ pub struct DemoState {
     pub apps: Vec<DemoApp>,
     pub admin: DemoAdmin,
     pub api_token: String,
+    /// The key for `POST /e/{key}` (the event API).
+    #[serde(default)]
+    pub inngest_event_key: String,
 }
 
 impl std::fmt::Debug for DemoState {
@@ -121,6 +124,7 @@ pub fn prepare(settings: &mut Settings) -> Result<DemoState, HostError> {
                 password: crypto::random_token("", 18),
             },
             api_token: auth::mint_token().plaintext,
+            inngest_event_key: crypto::random_hex(16),
         },
     };
     if settings.front.signing_secrets.is_empty() {
@@ -141,7 +145,19 @@ pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
     let now = now_ms();
     let base = p.base_url();
     for app in &state.apps {
-        if p.store.get_app(&app.slug).await?.is_some() {
+        let endpoint = format!("{base}/demo-app/support");
+        if let Some(mut existing) = p.store.get_app(&app.slug).await? {
+            // A restart on another port: keep the demo apps pointing at this server.
+            if existing.sdk_base_url != endpoint
+                && existing.sdk_base_url.ends_with("/demo-app/support")
+            {
+                existing.sdk_base_url = endpoint;
+                existing.updated_at = now;
+                p.registry
+                    .update(&existing)
+                    .await
+                    .map_err(|e| HostError::Io(e.to_string()))?;
+            }
             continue;
         }
         let secrets = vec![SdkSecret {
@@ -154,7 +170,7 @@ pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
             slug: app.slug.clone(),
             name: app.name.clone(),
             front_inbox_ids: vec![app.front_inbox_id.clone()],
-            sdk_base_url: format!("{base}/demo-app/support"),
+            sdk_base_url: endpoint,
             secrets_enc: registry::seal_secrets(&p.master_key, &app.slug, &secrets),
             stripe_account: None,
             policy: serde_json::to_value(AppPolicy::default()).unwrap_or_default(),

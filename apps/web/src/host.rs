@@ -15,6 +15,8 @@ use support_core::crypto::MasterKey;
 use support_core::registry::Registry;
 use support_core::settings::{Settings, SettingsError};
 use support_core::store::{Store, StoreError};
+use support_core::events::EventSink;
+use support_steps::{Engine, Function, RunnerConfig};
 use support_store::Db;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -31,14 +33,30 @@ pub enum HostError {
     Io(String),
 }
 
-/// Everything a request handler or background job needs. Cheap to clone.
+/// What durable functions and handlers use: settings, storage, the registry, the master key.
 #[derive(Clone)]
-pub struct Platform {
+pub struct Services {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub master_key: MasterKey,
+}
+
+/// The durable functions of the platform, built from its services.
+pub type FunctionsFn = Arc<dyn Fn(&Services) -> Vec<Function> + Send + Sync>;
+
+/// Everything a request handler or background job needs. Cheap to clone; derefs to
+/// [`Services`].
+#[derive(Clone)]
+pub struct Platform {
+    pub services: Services,
+    /// The embedded executor (it also serves `/e/{key}` and the Inngest protocol).
+    pub engine: Engine,
+    /// Where the domain sends events: the embedded executor or an Inngest server.
+    pub events: Arc<dyn EventSink>,
+    /// The functions this platform serves (also to an external Inngest at `/api/inngest`).
+    pub functions: Arc<Vec<Function>>,
     pub metrics: PrometheusHandle,
     /// The address the server listens on.
     pub local_addr: SocketAddr,
@@ -46,6 +64,14 @@ pub struct Platform {
     pub shutdown: watch::Receiver<bool>,
     /// `Some` in `--demo`: the demo state (secrets, tokens) written to `demo.json`.
     pub demo: Option<Arc<crate::demo::DemoState>>,
+}
+
+impl std::ops::Deref for Platform {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl Platform {
@@ -62,11 +88,15 @@ impl Platform {
 pub type Mount = fn(&Platform) -> Router<Platform>;
 
 /// Options for [`build`].
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct BuildOptions {
     /// Generate what is missing (master key, signing secrets), seed the demo apps, an admin,
     /// an API token and write `DIR/demo.json`.
     pub demo: bool,
+    /// The durable functions to run.
+    pub functions: Option<FunctionsFn>,
+    /// Runner tuning (tests shorten leases and polls).
+    pub runner: Option<RunnerConfig>,
 }
 
 fn master_key(settings: &Settings, demo: bool) -> Result<MasterKey, HostError> {
@@ -107,12 +137,37 @@ pub async fn build(
     let url = settings.effective_database_url();
     let db = Db::connect_lazy(url.expose())?;
     let store: Arc<dyn Store> = Arc::new(db.clone());
-    let platform = Platform {
+    let services = Services {
         settings: Arc::new(settings),
         db: db.clone(),
         registry: Arc::new(Registry::new(store.clone())),
         store,
         master_key,
+    };
+    let functions = opts.functions.as_ref().map(|f| f(&services)).unwrap_or_default();
+    let mut builder = Engine::builder(Arc::new(db.clone())).config(opts.runner.clone().unwrap_or_default());
+    for f in &functions {
+        builder = builder.function(f.clone());
+    }
+    let engine = builder.build().map_err(|e| HostError::Io(format!("durable functions: {e}")))?;
+    let events: Arc<dyn EventSink> = if crate::runner::is_embedded(&services.settings) {
+        Arc::new(crate::runner::EmbeddedSink(engine.clone()))
+    } else {
+        let inngest = &services.settings.inngest;
+        let (Some(base), Some(key)) = (&inngest.base_url, &inngest.event_key) else {
+            return Err(HostError::Settings(SettingsError {
+                key: "inngest.event_key".into(),
+                origin: "settings".into(),
+                message: "runner = \"inngest\" needs INNGEST_BASE_URL and INNGEST_EVENT_KEY".into(),
+            }));
+        };
+        Arc::new(crate::runner::InngestSink::new(base, key.expose()).map_err(|e| HostError::Io(e.to_string()))?)
+    };
+    let platform = Platform {
+        services,
+        engine,
+        events,
+        functions: Arc::new(functions),
         metrics: telemetry::metrics_handle(),
         local_addr,
         shutdown,
@@ -192,6 +247,12 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// The full router: health, the JSON API, the dashboard, plus `mounts`.
 pub fn router(platform: &Platform, mounts: &[Mount]) -> Router {
+    router_with(platform, mounts, Vec::new())
+}
+
+/// [`router`] plus `extra` routers that carry their own state (e.g. the demo app that
+/// `crates/cli` mounts in `--demo`). They get the same metrics, tracing and panic layers.
+pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) -> Router {
     let mut app = Router::new()
         .merge(crate::health::router())
         .merge(crate::api::router())
@@ -199,12 +260,59 @@ pub fn router(platform: &Platform, mounts: &[Mount]) -> Router {
     for mount in mounts {
         app = app.merge(mount(platform));
     }
+    let mut app: Router = app.with_state(platform.clone());
+    for router in extra {
+        app = app.merge(router);
+    }
     app.fallback(crate::error::not_found)
         .method_not_allowed_fallback(crate::error::method_not_allowed)
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
-        .with_state(platform.clone())
+}
+
+/// The runner's HTTP surface: the event API (`POST /e/{key}`), the SDK side of the Inngest
+/// protocol (`/api/inngest`, for an external Inngest server), and in embedded mode the server
+/// side (`POST /fn/register`, so SDK apps written in any language can register).
+async fn steps_routes(p: &Platform) -> Result<Router, HostError> {
+    let inngest = &p.settings.inngest;
+    let demo_key = p.demo.as_ref().map(|d| d.inngest_event_key.as_str()).filter(|k| !k.is_empty());
+    let mut r = support_steps::event_api::router(
+        p.engine.clone(),
+        support_steps::event_api::EventApiConfig {
+            event_keys: crate::runner::event_keys(&p.settings, demo_key),
+            dev: inngest.is_dev(),
+        },
+    );
+    let sdk_config = support_steps::sdk::InngestConfig {
+        app_id: "support".into(),
+        signing_key: inngest.signing_key.as_ref().map(|k| k.expose().to_string()),
+        signing_key_fallback: inngest.signing_key_fallback.as_ref().map(|k| k.expose().to_string()),
+        event_key: inngest.event_key.as_ref().map(|k| k.expose().to_string()),
+        base_url: inngest.base_url.clone().unwrap_or_else(|| "https://api.inngest.com".into()),
+        serve_url: format!("{}/api/inngest", p.base_url()),
+        dev: inngest.is_dev(),
+    };
+    let functions: Vec<Function> = p.functions.as_ref().clone();
+    r = r.merge(support_steps::sdk::router(sdk_config, functions).map_err(|e| HostError::Io(e.to_string()))?);
+    if crate::runner::is_embedded(&p.settings) {
+        let registered = p
+            .engine
+            .serve_sdk_apps(support_steps::server::ServerConfig {
+                signing_key: inngest.signing_key.as_ref().map(|k| k.expose().to_string()),
+                signing_key_fallback: inngest.signing_key_fallback.as_ref().map(|k| k.expose().to_string()),
+                dev: inngest.is_dev(),
+                backoff: Default::default(),
+                call_timeout: Duration::from_secs(300),
+            })
+            .await;
+        match registered {
+            Ok(server) => r = r.merge(server),
+            // The database is down: serve everything else; SDK apps can register after a restart.
+            Err(e) => tracing::error!(cause = %e, "SDK app registration (/fn/register) unavailable"),
+        }
+    }
+    Ok(r)
 }
 
 /// Serve until `shutdown` resolves, then drain in-flight requests for up to
@@ -216,8 +324,23 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     notify: watch::Sender<bool>,
 ) -> Result<(), HostError> {
-    let app = router(&platform, mounts);
+    serve_with(platform, listener, mounts, Vec::new(), shutdown, notify).await
+}
+
+/// [`serve`] with `extra` routers (see [`router_with`]).
+pub async fn serve_with(
+    platform: Platform,
+    listener: TcpListener,
+    mounts: &[Mount],
+    extra: Vec<Router>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    notify: watch::Sender<bool>,
+) -> Result<(), HostError> {
+    let mut extra = extra;
+    extra.push(steps_routes(&platform).await?);
+    let app = router_with(&platform, mounts, extra);
     let grace = Duration::from_secs(platform.settings.shutdown_grace_secs);
+    let runner = crate::runner::is_embedded(&platform.settings).then(|| platform.engine.start());
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = stop_rx.wait_for(|v| *v).await;
@@ -235,7 +358,15 @@ pub async fn serve(
     );
     let _ = notify.send(true);
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(grace, &mut server).await {
+    let drain = async {
+        let http = tokio::time::timeout(grace, &mut server).await;
+        if let Some(r) = runner {
+            // Stop claiming and wait for in-flight runs (bounded by the runner's drain timeout).
+            r.shutdown().await;
+        }
+        http
+    };
+    match drain.await {
         Ok(res) => res
             .map_err(|e| HostError::Io(e.to_string()))?
             .map_err(|e| HostError::Io(e.to_string()))?,
@@ -270,7 +401,8 @@ pub async fn launch(
     serve(platform, listener, mounts, shutdown, notify).await
 }
 
-fn announce(p: &Platform) {
+/// Print where the platform listens (the first line is what scripts and tests read).
+pub fn announce(p: &Platform) {
     let base = p.base_url();
     tracing::info!(%base, database = p.store.backend(), "listening");
     println!("Support platform listening on {base}");

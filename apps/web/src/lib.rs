@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod host;
+pub mod runner;
 pub mod telemetry;
 
 pub use host::{BuildOptions, Mount, Platform, launch};

@@ -54,8 +54,20 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Check settings, the database and migrations.
+    /// Check settings, the database, migrations and every app's SDK endpoint.
     Health,
+    /// Onboard a product: register it, generate its SDK secret (shown once), scaffold an
+    /// integration. Prompts on a terminal; otherwise every value must be a flag.
+    Init(crate::onboard::InitArgs),
+    /// Registered apps: list, show, update, remove.
+    #[command(subcommand)]
+    Apps(crate::onboard::AppsCmd),
+    /// SDK secrets: rotate without downtime.
+    #[command(subcommand)]
+    Keys(crate::onboard::KeysCmd),
+    /// Call every SDK method on an app's endpoint with signed requests, print a conformance
+    /// table and record the app's capabilities.
+    Doctor(crate::onboard::DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -115,20 +127,24 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
-fn usage(message: impl Into<String>) -> Failure {
+pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: exit::USAGE,
         message: message.into(),
     }
 }
 
-fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
+pub(crate) fn load_settings(cli: &Cli) -> Result<Settings, Failure> {
     let fig = Settings::figment(cli.config.as_deref());
     Settings::from_figment(fig).map_err(|e| usage(e.to_string()))
 }
 
 /// Print `value` as JSON, or `text` for people.
-fn emit(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
+/// Set once a command printed its report, so that with `--json` stdout holds one document.
+static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn emit(cli: &Cli, value: &Value, text: impl FnOnce() -> String) {
+    REPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
     if cli.json {
         println!(
             "{}",
@@ -152,7 +168,7 @@ fn strip_nulls(v: Value) -> Value {
     }
 }
 
-async fn open_db(settings: &Settings) -> Result<Db, Failure> {
+pub(crate) async fn open_db(settings: &Settings) -> Result<Db, Failure> {
     let url = settings.effective_database_url();
     Db::connect(url.expose()).await.map_err(|e| Failure {
         code: exit::FAILED,
@@ -165,7 +181,9 @@ pub async fn run(cli: Cli) -> i32 {
     match dispatch(&cli).await {
         Ok(()) => exit::OK,
         Err(f) => {
-            if cli.json {
+            // A check that printed its report (`health`, `doctor`) and found a problem: the
+            // report is the JSON document; the verdict goes to stderr.
+            if cli.json && !REPORTED.load(std::sync::atomic::Ordering::Relaxed) {
                 println!(
                     "{}",
                     json!({"error": {"code": f.code, "message": f.message}})
@@ -211,6 +229,10 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
             }
         }
         Command::Health => health(cli).await,
+        Command::Init(args) => crate::onboard::init(cli, args).await,
+        Command::Apps(cmd) => crate::onboard::apps(cli, cmd).await,
+        Command::Keys(cmd) => crate::onboard::keys(cli, cmd).await,
+        Command::Doctor(args) => crate::onboard::doctor(cli, args).await,
     }
 }
 
@@ -230,19 +252,47 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
                 settings.bind
             ))
         })?;
-    let opts = support_web::BuildOptions { demo: args.demo };
-    support_web::launch(
-        settings,
-        listener,
-        support_web::host::shutdown_signal(),
-        ALL_MOUNTS,
-        opts,
-    )
-    .await
-    .map_err(|e| match e {
+    let opts = support_web::BuildOptions {
+        demo: args.demo,
+        ..Default::default()
+    };
+    let host_failure = |e: support_web::host::HostError| match e {
         support_web::host::HostError::Settings(s) => usage(s.to_string()),
         other => Failure::from(other),
-    })
+    };
+    let addr = listener.local_addr()?;
+    let (notify, rx) = tokio::sync::watch::channel(false);
+    let platform = support_web::host::build(settings, addr, rx, opts)
+        .await
+        .map_err(host_failure)?;
+    // The example product answers the demo apps' SDK calls, in --demo only.
+    let extra = if args.demo {
+        vec![
+            crate::demo_app::router(&platform)
+                .await
+                .map_err(host_failure)?,
+        ]
+    } else {
+        Vec::new()
+    };
+    support_web::host::announce(&platform);
+    if args.demo {
+        println!(
+            "  demo app:  {}{}",
+            platform.base_url(),
+            crate::demo_app::PATH
+        );
+    }
+    support_web::host::serve_with(
+        platform,
+        listener,
+        ALL_MOUNTS,
+        extra,
+        support_web::host::shutdown_signal(),
+        notify,
+    )
+    .await
+    .map_err(host_failure)
 }
 
 async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
@@ -336,13 +386,30 @@ async fn health(cli: &Cli) -> Result<(), Failure> {
     let store: Arc<dyn Store> = Arc::new(db);
     let ping = store.ping().await;
     let migrations = store.migration_status().await;
-    let ok = ping.is_ok() && migrations.as_ref().map(|m| m.up_to_date()).unwrap_or(false);
+    // Every registered app's SDK endpoint must answer like an SDK handler.
+    let integrations: Vec<Value> = match (&ping, &migrations) {
+        (Ok(()), Ok(m)) if m.up_to_date() => {
+            let http = reqwest::Client::new();
+            let apps = store.list_apps().await.unwrap_or_default();
+            futures::future::join_all(
+                apps.iter()
+                    .map(|app| crate::onboard::check_integration(&http, app)),
+            )
+            .await
+        }
+        _ => Vec::new(),
+    };
+    let integrations_ok = integrations.iter().all(|i| i["ok"] == true);
+    let ok = ping.is_ok()
+        && migrations.as_ref().map(|m| m.up_to_date()).unwrap_or(false)
+        && integrations_ok;
     let v = json!({
         "ok": ok,
         "settings": "valid",
         "database": {"backend": store.backend(), "url": support_store::redact_url(url.expose()), "reachable": ping.is_ok(),
                      "error": ping.as_ref().err().map(|e| e.to_string())},
         "migrations": migrations.as_ref().ok(),
+        "integrations": integrations,
     });
     emit(cli, &v, || {
         let mut out = vec!["settings     ok".to_string()];
@@ -362,6 +429,16 @@ async fn health(cli: &Cli) -> Result<(), Failure> {
             ),
             Err(e) => format!("migrations   FAIL: {e}"),
         });
+        for i in &integrations {
+            out.push(format!(
+                "integration  {} {} ({}, {} ms): {}",
+                i["slug"].as_str().unwrap_or_default(),
+                if i["ok"] == true { "ok" } else { "FAIL" },
+                i["url"].as_str().unwrap_or_default(),
+                i["latency_ms"],
+                i["detail"].as_str().unwrap_or_default()
+            ));
+        }
         out.join("\n")
     });
     if ok {

@@ -1,10 +1,14 @@
-//! The `skill` CLI: run the platform (`skill dev`), inspect settings, manage tokens, verify the
-//! audit trail. Also home of [`testing::TestApp`], the harness every integration test uses.
+//! The `skill` CLI: run the platform (`skill dev`), onboard apps (`skill init`, `apps`, `keys`,
+//! `doctor`), inspect settings, manage tokens, verify the audit trail. Also home of
+//! [`testing::TestApp`], the harness every integration test uses.
 //!
 //! Exit codes: `0` success; `1` the operation failed; `2` bad usage or settings; `3` a check
-//! ran and found a problem (not ready, audit chain broken).
+//! ran and found a problem (not ready, audit chain broken, an integration unreachable or not
+//! conformant).
 
 pub mod cli;
+pub mod demo_app;
+pub mod onboard;
 pub mod testing;
 
 use support_web::Mount;

@@ -1,5 +1,6 @@
 //! `TestApp`: the whole platform on port 0 with a fresh database, for integration tests.
-//! It uses the same [`support_web::host::build`] and [`support_web::host::serve`] as `main`.
+//! It uses the same [`support_web::host::build`] and [`support_web::host::serve_with`] as
+//! `main`, with the example product mounted at `POST /demo-app/support` as in `skill dev --demo`.
 
 use crate::ALL_MOUNTS;
 use std::net::SocketAddr;
@@ -27,6 +28,9 @@ pub struct TestApp {
     pub demo: DemoState,
     pub client: reqwest::Client,
     pub backend: TestBackend,
+    /// The fake Front (the Front sandbox on its own port): the platform's Front API points at
+    /// it, and its webhooks go to the platform's intake, signed with the demo secret.
+    pub front: support_front::sandbox::Sandbox,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), HostError>>>,
     _db: TestDb,
@@ -68,6 +72,15 @@ impl TestApp {
             TestBackend::Postgres => TestDb::postgres().await.expect("postgres test database")?,
         };
         let dir = tempfile::tempdir().expect("temp dir");
+        let front = support_front::sandbox::Sandbox::new("sandbox-front-token");
+        let front_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind sandbox");
+        let front_url = format!(
+            "http://{}",
+            front_listener.local_addr().expect("sandbox addr")
+        );
+        tokio::spawn(support_front::sandbox::serve(front.clone(), front_listener));
         let mut settings = Settings {
             data_dir: dir.path().to_path_buf(),
             database_url: Some(Secret::new(db.url.clone())),
@@ -75,26 +88,41 @@ impl TestApp {
             shutdown_grace_secs: 5,
             ..Settings::default()
         };
+        settings.front.api_url = front_url;
+        settings.front.api_token = Some(Secret::new("sandbox-front-token"));
         tweak(&mut settings);
         let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
             .expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (notify, rx) = watch::channel(false);
-        let platform = host::build(settings, addr, rx, BuildOptions { demo: true })
-            .await
-            .expect("build platform");
+        let platform = host::build(
+            settings,
+            addr,
+            rx,
+            BuildOptions {
+                demo: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("build platform");
         let demo_path = support_web::demo::demo_json_path(&platform.settings.data_dir);
         let demo: DemoState =
             serde_json::from_slice(&std::fs::read(&demo_path).expect("demo.json written"))
                 .expect("demo.json parses");
+        // As in `skill dev --demo`: the example product at `POST /demo-app/support`.
+        let demo_app = crate::demo_app::router(&platform)
+            .await
+            .expect("demo app (course-app) opens");
         let (stop, stopped) = oneshot::channel::<()>();
         let p = platform.clone();
         let server = tokio::spawn(async move {
-            host::serve(
+            host::serve_with(
                 p,
                 listener,
                 ALL_MOUNTS,
+                vec![demo_app],
                 async move {
                     let _ = stopped.await;
                 },
@@ -102,7 +130,12 @@ impl TestApp {
             )
             .await
         });
+        front.set_webhook(support_front::sandbox::WebhookTarget {
+            url: format!("http://{addr}/webhooks/front"),
+            secret: demo.front_signing_secret.clone(),
+        });
         Some(TestApp {
+            front,
             addr,
             base_url: format!("http://{addr}"),
             platform,
@@ -114,6 +147,26 @@ impl TestApp {
             _db: db,
             _dir: dir,
         })
+    }
+
+    /// The data directory (`demo.json`, `master.key`, `course-app.db`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.platform.settings.data_dir
+    }
+
+    /// The database URL, for running `skill` against this platform.
+    pub fn database_url(&self) -> String {
+        self.platform
+            .settings
+            .database_url
+            .as_ref()
+            .map(|u| u.expose().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The URL of the demo SDK endpoint (the course-app).
+    pub fn demo_app_url(&self) -> String {
+        self.url(crate::demo_app::PATH)
     }
 
     pub fn url(&self, path: &str) -> String {

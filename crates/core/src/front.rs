@@ -87,7 +87,10 @@ pub struct Message {
 impl Message {
     /// The first recipient with `role`.
     pub fn recipient(&self, role: &str) -> Option<&str> {
-        self.recipients.iter().find(|r| r.role == role).map(|r| r.handle.as_str())
+        self.recipients
+            .iter()
+            .find(|r| r.role == role)
+            .map(|r| r.handle.as_str())
     }
 }
 
@@ -140,7 +143,10 @@ pub enum FrontError {
 impl FrontError {
     /// Whether a retry may succeed (rate limits, 5xx, transport errors).
     pub fn is_retriable(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Server { .. } | Self::Transport(_))
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport(_)
+        )
     }
 }
 
@@ -149,14 +155,30 @@ impl FrontError {
 pub trait FrontApi: Send + Sync + 'static {
     async fn get_conversation(&self, id: &str) -> Result<Conversation, FrontError>;
     /// The newest `limit` messages, newest first, following `_pagination.next`.
-    async fn list_messages(&self, conversation_id: &str, limit: usize) -> Result<Vec<Message>, FrontError>;
+    async fn list_messages(
+        &self,
+        conversation_id: &str,
+        limit: usize,
+    ) -> Result<Vec<Message>, FrontError>;
     async fn get_message(&self, id: &str) -> Result<Message, FrontError>;
-    async fn create_draft(&self, conversation_id: &str, draft: &NewDraft) -> Result<Message, FrontError>;
+    async fn create_draft(
+        &self,
+        conversation_id: &str,
+        draft: &NewDraft,
+    ) -> Result<Message, FrontError>;
     async fn delete_draft(&self, draft_id: &str, version: &str) -> Result<(), FrontError>;
     async fn add_comment(&self, conversation_id: &str, body: &str) -> Result<(), FrontError>;
     async fn add_tags(&self, conversation_id: &str, tag_ids: &[String]) -> Result<(), FrontError>;
-    async fn remove_tags(&self, conversation_id: &str, tag_ids: &[String]) -> Result<(), FrontError>;
-    async fn set_assignee(&self, conversation_id: &str, teammate_id: Option<&str>) -> Result<(), FrontError>;
+    async fn remove_tags(
+        &self,
+        conversation_id: &str,
+        tag_ids: &[String],
+    ) -> Result<(), FrontError>;
+    async fn set_assignee(
+        &self,
+        conversation_id: &str,
+        teammate_id: Option<&str>,
+    ) -> Result<(), FrontError>;
 }
 
 /// Front application-webhook signature: base64 HMAC-SHA256 of `"{timestamp_ms}:{body}"`.
@@ -166,7 +188,8 @@ pub fn webhook_signature(secret: &str, timestamp_ms: &str, body: &[u8]) -> Strin
     msg.extend_from_slice(timestamp_ms.as_bytes());
     msg.push(b':');
     msg.extend_from_slice(body);
-    base64::engine::general_purpose::STANDARD.encode(crate::crypto::hmac_sha256(secret.as_bytes(), &msg))
+    base64::engine::general_purpose::STANDARD
+        .encode(crate::crypto::hmac_sha256(secret.as_bytes(), &msg))
 }
 
 /// Why a Front webhook was refused.
@@ -195,7 +218,10 @@ pub fn verify_webhook(
     let (Some(sig), Some(ts)) = (signature, timestamp_ms) else {
         return Err(WebhookAuthError::Missing);
     };
-    let t: i64 = ts.trim().parse().map_err(|_| WebhookAuthError::BadTimestamp)?;
+    let t: i64 = ts
+        .trim()
+        .parse()
+        .map_err(|_| WebhookAuthError::BadTimestamp)?;
     if (now_ms - t).abs() > window_ms {
         return Err(WebhookAuthError::Expired);
     }
@@ -204,7 +230,11 @@ pub fn verify_webhook(
         .iter()
         .filter(|s| !s.is_empty())
         .any(|s| crate::crypto::ct_eq(webhook_signature(s, ts.trim(), body).as_bytes(), given));
-    if ok { Ok(()) } else { Err(WebhookAuthError::Mismatch) }
+    if ok {
+        Ok(())
+    } else {
+        Err(WebhookAuthError::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -215,7 +245,10 @@ mod webhook_tests {
 
     #[test]
     fn contract_vector() {
-        assert_eq!(webhook_signature("front_test_secret", "1700000000123", BODY), "ue4vv2PVauMOMhkrl1dDiGbx8XRT4vBANMELRuFrXf8=");
+        assert_eq!(
+            webhook_signature("front_test_secret", "1700000000123", BODY),
+            "ue4vv2PVauMOMhkrl1dDiGbx8XRT4vBANMELRuFrXf8="
+        );
     }
 
     #[test]
@@ -223,17 +256,76 @@ mod webhook_tests {
         let sig = "ue4vv2PVauMOMhkrl1dDiGbx8XRT4vBANMELRuFrXf8=";
         let now = 1_700_000_000_123 + 1000;
         let w = 300_000;
-        assert_eq!(verify_webhook(&["front_test_secret"], Some(sig), Some("1700000000123"), BODY, now, w), Ok(()));
-        assert_eq!(verify_webhook(&["old", "front_test_secret"], Some(sig), Some("1700000000123"), BODY, now, w), Ok(()));
-        assert_eq!(verify_webhook(&["other"], Some(sig), Some("1700000000123"), BODY, now, w), Err(WebhookAuthError::Mismatch));
-        assert_eq!(verify_webhook(&["front_test_secret"], Some("short"), Some("1700000000123"), BODY, now, w), Err(WebhookAuthError::Mismatch));
-        assert_eq!(verify_webhook(&["front_test_secret"], Some(sig), Some("1700000000123"), b"{}", now, w), Err(WebhookAuthError::Mismatch));
         assert_eq!(
-            verify_webhook(&["front_test_secret"], Some(sig), Some("1700000000123"), BODY, now + 301_000, w),
+            verify_webhook(
+                &["front_test_secret"],
+                Some(sig),
+                Some("1700000000123"),
+                BODY,
+                now,
+                w
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify_webhook(
+                &["old", "front_test_secret"],
+                Some(sig),
+                Some("1700000000123"),
+                BODY,
+                now,
+                w
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            verify_webhook(&["other"], Some(sig), Some("1700000000123"), BODY, now, w),
+            Err(WebhookAuthError::Mismatch)
+        );
+        assert_eq!(
+            verify_webhook(
+                &["front_test_secret"],
+                Some("short"),
+                Some("1700000000123"),
+                BODY,
+                now,
+                w
+            ),
+            Err(WebhookAuthError::Mismatch)
+        );
+        assert_eq!(
+            verify_webhook(
+                &["front_test_secret"],
+                Some(sig),
+                Some("1700000000123"),
+                b"{}",
+                now,
+                w
+            ),
+            Err(WebhookAuthError::Mismatch)
+        );
+        assert_eq!(
+            verify_webhook(
+                &["front_test_secret"],
+                Some(sig),
+                Some("1700000000123"),
+                BODY,
+                now + 301_000,
+                w
+            ),
             Err(WebhookAuthError::Expired)
         );
-        assert_eq!(verify_webhook(&["front_test_secret"], None, Some("1"), BODY, now, w), Err(WebhookAuthError::Missing));
-        assert_eq!(verify_webhook(&["front_test_secret"], Some(sig), Some("abc"), BODY, now, w), Err(WebhookAuthError::BadTimestamp));
-        assert_eq!(verify_webhook(&[""], Some(sig), Some("1700000000123"), BODY, now, w), Err(WebhookAuthError::Mismatch));
+        assert_eq!(
+            verify_webhook(&["front_test_secret"], None, Some("1"), BODY, now, w),
+            Err(WebhookAuthError::Missing)
+        );
+        assert_eq!(
+            verify_webhook(&["front_test_secret"], Some(sig), Some("abc"), BODY, now, w),
+            Err(WebhookAuthError::BadTimestamp)
+        );
+        assert_eq!(
+            verify_webhook(&[""], Some(sig), Some("1700000000123"), BODY, now, w),
+            Err(WebhookAuthError::Mismatch)
+        );
     }
 }

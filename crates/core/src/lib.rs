@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 pub mod crypto;
+pub mod events;
 pub mod front;
 pub mod ids;
 pub mod registry;

@@ -1,0 +1,130 @@
+//! `POST /webhooks/front`: Front's application webhook.
+//!
+//! Verify the signature (base64 HMAC-SHA256 of `"{ts}:{body}"`, ms timestamp, 5-minute window,
+//! any configured secret), answer the challenge handshake, drop duplicates by event id, find the
+//! app by inbox, and hand the event to the durable runner. Nothing slow happens here: Front wants
+//! an answer within 5 s, so the work is recorded and enqueued only.
+
+use crate::FrontError;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde_json::{Value, json};
+use support_core::audit::AuditEvent;
+use support_core::events::{self, OutEvent};
+use support_core::time::now_ms;
+use support_web::Platform;
+
+const WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Front's envelope type → our runner event name. `None`: acknowledged and ignored.
+pub fn runner_event(front_type: &str) -> Option<&'static str> {
+    Some(match front_type {
+        "inbound_received" => events::INBOUND_RECEIVED,
+        "outbound_sent" => events::OUTBOUND_SENT,
+        "new_comment_added" => events::COMMENT_RECEIVED,
+        "conversation_snoozed" | "conversation_snooze_expired" => events::CONVERSATION_SNOOZED,
+        "conversation_archived" => events::CONVERSATION_ARCHIVED,
+        _ => return None,
+    })
+}
+
+/// Inbox ids named by an event's `source` or `target`.
+fn inbox_ids(payload: &Value) -> Vec<String> {
+    let mut ids = Vec::new();
+    for side in ["source", "target"] {
+        let part = &payload[side];
+        if part["_meta"]["type"] == "inboxes" {
+            if let Some(items) = part["data"].as_array() {
+                ids.extend(items.iter().filter_map(|i| i["id"].as_str().map(str::to_string)));
+            } else if let Some(id) = part["data"]["id"].as_str() {
+                ids.push(id.to_string());
+            }
+        }
+    }
+    ids
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub async fn webhook(State(p): State<Platform>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, FrontError> {
+    let secrets: Vec<&str> = p.settings.front.signing_secrets.iter().map(|s| s.expose()).collect();
+    if let Err(e) = support_core::front::verify_webhook(
+        &secrets,
+        header(&headers, "x-front-signature"),
+        header(&headers, "x-front-request-timestamp"),
+        &body,
+        now_ms(),
+        WINDOW_MS,
+    ) {
+        tracing::warn!(reason = %e, "Front webhook refused");
+        metrics::counter!("front_webhooks_total", "outcome" => "unauthorized").increment(1);
+        return Err(FrontError::Unauthorized(e.to_string()));
+    }
+    if let Some(challenge) = header(&headers, "x-front-challenge") {
+        return Ok(Json(json!({"challenge": challenge})));
+    }
+    let envelope: Value = serde_json::from_slice(&body).map_err(|e| FrontError::BadRequest(format!("body is not JSON: {e}")))?;
+    let kind = envelope["type"].as_str().unwrap_or_default().to_string();
+    let Some(name) = runner_event(&kind) else {
+        metrics::counter!("front_webhooks_total", "outcome" => "ignored_type").increment(1);
+        return Ok(Json(json!({"status": "ignored", "type": kind})));
+    };
+    let payload = &envelope["payload"];
+    let event_id = payload["id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| FrontError::BadRequest("payload.id (the event id) is missing".into()))?
+        .to_string();
+    let conversation_id = payload["conversation"]["id"].as_str().map(str::to_string);
+    let message_id = if payload["target"]["_meta"]["type"] == "message" {
+        payload["target"]["data"]["id"].as_str().map(str::to_string)
+    } else {
+        None
+    };
+    if p.store.receipt_exists("front", &event_id).await? {
+        metrics::counter!("front_webhooks_total", "outcome" => "duplicate").increment(1);
+        return Ok(Json(json!({"status": "duplicate", "event_id": event_id})));
+    }
+
+    let inboxes = inbox_ids(payload);
+    let mut app = None;
+    for inbox in &inboxes {
+        if let Some(a) = p.registry.by_inbox(inbox).await.map_err(|e| FrontError::Internal(e.to_string()))? {
+            app = Some(a.slug);
+            break;
+        }
+    }
+    if app.is_none() && !inboxes.is_empty() {
+        p.store
+            .append_audit(
+                &AuditEvent::new("webhook.ignored", "front", json!({"reason": "unknown inbox", "inboxes": inboxes, "event_id": event_id, "type": kind}))
+                    .conversation(conversation_id.clone().unwrap_or_default()),
+            )
+            .await?;
+        p.store.record_webhook_receipt("front", &event_id, now_ms()).await?;
+        metrics::counter!("front_webhooks_total", "outcome" => "unknown_inbox").increment(1);
+        return Ok(Json(json!({"status": "ignored", "reason": "unknown inbox"})));
+    }
+
+    let data = json!({
+        "event_id": event_id,
+        "app_id": app,
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "front_type": kind,
+        "emitted_at": payload["emitted_at"],
+    });
+    // The runner deduplicates on the event id, so a crash between enqueueing and recording
+    // the receipt never loses or doubles work: Front retries and the retry is absorbed.
+    p.events
+        .send(vec![OutEvent { name: name.to_string(), data, id: Some(format!("front:{event_id}")) }])
+        .await
+        .map_err(|e| FrontError::Unavailable(e.to_string()))?;
+    p.store.record_webhook_receipt("front", &event_id, now_ms()).await?;
+    metrics::counter!("front_webhooks_total", "outcome" => "accepted").increment(1);
+    Ok(Json(json!({"status": "accepted", "event_id": event_id})))
+}
