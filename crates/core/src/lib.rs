@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod events;
 pub mod front;
 pub mod ids;
+pub mod pipeline;
 pub mod registry;
 pub mod settings;
 pub mod store;

@@ -1,0 +1,628 @@
+//! The router: system rules → thread state → canned responses → classifier + labelling policy.
+//!
+//! Every [`RouteDecision`] names the `rule` that fired (a stable id) and the `reasons`
+//! behind it, so a teammate can see why a conversation went where it went.
+
+use serde::{Deserialize, Serialize};
+
+use super::classify::{self, Analysis, Category, Flags, Intent};
+use super::inbound::{CustomerFacts, Direction, Inbound, is_automated_sender};
+use super::profile::AppProfile;
+use super::text::{CueText, tokens};
+use crate::registry::AppPolicy;
+use crate::store::CannedResponse;
+
+/// What happens to the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteAction {
+    Respond,
+    Silence,
+    EscalateHuman,
+    EscalateUrgent,
+    EscalateInstructor,
+}
+
+impl RouteAction {
+    /// All actions.
+    pub const ALL: [RouteAction; 5] = [
+        RouteAction::Respond,
+        RouteAction::Silence,
+        RouteAction::EscalateHuman,
+        RouteAction::EscalateUrgent,
+        RouteAction::EscalateInstructor,
+    ];
+
+    /// The wire name (`escalate_human`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteAction::Respond => "respond",
+            RouteAction::Silence => "silence",
+            RouteAction::EscalateHuman => "escalate_human",
+            RouteAction::EscalateUrgent => "escalate_urgent",
+            RouteAction::EscalateInstructor => "escalate_instructor",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// Whether a human (team or instructor) takes over.
+    pub fn is_escalation(self) -> bool {
+        matches!(
+            self,
+            RouteAction::EscalateHuman
+                | RouteAction::EscalateUrgent
+                | RouteAction::EscalateInstructor
+        )
+    }
+}
+
+impl std::fmt::Display for RouteAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A canned response whose trigger matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CannedMatch {
+    pub id: String,
+    pub name: String,
+    /// The trigger alternative that matched.
+    pub phrase: String,
+    /// The template (`{{var}}` placeholders).
+    pub body: String,
+}
+
+/// The router's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteDecision {
+    pub action: RouteAction,
+    pub category: Category,
+    pub intent: Intent,
+    /// 0..1.
+    pub confidence: f32,
+    pub flags: Flags,
+    /// Stable id of the rule that decided the action (`system.sender`, `policy.refund_window`…).
+    pub rule: String,
+    /// Human-readable evidence, in the order it was found.
+    pub reasons: Vec<String>,
+    /// The canned response to use, when one matched.
+    pub canned: Option<CannedMatch>,
+    /// The classifier's findings (cleaned text, injected passages, language).
+    pub analysis: Analysis,
+}
+
+/// Everything the router looks at.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteInput<'a> {
+    pub inbound: &'a Inbound,
+    /// Facts from the hydrate step; `None` when they could not be fetched.
+    pub facts: Option<&'a CustomerFacts>,
+    pub policy: &'a AppPolicy,
+    pub profile: &'a AppProfile,
+    pub canned: &'a [CannedResponse],
+}
+
+/// Routes a message. Pure and deterministic.
+pub fn route(input: RouteInput<'_>) -> RouteDecision {
+    let inbound = input.inbound;
+    let normalised = inbound.normalised();
+    let has_purchases = input.facts.map(|f| !f.active_purchases().is_empty());
+    let previous_inbound = inbound
+        .thread
+        .iter()
+        .rev()
+        .find(|m| m.direction == Direction::Inbound)
+        .map(|m| m.body.as_str());
+    let analysis = classify::analyse(
+        classify::Message {
+            subject: &inbound.subject,
+            body: &normalised.text,
+            quoted: &normalised.quoted,
+            hidden_comments: &normalised.hidden_comments,
+            previous_inbound,
+            has_purchases,
+        },
+        input.profile,
+    );
+    let decide = |action, category, intent, rule: &str, why: String| {
+        let mut reasons = vec![why];
+        reasons.extend(analysis.reasons.iter().cloned());
+        RouteDecision {
+            action,
+            category,
+            intent,
+            confidence: 0.95,
+            flags: analysis.flags,
+            rule: rule.to_owned(),
+            reasons,
+            canned: None,
+            analysis: analysis.clone(),
+        }
+    };
+
+    if let Some((rule, why)) = system_rule(inbound, &analysis.body) {
+        let mut d = decide(
+            RouteAction::Silence,
+            Category::System,
+            Intent::Automated,
+            rule,
+            why,
+        );
+        // Machines shout in capitals; that is not anger.
+        d.flags.angry = false;
+        return d;
+    }
+    if let Some((rule, why)) = thread_rule(inbound, &analysis) {
+        return decide(
+            RouteAction::Silence,
+            Category::Feedback,
+            Intent::Thanks,
+            rule,
+            why,
+        );
+    }
+    let mut decision = classifier_rule(&analysis, input);
+    if let Some(canned) = canned_rule(&analysis, input.canned, &inbound.app, &decision) {
+        decision.reasons.insert(
+            0,
+            format!(
+                "canned response '{}' matched '{}'",
+                canned.name, canned.phrase
+            ),
+        );
+        decision.rule = format!("canned.{}", canned.id);
+        decision.action = RouteAction::Respond;
+        decision.canned = Some(canned);
+    }
+    decision
+}
+
+// ── 1. system rules ─────────────────────────────────────────────────────────────────────────
+
+const AUTO_SUBJECTS: &[&str] = &[
+    "automatic reply",
+    "auto reply",
+    "autoreply",
+    "auto response",
+    "out of office",
+    "out of the office",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "réponse automatique",
+    "respuesta automática",
+    "risposta automatica",
+    "fuera de la oficina",
+    "absence du bureau",
+    "undeliverable",
+    "undelivered mail",
+    "delivery status notification",
+    "mail delivery failed",
+    "delivery failure",
+    "returned mail",
+    "we have received your request",
+    "request received",
+];
+
+/// Subject prefixes (before the first `:`) of calendar notices and read receipts.
+const AUTO_SUBJECT_PREFIXES: &[&str] = &[
+    "accepted",
+    "declined",
+    "tentative",
+    "tentatively accepted",
+    "updated invitation",
+    "read",
+    "gelesen",
+    "lu",
+];
+
+const AUTO_BODY: &[&str] = &[
+    "this is an automated",
+    "this is an automatic",
+    "automatically generated",
+    "automated response",
+    "automated message",
+    "do not reply to this",
+    "please do not reply",
+    "mailbox is no longer monitored",
+    "no longer monitored",
+    "could not be delivered",
+    "recipient address rejected",
+    "delivery to the following recipient",
+    "has accepted this invitation",
+    "has declined this invitation",
+    "you are receiving this email because you are an attendee",
+    "your request has been logged",
+    "has been logged",
+    "we have received your request",
+    "ticket has been created",
+    "out of the office",
+    "out of office",
+    "im urlaub",
+    "keinen zugriff auf meine e mails",
+    "abwesend",
+    "fuera de la oficina",
+    "de vacaciones",
+    "absent du bureau",
+    "je suis absent",
+    "en congé",
+    "fuori ufficio",
+    "sono in ferie",
+    "on annual leave",
+    "on parental leave",
+    "limited access to email",
+    "was read on",
+];
+
+/// Automated mail: machine senders, auto-reply and bounce subjects, auto-reply bodies.
+fn system_rule(inbound: &Inbound, body: &str) -> Option<(&'static str, String)> {
+    if is_automated_sender(&inbound.from) && !inbound.via_form() {
+        return Some((
+            "system.sender",
+            format!("automated sender {}", inbound.from),
+        ));
+    }
+    let subject = inbound.subject.to_lowercase();
+    let subject_prefix = subject.split(':').next().map(str::trim).unwrap_or_default();
+    let prefix_is_notice = subject.contains(':')
+        && AUTO_SUBJECT_PREFIXES
+            .iter()
+            .any(|p| tokens(subject_prefix).join(" ") == *p);
+    if prefix_is_notice || CueText::new(&subject).any(AUTO_SUBJECTS) {
+        return Some((
+            "system.subject",
+            format!("auto-reply or delivery subject '{}'", inbound.subject),
+        ));
+    }
+    let cues = CueText::new(body);
+    let hits = cues.matching(AUTO_BODY);
+    let asks = body.contains('?');
+    if !hits.is_empty() && (!asks || hits.len() >= 2) {
+        return Some((
+            "system.body",
+            format!("automated message cues: {}", hits.join(", ")),
+        ));
+    }
+    None
+}
+
+// ── 2. thread state ─────────────────────────────────────────────────────────────────────────
+
+/// Silence when a teammate is already on it, when we are waiting for the customer, and for
+/// closing remarks on a thread we already answered.
+fn thread_rule(inbound: &Inbound, analysis: &Analysis) -> Option<(&'static str, String)> {
+    if inbound.teammate_replying {
+        return Some((
+            "thread.teammate_replying",
+            "a teammate is already replying".into(),
+        ));
+    }
+    let last_outbound = inbound
+        .last_thread_message()
+        .is_some_and(|m| m.direction == Direction::Outbound);
+    if last_outbound && tokens(&analysis.body).is_empty() {
+        return Some((
+            "thread.awaiting_customer",
+            "nothing new from the customer since our reply".into(),
+        ));
+    }
+    let resolved = matches!(
+        inbound.conversation_status.as_deref(),
+        Some("solved" | "closed")
+    );
+    if (last_outbound || resolved) && classify::is_closing_thanks(&analysis.body) {
+        return Some((
+            "thread.closing_remark",
+            "closing remark on a thread we already answered".into(),
+        ));
+    }
+    None
+}
+
+// ── 3. canned responses ─────────────────────────────────────────────────────────────────────
+
+/// Matches canned responses: a trigger is a list of alternatives separated by `|` (or new
+/// lines); an alternative matches when its words appear consecutively (`*` marks a stem).
+/// Never used for legal, angry or instructor mail, nor when the classifier escalates.
+fn canned_rule(
+    analysis: &Analysis,
+    canned: &[CannedResponse],
+    app: &str,
+    decision: &RouteDecision,
+) -> Option<CannedMatch> {
+    if analysis.flags.legal
+        || analysis.flags.angry
+        || decision.action != RouteAction::Respond
+        || analysis.intent == Intent::ForInstructor
+    {
+        return None;
+    }
+    match_canned(&analysis.cleaned, canned, app)
+}
+
+/// The first canned response of `app` (or of every app) whose trigger matches `text`.
+pub fn match_canned(text: &str, canned: &[CannedResponse], app: &str) -> Option<CannedMatch> {
+    let cues = CueText::new(text);
+    canned
+        .iter()
+        .filter(|c| c.app.as_deref().is_none_or(|a| a == app))
+        .find_map(|c| {
+            c.trigger
+                .split(['|', '\n'])
+                .map(str::trim)
+                .filter(|alt| !alt.is_empty())
+                .find(|alt| cues.has(&tokens(alt).join(" ")) || cues.has(alt))
+                .map(|alt| CannedMatch {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    phrase: alt.to_owned(),
+                    body: c.body.clone(),
+                })
+        })
+}
+
+// ── 4. classifier + labelling policy ────────────────────────────────────────────────────────
+
+fn classifier_rule(analysis: &Analysis, input: RouteInput<'_>) -> RouteDecision {
+    let (action, rule, why) = policy_action(analysis, input);
+    let mut reasons = vec![why];
+    reasons.extend(analysis.reasons.iter().cloned());
+    RouteDecision {
+        action,
+        category: analysis.category,
+        intent: analysis.intent,
+        confidence: analysis.confidence,
+        flags: analysis.flags,
+        rule: rule.to_owned(),
+        reasons,
+        canned: None,
+        analysis: analysis.clone(),
+    }
+}
+
+/// The labelling policy, earlier rules first.
+fn policy_action(
+    analysis: &Analysis,
+    input: RouteInput<'_>,
+) -> (RouteAction, &'static str, String) {
+    use RouteAction::*;
+    let (category, intent, flags) = (analysis.category, analysis.intent, analysis.flags);
+    if flags.legal {
+        return (EscalateUrgent, "policy.legal_threat", "legal threat".into());
+    }
+    if intent == Intent::ForInstructor {
+        return (
+            EscalateInstructor,
+            "policy.instructor_mail",
+            "mail for the instructor".into(),
+        );
+    }
+    if category == Category::PartnershipSpam {
+        return (Silence, "policy.spam", "vendor pitch".into());
+    }
+    if intent == Intent::Thanks
+        && (classify::is_closing_thanks(&analysis.body)
+            || classify::says_no_reply_needed(&analysis.body))
+    {
+        return (
+            Silence,
+            "policy.thanks_no_answer",
+            "a thank-you that needs no answer".into(),
+        );
+    }
+    let refund_window = refund_window(analysis, input);
+    if flags.angry {
+        let trivial = intent == Intent::LoginHelp
+            || (intent == Intent::Refund && refund_window == RefundWindow::Auto);
+        if !trivial {
+            return (
+                EscalateHuman,
+                "policy.angry",
+                "angry sender and no trivial fix".into(),
+            );
+        }
+    }
+    match intent {
+        Intent::Refund => match refund_window {
+            RefundWindow::Beyond(days) => (
+                EscalateHuman,
+                "policy.refund_beyond_window",
+                format!(
+                    "purchase is {days} days old, beyond {} days",
+                    input.policy.refund_approval_days
+                ),
+            ),
+            RefundWindow::Approval(days) => (
+                Respond,
+                "policy.refund_approval_window",
+                format!("purchase is {days} days old: refund needs approval"),
+            ),
+            _ => (Respond, "policy.refund", "refund request".into()),
+        },
+        Intent::DataRequest => (
+            EscalateHuman,
+            "policy.account_no_tool",
+            "no tool can delete or export data".into(),
+        ),
+        Intent::Quote => (
+            EscalateHuman,
+            "policy.custom_quote",
+            "custom team, enterprise or private quote".into(),
+        ),
+        Intent::PurchaseOrder | Intent::InvoiceCorrection => (
+            EscalateHuman,
+            "policy.paperwork",
+            "purchase orders and invoice corrections go to the team".into(),
+        ),
+        Intent::UnrecognisedCharge => (
+            EscalateHuman,
+            "policy.unrecognised_charge",
+            "a charge the customer does not recognise needs investigating".into(),
+        ),
+        Intent::NeedsContext => (
+            EscalateHuman,
+            "policy.needs_context",
+            "depends on context we have no record of".into(),
+        ),
+        _ => (
+            Respond,
+            "policy.respond",
+            format!("{} request the agent can handle", category.as_str()),
+        ),
+    }
+}
+
+/// Where a refund falls under the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefundWindow {
+    /// No facts or no purchase: the agent finds out.
+    Unknown,
+    Auto,
+    Approval(i64),
+    Beyond(i64),
+}
+
+fn refund_window(analysis: &Analysis, input: RouteInput<'_>) -> RefundWindow {
+    let Some(age) = input
+        .facts
+        .and_then(|f| f.relevant_purchase(&analysis.cleaned))
+        .and_then(|p| p.age_days)
+    else {
+        return RefundWindow::Unknown;
+    };
+    if age < input.policy.refund_auto_days {
+        RefundWindow::Auto
+    } else if age <= input.policy.refund_approval_days {
+        RefundWindow::Approval(age)
+    } else {
+        RefundWindow::Beyond(age)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::inbound::ThreadMessage;
+
+    fn inbound(from: &str, subject: &str, body: &str) -> Inbound {
+        Inbound {
+            app: "typescript-course".into(),
+            from: from.into(),
+            subject: subject.into(),
+            body: body.into(),
+            ..Inbound::default()
+        }
+    }
+
+    fn run(inbound: &Inbound, canned: &[CannedResponse]) -> RouteDecision {
+        let policy = AppPolicy::default();
+        let profile = AppProfile::for_app(&inbound.app);
+        route(RouteInput {
+            inbound,
+            facts: None,
+            policy: &policy,
+            profile: &profile,
+            canned,
+        })
+    }
+
+    #[test]
+    fn system_mail_is_silenced() {
+        let d = run(&inbound("MAILER-DAEMON@mx.test", "Undelivered", "x"), &[]);
+        assert_eq!(
+            (d.action, d.rule.as_str()),
+            (RouteAction::Silence, "system.sender")
+        );
+        let d = run(
+            &inbound(
+                "jan@x.test",
+                "Abwesenheitsnotiz: Re: Rechnung",
+                "Ich bin im Urlaub.",
+            ),
+            &[],
+        );
+        assert_eq!(
+            (d.action, d.category),
+            (RouteAction::Silence, Category::System)
+        );
+        let d = run(
+            &inbound(
+                "ana@x.test",
+                "Re: refund",
+                "I am out of the office until Monday.",
+            ),
+            &[],
+        );
+        assert_eq!(d.rule, "system.body");
+    }
+
+    #[test]
+    fn closing_remarks_on_answered_threads_are_silenced() {
+        let mut m = inbound("a@x.test", "Re: login", "That did the trick, thank you!");
+        m.thread = vec![ThreadMessage {
+            direction: Direction::Outbound,
+            body: "Here is a new link.".into(),
+            author: None,
+        }];
+        let d = run(&m, &[]);
+        assert_eq!(
+            (d.action, d.rule.as_str()),
+            (RouteAction::Silence, "thread.closing_remark")
+        );
+        m.body = "Thanks, but the link still fails. Can you help?".into();
+        assert_eq!(run(&m, &[]).action, RouteAction::Respond);
+        m.teammate_replying = true;
+        assert_eq!(run(&m, &[]).rule, "thread.teammate_replying");
+    }
+
+    #[test]
+    fn legal_beats_everything_and_angry_escalates() {
+        let d = run(
+            &inbound(
+                "a@x.test",
+                "refund",
+                "Refund me or my lawyer will be in touch.",
+            ),
+            &[],
+        );
+        assert_eq!(d.action, RouteAction::EscalateUrgent);
+        let d = run(
+            &inbound(
+                "a@x.test",
+                "Site broken AGAIN",
+                "Every page is a 500 error. Unacceptable. Fix it.",
+            ),
+            &[],
+        );
+        assert_eq!(
+            (d.action, d.rule.as_str()),
+            (RouteAction::EscalateHuman, "policy.angry")
+        );
+    }
+
+    #[test]
+    fn canned_responses_match_simple_triggers() {
+        let canned = vec![CannedResponse {
+            id: "c1".into(),
+            app: None,
+            name: "Invoices".into(),
+            trigger: "download my invoice | invoice*".into(),
+            body: "Hi {{first_name}}, invoices are on the purchases page.".into(),
+            updated_at: 0,
+        }];
+        let d = run(
+            &inbound("a@x.test", "invoice", "Where can I download my invoice?"),
+            &canned,
+        );
+        assert_eq!(d.rule, "canned.c1");
+        assert_eq!(
+            d.canned.map(|c| c.phrase),
+            Some("download my invoice".to_owned())
+        );
+        assert!(match_canned("nothing here", &[], "typescript-course").is_none());
+    }
+}
