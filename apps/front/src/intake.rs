@@ -6,10 +6,10 @@
 //! an answer within 5 s, so the work is recorded and enqueued only.
 
 use crate::FrontError;
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::Json;
 use serde_json::{Value, json};
 use support_core::audit::AuditEvent;
 use support_core::events::{self, OutEvent};
@@ -37,7 +37,11 @@ fn inbox_ids(payload: &Value) -> Vec<String> {
         let part = &payload[side];
         if part["_meta"]["type"] == "inboxes" {
             if let Some(items) = part["data"].as_array() {
-                ids.extend(items.iter().filter_map(|i| i["id"].as_str().map(str::to_string)));
+                ids.extend(
+                    items
+                        .iter()
+                        .filter_map(|i| i["id"].as_str().map(str::to_string)),
+                );
             } else if let Some(id) = part["data"]["id"].as_str() {
                 ids.push(id.to_string());
             }
@@ -50,8 +54,18 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub async fn webhook(State(p): State<Platform>, headers: HeaderMap, body: Bytes) -> Result<Json<Value>, FrontError> {
-    let secrets: Vec<&str> = p.settings.front.signing_secrets.iter().map(|s| s.expose()).collect();
+pub async fn webhook(
+    State(p): State<Platform>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, FrontError> {
+    let secrets: Vec<&str> = p
+        .settings
+        .front
+        .signing_secrets
+        .iter()
+        .map(|s| s.expose())
+        .collect();
     if let Err(e) = support_core::front::verify_webhook(
         &secrets,
         header(&headers, "x-front-signature"),
@@ -67,7 +81,8 @@ pub async fn webhook(State(p): State<Platform>, headers: HeaderMap, body: Bytes)
     if let Some(challenge) = header(&headers, "x-front-challenge") {
         return Ok(Json(json!({"challenge": challenge})));
     }
-    let envelope: Value = serde_json::from_slice(&body).map_err(|e| FrontError::BadRequest(format!("body is not JSON: {e}")))?;
+    let envelope: Value = serde_json::from_slice(&body)
+        .map_err(|e| FrontError::BadRequest(format!("body is not JSON: {e}")))?;
     let kind = envelope["type"].as_str().unwrap_or_default().to_string();
     let Some(name) = runner_event(&kind) else {
         metrics::counter!("front_webhooks_total", "outcome" => "ignored_type").increment(1);
@@ -93,7 +108,12 @@ pub async fn webhook(State(p): State<Platform>, headers: HeaderMap, body: Bytes)
     let inboxes = inbox_ids(payload);
     let mut app = None;
     for inbox in &inboxes {
-        if let Some(a) = p.registry.by_inbox(inbox).await.map_err(|e| FrontError::Internal(e.to_string()))? {
+        if let Some(a) = p
+            .registry
+            .by_inbox(inbox)
+            .await
+            .map_err(|e| FrontError::Internal(e.to_string()))?
+        {
             app = Some(a.slug);
             break;
         }
@@ -105,9 +125,13 @@ pub async fn webhook(State(p): State<Platform>, headers: HeaderMap, body: Bytes)
                     .conversation(conversation_id.clone().unwrap_or_default()),
             )
             .await?;
-        p.store.record_webhook_receipt("front", &event_id, now_ms()).await?;
+        p.store
+            .record_webhook_receipt("front", &event_id, now_ms())
+            .await?;
         metrics::counter!("front_webhooks_total", "outcome" => "unknown_inbox").increment(1);
-        return Ok(Json(json!({"status": "ignored", "reason": "unknown inbox"})));
+        return Ok(Json(
+            json!({"status": "ignored", "reason": "unknown inbox"}),
+        ));
     }
 
     let data = json!({
@@ -121,10 +145,16 @@ pub async fn webhook(State(p): State<Platform>, headers: HeaderMap, body: Bytes)
     // The runner deduplicates on the event id, so a crash between enqueueing and recording
     // the receipt never loses or doubles work: Front retries and the retry is absorbed.
     p.events
-        .send(vec![OutEvent { name: name.to_string(), data, id: Some(format!("front:{event_id}")) }])
+        .send(vec![OutEvent {
+            name: name.to_string(),
+            data,
+            id: Some(format!("front:{event_id}")),
+        }])
         .await
         .map_err(|e| FrontError::Unavailable(e.to_string()))?;
-    p.store.record_webhook_receipt("front", &event_id, now_ms()).await?;
+    p.store
+        .record_webhook_receipt("front", &event_id, now_ms())
+        .await?;
     metrics::counter!("front_webhooks_total", "outcome" => "accepted").increment(1);
     Ok(Json(json!({"status": "accepted", "event_id": event_id})))
 }

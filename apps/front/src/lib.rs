@@ -47,11 +47,17 @@ impl IntoResponse for FrontError {
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         match &self {
-            Self::Unavailable(cause) | Self::Internal(cause) => tracing::error!(code, %cause, "Front request failed"),
+            Self::Unavailable(cause) | Self::Internal(cause) => {
+                tracing::error!(code, %cause, "Front request failed")
+            }
             Self::Unauthorized(reason) => tracing::debug!(code, %reason, "Front request refused"),
             _ => {}
         }
-        (status, Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}}))).into_response()
+        (
+            status,
+            Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response()
     }
 }
 

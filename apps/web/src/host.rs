@@ -12,10 +12,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support_core::crypto::MasterKey;
+use support_core::events::EventSink;
 use support_core::registry::Registry;
 use support_core::settings::{Settings, SettingsError};
 use support_core::store::{Store, StoreError};
-use support_core::events::EventSink;
 use support_steps::{Engine, Function, RunnerConfig};
 use support_store::Db;
 use tokio::net::TcpListener;
@@ -144,12 +144,19 @@ pub async fn build(
         store,
         master_key,
     };
-    let functions = opts.functions.as_ref().map(|f| f(&services)).unwrap_or_default();
-    let mut builder = Engine::builder(Arc::new(db.clone())).config(opts.runner.clone().unwrap_or_default());
+    let functions = opts
+        .functions
+        .as_ref()
+        .map(|f| f(&services))
+        .unwrap_or_default();
+    let mut builder =
+        Engine::builder(Arc::new(db.clone())).config(opts.runner.clone().unwrap_or_default());
     for f in &functions {
         builder = builder.function(f.clone());
     }
-    let engine = builder.build().map_err(|e| HostError::Io(format!("durable functions: {e}")))?;
+    let engine = builder
+        .build()
+        .map_err(|e| HostError::Io(format!("durable functions: {e}")))?;
     let events: Arc<dyn EventSink> = if crate::runner::is_embedded(&services.settings) {
         Arc::new(crate::runner::EmbeddedSink(engine.clone()))
     } else {
@@ -161,7 +168,10 @@ pub async fn build(
                 message: "runner = \"inngest\" needs INNGEST_BASE_URL and INNGEST_EVENT_KEY".into(),
             }));
         };
-        Arc::new(crate::runner::InngestSink::new(base, key.expose()).map_err(|e| HostError::Io(e.to_string()))?)
+        Arc::new(
+            crate::runner::InngestSink::new(base, key.expose())
+                .map_err(|e| HostError::Io(e.to_string()))?,
+        )
     };
     let platform = Platform {
         services,
@@ -276,7 +286,11 @@ pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) ->
 /// side (`POST /fn/register`, so SDK apps written in any language can register).
 async fn steps_routes(p: &Platform) -> Result<Router, HostError> {
     let inngest = &p.settings.inngest;
-    let demo_key = p.demo.as_ref().map(|d| d.inngest_event_key.as_str()).filter(|k| !k.is_empty());
+    let demo_key = p
+        .demo
+        .as_ref()
+        .map(|d| d.inngest_event_key.as_str())
+        .filter(|k| !k.is_empty());
     let mut r = support_steps::event_api::router(
         p.engine.clone(),
         support_steps::event_api::EventApiConfig {
@@ -287,20 +301,32 @@ async fn steps_routes(p: &Platform) -> Result<Router, HostError> {
     let sdk_config = support_steps::sdk::InngestConfig {
         app_id: "support".into(),
         signing_key: inngest.signing_key.as_ref().map(|k| k.expose().to_string()),
-        signing_key_fallback: inngest.signing_key_fallback.as_ref().map(|k| k.expose().to_string()),
+        signing_key_fallback: inngest
+            .signing_key_fallback
+            .as_ref()
+            .map(|k| k.expose().to_string()),
         event_key: inngest.event_key.as_ref().map(|k| k.expose().to_string()),
-        base_url: inngest.base_url.clone().unwrap_or_else(|| "https://api.inngest.com".into()),
+        base_url: inngest
+            .base_url
+            .clone()
+            .unwrap_or_else(|| "https://api.inngest.com".into()),
         serve_url: format!("{}/api/inngest", p.base_url()),
         dev: inngest.is_dev(),
     };
     let functions: Vec<Function> = p.functions.as_ref().clone();
-    r = r.merge(support_steps::sdk::router(sdk_config, functions).map_err(|e| HostError::Io(e.to_string()))?);
+    r = r.merge(
+        support_steps::sdk::router(sdk_config, functions)
+            .map_err(|e| HostError::Io(e.to_string()))?,
+    );
     if crate::runner::is_embedded(&p.settings) {
         let registered = p
             .engine
             .serve_sdk_apps(support_steps::server::ServerConfig {
                 signing_key: inngest.signing_key.as_ref().map(|k| k.expose().to_string()),
-                signing_key_fallback: inngest.signing_key_fallback.as_ref().map(|k| k.expose().to_string()),
+                signing_key_fallback: inngest
+                    .signing_key_fallback
+                    .as_ref()
+                    .map(|k| k.expose().to_string()),
                 dev: inngest.is_dev(),
                 backoff: Default::default(),
                 call_timeout: Duration::from_secs(300),
@@ -309,7 +335,9 @@ async fn steps_routes(p: &Platform) -> Result<Router, HostError> {
         match registered {
             Ok(server) => r = r.merge(server),
             // The database is down: serve everything else; SDK apps can register after a restart.
-            Err(e) => tracing::error!(cause = %e, "SDK app registration (/fn/register) unavailable"),
+            Err(e) => {
+                tracing::error!(cause = %e, "SDK app registration (/fn/register) unavailable")
+            }
         }
     }
     Ok(r)
@@ -361,8 +389,11 @@ pub async fn serve_with(
     let drain = async {
         let http = tokio::time::timeout(grace, &mut server).await;
         if let Some(r) = runner {
-            // Stop claiming and wait for in-flight runs (bounded by the runner's drain timeout).
-            r.shutdown().await;
+            // Stop claiming and wait for in-flight runs, within the same grace period. Runs
+            // still going after it are left to their leases and resume on the next start.
+            if tokio::time::timeout(grace, r.shutdown()).await.is_err() {
+                tracing::warn!("runner did not drain within the grace period");
+            }
         }
         http
     };

@@ -42,14 +42,18 @@ impl InngestSink {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| EventSinkError(e.to_string()))?;
-        Ok(Self { http, url: format!("{}/e/{event_key}", base_url.trim_end_matches('/')) })
+        Ok(Self {
+            http,
+            url: format!("{}/e/{event_key}", base_url.trim_end_matches('/')),
+        })
     }
 }
 
 #[async_trait]
 impl EventSink for InngestSink {
     async fn send(&self, events: Vec<OutEvent>) -> Result<Vec<String>, EventSinkError> {
-        let body: Vec<serde_json::Value> = events.into_iter().map(|e| to_event(e).to_value()).collect();
+        let body: Vec<serde_json::Value> =
+            events.into_iter().map(|e| to_event(e).to_value()).collect();
         let res = self
             .http
             .post(&self.url)
@@ -58,13 +62,22 @@ impl EventSink for InngestSink {
             .await
             .map_err(|e| EventSinkError(e.without_url().to_string()))?;
         let status = res.status();
-        let v: serde_json::Value = res.json().await.map_err(|e| EventSinkError(e.without_url().to_string()))?;
+        let v: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| EventSinkError(e.without_url().to_string()))?;
         if !status.is_success() {
-            return Err(EventSinkError(format!("Inngest event API answered {status}: {v}")));
+            return Err(EventSinkError(format!(
+                "Inngest event API answered {status}: {v}"
+            )));
         }
         Ok(v["ids"]
             .as_array()
-            .map(|ids| ids.iter().filter_map(|i| i.as_str().map(str::to_string)).collect())
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|i| i.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 }

@@ -254,7 +254,23 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
         })?;
     let opts = support_web::BuildOptions {
         demo: args.demo,
-        ..Default::default()
+        functions: Some(crate::functions::platform_functions()),
+        runner: None,
+    };
+    let base_url = settings.public_url.clone().unwrap_or_else(|| {
+        format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        )
+    });
+    // In --demo without a Front token, the Front sandbox stands in for Front.
+    let sandbox = if args.demo {
+        crate::demo_front::prepare(&mut settings, base_url.trim_end_matches('/'))
+    } else {
+        None
     };
     let host_failure = |e: support_web::host::HostError| match e {
         support_web::host::HostError::Settings(s) => usage(s.to_string()),
@@ -266,7 +282,7 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
         .await
         .map_err(host_failure)?;
     // The example product answers the demo apps' SDK calls, in --demo only.
-    let extra = if args.demo {
+    let mut extra = if args.demo {
         vec![
             crate::demo_app::router(&platform)
                 .await
@@ -275,6 +291,16 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
+    if args.demo {
+        let n = crate::demo_front::import_kb(&platform).await?;
+        tracing::info!(chunks = n, "demo knowledge base imported");
+    }
+    if let Some(sb) = &sandbox {
+        extra.push(crate::demo_front::router(sb));
+        let (p, sb) = (platform.clone(), sb.clone());
+        // Delivered once the server accepts connections (the listener is already bound).
+        tokio::spawn(async move { crate::demo_front::replay_samples(&p, &sb).await });
+    }
     support_web::host::announce(&platform);
     if args.demo {
         println!(

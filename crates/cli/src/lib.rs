@@ -8,6 +8,8 @@
 
 pub mod cli;
 pub mod demo_app;
+pub mod demo_front;
+pub mod functions;
 pub mod onboard;
 pub mod testing;
 

@@ -102,7 +102,12 @@ impl TestApp {
             rx,
             BuildOptions {
                 demo: true,
-                ..Default::default()
+                functions: Some(crate::functions::platform_functions()),
+                runner: Some(support_steps::RunnerConfig {
+                    poll_interval: std::time::Duration::from_millis(200),
+                    drain_timeout: std::time::Duration::from_secs(5),
+                    ..Default::default()
+                }),
             },
         )
         .await
@@ -111,6 +116,9 @@ impl TestApp {
         let demo: DemoState =
             serde_json::from_slice(&std::fs::read(&demo_path).expect("demo.json written"))
                 .expect("demo.json parses");
+        crate::demo_front::import_kb(&platform)
+            .await
+            .expect("demo knowledge base");
         // As in `skill dev --demo`: the example product at `POST /demo-app/support`.
         let demo_app = crate::demo_app::router(&platform)
             .await

@@ -226,6 +226,8 @@ async fn unreachable_postgres_is_not_ready_with_a_503() {
     // Port 1 on loopback: nothing listens there, so connections are refused at once.
     settings.database_url = Some(Secret::new("postgres://postgres@127.0.0.1:1/test"));
     settings.master_key = Some(Secret::new(support_core::crypto::MasterKey::generate().1));
+    // Nothing can drain against a database that is down; do not wait long for it.
+    settings.shutdown_grace_secs = 1;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();

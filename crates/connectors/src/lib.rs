@@ -3,6 +3,7 @@
 //! server that speaks the vendor's exact wire format.
 
 pub mod front;
+pub mod product;
 
 /// Install rustls' ring provider for this process if none is installed yet. reqwest is built
 /// without a provider of its own (one provider for sqlx, reqwest and the vendor SDKs).

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod settings;
 pub mod store;
 pub mod time;
+pub mod workflow;
 
 pub use ids::{AppSlug, Email, ParseError};
 pub use settings::Settings;

@@ -402,12 +402,14 @@ impl Store for Db {
     }
 
     async fn receipt_exists(&self, source: &str, event_id: &str) -> R<bool> {
-        let row = sqlx::query("SELECT 1 AS one FROM webhook_receipts WHERE source = $1 AND event_id = $2")
-            .bind(source)
-            .bind(event_id)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(backend_err)?;
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM webhook_receipts WHERE source = $1 AND event_id = $2",
+        )
+        .bind(source)
+        .bind(event_id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)?;
         Ok(row.is_some())
     }
 

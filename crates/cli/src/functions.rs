@@ -1,0 +1,36 @@
+//! The platform's durable functions, wired to the real adapters: Front's Core API (or the
+//! sandbox), each app's SDK endpoint, the store and the registry.
+
+use std::sync::Arc;
+use support_connectors::front::{FrontClient, FrontConfig};
+use support_connectors::product::SdkProducts;
+use support_core::workflow::{InboundDeps, inbound_function};
+use support_web::host::{FunctionsFn, Services};
+
+/// The functions `skill dev` and the tests run. Without a Front API token there is nothing to
+/// hydrate from, so the inbound workflow is left out (and a warning says so).
+pub fn platform_functions() -> FunctionsFn {
+    Arc::new(|s: &Services| {
+        let Some(token) = s.settings.front.api_token.clone() else {
+            tracing::warn!("front.api_token is not set: the inbound workflow is disabled");
+            return Vec::new();
+        };
+        let cfg = FrontConfig {
+            base_url: s.settings.front.api_url.clone(),
+            ..FrontConfig::default()
+        };
+        let front = match FrontClient::new(token, cfg) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                tracing::error!(cause = %e, "cannot build the Front client: the inbound workflow is disabled");
+                return Vec::new();
+            }
+        };
+        vec![inbound_function(InboundDeps {
+            store: s.store.clone(),
+            registry: s.registry.clone(),
+            front,
+            products: Arc::new(SdkProducts::new(s.master_key.clone())),
+        })]
+    })
+}

@@ -1,0 +1,328 @@
+//! The spine end to end: a signed Front webhook (from the Front sandbox) → the durable inbound
+//! workflow → router → offline agent with tools on the example app's SDK endpoint → a draft in
+//! Front, every step audited.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use std::time::Duration;
+use support_cli::testing::TestApp;
+use support_front::sandbox::{Delivered, Faults, NewMessage};
+use support_steps::{RunDetail, RunStatus};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn msg(app: &TestApp, app_index: usize, from: &str, subject: &str, body: &str) -> NewMessage {
+    NewMessage {
+        conversation_id: None,
+        inbox_id: app.demo.apps[app_index].front_inbox_id.clone(),
+        from: from.into(),
+        from_name: None,
+        reply_to: None,
+        subject: subject.into(),
+        body: body.into(),
+        inbound: true,
+    }
+}
+
+/// Wait for the run started by a delivery to reach one of `statuses`.
+async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDetail {
+    let engine = &app.platform.engine;
+    let runs = engine
+        .wait_for_runs_of(&format!("front:{}", d.event_id), 1, WAIT)
+        .await
+        .unwrap();
+    let id = runs[0].id.clone();
+    engine
+        .wait_until("run to settle", WAIT, || async {
+            Ok(engine
+                .get_run(&id)
+                .await?
+                .filter(|r| statuses.contains(&r.run.status)))
+        })
+        .await
+        .unwrap()
+}
+
+async fn audit_kinds(app: &TestApp, conversation: &str) -> Vec<String> {
+    let v: Value = app
+        .api_get(&format!(
+            "/api/v1/audit?conversation={conversation}&limit=500"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn draft_text(app: &TestApp, conversation: &str) -> Vec<String> {
+    app.front
+        .drafts(conversation)
+        .iter()
+        .map(|d| d["body"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_login_problem_gets_one_draft_with_a_magic_link() {
+    for app in TestApp::each_backend().await {
+        let d = app
+            .front
+            .deliver(msg(
+                &app,
+                0,
+                "kyle.dunmore@example.com",
+                "Login link",
+                "Hi, I bought Typewise but the login link never arrives. Can you send a new one?",
+            ))
+            .await
+            .unwrap();
+        let run = run_of(&app, &d, &[RunStatus::Completed, RunStatus::Failed]).await;
+        assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+        let drafts = draft_text(&app, &d.conversation_id);
+        assert_eq!(drafts.len(), 1, "{drafts:?}");
+        let body = drafts[0].to_lowercase();
+        assert!(body.contains("login"), "{body}");
+        assert!(
+            body.contains("support-draft:"),
+            "the hidden marker is there"
+        );
+        assert!(
+            !body.contains("generatemagiclink") && !body.contains("escalat"),
+            "no internals: {body}"
+        );
+        let kinds = audit_kinds(&app, &d.conversation_id).await;
+        for k in [
+            "hydrate.completed",
+            "route.decided",
+            "tool.called",
+            "validate.completed",
+            "draft.created",
+        ] {
+            assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
+        }
+        // The audit rows carry the run as trace id, and the chain verifies.
+        let v: Value = app
+            .api_get(&format!(
+                "/api/v1/audit?conversation={}&kind=route.decided",
+                d.conversation_id
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["items"][0]["trace_id"], run.run.id.as_str());
+        assert_eq!(v["items"][0]["data"]["action"], "respond");
+        let verify: Value = app
+            .api_get("/api/v1/audit/verify")
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(verify["ok"], true);
+        assert!(
+            !app.front.comments(&d.conversation_id).is_empty(),
+            "a context comment for the team"
+        );
+        let conv = app
+            .platform
+            .store
+            .get_conversation(&d.conversation_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            conv.customer_email.as_deref(),
+            Some("kyle.dunmore@example.com")
+        );
+
+        // Front delivers the same webhook again: still one draft.
+        assert_eq!(app.front.emit(&d.event).await.unwrap(), Some(200));
+        let runs = app
+            .platform
+            .engine
+            .runs_for_event(&format!("front:{}", d.event_id))
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(draft_text(&app, &d.conversation_id).len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn rate_limits_and_previews_are_handled() {
+    let app = TestApp::spawn().await;
+    app.front.set_faults(Faults {
+        rate_limit_next: 2,
+        retry_after: 0,
+        preview_only: true,
+        ..Faults::default()
+    });
+    let d = app
+        .front
+        .deliver(msg(&app, 1, "r.grant@example.net", "Can't sign in", "Hello, I can't sign in to Tailwind Atelier, the magic link expired. Please send another."))
+        .await
+        .unwrap();
+    assert!(d.event["payload"]["conversation"]["subject"].is_null());
+    let run = run_of(&app, &d, &[RunStatus::Completed, RunStatus::Failed]).await;
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    assert_eq!(draft_text(&app, &d.conversation_id).len(), 1);
+    let fetched = app
+        .front
+        .request_log()
+        .iter()
+        .filter(|l| l.starts_with("GET /conversations/"))
+        .count();
+    assert!(
+        fetched >= 3,
+        "two 429s, then the re-fetch: {:?}",
+        app.front.request_log()
+    );
+}
+
+#[tokio::test]
+async fn out_of_office_is_silence_and_legal_threats_are_urgent() {
+    let app = TestApp::spawn().await;
+    let ooo = app
+        .front
+        .deliver(msg(
+            &app,
+            2,
+            "noreply@example.org",
+            "Automatic reply: Out of office",
+            "I am out of the office until Monday and will reply when I return.",
+        ))
+        .await
+        .unwrap();
+    let run = run_of(&app, &ooo, &[RunStatus::Completed, RunStatus::Failed]).await;
+    assert_eq!(run.run.output.as_ref().unwrap()["action"], "silence");
+    assert!(draft_text(&app, &ooo.conversation_id).is_empty());
+
+    let legal = app
+        .front
+        .deliver(msg(
+            &app,
+            0,
+            "tomas.herrera@example.com",
+            "Refund or court",
+            "I want my money back. If not, my lawyer will take you to small claims court.",
+        ))
+        .await
+        .unwrap();
+    let run = run_of(&app, &legal, &[RunStatus::Completed, RunStatus::Failed]).await;
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    assert_eq!(
+        run.run.output.as_ref().unwrap()["action"],
+        "escalate_urgent"
+    );
+    assert!(
+        app.front
+            .tags(&legal.conversation_id)
+            .contains(&"urgent".to_string())
+    );
+    let conv = app
+        .platform
+        .store
+        .get_conversation(&legal.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.escalation.as_deref(), Some("urgent"));
+    for d in draft_text(&app, &legal.conversation_id) {
+        assert!(!d.to_lowercase().contains("liable"), "{d}");
+    }
+}
+
+#[tokio::test]
+async fn refunds_inside_the_window_run_once_and_at_35_days_wait_for_approval() {
+    let app = TestApp::spawn().await;
+    // Kyle bought 3 days ago: inside the 30-day window.
+    let d = app
+        .front
+        .deliver(msg(
+            &app,
+            0,
+            "kyle.dunmore@example.com",
+            "Refund",
+            "Hi, Typewise isn't for me after all. Could I get a refund please?",
+        ))
+        .await
+        .unwrap();
+    let run = run_of(&app, &d, &[RunStatus::Completed, RunStatus::Failed]).await;
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    let kinds = audit_kinds(&app, &d.conversation_id).await;
+    let refunds: Vec<Value> = {
+        let v: Value = app
+            .api_get(&format!(
+                "/api/v1/audit?conversation={}&kind=tool.called&limit=100",
+                d.conversation_id
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["data"]["tool"] == "processRefund")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(refunds.len(), 1, "{kinds:?}");
+    assert_eq!(refunds[0]["data"]["ok"], true, "{}", refunds[0]);
+
+    // Paul bought 36 days ago: the refund waits for a human.
+    let d = app
+        .front
+        .deliver(msg(
+            &app,
+            1,
+            "paul.ferguson@example.net",
+            "Refund",
+            "Hello, could I get a refund for Tailwind Atelier? It isn't what I needed.",
+        ))
+        .await
+        .unwrap();
+    let run = run_of(
+        &app,
+        &d,
+        &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
+    )
+    .await;
+    assert_eq!(
+        run.run.status,
+        RunStatus::Waiting,
+        "{:?} {:?}",
+        run.run.output,
+        run.run.error
+    );
+    let actions = app
+        .platform
+        .store
+        .list_actions(&d.conversation_id)
+        .await
+        .unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(actions[0].kind, "processRefund");
+    assert_eq!(actions[0].status, "pending_approval");
+    let approvals = app
+        .platform
+        .store
+        .list_approvals(Some("pending"))
+        .await
+        .unwrap();
+    assert!(approvals.iter().any(|a| a.action_id == actions[0].id));
+    let drafts = draft_text(&app, &d.conversation_id);
+    assert_eq!(drafts.len(), 1);
+    assert!(
+        !drafts[0].to_lowercase().contains("has been processed"),
+        "{}",
+        drafts[0]
+    );
+}

@@ -1,0 +1,849 @@
+//! The inbound workflow on the durable runner: a Front message becomes a draft.
+//!
+//! `hydrate` → `route` → `agent` (tools through [`PlatformTools`]) → `validate` → `gate`
+//! (pending approvals wait for `support/approval.decided`) → `draft`. Every step is memoized by
+//! the runner, so a crash resumes after the last committed step; every write is idempotent
+//! (Front drafts by run, actions by their idempotency key), and every decision is audited with
+//! the run id as trace id.
+
+use crate::audit::AuditEvent;
+use crate::events;
+use crate::front::{FrontApi, FrontError, Message, NewDraft};
+use crate::pipeline::agent::{self, AgentInput, AgentOutcome};
+use crate::pipeline::inbound::{CustomerFacts, Direction, Inbound, ThreadMessage};
+use crate::pipeline::kb::Bm25Index;
+use crate::pipeline::profile::AppProfile;
+use crate::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
+use crate::pipeline::text;
+use crate::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
+use crate::pipeline::validate::{self, ScorerResult};
+use crate::registry::{AppPolicy, Registry};
+use crate::store::{
+    ActionRow, AppRow, ApprovalRow, ConversationRow, IdempotencyState, MessageRow, Store,
+};
+use crate::time::{DAY_MS, now_ms};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support_sdk::SupportIntegration;
+use support_steps::{Ctx, Event, Function, StepError};
+
+/// The id of the inbound function.
+pub const INBOUND_FN: &str = "support-inbound";
+/// How many recent messages `hydrate` re-fetches.
+pub const THREAD_DEPTH: usize = 10;
+
+/// Gives the SDK client of an app (its endpoint, signed with its newest secret).
+pub trait ProductDirectory: Send + Sync + 'static {
+    fn client(&self, app: &AppRow) -> Result<Arc<dyn SupportIntegration>, String>;
+}
+
+/// What the inbound workflow needs.
+#[derive(Clone)]
+pub struct InboundDeps {
+    pub store: Arc<dyn Store>,
+    pub registry: Arc<Registry>,
+    pub front: Arc<dyn FrontApi>,
+    pub products: Arc<dyn ProductDirectory>,
+}
+
+/// The inbound function: one run per Front event, one at a time per conversation.
+pub fn inbound_function(deps: InboundDeps) -> Function {
+    Function::new(INBOUND_FN)
+        .name("Inbound message")
+        .on_event(events::INBOUND_RECEIVED)
+        .concurrency(1, Some("event.data.conversation_id"))
+        .idempotency("event.data.event_id")
+        .retries(4)
+        .backoff(Duration::from_millis(500), Duration::from_secs(60))
+        .handler(move |ctx: Ctx, ev: Event| {
+            let deps = deps.clone();
+            async move { inbound(ctx, ev, deps).await }
+        })
+}
+
+/// What `hydrate` records: the conversation as it was, so later steps (and replays) use the
+/// same inputs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub app: String,
+    pub conversation_id: String,
+    pub message_id: String,
+    pub channel_id: Option<String>,
+    pub inbound: Inbound,
+    pub facts: CustomerFacts,
+}
+
+fn front_err(e: FrontError) -> StepError {
+    match e {
+        FrontError::RateLimited { retry_after_secs } => StepError::retry_after(
+            "Front rate limit",
+            Duration::from_secs(retry_after_secs.max(1)),
+        ),
+        e if e.is_retriable() => StepError::retriable(e),
+        e => StepError::non_retriable(e),
+    }
+}
+
+fn store_err(e: impl std::fmt::Display) -> StepError {
+    StepError::retriable(format!("store: {e}"))
+}
+
+async fn audit(
+    store: &dyn Store,
+    trace: &str,
+    app: &str,
+    conv: &str,
+    kind: &str,
+    data: Value,
+) -> Result<(), StepError> {
+    store
+        .append_audit(
+            &AuditEvent::new(kind, "agent", data)
+                .app(app)
+                .conversation(conv)
+                .trace(trace),
+        )
+        .await
+        .map(|_| ())
+        .map_err(store_err)
+}
+
+fn message_text(m: &Message) -> String {
+    match (&m.text, &m.body) {
+        (Some(t), _) if !t.trim().is_empty() => t.clone(),
+        (_, Some(html)) => text::strip_html(html),
+        _ => m.blurb.clone().unwrap_or_default(),
+    }
+}
+
+fn platform_status(front_status: Option<&str>) -> &'static str {
+    match front_status {
+        Some("archived") => "solved",
+        Some("deleted") => "closed",
+        Some("snoozed") => "on_hold",
+        Some("assigned" | "unassigned" | "open") => "open",
+        _ => "new",
+    }
+}
+
+/// Marks drafts written by the platform, so a later diff can find them.
+pub fn draft_marker(run_id: &str) -> String {
+    format!("<!-- support-draft:{run_id} -->")
+}
+
+async fn hydrate(ctx: &Ctx, ev: &Event, deps: &InboundDeps) -> Result<Snapshot, StepError> {
+    let conv_id = ev.data["conversation_id"]
+        .as_str()
+        .ok_or_else(|| StepError::non_retriable("event has no conversation_id"))?
+        .to_string();
+    let trace = ctx.run_id().to_string();
+    // Payloads can be previews: always re-fetch the conversation and its messages.
+    let conv = deps
+        .front
+        .get_conversation(&conv_id)
+        .await
+        .map_err(front_err)?;
+    let messages = deps
+        .front
+        .list_messages(&conv_id, THREAD_DEPTH)
+        .await
+        .map_err(front_err)?;
+    let app_slug = ev.data["app_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| StepError::non_retriable("event has no app_id"))?;
+    let app = deps
+        .registry
+        .by_slug(&app_slug)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| StepError::non_retriable(format!("app {app_slug} is not registered")))?;
+    let real: Vec<&Message> = messages.iter().filter(|m| !m.is_draft).collect();
+    let wanted = ev.data["message_id"].as_str();
+    let newest = real
+        .iter()
+        .find(|m| Some(m.id.as_str()) == wanted)
+        .or_else(|| real.iter().find(|m| m.is_inbound))
+        .copied()
+        .ok_or_else(|| StepError::non_retriable("no inbound message in the conversation"))?;
+    let teammate_replying = messages.iter().any(|m| {
+        m.is_draft
+            && !m
+                .body
+                .as_deref()
+                .unwrap_or_default()
+                .contains("<!-- support-draft:")
+    });
+    let thread: Vec<ThreadMessage> = real
+        .iter()
+        .filter(|m| m.id != newest.id)
+        .rev()
+        .map(|m| ThreadMessage {
+            direction: if m.is_inbound {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            body: message_text(m),
+            author: m.recipient("from").map(str::to_string),
+        })
+        .collect();
+    let inbound = Inbound {
+        app: app.slug.clone(),
+        from: newest.recipient("from").unwrap_or_default().to_string(),
+        reply_to: newest.recipient("reply-to").map(str::to_string),
+        subject: conv
+            .subject
+            .clone()
+            .or_else(|| newest.subject.clone())
+            .unwrap_or_default(),
+        body: message_text(newest),
+        thread,
+        conversation_status: Some(platform_status(conv.status.as_deref()).to_string()),
+        teammate_replying,
+    };
+    let email = inbound.customer_email();
+    let now = now_ms();
+    let tools = PlatformTools::new(deps, &app, &trace, &conv_id).await?;
+    let facts = if text::emails(&email).is_empty() {
+        CustomerFacts {
+            email: email.clone(),
+            ..CustomerFacts::default()
+        }
+    } else {
+        agent::hydrate(&tools, &email, now).await
+    };
+
+    // Keep the platform's copy of the conversation.
+    let status = platform_status(conv.status.as_deref()).to_string();
+    let existing = deps
+        .store
+        .get_conversation(&conv_id)
+        .await
+        .map_err(store_err)?;
+    let row = ConversationRow {
+        id: existing
+            .as_ref()
+            .map(|c| c.id.clone())
+            .unwrap_or_else(|| crate::ids::new_id("conv")),
+        front_id: conv_id.clone(),
+        app: Some(app.slug.clone()),
+        customer_email: Some(email.clone()),
+        subject: Some(inbound.subject.clone()),
+        status,
+        escalation: existing.as_ref().and_then(|c| c.escalation.clone()),
+        escalation_reason: existing.as_ref().and_then(|c| c.escalation_reason.clone()),
+        assignee: conv.assignee.as_ref().map(|a| a.id.clone()),
+        sla_due_at: existing.as_ref().and_then(|c| c.sla_due_at),
+        created_at: existing.as_ref().map(|c| c.created_at).unwrap_or(now),
+        updated_at: now,
+    };
+    deps.store
+        .upsert_conversation(&row)
+        .await
+        .map_err(store_err)?;
+    for m in &real {
+        deps.store
+            .upsert_message(&MessageRow {
+                id: crate::ids::new_id("msg"),
+                front_id: m.id.clone(),
+                conversation_id: conv_id.clone(),
+                direction: if m.is_inbound {
+                    "inbound".into()
+                } else {
+                    "outbound".into()
+                },
+                author: m.recipient("from").map(str::to_string),
+                body: Some(message_text(m)),
+                raw_body: m.body.clone(),
+                sent_at: m.created_at.map(|s| (s * 1000.0) as i64).unwrap_or(now),
+                purged_at: None,
+            })
+            .await
+            .map_err(store_err)?;
+    }
+    let snapshot = Snapshot {
+        app: app.slug.clone(),
+        conversation_id: conv_id.clone(),
+        message_id: newest.id.clone(),
+        channel_id: newest
+            .extra
+            .get("channel_id")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        inbound,
+        facts,
+    };
+    audit(
+        deps.store.as_ref(),
+        &trace,
+        &app.slug,
+        &conv_id,
+        "hydrate.completed",
+        json!({"message_id": snapshot.message_id, "thread": snapshot.inbound.thread.len(),
+               "customer": email, "known_customer": snapshot.facts.user.is_some(),
+               "purchases": snapshot.facts.purchases.len(), "via_form": snapshot.inbound.via_form()}),
+    )
+    .await?;
+    Ok(snapshot)
+}
+
+/// The result of the `agent` step: the outcome plus validation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Drafted {
+    pub outcome: AgentOutcome,
+    pub scorers: Vec<ScorerResult>,
+    /// `true` when validation failed twice and the conversation is escalated instead.
+    pub withheld: bool,
+}
+
+async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepError> {
+    let trace = ctx.run_id().to_string();
+    let snap: Snapshot = {
+        let (c, e, d) = (ctx.clone(), ev.clone(), deps.clone());
+        ctx.run("hydrate", move || async move { hydrate(&c, &e, &d).await })
+            .await?
+    };
+    let app = deps
+        .registry
+        .by_slug(&snap.app)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| StepError::non_retriable("app removed"))?;
+    let policy: AppPolicy = serde_json::from_value(app.policy.clone()).unwrap_or_default();
+    let profile = AppProfile::for_app(&snap.app);
+
+    let route: RouteDecision = {
+        let (d, s, p, pr, t) = (
+            deps.clone(),
+            snap.clone(),
+            policy.clone(),
+            profile.clone(),
+            trace.clone(),
+        );
+        ctx.run("route", move || async move {
+            let canned = d.store.list_canned(Some(&s.app)).await.map_err(store_err)?;
+            let decision = router::route(RouteInput { inbound: &s.inbound, facts: Some(&s.facts), policy: &p, profile: &pr, canned: &canned });
+            audit(
+                d.store.as_ref(),
+                &t,
+                &s.app,
+                &s.conversation_id,
+                "route.decided",
+                json!({"action": decision.action, "category": decision.category, "confidence": decision.confidence,
+                       "rule": decision.rule, "reasons": decision.reasons, "flags": decision.flags.names()}),
+            )
+            .await?;
+            Ok(decision)
+        })
+        .await?
+    };
+    if route.action == RouteAction::Silence {
+        return Ok(json!({"action": "silence", "rule": route.rule}));
+    }
+
+    let drafted: Drafted = {
+        let (d, s, p, pr, r, t, a) = (
+            deps.clone(),
+            snap.clone(),
+            policy.clone(),
+            profile.clone(),
+            route.clone(),
+            trace.clone(),
+            app.clone(),
+        );
+        ctx.run("agent", move || async move {
+            let tools = PlatformTools::new(&d, &a, &t, &s.conversation_id).await?;
+            let input = AgentInput {
+                inbound: &s.inbound,
+                route: &r,
+                policy: &p,
+                profile: &pr,
+                facts: Some(&s.facts),
+                now: now_ms(),
+            };
+            let mut outcome = agent::run(input, &tools).await;
+            let vctx = crate::pipeline::eval::validation_context(&r, &outcome, &pr);
+            let mut scorers = outcome
+                .draft
+                .as_deref()
+                .map(|dr| validate::validate(dr, &vctx))
+                .unwrap_or_default();
+            let mut withheld = false;
+            if scorers.iter().any(|sc| !sc.passed) {
+                audit(
+                    d.store.as_ref(),
+                    &t,
+                    &s.app,
+                    &s.conversation_id,
+                    "validate.failed",
+                    json!({"attempt": 1, "findings": failing(&scorers)}),
+                )
+                .await?;
+                // Rebuild once; a second failure withholds the draft and escalates.
+                outcome = agent::run(input, &tools).await;
+                scorers = outcome
+                    .draft
+                    .as_deref()
+                    .map(|dr| validate::validate(dr, &vctx))
+                    .unwrap_or_default();
+                withheld = scorers.iter().any(|sc| !sc.passed);
+            }
+            audit(
+                d.store.as_ref(),
+                &t,
+                &s.app,
+                &s.conversation_id,
+                "validate.completed",
+                json!({"passed": !withheld, "scorers": scorers}),
+            )
+            .await?;
+            Ok(Drafted {
+                outcome,
+                scorers,
+                withheld,
+            })
+        })
+        .await?
+    };
+
+    // Gate: approval-required proposals become pending actions and wait for a human.
+    let mut pending = Vec::new();
+    for (i, proposal) in drafted.outcome.proposals.iter().enumerate() {
+        let (d, s, r, t, prop) = (
+            deps.clone(),
+            snap.clone(),
+            route.clone(),
+            trace.clone(),
+            proposal.clone(),
+        );
+        let ttl = policy.approval_ttl_hours.max(1);
+        let action_id: String = ctx
+            .run(&format!("gate-{i}"), move || async move {
+                let now = now_ms();
+                let id = crate::ids::new_id("act");
+                let needs = prop.gate.needs_approval();
+                let status = if needs { "pending_approval" } else { "rejected" };
+                d.store
+                    .insert_action(&ActionRow {
+                        id: id.clone(),
+                        conversation_id: Some(s.conversation_id.clone()),
+                        app: Some(s.app.clone()),
+                        kind: prop.call.tool.as_str().to_string(),
+                        params: prop.call.params.clone(),
+                        category: Some(r.category.as_str().to_string()),
+                        confidence: Some(f64::from(r.confidence)),
+                        reasoning: Some(prop.gate.reason.clone()),
+                        risk: prop.call.tool.risk().as_str().to_string(),
+                        status: status.into(),
+                        idempotency_key: id.clone(),
+                        result: None,
+                        error: None,
+                        trace_id: Some(t.clone()),
+                        created_at: now,
+                        updated_at: now,
+                    })
+                    .await
+                    .map_err(store_err)?;
+                if needs {
+                    d.store
+                        .insert_approval(&ApprovalRow {
+                            id: crate::ids::new_id("apr"),
+                            action_id: id.clone(),
+                            channel: "dashboard".into(),
+                            slack_channel: None,
+                            slack_ts: None,
+                            status: "pending".into(),
+                            decided_by: None,
+                            reason: None,
+                            expires_at: now + ttl * DAY_MS / 24,
+                            created_at: now,
+                            decided_at: None,
+                        })
+                        .await
+                        .map_err(store_err)?;
+                }
+                audit(d.store.as_ref(), &t, &s.app, &s.conversation_id, "gate.decided",
+                      json!({"action_id": id, "tool": prop.call.tool, "params": prop.call.params,
+                             "outcome": prop.gate.outcome, "rule": prop.gate.rule, "reason": prop.gate.reason})).await?;
+                Ok(id)
+            })
+            .await?;
+        if proposal.gate.needs_approval() {
+            pending.push(action_id);
+        }
+    }
+    if !pending.is_empty() {
+        let ids = pending.clone();
+        let (d, s) = (deps.clone(), snap.clone());
+        ctx.send_event(
+            "approval-requested",
+            ids.iter()
+                .map(|id| {
+                    Event::new(events::APPROVAL_REQUESTED, json!({"action_id": id, "app_id": s.app, "conversation_id": s.conversation_id, "channel": "dashboard"}))
+                        .with_id(format!("approval-requested:{id}"))
+                })
+                .collect(),
+        )
+        .await?;
+        drop(d);
+    }
+
+    // Draft: written once per run (the step is memoized; a retry after a crash before the step
+    // committed finds the draft by its marker and does not write a second one).
+    let draft_id: Option<String> = {
+        let (d, s, r, dr, t) = (
+            deps.clone(),
+            snap.clone(),
+            route.clone(),
+            drafted.clone(),
+            trace.clone(),
+        );
+        let run_id = ctx.run_id().to_string();
+        ctx.run("draft", move || async move {
+            write_draft(&d, &s, &r, &dr, &t, &run_id).await
+        })
+        .await?
+    };
+
+    // Wait for each pending approval; the decision is applied by the approvals flow.
+    let mut decisions = Vec::new();
+    for id in &pending {
+        let ttl = Duration::from_secs(
+            u64::try_from(policy.approval_ttl_hours.max(1)).unwrap_or(24) * 3600,
+        );
+        let expr = format!("async.data.action_id == \"{id}\"");
+        let decided = ctx
+            .wait_for_event(
+                &format!("approval-{id}"),
+                events::APPROVAL_DECIDED,
+                ttl,
+                Some(&expr),
+            )
+            .await?;
+        let (d, s, t, aid) = (deps.clone(), snap.clone(), trace.clone(), id.clone());
+        let outcome: Value = ctx
+            .run(&format!("decided-{id}"), move || async move {
+                let decision = decided.as_ref().and_then(|e| e.data["decision"].as_str()).unwrap_or("expired").to_string();
+                if decision == "expired" {
+                    d.store.transition_action(&aid, &["pending_approval"], "expired", &Default::default(), now_ms()).await.map_err(store_err)?;
+                    d.front
+                        .add_comment(&s.conversation_id, &format!("Approval for action {aid} expired; nothing was executed. Escalated to the team."))
+                        .await
+                        .map_err(front_err)?;
+                    audit(d.store.as_ref(), &t, &s.app, &s.conversation_id, "approval.expired", json!({"action_id": aid})).await?;
+                }
+                Ok(json!({"action_id": aid, "decision": decision}))
+            })
+            .await?;
+        decisions.push(outcome);
+    }
+
+    Ok(json!({
+        "action": drafted.outcome.action,
+        "category": route.category,
+        "rule": route.rule,
+        "draft_id": draft_id,
+        "pending_actions": pending,
+        "decisions": decisions,
+        "withheld": drafted.withheld,
+    }))
+}
+
+fn failing(scorers: &[ScorerResult]) -> Vec<&ScorerResult> {
+    scorers.iter().filter(|s| !s.passed).collect()
+}
+
+async fn write_draft(
+    d: &InboundDeps,
+    s: &Snapshot,
+    r: &RouteDecision,
+    dr: &Drafted,
+    trace: &str,
+    run_id: &str,
+) -> Result<Option<String>, StepError> {
+    let marker = draft_marker(run_id);
+    let escalated = dr.outcome.action.is_escalation() || dr.withheld;
+    if escalated {
+        let tag = match dr.outcome.action {
+            RouteAction::EscalateUrgent => "urgent",
+            RouteAction::EscalateInstructor => "instructor",
+            _ => "needs-human",
+        };
+        d.front
+            .add_tags(&s.conversation_id, &[tag.to_string()])
+            .await
+            .map_err(front_err)?;
+        let reason = if dr.withheld {
+            "the draft failed validation twice".to_string()
+        } else {
+            r.reasons.first().cloned().unwrap_or_default()
+        };
+        if let Some(mut c) = d
+            .store
+            .get_conversation(&s.conversation_id)
+            .await
+            .map_err(store_err)?
+        {
+            c.escalation = Some(tag.to_string());
+            c.escalation_reason = Some(reason.clone());
+            c.updated_at = now_ms();
+            d.store.upsert_conversation(&c).await.map_err(store_err)?;
+        }
+        audit(
+            d.store.as_ref(),
+            trace,
+            &s.app,
+            &s.conversation_id,
+            "conversation.escalated",
+            json!({"tag": tag, "reason": reason}),
+        )
+        .await?;
+    }
+    let body = match (&dr.outcome.draft, dr.withheld) {
+        (Some(text), false) => text.clone(),
+        _ => return Ok(None),
+    };
+    // Idempotent: a draft with this run's marker is not written twice.
+    let existing = d
+        .front
+        .list_messages(&s.conversation_id, THREAD_DEPTH)
+        .await
+        .map_err(front_err)?;
+    if let Some(m) = existing
+        .iter()
+        .find(|m| m.is_draft && m.body.as_deref().unwrap_or_default().contains(&marker))
+    {
+        return Ok(Some(m.id.clone()));
+    }
+    let html = format!("{}{marker}", text_to_html(&body));
+    let channel = s
+        .channel_id
+        .clone()
+        .unwrap_or_else(|| format!("cha_{}", s.app));
+    let created = d
+        .front
+        .create_draft(
+            &s.conversation_id,
+            &NewDraft {
+                body: html,
+                channel_id: channel,
+                mode: "shared".into(),
+                author_id: None,
+            },
+        )
+        .await
+        .map_err(front_err)?;
+    let context = format!(
+        "Support agent: {} ({}; rule {}). {}",
+        dr.outcome.action,
+        r.category.as_str(),
+        r.rule,
+        dr.outcome.notes.join(" ")
+    );
+    d.front
+        .add_comment(
+            &s.conversation_id,
+            &format!(
+                "{context}\nAudit: /api/v1/audit?conversation={}",
+                s.conversation_id
+            ),
+        )
+        .await
+        .map_err(front_err)?;
+    audit(
+        d.store.as_ref(),
+        trace,
+        &s.app,
+        &s.conversation_id,
+        "draft.created",
+        json!({"draft_id": created.id, "chars": body.len(), "action": dr.outcome.action}),
+    )
+    .await?;
+    Ok(Some(created.id))
+}
+
+fn text_to_html(text: &str) -> String {
+    text.split("\n\n")
+        .map(|p| {
+            format!(
+                "<p>{}</p>",
+                p.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('\n', "<br>")
+            )
+        })
+        .collect()
+}
+
+/// Tools backed by the app's SDK endpoint, the knowledge base and the action log. Writes are
+/// idempotent (keyed by run, tool and arguments) and audited.
+pub struct PlatformTools {
+    store: Arc<dyn Store>,
+    product: Arc<dyn SupportIntegration>,
+    kb: Bm25Index,
+    app: String,
+    trace: String,
+    conversation: String,
+}
+
+impl PlatformTools {
+    pub async fn new(
+        deps: &InboundDeps,
+        app: &AppRow,
+        trace: &str,
+        conversation: &str,
+    ) -> Result<Self, StepError> {
+        let product = deps
+            .products
+            .client(app)
+            .map_err(StepError::non_retriable)?;
+        let chunks = deps
+            .store
+            .list_kb_chunks(&app.slug)
+            .await
+            .map_err(store_err)?;
+        Ok(Self {
+            store: deps.store.clone(),
+            product,
+            kb: Bm25Index::new(chunks),
+            app: app.slug.clone(),
+            trace: trace.into(),
+            conversation: conversation.into(),
+        })
+    }
+
+    async fn call_product(&self, call: &ToolCall) -> Result<Value, ToolError> {
+        let p = &self.product;
+        let s = |k: &str| call.param(k).unwrap_or_default().to_string();
+        let to = |r: Result<Value, support_sdk::IntegrationError>| {
+            r.map_err(|e| ToolError::Failed(e.to_string()))
+        };
+        fn v<T: Serialize>(x: T) -> Value {
+            serde_json::to_value(x).unwrap_or(Value::Null)
+        }
+        match call.tool {
+            ToolName::LookupUser => to(p.lookup_user(&s("email")).await.map(v)),
+            ToolName::GetPurchases => to(p.get_purchases(&s("userId")).await.map(v)),
+            ToolName::GetSubscriptions => to(p.get_subscriptions(&s("userId")).await.map(v)),
+            ToolName::SearchKnowledge => {
+                let limit = call
+                    .params
+                    .get("limit")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(3) as usize;
+                Ok(v(self.kb.search(&s("query"), limit)))
+            }
+            ToolName::GenerateMagicLink => to(p
+                .generate_magic_link(support_sdk::types::GenerateMagicLinkParams {
+                    email: s("email"),
+                    expires_in: 3600,
+                })
+                .await
+                .map(v)),
+            ToolName::UpdateName => to(p
+                .update_name(support_sdk::types::UpdateNameParams {
+                    user_id: s("userId"),
+                    new_name: s("newName"),
+                })
+                .await
+                .map(v)),
+            ToolName::UpdateEmail => to(p
+                .update_email(support_sdk::types::UpdateEmailParams {
+                    user_id: s("userId"),
+                    new_email: s("newEmail"),
+                })
+                .await
+                .map(v)),
+            ToolName::TransferPurchase => to(p
+                .transfer_purchase(support_sdk::types::TransferPurchaseParams {
+                    purchase_id: s("purchaseId"),
+                    from_user_id: s("fromUserId"),
+                    to_email: s("toEmail"),
+                })
+                .await
+                .map(v)),
+            ToolName::ProcessRefund => {
+                // The SDK side of a refund: access is revoked for the refunded purchase. The
+                // Stripe Connect refund joins here with the approvals issue.
+                to(p.revoke_access(support_sdk::types::RevokeAccessParams {
+                    purchase_id: s("purchaseId"),
+                    reason: s("reason"),
+                    refund_id: format!(
+                        "refund_{}",
+                        crate::crypto::sha256_hex(s("purchaseId").as_bytes())
+                            .get(..12)
+                            .unwrap_or_default()
+                    ),
+                })
+                .await
+                .map(v))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for PlatformTools {
+    async fn execute(&self, call: &ToolCall) -> Result<Value, ToolError> {
+        call.validate()?;
+        let started = Instant::now();
+        let write = call.tool.risk() != crate::pipeline::tools::RiskClass::Read;
+        let key = format!(
+            "{}:{}:{}",
+            self.trace,
+            call.tool.as_str(),
+            crate::crypto::sha256_hex(crate::audit::canonical_json(&call.params).as_bytes())
+        );
+        let result = if write {
+            match self
+                .store
+                .idempotency_begin(&key, call.tool.as_str(), now_ms())
+                .await
+            {
+                Ok(IdempotencyState::Completed(v)) => Ok(v),
+                Ok(IdempotencyState::InProgress) => Err(ToolError::Failed(
+                    "the same action is already in progress".into(),
+                )),
+                Ok(IdempotencyState::Started) => {
+                    let r = self.call_product(call).await;
+                    match &r {
+                        Ok(v) => {
+                            let _ = self.store.idempotency_complete(&key, v, now_ms()).await;
+                        }
+                        Err(_) => {
+                            let _ = self.store.idempotency_abandon(&key).await;
+                        }
+                    }
+                    r
+                }
+                Err(e) => Err(ToolError::Failed(format!("store: {e}"))),
+            }
+        } else {
+            self.call_product(call).await
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let data = match &result {
+            Ok(v) => {
+                json!({"tool": call.tool, "args": call.params, "ok": true, "result": v, "duration_ms": ms})
+            }
+            Err(e) => {
+                json!({"tool": call.tool, "args": call.params, "ok": false, "error": e.to_string(), "duration_ms": ms})
+            }
+        };
+        let _ = self
+            .store
+            .append_audit(
+                &AuditEvent::new("tool.called", "agent", data)
+                    .app(&self.app)
+                    .conversation(&self.conversation)
+                    .trace(&self.trace),
+            )
+            .await;
+        result
+    }
+}
