@@ -2,6 +2,9 @@
 //! `POST /slack/events`). Approval flows arrive with the human-in-the-loop issue; until then
 //! these routes answer `501 not_implemented` so the route table stays stable.
 
+pub mod interactions;
+pub mod verify;
+
 use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;

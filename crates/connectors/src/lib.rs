@@ -1,9 +1,12 @@
-//! The real adapters of the domain's ports: Front's Core API (more adapters arrive with their
-//! issues: Slack, Stripe, LLM providers, Upstash Vector, Redis). Each is tested against a local
-//! server that speaks the vendor's exact wire format.
+//! The real adapters of the domain's ports: Front's Core API, Slack as the approval channel
+//! (slack-morphism), Stripe Connect refunds and queries (async-stripe); more arrive with their
+//! issues (LLM providers, Upstash Vector, Redis). Each is tested against a local server that
+//! speaks the vendor's exact wire format.
 
 pub mod front;
 pub mod product;
+pub mod slack;
+pub mod stripe;
 
 /// Install rustls' ring provider for this process if none is installed yet. reqwest is built
 /// without a provider of its own (one provider for sqlx, reqwest and the vendor SDKs).

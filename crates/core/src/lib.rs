@@ -7,15 +7,19 @@
 //! Architecture Invariant: this crate never imports axum, sqlx, Slack or Stripe types. Adapters
 //! depend on it, never the other way round.
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod capability;
 pub mod crypto;
 pub mod events;
 pub mod front;
 pub mod ids;
+pub mod payments;
 pub mod pipeline;
 pub mod registry;
 pub mod settings;
+pub mod signing;
 pub mod store;
 pub mod time;
 pub mod workflow;
