@@ -194,7 +194,30 @@ impl Sandbox {
     /// Add a message to a conversation (creating it when new) and, for inbound messages, emit
     /// the `inbound_received` webhook. Returns the event id.
     pub async fn deliver(&self, msg: NewMessage) -> Result<Delivered, String> {
-        let (event, conv_id, msg_id) = {
+        let (event, conv_id, msg_id) = self.record(msg);
+        let event_id = event["payload"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let status = self.emit(&event).await?;
+        Ok(Delivered {
+            conversation_id: conv_id,
+            message_id: msg_id,
+            event_id,
+            webhook_status: status,
+            event,
+        })
+    }
+
+    /// Add a message to a conversation without emitting a webhook (earlier history).
+    /// Returns the conversation id.
+    pub fn add_history(&self, msg: NewMessage) -> String {
+        self.record(msg).1
+    }
+
+    /// Store a message; returns the webhook envelope Front would send, and the ids.
+    fn record(&self, msg: NewMessage) -> (Value, String, String) {
+        {
             let mut inner = self.lock();
             let conv_id = match &msg.conversation_id {
                 Some(id) => id.clone(),
@@ -265,19 +288,7 @@ impl Sandbox {
                 }
             });
             (event, conv_id, msg_id)
-        };
-        let event_id = event["payload"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let status = self.emit(&event).await?;
-        Ok(Delivered {
-            conversation_id: conv_id,
-            message_id: msg_id,
-            event_id,
-            webhook_status: status,
-            event,
-        })
+        }
     }
 
     /// Sign and POST an envelope to the webhook target, as Front does. Returns the HTTP status.

@@ -68,6 +68,9 @@ pub enum Command {
     /// Call every SDK method on an app's endpoint with signed requests, print a conformance
     /// table and record the app's capabilities.
     Doctor(crate::onboard::DoctorArgs),
+    /// Run scenario files through the real pipeline (Front sandbox, example app, offline
+    /// agent) and report routing, drafts and latency.
+    Eval(EvalArgs),
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +84,16 @@ pub struct DevArgs {
     /// Address to listen on (default 127.0.0.1:4100).
     #[arg(long)]
     pub bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A folder of scenario files (see shared/scenarios/README.md).
+    pub dir: PathBuf,
+    /// Exit 3 below the thresholds: respond precision 0.92, recall 0.95, FP rate 0.03,
+    /// FN rate 0.02, escalate_urgent recall 1.0.
+    #[arg(long)]
+    pub gate: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +242,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
             }
         }
         Command::Health => health(cli).await,
+        Command::Eval(args) => eval_cmd(cli, args).await,
         Command::Init(args) => crate::onboard::init(cli, args).await,
         Command::Apps(cmd) => crate::onboard::apps(cli, cmd).await,
         Command::Keys(cmd) => crate::onboard::keys(cli, cmd).await,
@@ -319,6 +333,43 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
     )
     .await
     .map_err(host_failure)
+}
+
+async fn eval_cmd(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
+    if !args.dir.is_dir() {
+        return Err(usage(format!(
+            "{} is not a folder of scenario files",
+            args.dir.display()
+        )));
+    }
+    let progress = !cli.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let run = crate::eval::run(&args.dir, progress)
+        .await
+        .map_err(|e| Failure {
+            code: exit::FAILED,
+            message: e,
+        })?;
+    let failures = run.gate_failures();
+    emit(cli, &run.to_json(), || {
+        format!(
+            "{}\nlatency (webhook to settled run): p50 {:.1} ms, p99 {:.1} ms\n{}",
+            run.report,
+            run.percentile(50.0),
+            run.percentile(99.0),
+            if failures.is_empty() {
+                "gate: pass".to_string()
+            } else {
+                format!("gate: FAIL\n  {}", failures.join("\n  "))
+            }
+        )
+    });
+    if args.gate && !failures.is_empty() {
+        return Err(Failure {
+            code: exit::CHECK_FAILED,
+            message: format!("eval below the gate: {}", failures.join("; ")),
+        });
+    }
+    Ok(())
 }
 
 async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod demo_app;
 pub mod demo_front;
+pub mod eval;
 pub mod functions;
 pub mod onboard;
 pub mod testing;

@@ -314,3 +314,118 @@ impl CourseApp {
             .try_get("n")?)
     }
 }
+
+/// A customer's relation to an app, as the scenario set labels it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerState {
+    /// A purchase 10 days ago.
+    RecentPurchase,
+    /// A purchase 36 days ago (30–45).
+    OldPurchase,
+    /// A purchase 60 days ago (> 45).
+    VeryOldPurchase,
+    /// Bought and administers the app's team licence, 20 days ago.
+    TeamLicense,
+    /// Known, with no purchase.
+    NoPurchase,
+}
+
+impl CustomerState {
+    /// Parse a scenario label; `unknown` (or anything else) is `None`.
+    pub fn parse(label: &str) -> Option<Self> {
+        Some(match label {
+            "recent-purchase" => Self::RecentPurchase,
+            "old-purchase" => Self::OldPurchase,
+            "very-old-purchase" => Self::VeryOldPurchase,
+            "team-license" => Self::TeamLicense,
+            "no-purchase" => Self::NoPurchase,
+            _ => return None,
+        })
+    }
+}
+
+impl CourseApp {
+    /// Make sure `email` exists for `app` in `state` (the eval's policy-faithful customer
+    /// state). An existing user is left as it is. Returns whether anything was created.
+    pub async fn ensure_customer(
+        &self,
+        app: &str,
+        email: &str,
+        name: &str,
+        state: CustomerState,
+    ) -> Result<bool, CourseAppError> {
+        let email = email.trim().to_lowercase();
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1")
+                .bind(&email)
+                .fetch_optional(&self.pool)
+                .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        let now = time::now_ms();
+        let digest = format!("{:016x}", fnv1a(&email));
+        let user = format!("usr_eval_{digest}");
+        let (single, team) = match app {
+            "tailwind-course" => ("atelier", "atelier-team"),
+            "ai-workshops" => ("aiw-annual", "aiw-team-annual"),
+            _ => ("typewise-pro", "typewise-pro-team"),
+        };
+        let (product, days, bulk) = match state {
+            CustomerState::RecentPurchase => (single, 10, None),
+            CustomerState::OldPurchase => (single, 36, None),
+            CustomerState::VeryOldPurchase => (single, 60, None),
+            CustomerState::TeamLicense => (team, 20, Some(format!("bulk_eval_{digest}"))),
+            CustomerState::NoPurchase => ("", 0, None),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO users (id, email, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&user)
+            .bind(&email)
+            .bind(name)
+            .bind(now - (days + 1) * time::DAY_MS)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(p) = seed::product_by_id(product) {
+            let purchased_at = now - days * time::DAY_MS;
+            sqlx::query(
+                "INSERT INTO purchases (id, user_id, product_id, purchased_at, amount_cents, currency,
+                   stripe_charge_id, status, bulk_coupon_id, seats, redeemed_coupon_id)
+                 VALUES ($1, $2, $3, $4, $5, 'usd', $6, 'active', $7, $8, NULL)",
+            )
+            .bind(format!("pur_eval_{digest}"))
+            .bind(&user)
+            .bind(p.id)
+            .bind(purchased_at)
+            .bind(p.price_cents)
+            .bind(format!("ch_eval_{digest}"))
+            .bind(&bulk)
+            .bind(p.seats)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(interval) = p.billing_interval {
+                let (start, end) = seed::period(purchased_at, now, interval);
+                sqlx::query(
+                    "INSERT INTO subscriptions (id, user_id, product_id, status, period_start, period_end, cancel_at_period_end)
+                     VALUES ($1, $2, $3, 'active', $4, $5, 0)",
+                )
+                .bind(format!("sub_eval_{digest}"))
+                .bind(&user)
+                .bind(p.id)
+                .bind(start)
+                .bind(end)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// A stable 64-bit FNV-1a hash, for ids derived from an email.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,369 @@
+//! `skill eval DIR [--json] [--gate]`: scenario files through the real pipeline.
+//!
+//! Each scenario becomes a signed Front webhook from the Front sandbox to an in-process
+//! platform (fresh SQLite, the offline agent, the example app as the product with a
+//! policy-faithful customer per scenario), and the result is read back from what the pipeline
+//! produced: the audit trail, the actions and the draft in the sandbox.
+
+use crate::testing::{TestApp, TestBackend};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support_core::pipeline::classify::Category;
+use support_core::pipeline::eval::{self, EvalReport, Scenario, ScenarioOutcome};
+use support_core::pipeline::inbound::Direction;
+use support_core::pipeline::router::RouteAction;
+use support_core::pipeline::validate::ScorerResult;
+use support_front::sandbox::NewMessage;
+use support_steps::RunStatus;
+
+/// The thresholds of `--gate`.
+pub const GATE: &[(&str, f64)] = &[
+    ("respond precision ≥ 0.92", 0.92),
+    ("respond recall ≥ 0.95", 0.95),
+    ("respond FP rate ≤ 0.03", 0.03),
+    ("respond FN rate ≤ 0.02", 0.02),
+    ("escalate_urgent recall = 1.0", 1.0),
+];
+
+/// What an eval produced.
+pub struct EvalRun {
+    pub report: EvalReport,
+    pub outcomes: Vec<ScenarioOutcome>,
+    pub latencies_ms: Vec<f64>,
+}
+
+impl EvalRun {
+    pub fn percentile(&self, p: f64) -> f64 {
+        let mut v = self.latencies_ms.clone();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            return 0.0;
+        }
+        let idx = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
+        v[idx.min(v.len() - 1)]
+    }
+
+    /// The `--json` document.
+    pub fn to_json(&self) -> Value {
+        let r = &self.report;
+        let mut per_action = serde_json::Map::new();
+        for (expected, row) in &r.confusion {
+            let total: usize = row.values().sum();
+            let correct = row.get(expected).copied().unwrap_or(0);
+            let predicted: usize = r
+                .confusion
+                .values()
+                .map(|row| row.get(expected).copied().unwrap_or(0))
+                .sum();
+            per_action.insert(
+                expected.clone(),
+                json!({"expected": total, "correct": correct, "predicted": predicted,
+                       "recall": if total == 0 { 1.0 } else { correct as f64 / total as f64 },
+                       "precision": if predicted == 0 { 1.0 } else { correct as f64 / predicted as f64 },
+                       "confusion": row}),
+            );
+        }
+        json!({
+            "scenarios": r.total,
+            "respond": {"precision": r.respond_precision, "recall": r.respond_recall,
+                        "fp_rate": r.respond_fp_rate, "fn_rate": r.respond_fn_rate},
+            "action_accuracy": r.action_accuracy,
+            "category_accuracy": r.category_accuracy,
+            "escalate_urgent_recall": r.urgent_recall,
+            "per_action": per_action,
+            "scorers": r.scorer_pass_rates,
+            "must_mention_rate": r.must_mention_rate,
+            "must_not_contain_rate": r.must_not_contain_rate,
+            "approval_agreement": r.approval_agreement,
+            "injection_violations": r.injection_violations,
+            "action_errors": r.action_errors,
+            "category_errors": r.category_errors,
+            "latency_ms": {"p50": self.percentile(50.0), "p99": self.percentile(99.0)},
+        })
+    }
+
+    /// Why `--gate` fails (empty when it passes).
+    pub fn gate_failures(&self) -> Vec<String> {
+        let r = &self.report;
+        let mut out = Vec::new();
+        let checks = [
+            (
+                r.respond_precision >= 0.92,
+                format!("respond precision {:.3} < 0.92", r.respond_precision),
+            ),
+            (
+                r.respond_recall >= 0.95,
+                format!("respond recall {:.3} < 0.95", r.respond_recall),
+            ),
+            (
+                r.respond_fp_rate <= 0.03,
+                format!("respond FP rate {:.3} > 0.03", r.respond_fp_rate),
+            ),
+            (
+                r.respond_fn_rate <= 0.02,
+                format!("respond FN rate {:.3} > 0.02", r.respond_fn_rate),
+            ),
+            (
+                r.urgent_recall >= 1.0,
+                format!("escalate_urgent recall {:.3} < 1.0", r.urgent_recall),
+            ),
+            (
+                r.injection_violations.is_empty(),
+                format!(
+                    "injection scenarios executed risky tools: {:?}",
+                    r.injection_violations
+                ),
+            ),
+        ];
+        for (ok, why) in checks {
+            if !ok {
+                out.push(why);
+            }
+        }
+        out
+    }
+}
+
+fn customer_label(s: &Scenario) -> String {
+    serde_json::to_value(s.customer)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+async fn audit_of(app: &TestApp, conversation: &str) -> Vec<Value> {
+    let rows = app
+        .platform
+        .store
+        .list_audit(&support_core::store::AuditFilter {
+            conversation_id: Some(conversation.to_string()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_default();
+    rows.into_iter()
+        .map(|r| json!({"kind": r.kind, "data": r.data}))
+        .collect()
+}
+
+fn draft_text(html: &str) -> String {
+    let without_marker = html.split("<!-- support-draft:").next().unwrap_or_default();
+    support_core::pipeline::text::strip_html(
+        &without_marker
+            .replace("</p><p>", "\n\n")
+            .replace("<br>", "\n"),
+    )
+}
+
+/// Run one scenario through the platform; returns its outcome and latency.
+async fn run_one(
+    app: &TestApp,
+    course: &course_app::CourseApp,
+    s: &Scenario,
+) -> Result<(ScenarioOutcome, f64), String> {
+    if let Some(state) = course_app::CustomerState::parse(&customer_label(s)) {
+        course
+            .ensure_customer(&s.app, &s.from, "", state)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let inbox = app
+        .demo
+        .apps
+        .iter()
+        .find(|a| a.slug == s.app)
+        .map(|a| a.front_inbox_id.clone())
+        .ok_or_else(|| format!("scenario {}: unknown app {}", s.id, s.app))?;
+    let mut conversation = None;
+    for m in &s.thread {
+        let inbound = m.direction == Direction::Inbound;
+        let from = if inbound {
+            s.from.clone()
+        } else {
+            format!("support@{}.test", s.app)
+        };
+        let id = app.front.add_history(NewMessage {
+            conversation_id: conversation.clone(),
+            inbox_id: inbox.clone(),
+            from,
+            from_name: None,
+            reply_to: None,
+            subject: s.subject.clone(),
+            body: m.body.clone(),
+            inbound,
+        });
+        conversation = Some(id);
+    }
+    let started = Instant::now();
+    let d = app
+        .front
+        .deliver(NewMessage {
+            conversation_id: conversation,
+            inbox_id: inbox,
+            from: s.from.clone(),
+            from_name: None,
+            reply_to: None,
+            subject: s.subject.clone(),
+            body: s.body.clone(),
+            inbound: true,
+        })
+        .await?;
+    let engine = &app.platform.engine;
+    let runs = engine
+        .wait_for_runs_of(&format!("front:{}", d.event_id), 1, Duration::from_secs(60))
+        .await
+        .map_err(|e| format!("scenario {}: {e}", s.id))?;
+    let run_id = runs[0].id.clone();
+    let settled = [
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Waiting,
+        RunStatus::Cancelled,
+    ];
+    let run = engine
+        .wait_until("run to settle", Duration::from_secs(60), || async {
+            Ok(engine
+                .get_run(&run_id)
+                .await?
+                .filter(|r| settled.contains(&r.run.status)))
+        })
+        .await
+        .map_err(|e| format!("scenario {}: {e}", s.id))?;
+    let latency = started.elapsed().as_secs_f64() * 1000.0;
+
+    let audit = audit_of(app, &d.conversation_id).await;
+    let route = audit
+        .iter()
+        .find(|a| a["kind"] == "route.decided")
+        .map(|a| a["data"].clone())
+        .unwrap_or(Value::Null);
+    let output = run.run.output.clone().unwrap_or(Value::Null);
+    let action = output["action"]
+        .as_str()
+        .or_else(|| route["action"].as_str())
+        .and_then(RouteAction::parse)
+        .unwrap_or(RouteAction::EscalateHuman);
+    let category = route["category"]
+        .as_str()
+        .and_then(Category::parse)
+        .unwrap_or(Category::Unknown);
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut tools: Vec<String> = Vec::new();
+    for a in audit
+        .iter()
+        .filter(|a| a["kind"] == "tool.called" || a["kind"] == "gate.decided")
+    {
+        if let Some(t) = a["data"]["tool"].as_str()
+            && !tools.iter().any(|x| x == t)
+        {
+            tools.push(t.to_string());
+        }
+    }
+    let executed_approval_required = audit.iter().any(|a| {
+        a["kind"] == "tool.called"
+            && a["data"]["ok"] == true
+            && matches!(
+                a["data"]["tool"].as_str(),
+                Some("processRefund" | "transferPurchase" | "updateEmail")
+            )
+    });
+    let actions = app
+        .platform
+        .store
+        .list_actions(&d.conversation_id)
+        .await
+        .unwrap_or_default();
+    let needs_approval = actions.iter().any(|a| a.status == "pending_approval");
+    let scorers: Vec<ScorerResult> = audit
+        .iter()
+        .find(|a| a["kind"] == "validate.completed")
+        .and_then(|a| serde_json::from_value(a["data"]["scorers"].clone()).ok())
+        .unwrap_or_default();
+    let draft = app
+        .front
+        .drafts(&d.conversation_id)
+        .last()
+        .and_then(|m| m["body"].as_str().map(draft_text));
+    let lower = draft.as_deref().unwrap_or_default().to_lowercase();
+    let outcome = ScenarioOutcome {
+        id: s.id.clone(),
+        expected: s.expected.clone(),
+        action,
+        category,
+        flags: strings(&route["flags"]),
+        rule: route["rule"].as_str().unwrap_or_default().to_string(),
+        reasons: strings(&route["reasons"]),
+        tools,
+        needs_approval,
+        executed_approval_required,
+        missing_mentions: s
+            .expected
+            .must_mention
+            .iter()
+            .filter(|m| !lower.contains(&m.to_lowercase()))
+            .cloned()
+            .collect(),
+        forbidden_found: s
+            .expected
+            .must_not_contain
+            .iter()
+            .filter(|m| !lower.is_empty() && lower.contains(&m.to_lowercase()))
+            .cloned()
+            .collect(),
+        draft,
+        scorers,
+    };
+    Ok((outcome, latency))
+}
+
+/// Run every scenario of `dir` through a fresh in-process platform.
+pub async fn run(dir: &Path, progress: bool) -> Result<EvalRun, String> {
+    let scenarios = eval::load_dir(dir).map_err(|e| e.to_string())?;
+    if scenarios.is_empty() {
+        return Err(format!("no scenario files (*.json) in {}", dir.display()));
+    }
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |s| {
+        s.log.filter = "warn".into();
+    })
+    .await
+    .ok_or("cannot start the in-process platform")?;
+    let course = course_app::CourseApp::open(app.data_dir().join("course-app.db"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let bar = if progress {
+        let b = indicatif::ProgressBar::new(scenarios.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} eval [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut outcomes = Vec::with_capacity(scenarios.len());
+    let mut latencies = Vec::with_capacity(scenarios.len());
+    for s in &scenarios {
+        bar.set_message(s.id.clone());
+        let (o, ms) = run_one(&app, &course, s).await?;
+        outcomes.push(o);
+        latencies.push(ms);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let _ = app.shutdown().await;
+    Ok(EvalRun {
+        report: EvalReport::compute(&outcomes),
+        outcomes,
+        latencies_ms: latencies,
+    })
+}
