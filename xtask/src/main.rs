@@ -6,12 +6,16 @@
 //! - `cargo xtask bench-sdk`: requests/s and p50/p99 latency of signed `lookupUser` calls to our
 //!   Rust SDK handler and to the npm `@skillrecordings/sdk` handler on Node (a report, not a
 //!   test; writes `target/bench-report-sdk.json`).
+//! - `cargo xtask bench-steps`: the durable step runner's per-step overhead, runs/s,
+//!   event-to-resume latency, and the official JS SDK over HTTP as a ratio (a report, not a
+//!   test; writes `target/bench-report-steps.json`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod bench_sdk;
+mod bench_steps;
 mod tidy;
 
 /// Folders holding a `package.json` + lockfile for the official-client cross-tests.
@@ -89,8 +93,9 @@ fn main() -> Result<()> {
             }
         }
         Some("bench-sdk") => bench_sdk::run(&root, &args[1..]),
+        Some("bench-steps") => bench_steps::run(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|tidy|bench-sdk>");
+            eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps>");
             std::process::exit(2);
         }
     }

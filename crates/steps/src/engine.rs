@@ -15,6 +15,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
+/// How many invocations in a row a worker runs for one run that keeps making progress before
+/// putting it back in the queue (see `Engine::execute`).
+const MAX_IN_PLACE: u32 = 32;
+
 /// Tuning of the worker loop.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
@@ -348,8 +352,13 @@ impl Engine {
     }
 
     fn changed(&self) {
-        self.inner.changes.send_modify(|v| *v = v.wrapping_add(1));
+        self.tell_waiters();
         self.inner.notify.notify_one();
+    }
+
+    /// Wake `wait_until` callers, not the worker loop.
+    fn tell_waiters(&self) {
+        self.inner.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
     /// Start the worker loop on the current Tokio runtime.
@@ -395,7 +404,8 @@ impl Engine {
                 {
                     Ok(Some(claimed)) => {
                         let engine = self.clone();
-                        inflight.spawn(async move { engine.execute(claimed).await });
+                        let stop = stop.clone();
+                        inflight.spawn(async move { engine.execute(claimed, stop).await });
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -426,7 +436,11 @@ impl Engine {
                 _ = stop.changed() => {}
                 _ = self.inner.notify.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
-                Some(r) = inflight.join_next(), if !inflight.is_empty() => {
+                // A finished run notifies (`changed`), so only a full worker needs to wake on
+                // its task ending (to claim again); otherwise every step would cost a second,
+                // empty pass (claim events, claim runs, read timers). Finished tasks are reaped
+                // at the top of the loop.
+                Some(r) = inflight.join_next(), if full => {
                     if let Err(e) = r {
                         tracing::error!(error = %e, "run task failed");
                     }
@@ -469,7 +483,8 @@ impl Engine {
                 .await?;
         }
         if n > 0 {
-            self.changed();
+            // Only waiters: the worker loop, the caller, claims the new runs next.
+            self.tell_waiters();
         }
         Ok(n)
     }
@@ -499,7 +514,33 @@ impl Engine {
         Ok(effects)
     }
 
-    async fn execute(self, claimed: ClaimedRun) {
+    /// Execute a claimed run. While it makes progress (`Next::Continue`) it keeps its lease
+    /// and its next invocation runs at once, up to [`MAX_IN_PLACE`] invocations in a row (then
+    /// it goes back to the queue so other runs get a turn) and not while stopping.
+    async fn execute(self, claimed: ClaimedRun, stop: watch::Receiver<bool>) {
+        let mut claimed = claimed;
+        let mut in_place = 0;
+        loop {
+            match self
+                .execute_once(claimed, &stop, in_place < MAX_IN_PLACE)
+                .await
+            {
+                Some(next) => {
+                    claimed = next;
+                    in_place += 1;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// One invocation and its commit; the run again when it was kept (see `execute`).
+    async fn execute_once(
+        &self,
+        claimed: ClaimedRun,
+        stop: &watch::Receiver<bool>,
+        may_keep: bool,
+    ) -> Option<ClaimedRun> {
         let run = claimed.run.clone();
         let span = tracing::info_span!("steps.run", run_id = %run.id, function = %run.function_id, attempt = run.attempt);
         async move {
@@ -518,7 +559,7 @@ impl Engine {
                     },
                 };
                 let _ = self.inner.store.commit(&run.id, &cfg.worker_id, &commit, now_ms()).await;
-                return;
+                return None;
             };
             let invocation = async {
                 if let Some(handler) = def.def.handler.clone() {
@@ -564,7 +605,7 @@ impl Engine {
                 _ = heartbeat => {
                     tracing::info!("lease lost (cancelled or re-claimed); abandoning this invocation");
                     self.changed();
-                    return;
+                    return None;
                 }
                 _ = tokio::time::sleep(cfg.invocation_timeout) => {
                     (Driven::Done(Err(StepError::retriable("invocation timed out"))), vec![])
@@ -574,18 +615,40 @@ impl Engine {
             if let Next::Fail(e) = &commit.next {
                 tracing::warn!(error = %e, "run failed (dead-lettered)");
             }
-            match self.inner.store.commit(&run.id, &cfg.worker_id, &commit, now_ms()).await {
-                Ok(Some(waits)) => {
+            let now = now_ms();
+            // Decided now, not before the invocation: a worker told to stop meanwhile
+            // releases the run.
+            let committed = if may_keep && !*stop.borrow() {
+                let until = now + cfg.lease.as_millis() as i64;
+                self.inner.store.commit_continue(&run.id, &cfg.worker_id, &commit, now, until).await
+            } else {
+                self.inner.store.commit(&run.id, &cfg.worker_id, &commit, now).await.map(|w| w.map(|w| (w, None)))
+            };
+            let kept = match committed {
+                Ok(Some((waits, kept))) => {
                     for w in waits.iter().filter(|w| w.kind == WaitKind::Event) {
                         if let Err(e) = self.catch_up(w).await {
                             tracing::warn!(error = %e, "wait catch-up failed");
                         }
                     }
+                    kept
                 }
-                Ok(None) => tracing::info!("lease lost before commit; results discarded"),
-                Err(e) => tracing::warn!(error = %e, "commit failed; the run will be re-claimed"),
+                Ok(None) => {
+                    tracing::info!("lease lost before commit; results discarded");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "commit failed; the run will be re-claimed");
+                    None
+                }
+            };
+            if kept.is_some() {
+                // Still ours: tell waiters, but the worker loop has nothing new to claim.
+                self.tell_waiters();
+            } else {
+                self.changed();
             }
-            self.changed();
+            kept
         }
         .instrument(span)
         .await

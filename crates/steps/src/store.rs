@@ -378,6 +378,25 @@ pub trait RunStore: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<Option<Vec<WaitRecord>>>;
 
+    /// Like [`RunStore::commit`], but a run that continues (`Next::Continue`) keeps its lease
+    /// (extended to `lease_until`) and is returned claimed again, in the same transaction, so
+    /// the worker runs its next step at once instead of re-queueing and re-claiming it. The
+    /// default commits and returns no run (the run is re-queued).
+    async fn commit_continue(
+        &self,
+        run_id: &str,
+        owner: &str,
+        commit: &Commit,
+        now: Millis,
+        lease_until: Millis,
+    ) -> StoreResult<Option<(Vec<WaitRecord>, Option<ClaimedRun>)>> {
+        let _ = lease_until;
+        Ok(self
+            .commit(run_id, owner, commit, now)
+            .await?
+            .map(|waits| (waits, None)))
+    }
+
     /// The earliest `available_at` of a queued, sleeping or waiting run.
     async fn next_due(&self) -> StoreResult<Option<Millis>>;
 

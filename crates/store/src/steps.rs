@@ -371,12 +371,237 @@ async fn end_run(
     resolve_parent(tx, run_id, &value, now).await
 }
 
+/// A run just leased (or kept): resolve its due timers and wait timeouts, and read its
+/// memoized steps and pending waits. One query in the common case (nothing due).
+async fn load_claimed(tx: &mut Tx<'_>, run: RunSummary, now: Millis) -> R<ClaimedRun> {
+    let rows = sqlx::query(
+        "SELECT 'w' AS src, id, kind, hash, expires_at, NULL AS result, NULL AS ended_at \
+         FROM steps_waits WHERE run_id = $1 \
+         UNION ALL SELECT 's', NULL, NULL, hash, NULL, result, ended_at \
+         FROM steps_steps WHERE run_id = $1 AND status IN ('completed', 'failed')",
+    )
+    .bind(&run.id)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(err)?;
+    let mut pending = HashSet::new();
+    let mut due: Vec<(i64, String, String)> = Vec::new();
+    let mut steps: Vec<(i64, String, Value)> = Vec::new();
+    for r in &rows {
+        let src: String = get(r, "src")?;
+        let hash: Option<String> = get(r, "hash")?;
+        if src == "s" {
+            let hash = hash.ok_or_else(|| corrupt("step without hash"))?;
+            steps.push((get(r, "ended_at")?, hash, json_col(r, "result")?));
+            continue;
+        }
+        match get::<Option<i64>>(r, "expires_at")? {
+            Some(t) if t <= now => due.push((t, get(r, "id")?, get(r, "kind")?)),
+            _ => pending.extend(hash),
+        }
+    }
+    if !due.is_empty() {
+        // Resolve due timers and wait timeouts (earliest first), then read the memo again.
+        due.sort();
+        for (_, id, kind) in &due {
+            let value = match kind.as_str() {
+                "invoke" => {
+                    json!({"error": {"name": "InvokeTimeoutError", "message": "the invoked function timed out"}})
+                }
+                _ => json!({ "data": null }),
+            };
+            if kind == "cancel" {
+                sqlx::query("DELETE FROM steps_waits WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(err)?;
+            } else {
+                resolve_wait_tx(tx, id, &value, now, false).await?;
+            }
+        }
+        steps.clear();
+        for r in sqlx::query(
+            "SELECT hash, result, ended_at FROM steps_steps WHERE run_id = $1 AND status IN ('completed', 'failed')",
+        )
+        .bind(&run.id)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(err)?
+        {
+            steps.push((get(&r, "ended_at")?, get(&r, "hash")?, json_col(&r, "result")?));
+        }
+    }
+    // Completion order (Inngest's stack).
+    steps.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut memo = HashMap::with_capacity(steps.len());
+    let mut stack = Vec::with_capacity(steps.len());
+    for (_, hash, result) in steps {
+        memo.insert(hash.clone(), result);
+        stack.push(hash);
+    }
+    Ok(ClaimedRun {
+        run,
+        memo,
+        pending,
+        stack,
+    })
+}
+
 impl Db {
     fn skip_locked(&self) -> &'static str {
         match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         }
+    }
+
+    /// Commit an invocation; with `keep = Some(lease_until)` a continuing run keeps its lease
+    /// and is returned as claimed again.
+    async fn commit_tx(
+        &self,
+        run_id: &str,
+        owner: &str,
+        c: &Commit,
+        now: Millis,
+        keep: Option<Millis>,
+    ) -> R<Option<(Vec<WaitRecord>, Option<ClaimedRun>)>> {
+        let mut tx = self.write.begin().await.map_err(err)?;
+        // Lock the run and check the lease.
+        let held = sqlx::query("UPDATE steps_runs SET updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
+            .bind(run_id)
+            .bind(owner)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        if held.rows_affected() == 0 {
+            tx.rollback().await.map_err(err)?;
+            return Ok(None);
+        }
+        for s in &c.steps {
+            sqlx::query(safe!(
+                "INSERT INTO steps_steps ({STEP_COLS}, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (run_id, hash) DO UPDATE SET status = excluded.status, result = excluded.result, \
+                 attempt = excluded.attempt, started_at = excluded.started_at, ended_at = excluded.ended_at \
+                 WHERE steps_steps.status = 'retrying'"
+            ))
+            .bind(&s.hash)
+            .bind(&s.name)
+            .bind(&s.kind)
+            .bind(s.status.as_str())
+            .bind(s.result.to_string())
+            .bind(i64::from(s.attempt))
+            .bind(s.started_at)
+            .bind(s.ended_at)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        for ev in &c.events {
+            sqlx::query(
+                "INSERT INTO steps_events (id, name, payload, ts, received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(&ev.id)
+            .bind(&ev.name)
+            .bind(serde_json::to_string(ev).map_err(corrupt)?)
+            .bind(ev.ts)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        }
+        let mut waits = Vec::with_capacity(c.waits.len());
+        if !c.waits.is_empty() {
+            let after = max_seq(&mut tx).await?;
+            for w in &c.waits {
+                waits.push(insert_wait(&mut tx, run_id, w, after, now).await?);
+            }
+        }
+        for run in &c.runs {
+            insert_run(&mut tx, run, now).await?;
+        }
+        let mut kept = None;
+        match &c.next {
+            Next::Continue if keep.is_some() => {
+                let row = sqlx::query(safe!(
+                    "UPDATE steps_runs SET attempt = 0, woken = 0, available_at = $2, lease_expires_at = $3 \
+                     WHERE id = $1 RETURNING {RUN_COLS}"
+                ))
+                .bind(run_id)
+                .bind(now)
+                .bind(keep)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+                kept = Some(load_claimed(&mut tx, run_row(&row)?, now).await?);
+            }
+            Next::Continue | Next::Retry { .. } => {
+                let (at, attempt, error) = match &c.next {
+                    Next::Retry { at, attempt, error } => {
+                        (*at, i64::from(*attempt), Some(error.to_string()))
+                    }
+                    _ => (now, 0, None),
+                };
+                sqlx::query(
+                    "UPDATE steps_runs SET status = 'queued', available_at = $2, attempt = $3, error = COALESCE($4, error), \
+                     lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
+                )
+                .bind(run_id)
+                .bind(at)
+                .bind(attempt)
+                .bind(error)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            }
+            Next::Pending => {
+                let woken: i64 = sqlx::query_scalar("SELECT woken FROM steps_runs WHERE id = $1")
+                    .bind(run_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(err)?;
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n, MIN(expires_at) AS first, \
+                     SUM(CASE WHEN kind IN ('event', 'invoke') THEN 1 ELSE 0 END) AS waiting \
+                     FROM steps_waits WHERE run_id = $1 AND kind <> 'cancel'",
+                )
+                .bind(run_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+                let n: i64 = get(&row, "n")?;
+                let first: Option<i64> = get(&row, "first")?;
+                let waiting: Option<i64> = get(&row, "waiting")?;
+                let (status, at) = if woken != 0 {
+                    ("queued", now)
+                } else if n == 0 {
+                    // Nothing to wait for yet no progress: try again shortly.
+                    ("queued", now + 1_000)
+                } else if waiting.unwrap_or(0) > 0 {
+                    ("waiting", first.unwrap_or(NEVER))
+                } else {
+                    ("sleeping", first.unwrap_or(NEVER))
+                };
+                sqlx::query(
+                    "UPDATE steps_runs SET status = $2, available_at = $3, attempt = 0, lease_owner = NULL, \
+                     lease_expires_at = NULL WHERE id = $1",
+                )
+                .bind(run_id)
+                .bind(status)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(err)?;
+            }
+            Next::Complete(output) => {
+                end_run(&mut tx, run_id, "completed", Some(output), None, now).await?
+            }
+            Next::Fail(error) => end_run(&mut tx, run_id, "failed", None, Some(error), now).await?,
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(Some((waits, kept)))
     }
 }
 
@@ -421,7 +646,8 @@ impl RunStore for Db {
         limit: u32,
     ) -> R<Vec<StoredEvent>> {
         let lock = self.skip_locked();
-        let mut tx = self.write.begin().await.map_err(err)?;
+        // One statement is atomic on its own: no explicit transaction (BEGIN and COMMIT would
+        // be two more round trips on every pass of the worker loop).
         let rows = sqlx::query(safe!(
             "UPDATE steps_events SET lease_owner = $1, lease_expires_at = $2 WHERE seq IN (\
              SELECT seq FROM steps_events WHERE processed_at IS NULL AND (lease_expires_at IS NULL OR lease_expires_at < $3) \
@@ -431,10 +657,9 @@ impl RunStore for Db {
         .bind(now + lease_ms)
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.write)
         .await
         .map_err(err)?;
-        tx.commit().await.map_err(err)?;
         let mut out = rows.iter().map(event_row).collect::<R<Vec<_>>>()?;
         out.sort_by_key(|e| e.seq);
         Ok(out)
@@ -530,7 +755,7 @@ impl RunStore for Db {
         }
         let row = sqlx::query(safe!(
             "UPDATE steps_runs SET status = 'running', lease_owner = $1, lease_expires_at = $2, \
-             started_at = COALESCE(started_at, $3), updated_at = $3 \
+             started_at = COALESCE(started_at, $3), updated_at = $3, woken = 0 \
              WHERE id = (SELECT r.id FROM steps_runs r WHERE \
                ((r.status IN ('queued', 'sleeping', 'waiting') AND r.available_at <= $3) \
                 OR (r.status = 'running' AND r.lease_expires_at < $3)) \
@@ -549,70 +774,9 @@ impl RunStore for Db {
             tx.commit().await.map_err(err)?;
             return Ok(None);
         };
-        let run = run_row(&row)?;
-        // Resolve due timers and wait timeouts.
-        let due = sqlx::query(
-            "SELECT id, kind FROM steps_waits WHERE run_id = $1 AND expires_at IS NOT NULL AND expires_at <= $2 ORDER BY expires_at",
-        )
-        .bind(&run.id)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        for w in &due {
-            let id: String = get(w, "id")?;
-            let kind: String = get(w, "kind")?;
-            let value = match kind.as_str() {
-                "invoke" => {
-                    json!({"error": {"name": "InvokeTimeoutError", "message": "the invoked function timed out"}})
-                }
-                _ => json!({ "data": null }),
-            };
-            if kind == "cancel" {
-                sqlx::query("DELETE FROM steps_waits WHERE id = $1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(err)?;
-            } else {
-                resolve_wait_tx(&mut tx, &id, &value, now, false).await?;
-            }
-        }
-        sqlx::query("UPDATE steps_runs SET woken = 0 WHERE id = $1")
-            .bind(&run.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        let memo_rows = sqlx::query(
-            "SELECT hash, result FROM steps_steps WHERE run_id = $1 AND status IN ('completed', 'failed') ORDER BY ended_at, hash",
-        )
-        .bind(&run.id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?;
-        let mut memo = HashMap::with_capacity(memo_rows.len());
-        let mut stack = Vec::with_capacity(memo_rows.len());
-        for r in &memo_rows {
-            let hash: String = get(r, "hash")?;
-            memo.insert(hash.clone(), json_col(r, "result")?);
-            stack.push(hash);
-        }
-        let pending: HashSet<String> = sqlx::query_scalar::<_, String>(
-            "SELECT hash FROM steps_waits WHERE run_id = $1 AND hash IS NOT NULL",
-        )
-        .bind(&run.id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(err)?
-        .into_iter()
-        .collect();
+        let claimed = load_claimed(&mut tx, run_row(&row)?, now).await?;
         tx.commit().await.map_err(err)?;
-        Ok(Some(ClaimedRun {
-            run,
-            memo,
-            pending,
-            stack,
-        }))
+        Ok(Some(claimed))
     }
 
     async fn renew_lease(&self, run_id: &str, owner: &str, until: Millis) -> R<bool> {
@@ -635,128 +799,22 @@ impl RunStore for Db {
         c: &Commit,
         now: Millis,
     ) -> R<Option<Vec<WaitRecord>>> {
-        let mut tx = self.write.begin().await.map_err(err)?;
-        // Lock the run and check the lease.
-        let held = sqlx::query("UPDATE steps_runs SET updated_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'")
-            .bind(run_id)
-            .bind(owner)
-            .bind(now)
-            .execute(&mut *tx)
+        Ok(self
+            .commit_tx(run_id, owner, c, now, None)
+            .await?
+            .map(|(waits, _)| waits))
+    }
+
+    async fn commit_continue(
+        &self,
+        run_id: &str,
+        owner: &str,
+        c: &Commit,
+        now: Millis,
+        lease_until: Millis,
+    ) -> R<Option<(Vec<WaitRecord>, Option<ClaimedRun>)>> {
+        self.commit_tx(run_id, owner, c, now, Some(lease_until))
             .await
-            .map_err(err)?;
-        if held.rows_affected() == 0 {
-            tx.rollback().await.map_err(err)?;
-            return Ok(None);
-        }
-        for s in &c.steps {
-            sqlx::query(safe!(
-                "INSERT INTO steps_steps ({STEP_COLS}, run_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (run_id, hash) DO UPDATE SET status = excluded.status, result = excluded.result, \
-                 attempt = excluded.attempt, started_at = excluded.started_at, ended_at = excluded.ended_at \
-                 WHERE steps_steps.status = 'retrying'"
-            ))
-            .bind(&s.hash)
-            .bind(&s.name)
-            .bind(&s.kind)
-            .bind(s.status.as_str())
-            .bind(s.result.to_string())
-            .bind(i64::from(s.attempt))
-            .bind(s.started_at)
-            .bind(s.ended_at)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        }
-        for ev in &c.events {
-            sqlx::query(
-                "INSERT INTO steps_events (id, name, payload, ts, received_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&ev.id)
-            .bind(&ev.name)
-            .bind(serde_json::to_string(ev).map_err(corrupt)?)
-            .bind(ev.ts)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-        }
-        let mut waits = Vec::with_capacity(c.waits.len());
-        if !c.waits.is_empty() {
-            let after = max_seq(&mut tx).await?;
-            for w in &c.waits {
-                waits.push(insert_wait(&mut tx, run_id, w, after, now).await?);
-            }
-        }
-        for run in &c.runs {
-            insert_run(&mut tx, run, now).await?;
-        }
-        match &c.next {
-            Next::Continue | Next::Retry { .. } => {
-                let (at, attempt, error) = match &c.next {
-                    Next::Retry { at, attempt, error } => {
-                        (*at, i64::from(*attempt), Some(error.to_string()))
-                    }
-                    _ => (now, 0, None),
-                };
-                sqlx::query(
-                    "UPDATE steps_runs SET status = 'queued', available_at = $2, attempt = $3, error = COALESCE($4, error), \
-                     lease_owner = NULL, lease_expires_at = NULL WHERE id = $1",
-                )
-                .bind(run_id)
-                .bind(at)
-                .bind(attempt)
-                .bind(error)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-            }
-            Next::Pending => {
-                let woken: i64 = sqlx::query_scalar("SELECT woken FROM steps_runs WHERE id = $1")
-                    .bind(run_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(err)?;
-                let row = sqlx::query(
-                    "SELECT COUNT(*) AS n, MIN(expires_at) AS first, \
-                     SUM(CASE WHEN kind IN ('event', 'invoke') THEN 1 ELSE 0 END) AS waiting \
-                     FROM steps_waits WHERE run_id = $1 AND kind <> 'cancel'",
-                )
-                .bind(run_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(err)?;
-                let n: i64 = get(&row, "n")?;
-                let first: Option<i64> = get(&row, "first")?;
-                let waiting: Option<i64> = get(&row, "waiting")?;
-                let (status, at) = if woken != 0 {
-                    ("queued", now)
-                } else if n == 0 {
-                    // Nothing to wait for yet no progress: try again shortly.
-                    ("queued", now + 1_000)
-                } else if waiting.unwrap_or(0) > 0 {
-                    ("waiting", first.unwrap_or(NEVER))
-                } else {
-                    ("sleeping", first.unwrap_or(NEVER))
-                };
-                sqlx::query(
-                    "UPDATE steps_runs SET status = $2, available_at = $3, attempt = 0, lease_owner = NULL, \
-                     lease_expires_at = NULL WHERE id = $1",
-                )
-                .bind(run_id)
-                .bind(status)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-            }
-            Next::Complete(output) => {
-                end_run(&mut tx, run_id, "completed", Some(output), None, now).await?
-            }
-            Next::Fail(error) => end_run(&mut tx, run_id, "failed", None, Some(error), now).await?,
-        }
-        tx.commit().await.map_err(err)?;
-        Ok(Some(waits))
     }
 
     async fn next_due(&self) -> R<Option<Millis>> {

@@ -64,6 +64,13 @@ const functions = [
     return total;
   }),
 
+  // The benchmark's five-step function (`cargo xtask bench-steps`), the twin of the embedded one.
+  inngest.createFunction({ id: "bench-five" }, { event: "js/bench.five" }, async ({ step }) => {
+    let total = 0;
+    for (let i = 1; i <= 5; i++) total += await step.run(`s${i}`, () => i);
+    return { total };
+  }),
+
   inngest.createFunction(
     { id: "cancellable", cancelOn: [{ event: "js/cancel", if: "async.data.id == event.data.id" }] },
     { event: "js/job" },
