@@ -65,6 +65,84 @@ pub fn router() -> Router<Platform> {
         .route("/api/v1/audit", get(list_audit))
         .route("/api/v1/audit/verify", get(verify_audit))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/conversations", get(list_conversations))
+        .route("/api/v1/conversations/{front_id}", get(get_conversation))
+}
+
+#[derive(Debug, Deserialize)]
+struct ConversationQuery {
+    app: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_conversations(
+    caller: Caller,
+    State(p): State<Platform>,
+    Query(q): Query<ConversationQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let items = p.store.list_conversations(q.app.as_deref(), limit).await?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// One conversation as the platform saw it: messages, actions (with approvals), drafts, the
+/// runs that handled it and its audit trail.
+async fn get_conversation(
+    caller: Caller,
+    State(p): State<Platform>,
+    axum::extract::Path(front_id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let conversation = p
+        .store
+        .get_conversation(&front_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("conversation {front_id}")))?;
+    let messages = p.store.list_messages(&front_id).await?;
+    let actions = p.store.list_actions(&front_id).await?;
+    let approvals: Vec<_> = p
+        .store
+        .list_approvals(None)
+        .await?
+        .into_iter()
+        .filter(|a| actions.iter().any(|x| x.id == a.action_id))
+        .collect();
+    let audit = p
+        .store
+        .list_audit(&AuditFilter { conversation_id: Some(front_id.clone()), limit: 1000, ..Default::default() })
+        .await?;
+    let drafts: Vec<Value> = audit
+        .iter()
+        .filter(|r| r.kind == "draft.created")
+        .map(|r| json!({"draft_id": r.data["draft_id"], "at": r.at, "run_id": r.trace_id}))
+        .collect();
+    let mut run_ids: Vec<String> = Vec::new();
+    for id in audit.iter().filter_map(|r| r.trace_id.clone()) {
+        if !run_ids.contains(&id) {
+            run_ids.push(id);
+        }
+    }
+    let mut runs = Vec::new();
+    for id in run_ids {
+        if let Ok(Some(d)) = p.engine.get_run(&id).await {
+            runs.push(json!({"id": d.run.id, "function": d.run.function_id, "status": d.run.status,
+                             "attempt": d.run.attempt, "created_at": d.run.created_at,
+                             "steps": d.steps.len(), "output": d.run.output, "error": d.run.error}));
+        }
+    }
+    Ok(Json(json!({
+        "conversation": conversation,
+        "messages": messages,
+        "actions": actions,
+        "approvals": approvals,
+        "drafts": drafts,
+        "runs": runs,
+        "audit": audit,
+    })))
 }
 
 async fn whoami(caller: Caller) -> Json<Value> {

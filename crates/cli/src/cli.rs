@@ -71,6 +71,22 @@ pub enum Command {
     /// Run scenario files through the real pipeline (Front sandbox, example app, offline
     /// agent) and report routing, drafts and latency.
     Eval(EvalArgs),
+    /// Conversations the platform has handled.
+    #[command(subcommand)]
+    Conversations(ConversationsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConversationsCmd {
+    /// The newest conversations.
+    List {
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One conversation: messages, actions and its audit trail.
+    Show { front_id: String },
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +259,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         }
         Command::Health => health(cli).await,
         Command::Eval(args) => eval_cmd(cli, args).await,
+        Command::Conversations(cmd) => conversations(cli, cmd).await,
         Command::Init(args) => crate::onboard::init(cli, args).await,
         Command::Apps(cmd) => crate::onboard::apps(cli, cmd).await,
         Command::Keys(cmd) => crate::onboard::keys(cli, cmd).await,
@@ -333,6 +350,68 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
     )
     .await
     .map_err(host_failure)
+}
+
+async fn conversations(cli: &Cli, cmd: &ConversationsCmd) -> Result<(), Failure> {
+    let s = load_settings(cli)?;
+    let db = open_db(&s).await?;
+    match cmd {
+        ConversationsCmd::List { app, limit } => {
+            let items = db.list_conversations(app.as_deref(), (*limit).clamp(1, 1000)).await?;
+            emit(cli, &json!({"items": items}), || {
+                if items.is_empty() {
+                    return "no conversations yet".to_string();
+                }
+                items
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            c.front_id,
+                            c.app.as_deref().unwrap_or("-"),
+                            c.status,
+                            c.escalation.as_deref().unwrap_or("-"),
+                            c.subject.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        ConversationsCmd::Show { front_id } => {
+            let Some(c) = db.get_conversation(front_id).await? else {
+                return Err(Failure { code: exit::FAILED, message: format!("no conversation {front_id}") });
+            };
+            let messages = db.list_messages(front_id).await?;
+            let actions = db.list_actions(front_id).await?;
+            let audit = db
+                .list_audit(&support_core::store::AuditFilter { conversation_id: Some(front_id.clone()), limit: 1000, ..Default::default() })
+                .await?;
+            let v = json!({"conversation": c, "messages": messages, "actions": actions, "audit": audit});
+            emit(cli, &v, || {
+                let mut out = vec![format!(
+                    "{} [{}] {} — {}{}",
+                    c.front_id,
+                    c.app.as_deref().unwrap_or("-"),
+                    c.status,
+                    c.subject.as_deref().unwrap_or(""),
+                    c.escalation.as_ref().map(|e| format!(" (escalated: {e})")).unwrap_or_default()
+                )];
+                for m in &messages {
+                    out.push(format!("  {} {}: {}", m.direction, m.author.as_deref().unwrap_or("?"), m.body.as_deref().unwrap_or("[purged]").lines().next().unwrap_or("")));
+                }
+                for a in &actions {
+                    out.push(format!("  action {} {} [{}]", a.id, a.kind, a.status));
+                }
+                for r in &audit {
+                    out.push(format!("  #{} {} {}", r.seq, r.kind, r.data));
+                }
+                out.join("\n")
+            });
+            Ok(())
+        }
+    }
 }
 
 async fn eval_cmd(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
