@@ -76,6 +76,8 @@ pub struct Sandbox {
     base_url: Arc<Mutex<String>>,
     webhook: Arc<Mutex<Option<WebhookTarget>>>,
     http: reqwest::Client,
+    /// Bumped after every API request, so tests can wait for a change instead of polling.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn front_error(status: StatusCode, title: &str, message: &str) -> Response {
@@ -95,6 +97,7 @@ impl Sandbox {
             base_url: Arc::new(Mutex::new(String::new())),
             webhook: Arc::new(Mutex::new(None)),
             http: reqwest::Client::new(),
+            changes: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -116,6 +119,11 @@ impl Sandbox {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// A receiver that changes after every API request the sandbox answers.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn set_webhook(&self, target: WebhookTarget) {
@@ -434,6 +442,7 @@ async fn api_gate(State(sb): State<Sandbox>, req: Request, next: Next) -> Respon
         Some(r) => r,
         None => next.run(req).await,
     };
+    sb.changes.send_modify(|v| *v = v.wrapping_add(1));
     let reset = (support_core::time::now_ms() / 1000 + 60).to_string();
     let h: &mut HeaderMap = res.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from_static("100"));

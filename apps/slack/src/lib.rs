@@ -1,15 +1,32 @@
 //! `support-slack`: Slack interactivity and events (`POST /slack/interactions`,
-//! `POST /slack/events`). Approval flows arrive with the human-in-the-loop issue; until then
-//! these routes answer `501 not_implemented` so the route table stays stable.
+//! `POST /slack/events`).
+//!
+//! Interactions are checked against the Slack signing secrets ([`verify`]), acknowledged at
+//! once, and handled in a spawned task: Approve goes to the same decision function as the
+//! dashboard ([`support_core::decision::decide`]), Reject and Edit open a modal with the click's
+//! `trigger_id`, and a modal's submission decides. A refused decision (second click, after the
+//! decision or expiry, an approver not on the app's list) is audited by the decision function
+//! and answered with an ephemeral message. The message itself is updated by the workflow at
+//! every transition (and here when one of two approvals is recorded).
+//!
+//! `/slack/events` still answers `501 not_implemented`.
 
 pub mod interactions;
 pub mod verify;
 
 use axum::Json;
 use axum::Router;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use interactions::{ApprovalCommand, InteractionError, Origin};
+use serde_json::json;
+use std::sync::Arc;
+use support_core::approvals::{ApprovalChannel, ApprovalModal, ids};
+use support_core::audit::AuditEvent;
+use support_core::decision::{self, Decision, Outcome, Verdict};
 use support_web::Platform;
 
 /// The Slack app's error type, with a stable machine-readable `code`.
@@ -17,23 +34,268 @@ use support_web::Platform;
 pub enum SlackError {
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
+    #[error("the request signature is invalid: {0}")]
+    InvalidSignature(String),
+    #[error("the interaction payload is invalid: {0}")]
+    BadPayload(String),
 }
 
 impl IntoResponse for SlackError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
+            Self::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "bad_payload"),
         };
         (
             status,
-            Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}})),
+            Json(json!({"error": {"code": code, "message": self.to_string()}})),
         )
             .into_response()
     }
 }
 
-async fn interactions() -> SlackError {
-    SlackError::NotImplemented("Slack interactivity")
+async fn interactions(
+    State(p): State<Platform>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SlackError> {
+    let now_secs = support_core::time::now_ms() / 1000;
+    if let Err(e) =
+        verify::verify_request(&p.settings.slack.signing_secrets, &headers, &body, now_secs)
+    {
+        let _ = p
+            .store
+            .append_audit(&AuditEvent::new(
+                "slack.request_refused",
+                "slack",
+                json!({"code": "invalid_signature", "error": e.to_string()}),
+            ))
+            .await;
+        return Err(SlackError::InvalidSignature(e.to_string()));
+    }
+    let interaction =
+        interactions::parse_body(&body).map_err(|e| SlackError::BadPayload(e.to_string()))?;
+    let cmd = match interactions::command(&interaction) {
+        Ok(c) => c,
+        // Keep the modal open and say what is wrong.
+        Err(InteractionError::BadAmount(raw)) => {
+            return Ok(Json(interactions::view_errors(
+                ids::AMOUNT_BLOCK,
+                &format!("{raw:?} is not an amount"),
+            ))
+            .into_response());
+        }
+        Err(InteractionError::MissingInput(what)) => {
+            return Ok(Json(interactions::view_errors(
+                ids::REASON_BLOCK,
+                &format!("The {what} is required"),
+            ))
+            .into_response());
+        }
+        Err(e) => return Err(SlackError::BadPayload(e.to_string())),
+    };
+    if cmd != ApprovalCommand::Ignore {
+        // Slack wants an answer within 3 s: the work happens after.
+        tokio::spawn(async move { handle(p, cmd).await });
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+fn channel_of(p: &Platform) -> Option<Arc<dyn ApprovalChannel>> {
+    support_connectors::slack::from_settings(&p.settings.slack)
+}
+
+fn decision_for(
+    action_id: String,
+    user: &str,
+    verdict: Verdict,
+    reason: Option<String>,
+    draft: Option<String>,
+    amount_cents: Option<i64>,
+) -> Decision {
+    Decision {
+        id: action_id,
+        verdict,
+        approver: format!("slack:{user}"),
+        aliases: vec![user.to_string()],
+        claimed_actor: None,
+        reason,
+        channel: "slack".into(),
+        params: None,
+        draft,
+        amount_cents,
+    }
+}
+
+async fn handle(p: Platform, cmd: ApprovalCommand) {
+    let Some(channel) = channel_of(&p) else {
+        tracing::warn!("a Slack interaction arrived but slack.bot_token is not set");
+        return;
+    };
+    let (decision, origin) = match cmd {
+        ApprovalCommand::Approve { action_id, origin } => (
+            decision_for(action_id, &origin.user, Verdict::Approve, None, None, None),
+            Some(origin),
+        ),
+        ApprovalCommand::Reject {
+            action_id,
+            user,
+            reason,
+        } => (
+            decision_for(action_id, &user, Verdict::Reject, Some(reason), None, None),
+            None,
+        ),
+        ApprovalCommand::EditAndApprove {
+            action_id,
+            user,
+            draft,
+            amount_cents,
+        } => (
+            decision_for(action_id, &user, Verdict::Edit, None, draft, amount_cents),
+            None,
+        ),
+        ApprovalCommand::OpenReject {
+            action_id,
+            trigger_id,
+            origin,
+        } => {
+            open_modal(&p, channel.as_ref(), &action_id, &trigger_id, &origin, true).await;
+            return;
+        }
+        ApprovalCommand::OpenEdit {
+            action_id,
+            trigger_id,
+            origin,
+        } => {
+            open_modal(
+                &p,
+                channel.as_ref(),
+                &action_id,
+                &trigger_id,
+                &origin,
+                false,
+            )
+            .await;
+            return;
+        }
+        ApprovalCommand::Ignore => return,
+    };
+    let user = decision
+        .approver
+        .strip_prefix("slack:")
+        .unwrap_or_default()
+        .to_string();
+    match support_web::approvals::decide(&p, &decision).await {
+        Ok(Outcome::AwaitingAnother {
+            approval,
+            action,
+            approvers,
+            ..
+        }) => {
+            if let (Some(ch), Some(ts)) = (&approval.slack_channel, &approval.slack_ts) {
+                let name = app_name(&p, action.app.as_deref()).await;
+                let req = decision::request_for(&action, &approval, &name, None, None);
+                let msg = support_core::approvals::MessageRef {
+                    channel: ch.clone(),
+                    ts: ts.clone(),
+                };
+                if let Err(e) = channel
+                    .update_request(&msg, &req, &decision::pending_state(&approvers))
+                    .await
+                {
+                    tracing::warn!(cause = %e, "cannot update the Slack approval message");
+                }
+            }
+        }
+        Ok(Outcome::Decided { .. }) => {}
+        Err(e) => {
+            // Refusals are audited by `decide`; tell the person who clicked.
+            let target = match origin.as_ref().and_then(|o| o.channel.clone()) {
+                Some(c) => Some(c),
+                None => p
+                    .store
+                    .approval_for_action(&decision.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|a| a.slack_channel),
+            };
+            if let Some(c) = target
+                && let Err(err) = channel
+                    .ephemeral(&c, &user, &format!("Not done: {e} ({}).", e.code()))
+                    .await
+            {
+                tracing::warn!(cause = %err, "cannot answer a refused Slack click");
+            }
+        }
+    }
+}
+
+async fn app_name(p: &Platform, slug: Option<&str>) -> String {
+    match slug {
+        Some(s) => match p.registry.by_slug(s).await {
+            Ok(Some(a)) => a.name,
+            _ => s.to_string(),
+        },
+        None => String::new(),
+    }
+}
+
+async fn open_modal(
+    p: &Platform,
+    channel: &dyn ApprovalChannel,
+    action_id: &str,
+    trigger_id: &str,
+    origin: &Origin,
+    reject: bool,
+) {
+    let found = match p.store.approval_for_action(action_id).await {
+        Ok(Some(a)) => match p.store.get_action(action_id).await {
+            Ok(Some(act)) => Some((a, act)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some((approval, action)) = found else {
+        let _ = p
+            .store
+            .append_audit(&AuditEvent::new(
+                "approval.refused",
+                format!("slack:{}", origin.user),
+                json!({"code": "approval_not_found", "id": action_id.chars().take(64).collect::<String>(), "channel": "slack"}),
+            ))
+            .await;
+        if let Some(c) = &origin.channel {
+            let _ = channel
+                .ephemeral(c, &origin.user, "Not done: no such approval.")
+                .await;
+        }
+        return;
+    };
+    let name = app_name(p, action.app.as_deref()).await;
+    let req = decision::request_for(&action, &approval, &name, None, None);
+    let modal = if reject {
+        ApprovalModal::Reject {
+            action_id: action.id.clone(),
+            summary: support_connectors::slack::blocks::summary(&req),
+        }
+    } else {
+        ApprovalModal::Edit {
+            action_id: action.id.clone(),
+            draft: None,
+            amount_cents: approval.amount_cents,
+            currency: approval.currency.clone(),
+        }
+    };
+    if let Err(e) = channel.open_modal(trigger_id, &modal).await {
+        tracing::warn!(cause = %e, "cannot open the Slack modal");
+        if let Some(c) = &origin.channel {
+            let _ = channel
+                .ephemeral(c, &origin.user, &format!("Could not open the form: {e}"))
+                .await;
+        }
+    }
 }
 
 async fn events() -> SlackError {

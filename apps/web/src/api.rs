@@ -83,7 +83,9 @@ async fn list_conversations(
     caller.require(Role::Viewer)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
     }
     let items = p.store.list_conversations(q.app.as_deref(), limit).await?;
     Ok(Json(json!({"items": items})))
@@ -113,7 +115,11 @@ async fn get_conversation(
         .collect();
     let audit = p
         .store
-        .list_audit(&AuditFilter { conversation_id: Some(front_id.clone()), limit: 1000, ..Default::default() })
+        .list_audit(&AuditFilter {
+            conversation_id: Some(front_id.clone()),
+            limit: 1000,
+            ..Default::default()
+        })
         .await?;
     let drafts: Vec<Value> = audit
         .iter()
@@ -129,9 +135,11 @@ async fn get_conversation(
     let mut runs = Vec::new();
     for id in run_ids {
         if let Ok(Some(d)) = p.engine.get_run(&id).await {
-            runs.push(json!({"id": d.run.id, "function": d.run.function_id, "status": d.run.status,
+            runs.push(
+                json!({"id": d.run.id, "function": d.run.function_id, "status": d.run.status,
                              "attempt": d.run.attempt, "created_at": d.run.created_at,
-                             "steps": d.steps.len(), "output": d.run.output, "error": d.run.error}));
+                             "steps": d.steps.len(), "output": d.run.output, "error": d.run.error}),
+            );
         }
     }
     Ok(Json(json!({

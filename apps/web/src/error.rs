@@ -25,6 +25,13 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    /// A refusal with its own stable code (e.g. `approval_already_decided`).
+    #[error("{message}")]
+    Refused {
+        code: &'static str,
+        status: StatusCode,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -38,6 +45,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Refused { code, .. } => code,
         }
     }
 
@@ -51,6 +59,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Refused { status, .. } => *status,
         }
     }
 }

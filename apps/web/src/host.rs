@@ -150,7 +150,12 @@ pub async fn build(
         .map(|f| f(&services))
         .unwrap_or_default();
     let mut builder =
-        Engine::builder(Arc::new(db.clone())).config(opts.runner.clone().unwrap_or_default());
+        Engine::builder(Arc::new(db.clone())).config(opts.runner.clone().unwrap_or_else(|| {
+            RunnerConfig {
+                lease: Duration::from_secs(services.settings.runner_lease_secs.max(1)),
+                ..RunnerConfig::default()
+            }
+        }));
     for f in &functions {
         builder = builder.function(f.clone());
     }
@@ -266,6 +271,7 @@ pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) ->
     let mut app = Router::new()
         .merge(crate::health::router())
         .merge(crate::api::router())
+        .merge(crate::approvals::router())
         .merge(crate::dashboard::router());
     for mount in mounts {
         app = app.merge(mount(platform));

@@ -5,6 +5,7 @@
 //! [`host::Platform`], built once by [`host::build`].
 
 pub mod api;
+pub mod approvals;
 pub mod dashboard;
 pub mod demo;
 pub mod error;

@@ -68,6 +68,9 @@ pub enum Command {
     /// Call every SDK method on an app's endpoint with signed requests, print a conformance
     /// table and record the app's capabilities.
     Doctor(crate::onboard::DoctorArgs),
+    /// Approvals: list, approve, reject, edit (the same checks as the dashboard).
+    #[command(subcommand)]
+    Approvals(crate::approvals_cmd::ApprovalsCmd),
     /// Run scenario files through the real pipeline (Front sandbox, example app, offline
     /// agent) and report routing, drafts and latency.
     Eval(EvalArgs),
@@ -264,6 +267,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Apps(cmd) => crate::onboard::apps(cli, cmd).await,
         Command::Keys(cmd) => crate::onboard::keys(cli, cmd).await,
         Command::Doctor(args) => crate::onboard::doctor(cli, args).await,
+        Command::Approvals(cmd) => crate::approvals_cmd::run(cli, cmd).await,
     }
 }
 
@@ -357,7 +361,9 @@ async fn conversations(cli: &Cli, cmd: &ConversationsCmd) -> Result<(), Failure>
     let db = open_db(&s).await?;
     match cmd {
         ConversationsCmd::List { app, limit } => {
-            let items = db.list_conversations(app.as_deref(), (*limit).clamp(1, 1000)).await?;
+            let items = db
+                .list_conversations(app.as_deref(), (*limit).clamp(1, 1000))
+                .await?;
             emit(cli, &json!({"items": items}), || {
                 if items.is_empty() {
                     return "no conversations yet".to_string();
@@ -381,12 +387,19 @@ async fn conversations(cli: &Cli, cmd: &ConversationsCmd) -> Result<(), Failure>
         }
         ConversationsCmd::Show { front_id } => {
             let Some(c) = db.get_conversation(front_id).await? else {
-                return Err(Failure { code: exit::FAILED, message: format!("no conversation {front_id}") });
+                return Err(Failure {
+                    code: exit::FAILED,
+                    message: format!("no conversation {front_id}"),
+                });
             };
             let messages = db.list_messages(front_id).await?;
             let actions = db.list_actions(front_id).await?;
             let audit = db
-                .list_audit(&support_core::store::AuditFilter { conversation_id: Some(front_id.clone()), limit: 1000, ..Default::default() })
+                .list_audit(&support_core::store::AuditFilter {
+                    conversation_id: Some(front_id.clone()),
+                    limit: 1000,
+                    ..Default::default()
+                })
                 .await?;
             let v = json!({"conversation": c, "messages": messages, "actions": actions, "audit": audit});
             emit(cli, &v, || {
@@ -396,10 +409,23 @@ async fn conversations(cli: &Cli, cmd: &ConversationsCmd) -> Result<(), Failure>
                     c.app.as_deref().unwrap_or("-"),
                     c.status,
                     c.subject.as_deref().unwrap_or(""),
-                    c.escalation.as_ref().map(|e| format!(" (escalated: {e})")).unwrap_or_default()
+                    c.escalation
+                        .as_ref()
+                        .map(|e| format!(" (escalated: {e})"))
+                        .unwrap_or_default()
                 )];
                 for m in &messages {
-                    out.push(format!("  {} {}: {}", m.direction, m.author.as_deref().unwrap_or("?"), m.body.as_deref().unwrap_or("[purged]").lines().next().unwrap_or("")));
+                    out.push(format!(
+                        "  {} {}: {}",
+                        m.direction,
+                        m.author.as_deref().unwrap_or("?"),
+                        m.body
+                            .as_deref()
+                            .unwrap_or("[purged]")
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                    ));
                 }
                 for a in &actions {
                     out.push(format!("  action {} {} [{}]", a.id, a.kind, a.status));

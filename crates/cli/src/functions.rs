@@ -31,6 +31,9 @@ pub fn platform_functions() -> FunctionsFn {
             registry: s.registry.clone(),
             front,
             products: Arc::new(SdkProducts::new(s.master_key.clone())),
+            master_key: s.master_key.clone(),
+            payments: support_connectors::stripe::from_settings(&s.settings.stripe),
+            approvals: support_connectors::slack::from_settings(&s.settings.slack),
         })]
     })
 }

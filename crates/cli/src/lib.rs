@@ -6,6 +6,7 @@
 //! ran and found a problem (not ready, audit chain broken, an integration unreachable or not
 //! conformant).
 
+pub mod approvals_cmd;
 pub mod cli;
 pub mod demo_app;
 pub mod demo_front;

@@ -4,6 +4,7 @@
 
 use crate::ALL_MOUNTS;
 use std::net::SocketAddr;
+use support_connectors::fakes::{FakeSlack, FakeStripe};
 use support_core::settings::{Secret, Settings};
 use support_store::testing::TestDb;
 use support_web::Platform;
@@ -31,10 +32,32 @@ pub struct TestApp {
     /// The fake Front (the Front sandbox on its own port): the platform's Front API points at
     /// it, and its webhooks go to the platform's intake, signed with the demo secret.
     pub front: support_front::sandbox::Sandbox,
+    /// The fake Slack Web API, when spawned with [`Fakes::slack`].
+    pub slack: Option<FakeSlack>,
+    /// The fake Stripe API, when spawned with [`Fakes::stripe`].
+    pub stripe: Option<FakeStripe>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), HostError>>>,
     _db: TestDb,
     _dir: tempfile::TempDir,
+}
+
+/// Bot token the fake Slack accepts.
+pub const SLACK_BOT_TOKEN: &str = "xoxb-test-bot-token";
+/// The one channel the fake Slack has.
+pub const SLACK_CHANNEL: &str = "C0APPROVALS";
+/// The Slack signing secret the platform checks interactions against.
+pub const SLACK_SIGNING_SECRET: &str = "slack-test-signing-secret";
+/// The Stripe secret key the fake Stripe accepts.
+pub const STRIPE_SECRET_KEY: &str = "sk_test_fake_platform_key";
+
+/// Which vendor fakes a [`TestApp`] starts and configures.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fakes {
+    /// Slack: `slack.bot_token`, `slack.api_url` and a signing secret.
+    pub slack: bool,
+    /// Stripe: `stripe.secret_key` and `stripe.api_url`.
+    pub stripe: bool,
 }
 
 /// Install the ring crypto provider once (reqwest is built without one).
@@ -66,6 +89,15 @@ impl TestApp {
         backend: TestBackend,
         tweak: impl FnOnce(&mut Settings),
     ) -> Option<TestApp> {
+        Self::spawn_with_fakes(backend, Fakes::default(), tweak).await
+    }
+
+    /// [`TestApp::spawn_with`] plus fake Slack and/or Stripe servers wired into the settings.
+    pub async fn spawn_with_fakes(
+        backend: TestBackend,
+        fakes: Fakes,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
         init_crypto();
         let db = match backend {
             TestBackend::Sqlite => TestDb::sqlite().await.expect("sqlite test database"),
@@ -90,6 +122,27 @@ impl TestApp {
         };
         settings.front.api_url = front_url;
         settings.front.api_token = Some(Secret::new("sandbox-front-token"));
+        let slack = if fakes.slack {
+            let (fake, url) = FakeSlack::start(SLACK_BOT_TOKEN, SLACK_CHANNEL)
+                .await
+                .expect("fake Slack");
+            settings.slack.bot_token = Some(Secret::new(SLACK_BOT_TOKEN));
+            settings.slack.api_url = url;
+            settings.slack.signing_secrets = vec![Secret::new(SLACK_SIGNING_SECRET)];
+            Some(fake)
+        } else {
+            None
+        };
+        let stripe = if fakes.stripe {
+            let (fake, url) = FakeStripe::start(STRIPE_SECRET_KEY)
+                .await
+                .expect("fake Stripe");
+            settings.stripe.secret_key = Some(Secret::new(STRIPE_SECRET_KEY));
+            settings.stripe.api_url = url;
+            Some(fake)
+        } else {
+            None
+        };
         tweak(&mut settings);
         let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
@@ -144,6 +197,8 @@ impl TestApp {
         });
         Some(TestApp {
             front,
+            slack,
+            stripe,
             addr,
             base_url: format!("http://{addr}"),
             platform,
@@ -208,5 +263,71 @@ impl Drop for TestApp {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// A `skill dev` child process, killed when dropped.
+pub struct SkillProcess {
+    pub child: std::process::Child,
+    /// The URL it printed on its first line.
+    pub base_url: String,
+}
+
+impl SkillProcess {
+    /// Start `bin dev --demo --bind 127.0.0.1:0 --data-dir DIR` in `cwd` with `envs`, and read
+    /// the base URL from its first line (the port handshake; no sleeping).
+    pub fn start_demo(
+        bin: &str,
+        cwd: &std::path::Path,
+        data_dir: &str,
+        envs: &[(&str, &str)],
+    ) -> SkillProcess {
+        use std::io::{BufRead, BufReader};
+        let mut cmd = std::process::Command::new(bin);
+        cmd.current_dir(cwd).args([
+            "dev",
+            "--demo",
+            "--bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir,
+        ]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SUPPORT_") || k.starts_with("INNGEST_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("SUPPORT_LOG__FILTER", "warn");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("spawn skill dev");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next().expect("a first line").expect("utf-8");
+        let base_url = first.rsplit(' ').next().unwrap_or_default().to_string();
+        assert!(
+            base_url.starts_with("http://127.0.0.1:"),
+            "unexpected first line: {first}"
+        );
+        std::thread::spawn(move || for _ in lines {});
+        SkillProcess { child, base_url }
+    }
+
+    /// `kill -9`: no drain, no cleanup, as a crash.
+    pub fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SkillProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

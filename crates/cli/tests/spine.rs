@@ -331,7 +331,13 @@ async fn refunds_inside_the_window_run_once_and_at_35_days_wait_for_approval() {
 async fn a_thank_you_on_a_resolved_thread_is_silence() {
     let app = TestApp::spawn().await;
     let inbox = app.demo.apps[0].front_inbox_id.clone();
-    let mut first = msg(&app, 0, "marcus.lee@example.com", "Login", "The login link doesn't work.");
+    let mut first = msg(
+        &app,
+        0,
+        "marcus.lee@example.com",
+        "Login",
+        "The login link doesn't work.",
+    );
     first.inbox_id = inbox.clone();
     let conv = app.front.add_history(first);
     app.front.add_history(NewMessage {
@@ -345,11 +351,22 @@ async fn a_thank_you_on_a_resolved_thread_is_silence() {
         inbound: false,
     });
     app.front.set_status(&conv, "archived");
-    let mut thanks = msg(&app, 0, "marcus.lee@example.com", "Re: Login", "Thanks, that worked!");
+    let mut thanks = msg(
+        &app,
+        0,
+        "marcus.lee@example.com",
+        "Re: Login",
+        "Thanks, that worked!",
+    );
     thanks.conversation_id = Some(conv.clone());
     let d = app.front.deliver(thanks).await.unwrap();
     let run = run_of(&app, &d, &[RunStatus::Completed, RunStatus::Failed]).await;
-    assert_eq!(run.run.output.as_ref().unwrap()["action"], "silence", "{:?}", run.run.output);
+    assert_eq!(
+        run.run.output.as_ref().unwrap()["action"],
+        "silence",
+        "{:?}",
+        run.run.output
+    );
     assert!(draft_text(&app, &conv).is_empty());
 }
 
@@ -358,19 +375,46 @@ async fn the_conversation_api_explains_what_happened() {
     let app = TestApp::spawn().await;
     let d = app
         .front
-        .deliver(msg(&app, 1, "paul.ferguson@example.net", "Refund", "Hello, could I get a refund for Tailwind Atelier? It isn't what I needed."))
+        .deliver(msg(
+            &app,
+            1,
+            "paul.ferguson@example.net",
+            "Refund",
+            "Hello, could I get a refund for Tailwind Atelier? It isn't what I needed.",
+        ))
         .await
         .unwrap();
-    let run = run_of(&app, &d, &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed]).await;
-    let v: Value = app.api_get(&format!("/api/v1/conversations/{}", d.conversation_id)).await.json().await.unwrap();
+    let run = run_of(
+        &app,
+        &d,
+        &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
+    )
+    .await;
+    let v: Value = app
+        .api_get(&format!("/api/v1/conversations/{}", d.conversation_id))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["conversation"]["front_id"], d.conversation_id.as_str());
     assert!(!v["messages"].as_array().unwrap().is_empty());
     assert_eq!(v["actions"][0]["kind"], "processRefund");
     assert_eq!(v["actions"][0]["status"], "pending_approval");
     assert_eq!(v["drafts"].as_array().unwrap().len(), 1);
     assert_eq!(v["runs"][0]["id"], run.run.id.as_str());
-    assert!(v["audit"].as_array().unwrap().iter().any(|r| r["kind"] == "gate.decided"));
-    let list: Value = app.api_get("/api/v1/conversations?app=tailwind-course").await.json().await.unwrap();
+    assert!(
+        v["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "gate.decided")
+    );
+    let list: Value = app
+        .api_get("/api/v1/conversations?app=tailwind-course")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let missing = app.api_get("/api/v1/conversations/cnv_nope").await;
     assert_eq!(missing.status(), 404);

@@ -3,6 +3,8 @@
 //! issues (LLM providers, Upstash Vector, Redis). Each is tested against a local server that
 //! speaks the vendor's exact wire format.
 
+#[cfg(feature = "fakes")]
+pub mod fakes;
 pub mod front;
 pub mod product;
 pub mod slack;

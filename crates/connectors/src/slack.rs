@@ -67,6 +67,21 @@ impl SlackApprovals {
     }
 }
 
+/// The Slack approval channel of the settings: `Some` when `slack.bot_token` is set (an invalid
+/// API URL is logged and leaves Slack off).
+pub fn from_settings(
+    settings: &support_core::settings::SlackSettings,
+) -> Option<std::sync::Arc<dyn ApprovalChannel>> {
+    let token = settings.bot_token.as_ref()?;
+    match SlackApprovals::new(token, &settings.api_url) {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot build the Slack client: Slack approvals are off");
+            None
+        }
+    }
+}
+
 fn map_err(e: SlackClientError) -> ApprovalChannelError {
     match e {
         SlackClientError::ApiError(api) => ApprovalChannelError::Api { code: api.code },

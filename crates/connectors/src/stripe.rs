@@ -70,6 +70,21 @@ impl StripePayments {
     }
 }
 
+/// The Stripe adapter of the settings: `Some` when `stripe.secret_key` is set (an invalid API
+/// URL is logged and leaves Stripe off).
+pub fn from_settings(
+    settings: &support_core::settings::StripeSettings,
+) -> Option<std::sync::Arc<dyn Payments>> {
+    let key = settings.secret_key.as_ref()?;
+    match StripePayments::new(key, &settings.api_url, Duration::from_secs(30)) {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot build the Stripe client: refunds go to the SDK only");
+            None
+        }
+    }
+}
+
 /// Map async-stripe's error to the port's, keeping Stripe's type, code and message.
 fn map_err(e: StripeError) -> PaymentsError {
     match e {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod auth;
 pub mod capability;
 pub mod crypto;
+pub mod decision;
 pub mod events;
 pub mod front;
 pub mod ids;

@@ -227,6 +227,9 @@ pub struct Settings {
     pub runner: RunnerKind,
     /// Seconds to drain in-flight work on SIGINT/SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// How long a worker's claim on a run lasts without a heartbeat; after a crash, another
+    /// worker (or the restarted one) resumes the run once it lapses.
+    pub runner_lease_secs: u64,
     pub log: LogSettings,
     pub otel: OtelSettings,
     pub inngest: InngestSettings,
@@ -246,6 +249,7 @@ impl Default for Settings {
             redis_url: None,
             runner: RunnerKind::Embedded,
             shutdown_grace_secs: 20,
+            runner_lease_secs: 30,
             log: LogSettings::default(),
             otel: OtelSettings::default(),
             inngest: InngestSettings::default(),
@@ -274,6 +278,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "redis_url",
     "runner",
     "shutdown_grace_secs",
+    "runner_lease_secs",
     "log",
     "otel",
     "inngest",

@@ -178,6 +178,33 @@ pub struct ApprovalRow {
     pub expires_at: Millis,
     pub created_at: Millis,
     pub decided_at: Option<Millis>,
+    /// How many different people must approve (1 or 2).
+    #[serde(default = "one")]
+    pub approvers_required: i64,
+    /// The money at stake in minor units, when the action moves money.
+    #[serde(default)]
+    pub amount_cents: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// The capability token minted when the approval completed (see `capability`).
+    #[serde(default)]
+    pub capability: Option<String>,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// One person's approval of an approval that needs several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalVote {
+    pub approval_id: String,
+    /// The approver's identity (`slack:U…`, `token:<name>`, `user:<email>`).
+    pub approver: String,
+    /// The identity the caller claimed (recorded, never trusted).
+    pub actor: String,
+    pub channel: String,
+    pub voted_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -346,6 +373,29 @@ pub trait Store: Send + Sync + 'static {
         status: &str,
         decided_by: &str,
         reason: Option<&str>,
+        at: Millis,
+    ) -> StoreResult<bool>;
+    /// The approval of an action (the newest, if there were several).
+    async fn approval_for_action(&self, action_id: &str) -> StoreResult<Option<ApprovalRow>>;
+    /// Record one approver's vote; `false` when this approver already voted.
+    async fn add_approval_vote(&self, vote: &ApprovalVote) -> StoreResult<bool>;
+    /// The votes of an approval, oldest first.
+    async fn list_approval_votes(&self, approval_id: &str) -> StoreResult<Vec<ApprovalVote>>;
+    /// Store the capability minted for a decided approval.
+    async fn set_approval_capability(&self, id: &str, token: &str) -> StoreResult<()>;
+    /// Where the approval request was posted (Slack channel and message `ts`).
+    async fn set_approval_message(
+        &self,
+        id: &str,
+        channel: &str,
+        slack_channel: &str,
+        slack_ts: &str,
+    ) -> StoreResult<()>;
+    /// Consume a capability nonce: `true` the first time, `false` when it was already used.
+    async fn consume_capability(
+        &self,
+        nonce: &str,
+        action_id: &str,
         at: Millis,
     ) -> StoreResult<bool>;
 

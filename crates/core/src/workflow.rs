@@ -6,9 +6,14 @@
 //! (Front drafts by run, actions by their idempotency key), and every decision is audited with
 //! the run id as trace id.
 
+use crate::approvals::{ApprovalChannel, ApprovalState, Approver, format_money};
 use crate::audit::AuditEvent;
+use crate::capability;
+use crate::crypto::MasterKey;
+use crate::decision;
 use crate::events;
 use crate::front::{FrontApi, FrontError, Message, NewDraft};
+use crate::payments::{ChargeLocation, Payments, RefundReason, RefundRequest, RefundTarget};
 use crate::pipeline::agent::{self, AgentInput, AgentOutcome};
 use crate::pipeline::inbound::{CustomerFacts, Direction, Inbound, ThreadMessage};
 use crate::pipeline::kb::Bm25Index;
@@ -19,7 +24,8 @@ use crate::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
 use crate::pipeline::validate::{self, ScorerResult};
 use crate::registry::{AppPolicy, Registry};
 use crate::store::{
-    ActionRow, AppRow, ApprovalRow, ConversationRow, IdempotencyState, MessageRow, Store,
+    ActionPatch, ActionRow, AppRow, ApprovalRow, ConversationRow, DeadLetter, IdempotencyState,
+    MessageRow, Store,
 };
 use crate::time::{DAY_MS, now_ms};
 use async_trait::async_trait;
@@ -29,6 +35,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support_sdk::SupportIntegration;
 use support_steps::{Ctx, Event, Function, StepError};
+
+/// How many decision events a pending action considers before it gives up (forged or replayed
+/// events are refused and the run waits again).
+pub const MAX_DECISION_ATTEMPTS: usize = 5;
 
 /// The id of the inbound function.
 pub const INBOUND_FN: &str = "support-inbound";
@@ -47,6 +57,12 @@ pub struct InboundDeps {
     pub registry: Arc<Registry>,
     pub front: Arc<dyn FrontApi>,
     pub products: Arc<dyn ProductDirectory>,
+    /// Signs and verifies action capabilities.
+    pub master_key: MasterKey,
+    /// Stripe Connect refunds, when `stripe.secret_key` is set.
+    pub payments: Option<Arc<dyn Payments>>,
+    /// Where approval requests are posted (Slack), when `slack.bot_token` is set.
+    pub approvals: Option<Arc<dyn ApprovalChannel>>,
 }
 
 /// The inbound function: one run per Front event, one at a time per conversation.
@@ -356,7 +372,9 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             app.clone(),
         );
         ctx.run("agent", move || async move {
-            let tools = PlatformTools::new(&d, &a, &t, &s.conversation_id).await?;
+            let tools = PlatformTools::new(&d, &a, &t, &s.conversation_id)
+                .await?
+                .with_facts(s.facts.clone());
             let input = AgentInput {
                 inbound: &s.inbound,
                 route: &r,
@@ -449,6 +467,13 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                     .await
                     .map_err(store_err)?;
                 if needs {
+                    let required = match prop.gate.outcome {
+                        crate::pipeline::gate::GateOutcome::Approval { approvers } => i64::from(approvers.max(1)),
+                        _ => 1,
+                    };
+                    let money = (prop.call.tool == ToolName::ProcessRefund)
+                        .then(|| prop.call.param("purchaseId").and_then(|pid| s.facts.purchases.iter().find(|p| p.id == pid)))
+                        .flatten();
                     d.store
                         .insert_approval(&ApprovalRow {
                             id: crate::ids::new_id("apr"),
@@ -462,6 +487,10 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                             expires_at: now + ttl * DAY_MS / 24,
                             created_at: now,
                             decided_at: None,
+                            approvers_required: required,
+                            amount_cents: money.map(|p| p.amount_cents),
+                            currency: money.map(|p| p.currency.clone()),
+                            capability: None,
                         })
                         .await
                         .map_err(store_err)?;
@@ -476,14 +505,39 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             pending.push(action_id);
         }
     }
+    // Post each request to the approval channel (Slack) when one is configured. A failure to
+    // post is audited; the dashboard and the CLI still see the approval.
+    let mut channels = Vec::new();
+    for id in &pending {
+        let posted: bool = match (&deps.approvals, &policy.approval_channel) {
+            (Some(_), Some(channel)) => {
+                let (d, s, t, aid, ch, name, draft) = (
+                    deps.clone(),
+                    snap.clone(),
+                    trace.clone(),
+                    id.clone(),
+                    channel.clone(),
+                    app.name.clone(),
+                    drafted.outcome.draft.clone(),
+                );
+                ctx.run(&format!("notify-{id}"), move || async move {
+                    post_request(&d, &s, &t, &aid, &ch, &name, draft.as_deref()).await
+                })
+                .await?
+            }
+            _ => false,
+        };
+        channels.push(if posted { "slack" } else { "dashboard" });
+    }
     if !pending.is_empty() {
         let ids = pending.clone();
         let (d, s) = (deps.clone(), snap.clone());
         ctx.send_event(
             "approval-requested",
             ids.iter()
-                .map(|id| {
-                    Event::new(events::APPROVAL_REQUESTED, json!({"action_id": id, "app_id": s.app, "conversation_id": s.conversation_id, "channel": "dashboard"}))
+                .zip(channels.iter())
+                .map(|(id, channel)| {
+                    Event::new(events::APPROVAL_REQUESTED, json!({"action_id": id, "app_id": s.app, "conversation_id": s.conversation_id, "channel": channel}))
                         .with_id(format!("approval-requested:{id}"))
                 })
                 .collect(),
@@ -509,36 +563,59 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         .await?
     };
 
-    // Wait for each pending approval; the decision is applied by the approvals flow.
+    // Wait for each pending approval and apply the decision. A decision event that does not
+    // hold up (forged, replayed, a capability for another action) is refused and audited, and
+    // the run waits again for the rest of the approval's lifetime.
     let mut decisions = Vec::new();
     for id in &pending {
-        let ttl = Duration::from_secs(
-            u64::try_from(policy.approval_ttl_hours.max(1)).unwrap_or(24) * 3600,
-        );
+        let ttl_ms = policy.approval_ttl_hours.max(1) * 3_600_000;
+        let expires_at = deps
+            .store
+            .approval_for_action(id)
+            .await
+            .map_err(store_err)?
+            .map(|a| a.expires_at);
         let expr = format!("async.data.action_id == \"{id}\"");
-        let decided = ctx
-            .wait_for_event(
-                &format!("approval-{id}"),
-                events::APPROVAL_DECIDED,
-                ttl,
-                Some(&expr),
-            )
-            .await?;
-        let (d, s, t, aid) = (deps.clone(), snap.clone(), trace.clone(), id.clone());
-        let outcome: Value = ctx
-            .run(&format!("decided-{id}"), move || async move {
-                let decision = decided.as_ref().and_then(|e| e.data["decision"].as_str()).unwrap_or("expired").to_string();
-                if decision == "expired" {
-                    d.store.transition_action(&aid, &["pending_approval"], "expired", &Default::default(), now_ms()).await.map_err(store_err)?;
-                    d.front
-                        .add_comment(&s.conversation_id, &format!("Approval for action {aid} expired; nothing was executed. Escalated to the team."))
-                        .await
-                        .map_err(front_err)?;
-                    audit(d.store.as_ref(), &t, &s.app, &s.conversation_id, "approval.expired", json!({"action_id": aid})).await?;
-                }
-                Ok(json!({"action_id": aid, "decision": decision}))
-            })
-            .await?;
+        let mut outcome = Value::Null;
+        for attempt in 0..MAX_DECISION_ATTEMPTS {
+            let suffix = if attempt == 0 {
+                String::new()
+            } else {
+                format!("-{attempt}")
+            };
+            let remaining = match (attempt, expires_at) {
+                (0, _) | (_, None) => ttl_ms,
+                (_, Some(at)) => at - now_ms(),
+            };
+            let decided = if remaining > 0 {
+                ctx.wait_for_event(
+                    &format!("approval-{id}{suffix}"),
+                    events::APPROVAL_DECIDED,
+                    Duration::from_millis(u64::try_from(remaining).unwrap_or(3_600_000)),
+                    Some(&expr),
+                )
+                .await?
+            } else {
+                None
+            };
+            let (d, s, t, aid, draft) = (
+                deps.clone(),
+                snap.clone(),
+                trace.clone(),
+                id.clone(),
+                drafted.outcome.draft.clone(),
+            );
+            let last = attempt + 1 == MAX_DECISION_ATTEMPTS;
+            outcome = ctx
+                .run(&format!("decided-{id}{suffix}"), move || async move {
+                    let data = decided.as_ref().map(|e| e.data.clone());
+                    apply_decision(&d, &s, &t, &aid, data.as_ref(), draft.as_deref(), last).await
+                })
+                .await?;
+            if outcome["status"] != "refused" {
+                break;
+            }
+        }
         decisions.push(outcome);
     }
 
@@ -551,6 +628,570 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         "decisions": decisions,
         "withheld": drafted.withheld,
     }))
+}
+
+/// Post the approval request of `action_id` to `channel`; `true` when posted.
+async fn post_request(
+    d: &InboundDeps,
+    s: &Snapshot,
+    trace: &str,
+    action_id: &str,
+    channel: &str,
+    app_name: &str,
+    draft: Option<&str>,
+) -> Result<bool, StepError> {
+    let Some(approvals) = &d.approvals else {
+        return Ok(false);
+    };
+    let action = d.store.get_action(action_id).await.map_err(store_err)?;
+    let approval = d
+        .store
+        .approval_for_action(action_id)
+        .await
+        .map_err(store_err)?;
+    let (Some(action), Some(approval)) = (action, approval) else {
+        return Err(StepError::non_retriable(format!(
+            "action {action_id} is gone"
+        )));
+    };
+    let req = decision::request_for(&action, &approval, app_name, Some(&s.facts.email), draft);
+    match approvals.post_request(channel, &req).await {
+        Ok(m) => {
+            d.store
+                .set_approval_message(&approval.id, "slack", &m.channel, &m.ts)
+                .await
+                .map_err(store_err)?;
+            audit(d.store.as_ref(), trace, &s.app, &s.conversation_id, "approval.posted",
+                  json!({"action_id": action_id, "approval_id": approval.id, "channel": m.channel, "ts": m.ts})).await?;
+            Ok(true)
+        }
+        Err(e) if e.is_retriable() => Err(StepError::retriable(e)),
+        Err(e) => {
+            audit(
+                d.store.as_ref(),
+                trace,
+                &s.app,
+                &s.conversation_id,
+                "approval.post_failed",
+                json!({"action_id": action_id, "channel": channel, "error": e.to_string()}),
+            )
+            .await?;
+            Ok(false)
+        }
+    }
+}
+
+/// Re-render the posted approval message (best effort: a failure is logged, never fatal).
+async fn update_message(
+    d: &InboundDeps,
+    s: &Snapshot,
+    action: &ActionRow,
+    approval: &ApprovalRow,
+    draft: Option<&str>,
+    state: ApprovalState,
+) {
+    let (Some(ch), Some(ts), Some(approvals)) =
+        (&approval.slack_channel, &approval.slack_ts, &d.approvals)
+    else {
+        return;
+    };
+    let name = match d.registry.by_slug(&s.app).await {
+        Ok(Some(a)) => a.name,
+        _ => s.app.clone(),
+    };
+    let req = decision::request_for(action, approval, &name, Some(&s.facts.email), draft);
+    let msg = crate::approvals::MessageRef {
+        channel: ch.clone(),
+        ts: ts.clone(),
+    };
+    if let Err(e) = approvals.update_request(&msg, &req, &state).await {
+        tracing::warn!(action = %action.id, state = state.as_str(), cause = %e, "cannot update the approval message");
+    }
+}
+
+async fn audit_as(
+    store: &dyn Store,
+    trace: &str,
+    app: &str,
+    conv: &str,
+    kind: &str,
+    actor: &str,
+    data: Value,
+) -> Result<(), StepError> {
+    store
+        .append_audit(
+            &AuditEvent::new(kind, actor, data)
+                .app(app)
+                .conversation(conv)
+                .trace(trace),
+        )
+        .await
+        .map(|_| ())
+        .map_err(store_err)
+}
+
+fn summarize(action: &ActionRow, result: &Value) -> String {
+    match result.get("refund") {
+        Some(r) if r.is_object() => format!(
+            "Refunded {} ({})",
+            format_money(
+                r["amount_cents"].as_i64().unwrap_or_default(),
+                r["currency"].as_str()
+            ),
+            r["id"].as_str().unwrap_or_default()
+        ),
+        _ => format!("{} done", action.kind),
+    }
+}
+
+/// Apply what was decided about `aid` (`data` is the `support/approval.decided` payload, `None`
+/// when the wait timed out). The store is authoritative: an event that disagrees with the
+/// approval row, or whose capability does not verify, is refused (`status: refused`).
+async fn apply_decision(
+    d: &InboundDeps,
+    s: &Snapshot,
+    trace: &str,
+    aid: &str,
+    data: Option<&Value>,
+    draft: Option<&str>,
+    last_attempt: bool,
+) -> Result<Value, StepError> {
+    let store = d.store.as_ref();
+    let now = now_ms();
+    let action = store
+        .get_action(aid)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| StepError::non_retriable(format!("action {aid} is gone")))?;
+    let approval = store
+        .approval_for_action(aid)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| StepError::non_retriable(format!("approval of {aid} is gone")))?;
+    let (app, conv) = (s.app.as_str(), s.conversation_id.as_str());
+    let approval_id = approval.id.as_str();
+    let refuse = |why: String, actor: String| async move {
+        audit_as(store, trace, app, conv, "approval.event_refused", &actor,
+                 json!({"action_id": aid, "approval_id": approval_id, "reason": why, "last_attempt": last_attempt})).await?;
+        if last_attempt {
+            escalate(
+                d,
+                s,
+                trace,
+                "needs-human",
+                &format!("approval of {aid}: too many refused decisions"),
+            )
+            .await?;
+        }
+        Ok::<Value, StepError>(json!({"action_id": aid, "status": "refused", "reason": why}))
+    };
+    let decision = match data {
+        Some(v) => v["decision"].as_str().unwrap_or_default().to_string(),
+        // The wait timed out. A decision recorded in the store whose event was lost still
+        // counts; otherwise the approval expires.
+        None => match approval.status.as_str() {
+            "approved" | "rejected" => approval.status.clone(),
+            _ => "expired".to_string(),
+        },
+    };
+    let actor = data
+        .and_then(|v| v["actor"].as_str())
+        .map(str::to_string)
+        .or_else(|| approval.decided_by.clone())
+        .unwrap_or_else(|| "unknown".into());
+    match decision.as_str() {
+        "expired" => {
+            let _ = store
+                .decide_approval(&approval.id, "expired", "system", None, now)
+                .await
+                .map_err(store_err)?;
+            store
+                .transition_action(
+                    aid,
+                    &["pending_approval"],
+                    "expired",
+                    &ActionPatch::default(),
+                    now,
+                )
+                .await
+                .map_err(store_err)?;
+            d.front
+                .add_comment(conv, &format!("Approval for action {aid} ({}) expired; nothing was executed. Escalated to the team.", action.kind))
+                .await
+                .map_err(front_err)?;
+            audit_as(
+                store,
+                trace,
+                app,
+                conv,
+                "approval.expired",
+                "system",
+                json!({"action_id": aid, "approval_id": approval.id}),
+            )
+            .await?;
+            escalate(
+                d,
+                s,
+                trace,
+                "needs-human",
+                &format!("approval of {} expired", action.kind),
+            )
+            .await?;
+            update_message(d, s, &action, &approval, draft, ApprovalState::Expired).await;
+            Ok(json!({"action_id": aid, "decision": "expired", "status": "expired"}))
+        }
+        "rejected" => {
+            if approval.status != "rejected" {
+                return refuse(
+                    format!(
+                        "the event says rejected, the approval is {}",
+                        approval.status
+                    ),
+                    actor,
+                )
+                .await;
+            }
+            store
+                .transition_action(
+                    aid,
+                    &["pending_approval"],
+                    "rejected",
+                    &ActionPatch::default(),
+                    now,
+                )
+                .await
+                .map_err(store_err)?;
+            let by = approval.decided_by.clone().unwrap_or(actor);
+            let reason = approval.reason.clone();
+            d.front
+                .add_comment(
+                    conv,
+                    &format!(
+                        "Action {aid} ({}) was rejected by {by}{}. Nothing was executed.",
+                        action.kind,
+                        reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    ),
+                )
+                .await
+                .map_err(front_err)?;
+            audit_as(store, trace, app, conv, "action.rejected", &by,
+                     json!({"action_id": aid, "approval_id": approval.id, "approver": by, "reason": reason})).await?;
+            let state = ApprovalState::Rejected {
+                by: Approver::new(by.strip_prefix("slack:").unwrap_or(&by)),
+                reason,
+            };
+            update_message(d, s, &action, &approval, draft, state).await;
+            Ok(json!({"action_id": aid, "decision": "rejected", "status": "rejected"}))
+        }
+        "approved" => {
+            // The capability first: a token minted for another action, tool or arguments is
+            // refused whatever the store says.
+            let token = data
+                .and_then(|v| v["capability"].as_str())
+                .map(str::to_string)
+                .or_else(|| approval.capability.clone());
+            let Some(token) = token else {
+                return refuse("no capability".into(), actor).await;
+            };
+            let claims = match capability::verify(
+                &d.master_key,
+                &token,
+                aid,
+                &action.kind,
+                &action.params,
+                now,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    audit_as(
+                        store,
+                        trace,
+                        app,
+                        conv,
+                        "capability.refused",
+                        &actor,
+                        json!({"action_id": aid, "error": e.to_string()}),
+                    )
+                    .await?;
+                    return refuse(format!("capability refused: {e}"), actor).await;
+                }
+            };
+            if approval.status != "approved" {
+                return refuse(
+                    format!(
+                        "the event says approved, the approval is {}",
+                        approval.status
+                    ),
+                    actor,
+                )
+                .await;
+            }
+            if approval.capability.as_deref() != Some(token.as_str()) {
+                audit_as(
+                    store,
+                    trace,
+                    app,
+                    conv,
+                    "capability.refused",
+                    &actor,
+                    json!({"action_id": aid, "error": "not the capability of this approval"}),
+                )
+                .await?;
+                return refuse(
+                    "capability is not the one minted for this approval".into(),
+                    actor,
+                )
+                .await;
+            }
+            let approvers = claims.approvers.clone();
+            let approver_list = decision::approvers_of(&approvers);
+            if !store
+                .consume_capability(&claims.nonce, aid, now)
+                .await
+                .map_err(store_err)?
+            {
+                match action.status.as_str() {
+                    // Our own earlier attempt consumed it and died mid-way: resume.
+                    "executing" | "approved" => {}
+                    "executed" | "failed" => {
+                        return Ok(
+                            json!({"action_id": aid, "decision": "approved", "status": action.status, "result": action.result, "error": action.error}),
+                        );
+                    }
+                    _ => {
+                        audit_as(
+                            store,
+                            trace,
+                            app,
+                            conv,
+                            "capability.refused",
+                            &actor,
+                            json!({"action_id": aid, "error": "capability already used"}),
+                        )
+                        .await?;
+                        return refuse("capability already used".into(), actor).await;
+                    }
+                }
+            }
+            store
+                .transition_action(
+                    aid,
+                    &["pending_approval"],
+                    "approved",
+                    &ActionPatch::default(),
+                    now,
+                )
+                .await
+                .map_err(store_err)?;
+            audit_as(store, trace, app, conv, "action.approved", &approvers.join(","),
+                     json!({"action_id": aid, "approval_id": approval.id, "approvers": approvers, "amount_cents": claims.amount_cents})).await?;
+            update_message(
+                d,
+                s,
+                &action,
+                &approval,
+                draft,
+                ApprovalState::Approved {
+                    approved_by: approver_list.clone(),
+                },
+            )
+            .await;
+            store
+                .transition_action(
+                    aid,
+                    &["approved"],
+                    "executing",
+                    &ActionPatch::default(),
+                    now_ms(),
+                )
+                .await
+                .map_err(store_err)?;
+            audit_as(
+                store,
+                trace,
+                app,
+                conv,
+                "action.executing",
+                &approvers.join(","),
+                json!({"action_id": aid, "approvers": approvers}),
+            )
+            .await?;
+            update_message(
+                d,
+                s,
+                &action,
+                &approval,
+                draft,
+                ApprovalState::Executing {
+                    approved_by: approver_list.clone(),
+                },
+            )
+            .await;
+
+            let app_row = d
+                .registry
+                .by_slug(app)
+                .await
+                .map_err(store_err)?
+                .ok_or_else(|| StepError::non_retriable("app removed"))?;
+            let tools = PlatformTools::new(d, &app_row, trace, conv)
+                .await?
+                .with_facts(s.facts.clone());
+            let tool = ToolName::parse(&action.kind)
+                .ok_or_else(|| StepError::non_retriable(format!("unknown tool {}", action.kind)))?;
+            let call = ToolCall::new(tool, action.params.clone());
+            match tools
+                .execute_approved(&call, aid, claims.amount_cents)
+                .await
+            {
+                Ok(result) => {
+                    store
+                        .transition_action(
+                            aid,
+                            &["executing"],
+                            "executed",
+                            &ActionPatch {
+                                result: Some(result.clone()),
+                                ..Default::default()
+                            },
+                            now_ms(),
+                        )
+                        .await
+                        .map_err(store_err)?;
+                    let summary = summarize(&action, &result);
+                    audit_as(store, trace, app, conv, "action.executed", &approvers.join(","),
+                             json!({"action_id": aid, "approvers": approvers, "result": result, "summary": summary})).await?;
+                    if let Some(text) = data.and_then(|v| v["edited_params"]["draft"].as_str()) {
+                        d.front
+                            .add_comment(conv, &format!("Reply edited by the approver:\n\n{text}"))
+                            .await
+                            .map_err(front_err)?;
+                    }
+                    d.front
+                        .add_comment(
+                            conv,
+                            &format!(
+                                "{summary} (action {aid}, approved by {}).",
+                                approvers.join(", ")
+                            ),
+                        )
+                        .await
+                        .map_err(front_err)?;
+                    update_message(
+                        d,
+                        s,
+                        &action,
+                        &approval,
+                        draft,
+                        ApprovalState::Executed {
+                            approved_by: approver_list,
+                            result: summary,
+                        },
+                    )
+                    .await;
+                    Ok(
+                        json!({"action_id": aid, "decision": "approved", "status": "executed", "result": result}),
+                    )
+                }
+                Err(e) => {
+                    let error = e.to_string();
+                    store
+                        .transition_action(
+                            aid,
+                            &["executing"],
+                            "failed",
+                            &ActionPatch {
+                                error: Some(error.clone()),
+                                ..Default::default()
+                            },
+                            now_ms(),
+                        )
+                        .await
+                        .map_err(store_err)?;
+                    store
+                        .insert_dead_letter(&DeadLetter {
+                            id: crate::ids::new_id("dl"),
+                            kind: "action".into(),
+                            ref_id: aid.to_string(),
+                            error: error.clone(),
+                            payload: json!({"action_id": aid, "approval_id": approval.id, "tool": action.kind, "params": action.params,
+                                            "app": app, "conversation_id": conv, "approvers": approvers, "amount_cents": claims.amount_cents}),
+                            created_at: now_ms(),
+                            resolved_at: None,
+                        })
+                        .await
+                        .map_err(store_err)?;
+                    audit_as(
+                        store,
+                        trace,
+                        app,
+                        conv,
+                        "action.failed",
+                        &approvers.join(","),
+                        json!({"action_id": aid, "approvers": approvers, "error": error}),
+                    )
+                    .await?;
+                    d.front
+                        .add_comment(conv, &format!("Action {aid} ({}) failed after approval: {error}. It is in the dead letters for a retry.", action.kind))
+                        .await
+                        .map_err(front_err)?;
+                    update_message(
+                        d,
+                        s,
+                        &action,
+                        &approval,
+                        draft,
+                        ApprovalState::Failed {
+                            approved_by: approver_list,
+                            error: error.clone(),
+                        },
+                    )
+                    .await;
+                    Ok(
+                        json!({"action_id": aid, "decision": "approved", "status": "failed", "error": error}),
+                    )
+                }
+            }
+        }
+        other => refuse(format!("unknown decision {other:?}"), actor).await,
+    }
+}
+
+/// Tag the conversation in Front, record the escalation and audit it.
+async fn escalate(
+    d: &InboundDeps,
+    s: &Snapshot,
+    trace: &str,
+    tag: &str,
+    reason: &str,
+) -> Result<(), StepError> {
+    d.front
+        .add_tags(&s.conversation_id, &[tag.to_string()])
+        .await
+        .map_err(front_err)?;
+    if let Some(mut c) = d
+        .store
+        .get_conversation(&s.conversation_id)
+        .await
+        .map_err(store_err)?
+    {
+        c.escalation = Some(tag.to_string());
+        c.escalation_reason = Some(reason.to_string());
+        c.updated_at = now_ms();
+        d.store.upsert_conversation(&c).await.map_err(store_err)?;
+    }
+    audit(
+        d.store.as_ref(),
+        trace,
+        &s.app,
+        &s.conversation_id,
+        "conversation.escalated",
+        json!({"tag": tag, "reason": reason}),
+    )
+    .await
 }
 
 fn failing(scorers: &[ScorerResult]) -> Vec<&ScorerResult> {
@@ -689,6 +1330,16 @@ pub struct PlatformTools {
     app: String,
     trace: String,
     conversation: String,
+    payments: Option<Arc<dyn Payments>>,
+    stripe_account: Option<String>,
+    facts: Option<CustomerFacts>,
+}
+
+/// What a write runs under: its idempotency key (also the Stripe `Idempotency-Key`) and the
+/// approved amount.
+struct WriteCtx {
+    key: String,
+    amount_cents: Option<i64>,
 }
 
 impl PlatformTools {
@@ -714,10 +1365,158 @@ impl PlatformTools {
             app: app.slug.clone(),
             trace: trace.into(),
             conversation: conversation.into(),
+            payments: deps.payments.clone(),
+            stripe_account: app.stripe_account.clone(),
+            facts: None,
         })
     }
 
-    async fn call_product(&self, call: &ToolCall) -> Result<Value, ToolError> {
+    /// Tools that know the customer's purchases (to find the Stripe charge of a refund).
+    pub fn with_facts(mut self, facts: CustomerFacts) -> Self {
+        self.facts = Some(facts);
+        self
+    }
+
+    /// The Stripe charge of a purchase, through the app's SDK (`getPurchases` of its owner).
+    async fn charge_of(&self, purchase_id: &str) -> Result<String, ToolError> {
+        let owner = self
+            .facts
+            .as_ref()
+            .and_then(|f| f.purchases.iter().find(|p| p.id == purchase_id))
+            .map(|p| p.owner_user_id.clone())
+            .ok_or_else(|| {
+                ToolError::NotFound(format!("purchase {purchase_id} of this customer"))
+            })?;
+        let purchases = self
+            .product
+            .get_purchases(&owner)
+            .await
+            .map_err(|e| ToolError::Failed(e.to_string()))?;
+        purchases
+            .into_iter()
+            .find(|p| p.id == purchase_id)
+            .and_then(|p| p.stripe_charge_id)
+            .ok_or_else(|| {
+                ToolError::Failed(format!("purchase {purchase_id} has no Stripe charge"))
+            })
+    }
+
+    /// Refund through Stripe when it is configured; `None` when it is not.
+    async fn stripe_refund(
+        &self,
+        call: &ToolCall,
+        w: &WriteCtx,
+    ) -> Result<Option<crate::payments::Refund>, ToolError> {
+        let Some(payments) = &self.payments else {
+            return Ok(None);
+        };
+        let purchase = call.param("purchaseId").unwrap_or_default();
+        let charge = self.charge_of(purchase).await?;
+        let location = match &self.stripe_account {
+            Some(account) => ChargeLocation::Direct {
+                account: account.clone(),
+            },
+            None => ChargeLocation::Platform,
+        };
+        let request = RefundRequest {
+            target: RefundTarget::Charge(charge),
+            location,
+            amount_cents: w.amount_cents,
+            reason: Some(RefundReason::RequestedByCustomer),
+            metadata: [
+                ("app".to_string(), self.app.clone()),
+                ("purchase_id".to_string(), purchase.to_string()),
+                ("idempotency_key".to_string(), w.key.clone()),
+            ]
+            .into_iter()
+            .collect(),
+            idempotency_key: w.key.clone(),
+        };
+        payments
+            .refund(&request)
+            .await
+            .map(Some)
+            .map_err(|e| ToolError::Failed(e.to_string()))
+    }
+
+    /// Run an approved write exactly once: `key` (the action id) is the idempotency key, so a
+    /// retry returns the stored result; an attempt that died mid-way is resumed (every call it
+    /// makes is idempotent on the same key).
+    pub async fn execute_approved(
+        &self,
+        call: &ToolCall,
+        key: &str,
+        amount_cents: Option<i64>,
+    ) -> Result<Value, ToolError> {
+        call.validate()?;
+        let w = WriteCtx {
+            key: key.to_string(),
+            amount_cents,
+        };
+        self.run_write(call, &w, true).await
+    }
+
+    async fn run_write(
+        &self,
+        call: &ToolCall,
+        w: &WriteCtx,
+        resume: bool,
+    ) -> Result<Value, ToolError> {
+        let started = Instant::now();
+        let result = match self
+            .store
+            .idempotency_begin(&w.key, call.tool.as_str(), now_ms())
+            .await
+        {
+            Ok(IdempotencyState::Completed(v)) => Ok(v),
+            Ok(IdempotencyState::InProgress) if !resume => Err(ToolError::Failed(
+                "the same action is already in progress".into(),
+            )),
+            Ok(IdempotencyState::Started | IdempotencyState::InProgress) => {
+                let r = self.call_product(call, w).await;
+                match &r {
+                    Ok(v) => {
+                        let _ = self.store.idempotency_complete(&w.key, v, now_ms()).await;
+                    }
+                    Err(_) => {
+                        let _ = self.store.idempotency_abandon(&w.key).await;
+                    }
+                }
+                r
+            }
+            Err(e) => Err(ToolError::Failed(format!("store: {e}"))),
+        };
+        self.audit_call(call, &result, started).await;
+        result
+    }
+
+    async fn audit_call(
+        &self,
+        call: &ToolCall,
+        result: &Result<Value, ToolError>,
+        started: Instant,
+    ) {
+        let ms = started.elapsed().as_millis() as u64;
+        let data = match result {
+            Ok(v) => {
+                json!({"tool": call.tool, "args": call.params, "ok": true, "result": v, "duration_ms": ms})
+            }
+            Err(e) => {
+                json!({"tool": call.tool, "args": call.params, "ok": false, "error": e.to_string(), "duration_ms": ms})
+            }
+        };
+        let _ = self
+            .store
+            .append_audit(
+                &AuditEvent::new("tool.called", "agent", data)
+                    .app(&self.app)
+                    .conversation(&self.conversation)
+                    .trace(&self.trace),
+            )
+            .await;
+    }
+
+    async fn call_product(&self, call: &ToolCall, w: &WriteCtx) -> Result<Value, ToolError> {
         let p = &self.product;
         let s = |k: &str| call.param(k).unwrap_or_default().to_string();
         let to = |r: Result<Value, support_sdk::IntegrationError>| {
@@ -768,20 +1567,33 @@ impl PlatformTools {
                 .await
                 .map(v)),
             ToolName::ProcessRefund => {
-                // The SDK side of a refund: access is revoked for the refunded purchase. The
-                // Stripe Connect refund joins here with the approvals issue.
-                to(p.revoke_access(support_sdk::types::RevokeAccessParams {
-                    purchase_id: s("purchaseId"),
-                    reason: s("reason"),
-                    refund_id: format!(
+                // Stripe first (when configured, idempotent on the key), then the SDK side:
+                // access is revoked for the refunded purchase, with the refund's id.
+                let refund = self.stripe_refund(call, w).await?;
+                let refund_id = match &refund {
+                    Some(r) => r.id.clone(),
+                    None => format!(
                         "refund_{}",
                         crate::crypto::sha256_hex(s("purchaseId").as_bytes())
                             .get(..12)
                             .unwrap_or_default()
                     ),
-                })
-                .await
-                .map(v))
+                };
+                let mut out = to(p
+                    .revoke_access(support_sdk::types::RevokeAccessParams {
+                        purchase_id: s("purchaseId"),
+                        reason: s("reason"),
+                        refund_id: refund_id.clone(),
+                    })
+                    .await
+                    .map(v))?;
+                if let Value::Object(map) = &mut out {
+                    map.insert("refundId".into(), json!(refund_id));
+                    if let Some(r) = refund {
+                        map.insert("refund".into(), v(r));
+                    }
+                }
+                Ok(out)
             }
         }
     }
@@ -791,7 +1603,6 @@ impl PlatformTools {
 impl ToolExecutor for PlatformTools {
     async fn execute(&self, call: &ToolCall) -> Result<Value, ToolError> {
         call.validate()?;
-        let started = Instant::now();
         let write = call.tool.risk() != crate::pipeline::tools::RiskClass::Read;
         let key = format!(
             "{}:{}:{}",
@@ -799,51 +1610,16 @@ impl ToolExecutor for PlatformTools {
             call.tool.as_str(),
             crate::crypto::sha256_hex(crate::audit::canonical_json(&call.params).as_bytes())
         );
-        let result = if write {
-            match self
-                .store
-                .idempotency_begin(&key, call.tool.as_str(), now_ms())
-                .await
-            {
-                Ok(IdempotencyState::Completed(v)) => Ok(v),
-                Ok(IdempotencyState::InProgress) => Err(ToolError::Failed(
-                    "the same action is already in progress".into(),
-                )),
-                Ok(IdempotencyState::Started) => {
-                    let r = self.call_product(call).await;
-                    match &r {
-                        Ok(v) => {
-                            let _ = self.store.idempotency_complete(&key, v, now_ms()).await;
-                        }
-                        Err(_) => {
-                            let _ = self.store.idempotency_abandon(&key).await;
-                        }
-                    }
-                    r
-                }
-                Err(e) => Err(ToolError::Failed(format!("store: {e}"))),
-            }
-        } else {
-            self.call_product(call).await
+        let w = WriteCtx {
+            key,
+            amount_cents: None,
         };
-        let ms = started.elapsed().as_millis() as u64;
-        let data = match &result {
-            Ok(v) => {
-                json!({"tool": call.tool, "args": call.params, "ok": true, "result": v, "duration_ms": ms})
-            }
-            Err(e) => {
-                json!({"tool": call.tool, "args": call.params, "ok": false, "error": e.to_string(), "duration_ms": ms})
-            }
-        };
-        let _ = self
-            .store
-            .append_audit(
-                &AuditEvent::new("tool.called", "agent", data)
-                    .app(&self.app)
-                    .conversation(&self.conversation)
-                    .trace(&self.trace),
-            )
-            .await;
+        if write {
+            return self.run_write(call, &w, false).await;
+        }
+        let started = Instant::now();
+        let result = self.call_product(call, &w).await;
+        self.audit_call(call, &result, started).await;
         result
     }
 }

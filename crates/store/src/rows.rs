@@ -176,6 +176,10 @@ pub(crate) fn approval(row: &AnyRow) -> StoreResult<ApprovalRow> {
         expires_at: get(row, "expires_at")?,
         created_at: get(row, "created_at")?,
         decided_at: get(row, "decided_at")?,
+        approvers_required: get(row, "approvers_required")?,
+        amount_cents: get(row, "amount_cents")?,
+        currency: get(row, "currency")?,
+        capability: get(row, "capability")?,
     })
 }
 

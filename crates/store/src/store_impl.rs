@@ -49,7 +49,7 @@ impl Db {
 
 const APP_COLS: &str = "id, slug, name, front_inbox_ids, sdk_base_url, secrets_enc, stripe_account, policy, capabilities, status, created_at, updated_at";
 const ACTION_COLS: &str = "id, conversation_id, app, kind, params, category, confidence, reasoning, risk, status, idempotency_key, result, error, trace_id, created_at, updated_at";
-const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at";
+const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at, approvers_required, amount_cents, currency, capability";
 const CONV_COLS: &str = "id, front_id, app, customer_email, subject, status, escalation, escalation_reason, assignee, sla_due_at, created_at, updated_at";
 const AUDIT_COLS: &str =
     "seq, at, kind, app, conversation_id, actor, trace_id, data, prev_hash, hash";
@@ -699,7 +699,7 @@ impl Store for Db {
     }
 
     async fn insert_approval(&self, a: &ApprovalRow) -> R<()> {
-        sqlx::query(safe!("INSERT INTO approvals ({APPROVAL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
+        sqlx::query(safe!("INSERT INTO approvals ({APPROVAL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
             .bind(&a.id)
             .bind(&a.action_id)
             .bind(&a.channel)
@@ -711,6 +711,10 @@ impl Store for Db {
             .bind(a.expires_at)
             .bind(a.created_at)
             .bind(a.decided_at)
+            .bind(a.approvers_required)
+            .bind(a.amount_cents)
+            .bind(&a.currency)
+            .bind(&a.capability)
             .execute(&self.write)
             .await
             .map_err(backend_err)?;
@@ -753,6 +757,97 @@ impl Store for Db {
         .bind(status)
         .bind(decided_by)
         .bind(reason)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn approval_for_action(&self, action_id: &str) -> R<Option<ApprovalRow>> {
+        sqlx::query(safe!(
+            "SELECT {APPROVAL_COLS} FROM approvals WHERE action_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(action_id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)?
+        .map(|r| rows::approval(&r))
+        .transpose()
+    }
+
+    async fn add_approval_vote(&self, v: &ApprovalVote) -> R<bool> {
+        let done = sqlx::query(
+            "INSERT INTO approval_votes (approval_id, approver, actor, channel, voted_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (approval_id, approver) DO NOTHING",
+        )
+        .bind(&v.approval_id)
+        .bind(&v.approver)
+        .bind(&v.actor)
+        .bind(&v.channel)
+        .bind(v.voted_at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_approval_votes(&self, approval_id: &str) -> R<Vec<ApprovalVote>> {
+        let rows = sqlx::query(
+            "SELECT approval_id, approver, actor, channel, voted_at FROM approval_votes WHERE approval_id = $1 ORDER BY voted_at, approver",
+        )
+        .bind(approval_id)
+        .fetch_all(&self.write)
+        .await
+        .map_err(backend_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApprovalVote {
+                    approval_id: r.try_get("approval_id").map_err(corrupt)?,
+                    approver: r.try_get("approver").map_err(corrupt)?,
+                    actor: r.try_get("actor").map_err(corrupt)?,
+                    channel: r.try_get("channel").map_err(corrupt)?,
+                    voted_at: r.try_get("voted_at").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_approval_capability(&self, id: &str, token: &str) -> R<()> {
+        sqlx::query("UPDATE approvals SET capability = $2 WHERE id = $1")
+            .bind(id)
+            .bind(token)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn set_approval_message(
+        &self,
+        id: &str,
+        channel: &str,
+        slack_channel: &str,
+        slack_ts: &str,
+    ) -> R<()> {
+        sqlx::query(
+            "UPDATE approvals SET channel = $2, slack_channel = $3, slack_ts = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(channel)
+        .bind(slack_channel)
+        .bind(slack_ts)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn consume_capability(&self, nonce: &str, action_id: &str, at: Millis) -> R<bool> {
+        let done = sqlx::query(
+            "INSERT INTO capability_uses (nonce, action_id, used_at) VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING",
+        )
+        .bind(nonce)
+        .bind(action_id)
         .bind(at)
         .execute(&self.write)
         .await

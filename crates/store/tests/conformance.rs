@@ -616,6 +616,10 @@ async fn actions_and_approvals_transition_once() {
             expires_at: 100,
             created_at: 1,
             decided_at: None,
+            approvers_required: 2,
+            amount_cents: Some(2500),
+            currency: Some("usd".into()),
+            capability: None,
         };
         db.insert_approval(&ap).await.unwrap();
         assert_eq!(db.list_approvals(Some("pending")).await.unwrap().len(), 1);
@@ -641,6 +645,49 @@ async fn actions_and_approvals_transition_once() {
         );
         assert!(db.list_approvals(Some("pending")).await.unwrap().is_empty());
         assert_eq!(db.list_approvals(None).await.unwrap().len(), 1);
+        assert_eq!(got.approvers_required, 2);
+        assert_eq!(got.amount_cents, Some(2500));
+
+        // Votes: one per approver.
+        let vote = |who: &str, at| ApprovalVote {
+            approval_id: "apr_1".into(),
+            approver: who.into(),
+            actor: who.into(),
+            channel: "dashboard".into(),
+            voted_at: at,
+        };
+        assert!(db.add_approval_vote(&vote("token:a", 7)).await.unwrap());
+        assert!(!db.add_approval_vote(&vote("token:a", 8)).await.unwrap());
+        assert!(db.add_approval_vote(&vote("token:b", 9)).await.unwrap());
+        let votes = db.list_approval_votes("apr_1").await.unwrap();
+        assert_eq!(
+            votes
+                .iter()
+                .map(|v| v.approver.as_str())
+                .collect::<Vec<_>>(),
+            ["token:a", "token:b"]
+        );
+
+        // Capability and message references.
+        db.set_approval_capability("apr_1", "cap1.x.y")
+            .await
+            .unwrap();
+        db.set_approval_message("apr_1", "slack", "C2", "3.4")
+            .await
+            .unwrap();
+        let got = db.approval_for_action("act_1").await.unwrap().unwrap();
+        assert_eq!(got.capability.as_deref(), Some("cap1.x.y"));
+        assert_eq!(
+            (got.slack_channel.as_deref(), got.slack_ts.as_deref()),
+            (Some("C2"), Some("3.4"))
+        );
+        assert!(db.approval_for_action("act_none").await.unwrap().is_none());
+
+        // A capability nonce is consumed once.
+        assert!(db.consume_capability("n1", "act_1", 10).await.unwrap());
+        assert!(!db.consume_capability("n1", "act_1", 11).await.unwrap());
+        assert!(!db.consume_capability("n1", "act_2", 12).await.unwrap());
+        assert!(db.consume_capability("n2", "act_1", 13).await.unwrap());
     })
     .await;
 }

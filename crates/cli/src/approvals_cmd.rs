@@ -1,0 +1,187 @@
+//! `skill approvals list|approve|reject|edit`: decide on pending approvals from the terminal.
+//! Talks to the database like the other commands; decisions go through the same decision
+//! function as the dashboard and Slack, and their events reach the runner through the embedded
+//! executor's event table (or Inngest's event API with `runner = "inngest"`).
+
+use crate::cli::{Cli, Failure, emit, exit, load_settings, open_db, usage};
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use support_core::crypto::MasterKey;
+use support_core::decision::{Decision, Verdict};
+use support_core::events::EventSink;
+use support_core::store::Store;
+use support_core::time::now_ms;
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCmd {
+    /// List approvals (pending by default).
+    List {
+        /// pending, approved, rejected, expired or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+    },
+    /// Approve an action (by approval id or action id).
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reject an action with a reason.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Approve with a smaller amount (in cents) and/or an edited reply.
+    Edit {
+        id: String,
+        #[arg(long)]
+        amount_cents: Option<i64>,
+        #[arg(long)]
+        draft: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+/// Who decides from the CLI: the operating-system user (database access is the authority).
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
+    let settings = load_settings(cli)?;
+    let db = open_db(&settings).await?;
+    let store: Arc<dyn Store> = Arc::new(db.clone());
+    let (id, verdict, reason, amount_cents, draft) = match cmd {
+        ApprovalsCmd::List { status } => {
+            let filter = (status != "all").then_some(status.as_str());
+            let mut items = Vec::new();
+            for a in store.list_approvals(filter).await? {
+                items.push(
+                    support_web::approvals::approval_json(store.as_ref(), &a)
+                        .await
+                        .map_err(|e| Failure::from(e.to_string()))?,
+                );
+            }
+            let v = json!({"items": items});
+            emit(cli, &v, || {
+                if items.is_empty() {
+                    return "no approvals".into();
+                }
+                items
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}\t{}\t{}\t{}\t{}\t{}",
+                            i["id"].as_str().unwrap_or_default(),
+                            i["status"].as_str().unwrap_or_default(),
+                            i["app"].as_str().unwrap_or_default(),
+                            i["action"]["kind"].as_str().unwrap_or_default(),
+                            i["amount_cents"]
+                                .as_i64()
+                                .map(|a| support_core::approvals::format_money(
+                                    a,
+                                    i["currency"].as_str()
+                                ))
+                                .unwrap_or_default(),
+                            i["action"]["reasoning"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            return Ok(());
+        }
+        ApprovalsCmd::Approve { id, reason } => (id, Verdict::Approve, reason.clone(), None, None),
+        ApprovalsCmd::Reject { id, reason } => {
+            if reason.trim().is_empty() {
+                return Err(usage("--reason must not be empty"));
+            }
+            (id, Verdict::Reject, Some(reason.clone()), None, None)
+        }
+        ApprovalsCmd::Edit {
+            id,
+            amount_cents,
+            draft,
+            reason,
+        } => (
+            id,
+            Verdict::Edit,
+            reason.clone(),
+            *amount_cents,
+            draft.clone(),
+        ),
+    };
+    let key = match &settings.master_key {
+        Some(k) => MasterKey::from_base64(k.expose()).map_err(|e| usage(e.to_string()))?,
+        // `skill dev --demo` keeps its generated key in DATA_DIR/master.key.
+        None if settings.data_dir.join("master.key").is_file() => {
+            support_web::demo::demo_master_key(&settings.data_dir)
+                .map_err(|e| usage(format!("master_key: {e}")))?
+        }
+        None => {
+            return Err(usage(
+                "master_key is required to sign the approval (SUPPORT_MASTER_KEY)",
+            ));
+        }
+    };
+    let events: Arc<dyn EventSink> = if support_web::runner::is_embedded(&settings) {
+        let engine = support_steps::Engine::builder(Arc::new(db.clone()))
+            .build()
+            .map_err(|e| Failure::from(e.to_string()))?;
+        Arc::new(support_web::runner::EmbeddedSink(engine))
+    } else {
+        let (Some(base), Some(k)) = (&settings.inngest.base_url, &settings.inngest.event_key)
+        else {
+            return Err(usage(
+                "runner = \"inngest\" needs INNGEST_BASE_URL and INNGEST_EVENT_KEY",
+            ));
+        };
+        Arc::new(
+            support_web::runner::InngestSink::new(base, k.expose())
+                .map_err(|e| Failure::from(e.to_string()))?,
+        )
+    };
+    let approver = cli_actor();
+    let d = Decision {
+        id: id.clone(),
+        verdict,
+        aliases: vec![approver.trim_start_matches("cli:").to_string()],
+        approver,
+        claimed_actor: None,
+        reason,
+        channel: "cli".into(),
+        params: None,
+        draft,
+        amount_cents,
+    };
+    let outcome = support_core::decision::decide(
+        support_core::decision::DecisionDeps {
+            store: store.as_ref(),
+            events: events.as_ref(),
+            key: &key,
+        },
+        &d,
+        now_ms(),
+    )
+    .await
+    .map_err(|e| Failure {
+        code: exit::FAILED,
+        message: format!("{} ({})", e, e.code()),
+    })?;
+    let v: Value = support_web::approvals::outcome_json(&outcome);
+    emit(cli, &v, || {
+        format!(
+            "{} {}: {}",
+            v["approval_id"].as_str().unwrap_or_default(),
+            v["decision"].as_str().unwrap_or_default(),
+            v["approvers"]
+        )
+    });
+    Ok(())
+}

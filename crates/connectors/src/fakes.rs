@@ -1,0 +1,443 @@
+//! Local fakes of Slack's Web API and Stripe's API that speak their wire formats, for the
+//! platform's integration tests (`TestApp`). Behind the `fakes` feature; never in production.
+//!
+//! - [`FakeSlack`]: `POST /api/{method}` with `Authorization: Bearer xoxb-…`, JSON or form
+//!   bodies; answers `{"ok":true,…}` or HTTP 200 `{"ok":false,"error":"…"}`. Implements
+//!   `chat.postMessage`, `chat.update`, `views.open`, `chat.postEphemeral`.
+//! - [`FakeStripe`]: form-encoded `POST /v1/refunds` with `Idempotency-Key` replay (same key and
+//!   parameters → the stored answer; other parameters → `idempotency_error`), `Stripe-Account`,
+//!   and Stripe's error body `{"error":{"type","code","message","param"}}`. Any `ch_…` charge is
+//!   known (with [`FakeStripe::charge_amount`] cents) unless a card error is queued.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn serve(app: Router) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(format!("http://{addr}"))
+}
+
+// ---------------------------------------------------------------- Slack
+
+/// One Web API call as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct SlackCall {
+    pub method: String,
+    pub authorization: Option<String>,
+    /// JSON body, or the form fields (`blocks`/`view` decoded from JSON).
+    pub args: Value,
+}
+
+#[derive(Default)]
+struct SlackState {
+    token: String,
+    channel: String,
+    calls: Vec<SlackCall>,
+    messages: Vec<(String, String, Value)>,
+    next_ts: u64,
+}
+
+/// A fake of Slack's Web API.
+#[derive(Clone, Default)]
+pub struct FakeSlack(Arc<Mutex<SlackState>>);
+
+impl FakeSlack {
+    /// Start on a free port; returns the fake and its API base (`http://127.0.0.1:PORT/api`).
+    /// Only `token` is accepted and only `channel` exists.
+    pub async fn start(token: &str, channel: &str) -> std::io::Result<(Self, String)> {
+        let fake = Self::default();
+        {
+            let mut st = lock(&fake.0);
+            st.token = token.into();
+            st.channel = channel.into();
+        }
+        let app = Router::new()
+            .route("/api/{method}", post(slack_api))
+            .with_state(fake.clone());
+        let url = serve(app).await?;
+        Ok((fake, format!("{url}/api")))
+    }
+
+    pub fn calls(&self) -> Vec<SlackCall> {
+        lock(&self.0).calls.clone()
+    }
+
+    /// Calls of one method.
+    pub fn calls_of(&self, method: &str) -> Vec<SlackCall> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    /// A posted message as it stands now (after updates).
+    pub fn message(&self, channel: &str, ts: &str) -> Option<Value> {
+        lock(&self.0)
+            .messages
+            .iter()
+            .find(|(c, t, _)| c == channel && t == ts)
+            .map(|(_, _, m)| m.clone())
+    }
+}
+
+fn slack_json(body: Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn slack_err(code: &str) -> Response {
+    slack_json(json!({"ok": false, "error": code}))
+}
+
+fn slack_args(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+    let ct = content_type.unwrap_or("");
+    if ct.starts_with("application/json") {
+        return serde_json::from_slice(body).ok();
+    }
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+        let mut map = serde_json::Map::new();
+        for (k, v) in pairs {
+            let parsed = match k.as_str() {
+                "blocks" | "attachments" | "view" => serde_json::from_str(&v).ok()?,
+                _ => Value::String(v),
+            };
+            map.insert(k, parsed);
+        }
+        return Some(Value::Object(map));
+    }
+    None
+}
+
+async fn slack_api(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let h = |n: header::HeaderName| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let authorization = h(header::AUTHORIZATION);
+    let args = slack_args(h(header::CONTENT_TYPE).as_deref(), &body);
+    let mut st = lock(&fake.0);
+    st.calls.push(SlackCall {
+        method: method.clone(),
+        authorization: authorization.clone(),
+        args: args.clone().unwrap_or(Value::Null),
+    });
+    match authorization.as_deref() {
+        None => return slack_err("not_authed"),
+        Some(a) if a != format!("Bearer {}", st.token) => return slack_err("invalid_auth"),
+        Some(_) => {}
+    }
+    let Some(args) = args else {
+        return slack_err("invalid_arguments");
+    };
+    let s = |k: &str| args[k].as_str().unwrap_or("").to_string();
+    match method.as_str() {
+        "chat.postMessage" => {
+            let channel = s("channel");
+            if channel != st.channel {
+                return slack_err("channel_not_found");
+            }
+            st.next_ts += 1;
+            let ts = format!("1700000000.{:06}", st.next_ts);
+            let message = json!({"type": "message", "subtype": "bot_message", "text": s("text"),
+                                 "ts": ts, "bot_id": "B0FAKEBOT", "blocks": args["blocks"]});
+            st.messages
+                .push((channel.clone(), ts.clone(), message.clone()));
+            slack_json(json!({"ok": true, "channel": channel, "ts": ts, "message": message}))
+        }
+        "chat.update" => {
+            let (channel, ts) = (s("channel"), s("ts"));
+            let Some(entry) = st
+                .messages
+                .iter_mut()
+                .find(|(c, t, _)| *c == channel && *t == ts)
+            else {
+                return slack_err("message_not_found");
+            };
+            entry.2["text"] = args["text"].clone();
+            entry.2["blocks"] = args["blocks"].clone();
+            slack_json(json!({"ok": true, "channel": channel, "ts": ts, "text": args["text"]}))
+        }
+        "views.open" => {
+            let trigger = s("trigger_id");
+            if trigger.is_empty() {
+                return slack_err("invalid_arguments");
+            }
+            if trigger.starts_with("expired") {
+                return slack_err("expired_trigger_id");
+            }
+            if args["view"]["type"] != "modal" {
+                return slack_err("invalid_arguments");
+            }
+            let mut view = args["view"].clone();
+            view["id"] = json!("V0FAKEVIEW");
+            slack_json(json!({"ok": true, "view": view}))
+        }
+        "chat.postEphemeral" => {
+            if s("channel") != st.channel {
+                return slack_err("channel_not_found");
+            }
+            if s("user").is_empty() {
+                return slack_err("user_not_in_channel");
+            }
+            slack_json(json!({"ok": true, "message_ts": "1700000000.999999"}))
+        }
+        _ => slack_err("unknown_method"),
+    }
+}
+
+// ---------------------------------------------------------------- Stripe
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct StripeCall {
+    pub method: String,
+    pub path: String,
+    pub form: Vec<(String, String)>,
+    pub stripe_account: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl StripeCall {
+    pub fn param(&self, k: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(a, _)| a == k)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Stripe's own refund fixture (stripe/openapi `fixtures3.json`).
+const REFUND_FIXTURE: &str = include_str!("../tests/fixtures/stripe/refund.json");
+
+type Replays = BTreeMap<(Option<String>, String), (Vec<(String, String)>, u16, Value)>;
+
+#[derive(Default)]
+struct StripeState {
+    secret_key: String,
+    charge_amount: i64,
+    calls: Vec<StripeCall>,
+    refunds: Vec<Value>,
+    refunded: BTreeMap<String, i64>,
+    idempotency: Replays,
+    card_errors: Vec<(String, String)>,
+    next: u32,
+}
+
+/// A fake of Stripe's refunds API.
+#[derive(Clone, Default)]
+pub struct FakeStripe(Arc<Mutex<StripeState>>);
+
+fn stripe_error(status: u16, type_: &str, code: Option<&str>, message: &str) -> (u16, Value) {
+    let mut e = json!({"type": type_, "message": message});
+    if let Some(c) = code {
+        e["code"] = json!(c);
+    }
+    (status, json!({"error": e}))
+}
+
+fn stripe_respond(status: u16, body: &Value, replayed: bool) -> Response {
+    let mut res = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if replayed && let Ok(v) = "true".parse() {
+        res.headers_mut().insert("idempotent-replayed", v);
+    }
+    res
+}
+
+impl FakeStripe {
+    /// Start on a free port; returns the fake and its base URL (`http://127.0.0.1:PORT/`).
+    pub async fn start(secret_key: &str) -> std::io::Result<(Self, String)> {
+        let fake = Self::default();
+        {
+            let mut st = lock(&fake.0);
+            st.secret_key = secret_key.into();
+            st.charge_amount = 100_000;
+        }
+        let app = Router::new().fallback(stripe_api).with_state(fake.clone());
+        let url = serve(app).await?;
+        Ok((fake, format!("{url}/")))
+    }
+
+    pub fn calls(&self) -> Vec<StripeCall> {
+        lock(&self.0).calls.clone()
+    }
+
+    /// Refunds created (replays excluded).
+    pub fn refunds(&self) -> Vec<Value> {
+        lock(&self.0).refunds.clone()
+    }
+
+    /// The next refund creation fails with this card error (`card_error`, HTTP 402).
+    pub fn fail_next_refund(&self, code: &str, message: &str) {
+        lock(&self.0)
+            .card_errors
+            .push((code.to_string(), message.to_string()));
+    }
+
+    /// The amount of every charge, in cents (100 000 unless set).
+    pub fn charge_amount(&self, cents: i64) {
+        lock(&self.0).charge_amount = cents;
+    }
+}
+
+fn create_refund(st: &mut StripeState, form: &[(String, String)]) -> (u16, Value) {
+    let get = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    let Some(charge) = get("charge") else {
+        return stripe_error(
+            400,
+            "invalid_request_error",
+            Some("parameter_missing"),
+            "One of the following params should be provided for this request: payment_intent or charge.",
+        );
+    };
+    if !charge.starts_with("ch_") {
+        return stripe_error(
+            404,
+            "invalid_request_error",
+            Some("resource_missing"),
+            &format!("No such charge: '{charge}'"),
+        );
+    }
+    if !st.card_errors.is_empty() {
+        let (code, message) = st.card_errors.remove(0);
+        return stripe_error(402, "card_error", Some(&code), &message);
+    }
+    let left = st.charge_amount - st.refunded.get(&charge).copied().unwrap_or(0);
+    if left <= 0 {
+        return stripe_error(
+            400,
+            "invalid_request_error",
+            Some("charge_already_refunded"),
+            &format!("Charge {charge} has already been refunded."),
+        );
+    }
+    let amount = match get("amount").map(|a| a.parse::<i64>()) {
+        None => left,
+        Some(Ok(a)) if a > 0 && a <= left => a,
+        _ => {
+            return stripe_error(
+                400,
+                "invalid_request_error",
+                Some("amount_too_large"),
+                "Refund amount is greater than unrefunded amount on charge",
+            );
+        }
+    };
+    *st.refunded.entry(charge.clone()).or_default() += amount;
+    st.next += 1;
+    let metadata: serde_json::Map<String, Value> = form
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("metadata[")
+                .and_then(|k| k.strip_suffix(']'))
+                .map(|k| (k.to_string(), json!(v)))
+        })
+        .collect();
+    let mut r: Value = serde_json::from_str(REFUND_FIXTURE).unwrap_or_else(|_| json!({}));
+    r["id"] = json!(format!("re_fake{:04}", st.next));
+    r["amount"] = json!(amount);
+    r["charge"] = json!(charge);
+    r["payment_intent"] = Value::Null;
+    r["created"] = json!(1_700_000_000 + i64::from(st.next));
+    r["reason"] = json!(get("reason"));
+    r["status"] = json!("succeeded");
+    r["metadata"] = Value::Object(metadata);
+    st.refunds.push(r.clone());
+    (200, r)
+}
+
+async fn stripe_api(
+    State(fake): State<FakeStripe>,
+    method: axum::http::Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let call = StripeCall {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        form: form.clone(),
+        stripe_account: h("stripe-account"),
+        idempotency_key: h("idempotency-key"),
+    };
+    let mut st = lock(&fake.0);
+    st.calls.push(call.clone());
+    if h("authorization") != Some(format!("Bearer {}", st.secret_key)) {
+        let (s, b) = stripe_error(
+            401,
+            "invalid_request_error",
+            None,
+            "Invalid API Key provided",
+        );
+        return stripe_respond(s, &b, false);
+    }
+    if (method.as_str(), uri.path()) != ("POST", "/v1/refunds") {
+        let (s, b) = stripe_error(
+            404,
+            "invalid_request_error",
+            None,
+            &format!("Unrecognized request URL ({method} {}).", uri.path()),
+        );
+        return stripe_respond(s, &b, false);
+    }
+    let Some(key) = call.idempotency_key.clone() else {
+        let (s, b) = create_refund(&mut st, &form);
+        return stripe_respond(s, &b, false);
+    };
+    let mut sorted = form.clone();
+    sorted.sort();
+    let slot = (call.stripe_account.clone(), key.clone());
+    if let Some((params, status, body)) = st.idempotency.get(&slot).cloned() {
+        if params == sorted {
+            return stripe_respond(status, &body, true);
+        }
+        let (s, b) = stripe_error(
+            400,
+            "idempotency_error",
+            None,
+            &format!(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
+            ),
+        );
+        return stripe_respond(s, &b, false);
+    }
+    let (status, body) = create_refund(&mut st, &form);
+    st.idempotency.insert(slot, (sorted, status, body.clone()));
+    stripe_respond(status, &body, false)
+}
