@@ -361,6 +361,54 @@ impl Engine {
         self.inner.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    fn has_crons(&self) -> bool {
+        read(&self.inner.functions)
+            .values()
+            .any(|c| !c.crons.is_empty())
+    }
+
+    /// Send `inngest/scheduled.timer` for every cron tick in `(since, now]`. Event ids name the
+    /// function and the minute, so concurrent workers fire each tick once. Returns the new mark.
+    pub async fn fire_crons(&self, since: Millis) -> Millis {
+        let now = now_ms();
+        let defs: Vec<Arc<Compiled>> = read(&self.inner.functions)
+            .values()
+            .filter(|c| !c.crons.is_empty())
+            .cloned()
+            .collect();
+        let mut events = Vec::new();
+        for def in defs {
+            for (spec, trigger) in def
+                .crons
+                .iter()
+                .zip(def.def.triggers.iter().filter_map(|t| match t {
+                    crate::function::Trigger::Cron { cron } => Some(cron.clone()),
+                    _ => None,
+                }))
+            {
+                for minute in spec.due_between(since, now, 60) {
+                    events.push(
+                        Event::new(
+                            crate::cron::SCHEDULED_EVENT,
+                            json!({"function_id": def.def.id, "cron": trigger}),
+                        )
+                        .with_id(format!("cron:{}:{minute}", def.def.id)),
+                    );
+                }
+            }
+        }
+        if events.is_empty() {
+            return now;
+        }
+        match self.send(events).await {
+            Ok(_) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "firing cron ticks failed; retrying");
+                since
+            }
+        }
+    }
+
     /// Start the worker loop on the current Tokio runtime.
     pub fn start(&self) -> Runner {
         let (stop, stop_rx) = watch::channel(false);
@@ -374,10 +422,13 @@ impl Engine {
         let cfg = self.inner.config.clone();
         let mut inflight: JoinSet<()> = JoinSet::new();
         tracing::info!("step worker started");
+        // Cron ticks after this start are fired; ticks missed while no worker ran are not.
+        let mut cron_checked = now_ms();
         loop {
             if *stop.borrow() {
                 break;
             }
+            cron_checked = self.fire_crons(cron_checked).await;
             while let Some(r) = inflight.try_join_next() {
                 if let Err(e) = r {
                     tracing::error!(error = %e, "run task failed");
@@ -417,6 +468,10 @@ impl Engine {
             }
             if more_events {
                 continue;
+            }
+            if self.has_crons() {
+                let next_minute = (now_ms().div_euclid(60_000) + 1) * 60_000;
+                wait = wait.min(Duration::from_millis((next_minute - now_ms()).max(1) as u64));
             }
             if store_ok && !full {
                 match self.inner.store.next_due().await {

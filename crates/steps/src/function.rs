@@ -26,7 +26,7 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expression: Option<String>,
     },
-    /// A cron schedule (kept in the definition and advertised; scheduling is not implemented yet).
+    /// A cron schedule (five fields, UTC); the embedded executor fires it.
     Cron { cron: String },
 }
 
@@ -279,6 +279,8 @@ pub(crate) struct Compiled {
     pub debounce_key: Option<Expr>,
     /// For functions served by an SDK: the URL to call.
     pub remote: Option<String>,
+    /// Parsed cron triggers (the embedded executor fires them).
+    pub crons: Vec<crate::cron::CronSpec>,
 }
 
 fn bad(function: &str, message: impl std::fmt::Display) -> EngineError {
@@ -304,6 +306,7 @@ impl Compiled {
                 .map_err(|e| bad(&fid, e))
         };
         let mut trigger_exprs = Vec::new();
+        let mut crons = Vec::new();
         for t in &def.triggers {
             match t {
                 Trigger::Event { event, expression } => {
@@ -312,7 +315,10 @@ impl Compiled {
                     }
                     trigger_exprs.push(compile(expression)?);
                 }
-                Trigger::Cron { .. } => trigger_exprs.push(None),
+                Trigger::Cron { cron } => {
+                    crons.push(crate::cron::CronSpec::parse(cron).map_err(|e| bad(&fid, e))?);
+                    trigger_exprs.push(None);
+                }
             }
         }
         for c in &def.cancel_on {
@@ -325,6 +331,7 @@ impl Compiled {
             trigger_exprs,
             def,
             remote: None,
+            crons,
         })
     }
 
@@ -341,6 +348,9 @@ impl Compiled {
                     }
                 },
             },
+            Trigger::Cron { .. } => {
+                event.name == crate::cron::SCHEDULED_EVENT && event.data["function_id"] == self.def.id.as_str()
+            }
             _ => false,
         })
     }

@@ -18,6 +18,7 @@
 //! - [`Engine::serve_sdk_apps`] is the server side: SDK apps (any language) sync with
 //!   `/fn/register` and the engine calls them with signed requests.
 
+pub mod cron;
 pub mod ctx;
 pub mod engine;
 pub mod error;
