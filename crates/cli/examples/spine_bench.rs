@@ -3,7 +3,7 @@
 //!
 //! `cargo run --release -p support-cli --example spine_bench -- [--acks N] [--drafts N]`
 //! writes `target/bench-report-spine.json`.
-#![allow(clippy::unwrap_used, clippy::print_stdout)]
+#![allow(clippy::print_stdout)]
 
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ async fn main() {
     // 1. Intake only (no workflow): signed webhooks, 32 in flight.
     let app = TestApp::spawn_with(TestBackend::Sqlite, |s| s.front.api_token = None)
         .await
-        .unwrap();
+        .expect("bench setup");
     let secret = app.demo.front_signing_secret.clone();
     let inbox = app.demo.apps[0].front_inbox_id.clone();
     let client = reqwest::Client::new();
@@ -108,13 +108,13 @@ async fn main() {
                 inbound: true,
             })
             .await
-            .unwrap();
+            .expect("bench setup");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while app.front.drafts(&d.conversation_id).is_empty() {
             tokio::time::timeout_at(deadline, changes.changed())
                 .await
-                .unwrap()
-                .unwrap();
+                .expect("bench setup")
+                .expect("bench setup");
         }
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
     }
@@ -132,8 +132,12 @@ async fn main() {
     });
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/bench-report-spine.json");
-    let _ = std::fs::create_dir_all(path.parent().unwrap());
-    std::fs::write(&path, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+    let _ = std::fs::create_dir_all(path.parent().expect("bench setup"));
+    std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&report).expect("bench setup"),
+    )
+    .expect("bench setup");
     println!("spine bench ({profile} build)");
     println!(
         "  intake: {acks_per_sec:.0} acks/s, p50 {ack_p50:.2} ms, p99 {ack_p99:.2} ms  (target ≥ 5000/s, p99 ≤ 10 ms)"
