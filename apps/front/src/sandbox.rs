@@ -633,10 +633,12 @@ struct TagsBody {
     tag_ids: Option<Vec<String>>,
 }
 
-async fn add_tags(
-    State(sb): State<Sandbox>,
-    Path(id): Path<String>,
+/// Apply `change` to a conversation's tags (Front answers 204, or 400/404).
+fn change_tags(
+    sb: &Sandbox,
+    id: &str,
     body: Option<Json<TagsBody>>,
+    change: impl FnOnce(&mut Vec<String>, Vec<String>),
 ) -> Response {
     let Some(tags) = body.and_then(|Json(b)| b.tag_ids) else {
         return front_error(
@@ -646,15 +648,25 @@ async fn add_tags(
         );
     };
     let mut inner = sb.lock();
-    let Some(c) = inner.convs.get_mut(&id) else {
+    let Some(c) = inner.convs.get_mut(id) else {
         return not_found("Conversation");
     };
-    for t in tags {
-        if !c.tags.contains(&t) {
-            c.tags.push(t);
-        }
-    }
+    change(&mut c.tags, tags);
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn add_tags(
+    State(sb): State<Sandbox>,
+    Path(id): Path<String>,
+    body: Option<Json<TagsBody>>,
+) -> Response {
+    change_tags(&sb, &id, body, |current, tags| {
+        for t in tags {
+            if !current.contains(&t) {
+                current.push(t);
+            }
+        }
+    })
 }
 
 async fn remove_tags(
@@ -662,19 +674,9 @@ async fn remove_tags(
     Path(id): Path<String>,
     body: Option<Json<TagsBody>>,
 ) -> Response {
-    let Some(tags) = body.and_then(|Json(b)| b.tag_ids) else {
-        return front_error(
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "tag_ids is required",
-        );
-    };
-    let mut inner = sb.lock();
-    let Some(c) = inner.convs.get_mut(&id) else {
-        return not_found("Conversation");
-    };
-    c.tags.retain(|t| !tags.contains(t));
-    StatusCode::NO_CONTENT.into_response()
+    change_tags(&sb, &id, body, |current, tags| {
+        current.retain(|t| !tags.contains(t))
+    })
 }
 
 #[derive(Debug, Deserialize)]

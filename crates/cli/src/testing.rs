@@ -271,6 +271,8 @@ pub struct SkillProcess {
     pub child: std::process::Child,
     /// The URL it printed on its first line.
     pub base_url: String,
+    /// The next lines of its start-up banner (dashboard URL, health, …).
+    pub banner: Vec<String>,
 }
 
 impl SkillProcess {
@@ -314,8 +316,13 @@ impl SkillProcess {
             base_url.starts_with("http://127.0.0.1:"),
             "unexpected first line: {first}"
         );
+        let banner: Vec<String> = lines.by_ref().take(3).map_while(Result::ok).collect();
         std::thread::spawn(move || for _ in lines {});
-        SkillProcess { child, base_url }
+        SkillProcess {
+            child,
+            base_url,
+            banner,
+        }
     }
 
     /// `kill -9`: no drain, no cleanup, as a crash.

@@ -2,9 +2,9 @@
 //! `config show` redaction, token creation against a running server.
 #![allow(clippy::unwrap_used, clippy::field_reassign_with_default)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
+use support_cli::testing::SkillProcess;
 
 const SKILL: &str = env!("CARGO_BIN_EXE_skill");
 
@@ -20,43 +20,16 @@ fn skill(dir: &std::path::Path) -> Command {
     c
 }
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start `skill dev --demo` on port 0 and read the base URL from its first line.
-fn start_dev(dir: &std::path::Path) -> (Running, String) {
-    let mut child = skill(dir)
-        .args([
-            "dev",
-            "--demo",
-            "--bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            "data",
-        ])
-        .env("SUPPORT_LOG__FILTER", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn skill dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a line").expect("utf-8");
-    let base = first.rsplit(' ').next().expect("url").to_string();
-    assert!(base.starts_with("http://127.0.0.1:"), "{first}");
-    let rest: Vec<String> = lines.by_ref().take(3).map_while(Result::ok).collect();
+/// Start `skill dev --demo` on port 0 (the shared launcher), checking its banner.
+fn start_dev(dir: &std::path::Path) -> (SkillProcess, String) {
+    let proc = SkillProcess::start_demo(SKILL, dir, "data", &[]);
     assert!(
-        rest.iter().any(|l| l.contains("dashboard:")),
-        "the dashboard URL is printed: {rest:?}"
+        proc.banner.iter().any(|l| l.contains("dashboard:")),
+        "the dashboard URL is printed: {:?}",
+        proc.banner
     );
-    std::thread::spawn(move || for _ in lines {});
-    (Running(child), base)
+    let base = proc.base_url.clone();
+    (proc, base)
 }
 
 fn get(url: &str) -> (u16, serde_json::Value) {
@@ -92,7 +65,7 @@ fn dev_demo_serves_then_drains_on_sigterm() {
     assert_eq!(demo["apps"].as_array().unwrap().len(), 3);
     assert!(demo["admin"]["password"].as_str().is_some());
 
-    let pid = running.0.id().to_string();
+    let pid = running.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -100,7 +73,7 @@ fn dev_demo_serves_then_drains_on_sigterm() {
             .unwrap()
             .success()
     );
-    let status = running.0.wait().unwrap();
+    let status = running.child.wait().unwrap();
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
 
     // A restart reuses the same demo state (secrets stay valid) and the same database.

@@ -1214,35 +1214,12 @@ async fn write_draft(
             RouteAction::EscalateInstructor => "instructor",
             _ => "needs-human",
         };
-        d.front
-            .add_tags(&s.conversation_id, &[tag.to_string()])
-            .await
-            .map_err(front_err)?;
         let reason = if dr.withheld {
             "the draft failed validation twice".to_string()
         } else {
             r.reasons.first().cloned().unwrap_or_default()
         };
-        if let Some(mut c) = d
-            .store
-            .get_conversation(&s.conversation_id)
-            .await
-            .map_err(store_err)?
-        {
-            c.escalation = Some(tag.to_string());
-            c.escalation_reason = Some(reason.clone());
-            c.updated_at = now_ms();
-            d.store.upsert_conversation(&c).await.map_err(store_err)?;
-        }
-        audit(
-            d.store.as_ref(),
-            trace,
-            &s.app,
-            &s.conversation_id,
-            "conversation.escalated",
-            json!({"tag": tag, "reason": reason}),
-        )
-        .await?;
+        escalate(d, s, trace, tag, &reason).await?;
     }
     let body = match (&dr.outcome.draft, dr.withheld) {
         (Some(text), false) => text.clone(),
