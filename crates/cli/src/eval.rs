@@ -210,25 +210,14 @@ async fn run_one(
             inbound: true,
         })
         .await?;
-    let engine = &app.platform.engine;
-    let runs = engine
-        .wait_for_runs_of(&format!("front:{}", d.event_id), 1, Duration::from_secs(60))
-        .await
-        .map_err(|e| format!("scenario {}: {e}", s.id))?;
-    let run_id = runs[0].id.clone();
     let settled = [
         RunStatus::Completed,
         RunStatus::Failed,
         RunStatus::Waiting,
         RunStatus::Cancelled,
     ];
-    let run = engine
-        .wait_until("run to settle", Duration::from_secs(60), || async {
-            Ok(engine
-                .get_run(&run_id)
-                .await?
-                .filter(|r| settled.contains(&r.run.status)))
-        })
+    let run = app
+        .settled_run(&d.event_id, &settled, Duration::from_secs(60))
         .await
         .map_err(|e| format!("scenario {}: {e}", s.id))?;
     let latency = started.elapsed().as_secs_f64() * 1000.0;

@@ -232,6 +232,28 @@ impl TestApp {
         self.url(crate::demo_app::PATH)
     }
 
+    /// Wait for the run started by Front event `front_event_id` to reach one of `statuses`.
+    pub async fn settled_run(
+        &self,
+        front_event_id: &str,
+        statuses: &[support_steps::RunStatus],
+        timeout: std::time::Duration,
+    ) -> Result<support_steps::RunDetail, support_steps::EngineError> {
+        let engine = &self.platform.engine;
+        let runs = engine
+            .wait_for_runs_of(&format!("front:{front_event_id}"), 1, timeout)
+            .await?;
+        let id = runs[0].id.clone();
+        engine
+            .wait_until("run to settle", timeout, || async {
+                Ok(engine
+                    .get_run(&id)
+                    .await?
+                    .filter(|r| statuses.contains(&r.run.status)))
+            })
+            .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

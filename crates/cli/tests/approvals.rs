@@ -37,21 +37,7 @@ async fn spawn(fakes: Fakes) -> TestApp {
 }
 
 async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDetail {
-    let engine = &app.platform.engine;
-    let runs = engine
-        .wait_for_runs_of(&format!("front:{}", d.event_id), 1, WAIT)
-        .await
-        .unwrap();
-    let id = runs[0].id.clone();
-    engine
-        .wait_until("run to settle", WAIT, || async {
-            Ok(engine
-                .get_run(&id)
-                .await?
-                .filter(|r| statuses.contains(&r.run.status)))
-        })
-        .await
-        .unwrap()
+    app.settled_run(&d.event_id, statuses, WAIT).await.unwrap()
 }
 
 /// Deliver a refund request from a customer whose purchase is ~35 days old and wait for the run

@@ -26,21 +26,7 @@ fn msg(app: &TestApp, app_index: usize, from: &str, subject: &str, body: &str) -
 
 /// Wait for the run started by a delivery to reach one of `statuses`.
 async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDetail {
-    let engine = &app.platform.engine;
-    let runs = engine
-        .wait_for_runs_of(&format!("front:{}", d.event_id), 1, WAIT)
-        .await
-        .unwrap();
-    let id = runs[0].id.clone();
-    engine
-        .wait_until("run to settle", WAIT, || async {
-            Ok(engine
-                .get_run(&id)
-                .await?
-                .filter(|r| statuses.contains(&r.run.status)))
-        })
-        .await
-        .unwrap()
+    app.settled_run(&d.event_id, statuses, WAIT).await.unwrap()
 }
 
 async fn audit_kinds(app: &TestApp, conversation: &str) -> Vec<String> {
