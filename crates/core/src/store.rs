@@ -189,6 +189,9 @@ pub struct ApprovalRow {
     /// The capability token minted when the approval completed (see `capability`).
     #[serde(default)]
     pub capability: Option<String>,
+    /// The reply drafted with the request (the Edit modal starts from it).
+    #[serde(default)]
+    pub draft: Option<String>,
 }
 
 fn one() -> i64 {

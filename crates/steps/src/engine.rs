@@ -2,8 +2,8 @@
 //! the worker loop with leases, heartbeats, stored timers and graceful shutdown.
 
 use crate::ctx::{Ctx, Driven, Mode, Op, OpKind, drive};
-use crate::error::{EngineError, StepError};
-use crate::event::{Event, INVOKED_EVENT, Millis, now_ms};
+use crate::error::{EngineError, RunStoreError, StepError};
+use crate::event::{Event, FAILED_EVENT, INVOKED_EVENT, Millis, now_ms};
 use crate::expr::{Expr, substitute_event};
 use crate::function::{Compiled, Function};
 use crate::store::*;
@@ -67,6 +67,23 @@ pub(crate) struct Inner {
     pub notify: Notify,
     pub changes: watch::Sender<u64>,
     pub remote: RwLock<Option<Invoker>>,
+    /// Group commit of [`Engine::send`]: see [`SendQueue`].
+    pub sends: SendQueue,
+}
+
+/// Events waiting to be stored, and who waits for them.
+type PendingSend = (
+    Vec<Event>,
+    tokio::sync::oneshot::Sender<Result<(), RunStoreError>>,
+);
+
+/// Group commit for `send`: concurrent callers queue their events; whoever holds `flush`
+/// stores everything queued in one transaction and answers each caller. Under load one commit
+/// carries many webhooks; alone, a caller flushes its own events at once.
+#[derive(Default)]
+pub(crate) struct SendQueue {
+    pending: std::sync::Mutex<Vec<PendingSend>>,
+    flush: tokio::sync::Mutex<()>,
 }
 
 /// The durable step engine. Cheap to clone.
@@ -131,6 +148,7 @@ impl EngineBuilder {
                 notify: Notify::new(),
                 changes,
                 remote: RwLock::new(None),
+                sends: SendQueue::default(),
             }),
         })
     }
@@ -163,6 +181,10 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+fn lock<T>(l: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -221,8 +243,37 @@ impl Engine {
             }
         }
         let events: Vec<Event> = events.into_iter().map(|e| e.normalized(now)).collect();
-        self.inner.store.insert_events(&events, now).await?;
         out.extend(events.iter().map(|e| e.id.clone()));
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        lock(&self.inner.sends.pending).push((events, tx));
+        let stored = {
+            let _flushing = self.inner.sends.flush.lock().await;
+            match rx.try_recv() {
+                // An earlier flush carried ours.
+                Ok(r) => r,
+                Err(_) => {
+                    let batch = std::mem::take(&mut *lock(&self.inner.sends.pending));
+                    let store = self.inner.store.clone();
+                    // A task of its own: if this caller goes away (its client hung up), the
+                    // batch it carries for the others is still stored and answered.
+                    let flush = tokio::spawn(async move {
+                        let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                        let all: Vec<Event> = events.into_iter().flatten().collect();
+                        let r = store.insert_events(&all, now_ms()).await.map(|_| ());
+                        for waiter in waiters {
+                            let _ = waiter.send(r.clone());
+                        }
+                    });
+                    let _ = flush.await;
+                    rx.try_recv().unwrap_or_else(|_| {
+                        Err(RunStoreError::Unavailable(
+                            "the event batch was dropped before it was stored".into(),
+                        ))
+                    })
+                }
+            }
+        };
+        stored?;
         self.inner.notify.notify_one();
         Ok(out)
     }
@@ -528,13 +579,21 @@ impl Engine {
             )
             .await?;
         let n = events.len();
+        // One transaction for the batch. Effects are computed from the waits as they were
+        // before the batch: a wait created meanwhile (by a run, or as a new run's cancel
+        // wait) is registered after every event already stored, so it could not match these.
+        let mut batch: Vec<(i64, EventEffects)> = Vec::with_capacity(n);
+        let mut waits: HashMap<String, Vec<WaitRecord>> = HashMap::new();
         for se in events {
             let span =
                 tracing::info_span!("steps.event", event = %se.event.name, event_id = %se.event.id);
-            let effects = self.effects_for(&se).instrument(span).await?;
+            let effects = self.effects_for(&se, &mut waits).instrument(span).await?;
+            batch.push((se.seq, effects));
+        }
+        if !batch.is_empty() {
             self.inner
                 .store
-                .apply_event(se.seq, &cfg.worker_id, &effects, now_ms())
+                .apply_events(&cfg.worker_id, &batch, now_ms())
                 .await?;
         }
         if n > 0 {
@@ -544,7 +603,14 @@ impl Engine {
         Ok(n)
     }
 
-    async fn effects_for(&self, se: &StoredEvent) -> Result<EventEffects, EngineError> {
+    /// What one event does: the runs it starts, the waits it resolves or cancels. `waits`
+    /// caches the pending waits by event name for one batch (a wait an earlier event of the
+    /// batch resolved is resolved at most once: the store deletes it on the first).
+    async fn effects_for(
+        &self,
+        se: &StoredEvent,
+        waits: &mut HashMap<String, Vec<WaitRecord>>,
+    ) -> Result<EventEffects, EngineError> {
         let now = now_ms();
         let ev = &se.event;
         let ev_json = ev.to_value();
@@ -555,14 +621,20 @@ impl Engine {
                 effects.new_runs.push(new_run(&def, ev.clone(), None, now));
             }
         }
-        for w in self.inner.store.waits_for_event(&ev.name).await? {
+        if !waits.contains_key(&ev.name) {
+            let pending = self.inner.store.waits_for_event(&ev.name).await?;
+            waits.insert(ev.name.clone(), pending);
+        }
+        for w in waits.get(&ev.name).into_iter().flatten() {
             if se.seq <= w.after_seq {
                 continue;
             }
-            if wait_matches(&w, &ev_json) {
+            if wait_matches(w, &ev_json) {
                 match w.kind {
-                    WaitKind::Cancel => effects.cancel.push(w.id),
-                    _ => effects.resolve.push((w.id, json!({ "data": ev_json }))),
+                    WaitKind::Cancel => effects.cancel.push(w.id.clone()),
+                    _ => effects
+                        .resolve
+                        .push((w.id.clone(), json!({ "data": ev_json }))),
                 }
             }
         }
@@ -898,6 +970,19 @@ impl Engine {
                 None => Next::Pending,
             },
         };
+        // A run that handled a failure does not announce its own (no chains).
+        if let Next::Fail(error) = &c.next
+            && run.event.name != FAILED_EVENT
+        {
+            c.events.push(
+                Event::new(
+                    FAILED_EVENT,
+                    json!({"function_id": run.function_id, "run_id": run.id,
+                           "error": error, "event": run.event.to_value()}),
+                )
+                .normalized(now),
+            );
+        }
         c
     }
 }

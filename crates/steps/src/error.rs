@@ -131,7 +131,7 @@ impl<T, E: std::fmt::Display> ResultExt<T> for Result<T, E> {
 }
 
 /// Errors of the storage port.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RunStoreError {
     #[error("not found: {0}")]
     NotFound(String),

@@ -39,6 +39,10 @@ fn empty_object() -> Value {
 /// The name of the event that starts an invoked function.
 pub const INVOKED_EVENT: &str = "inngest/function.invoked";
 
+/// Sent (as Inngest does) when a run fails for good: `{function_id, run_id, error, event}`.
+/// Stored in the same transaction as the failure, so a handler of it sees every dead letter.
+pub const FAILED_EVENT: &str = "inngest/function.failed";
+
 impl Event {
     /// A new event with the given name and data (id and ts are filled in when sent).
     pub fn new(name: impl Into<String>, data: Value) -> Self {

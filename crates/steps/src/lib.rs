@@ -36,6 +36,6 @@ pub mod timestr;
 pub use ctx::{Ctx, EventSender};
 pub use engine::{Engine, EngineBuilder, Runner, RunnerConfig};
 pub use error::{EngineError, ResultExt, RunStoreError, StepError};
-pub use event::{Event, Millis, now_ms};
+pub use event::{Event, FAILED_EVENT, Millis, now_ms};
 pub use function::{Backoff, CancelOn, Concurrency, Debounce, Function, Trigger};
 pub use store::{RunDetail, RunFilter, RunStatus, RunStore, RunSummary, StepRecord};

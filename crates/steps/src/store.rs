@@ -344,6 +344,21 @@ pub trait RunStore: Send + Sync + 'static {
         now: Millis,
     ) -> StoreResult<()>;
 
+    /// [`apply_event`](Self::apply_event) for a batch of claimed events, in order. Stores
+    /// that can should do it in one transaction; effects are idempotent (a wait resolved by an
+    /// earlier event of the batch is gone for a later one).
+    async fn apply_events(
+        &self,
+        owner: &str,
+        batch: &[(i64, EventEffects)],
+        now: Millis,
+    ) -> StoreResult<()> {
+        for (seq, effects) in batch {
+            self.apply_event(*seq, owner, effects, now).await?;
+        }
+        Ok(())
+    }
+
     /// Stored events named `name` with a sequence number above `after_seq`.
     async fn events_after(
         &self,

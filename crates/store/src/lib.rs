@@ -16,6 +16,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use support_core::store::{MigrationStatus, StoreError};
 
@@ -63,6 +64,46 @@ pub struct Db {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    /// SQLite: the background WAL checkpointer, stopped when the last clone is dropped.
+    _checkpointer: Option<Arc<AbortOnDrop>>,
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often the background checkpointer copies the SQLite WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// With the background checkpointer, the writer checkpoints by itself only past 20,000 WAL
+/// pages (a safety net; SQLite's default is 1,000).
+const WRITER_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 20000";
+
+/// Checkpoints the WAL in the background (`PASSIVE`: never blocks the writer). A checkpoint
+/// is the only fsync in WAL mode with `synchronous = NORMAL`; left to the writer, it would stall
+/// whichever commit crosses the threshold (the intake's p99).
+fn spawn_checkpointer(read: AnyPool) -> Option<Arc<AbortOnDrop>> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    Some(Arc::new(AbortOnDrop(handle.spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if read.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&read)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint skipped");
+            }
+        }
+    }))))
 }
 
 impl std::fmt::Debug for Db {
@@ -107,7 +148,9 @@ impl Db {
         }
         let opts = AnyConnectOptions::from_str(url)
             .map_err(|e| StoreError::Backend(format!("invalid database URL: {e}")))?;
-        let base = |max: u32| {
+        let background_checkpoints =
+            backend == Backend::Sqlite && tokio::runtime::Handle::try_current().is_ok();
+        let base = |max: u32, lazy_checkpoints: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(10))
@@ -118,6 +161,9 @@ impl Db {
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            if lazy_checkpoints {
+                                conn.execute(WRITER_AUTOCHECKPOINT).await?;
+                            }
                         }
                         Ok(())
                     })
@@ -125,18 +171,24 @@ impl Db {
         };
         let (read, write) = match backend {
             Backend::Sqlite => (
-                base(8).connect_lazy_with(opts.clone()),
-                base(1).connect_lazy_with(opts),
+                base(8, false).connect_lazy_with(opts.clone()),
+                base(1, background_checkpoints).connect_lazy_with(opts),
             ),
             Backend::Postgres => {
-                let pool = base(16).connect_lazy_with(opts);
+                let pool = base(16, false).connect_lazy_with(opts);
                 (pool.clone(), pool)
             }
+        };
+        let _checkpointer = if background_checkpoints {
+            spawn_checkpointer(read.clone())
+        } else {
+            None
         };
         Ok(Self {
             backend,
             read,
             write,
+            _checkpointer,
         })
     }
 

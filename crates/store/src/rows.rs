@@ -180,6 +180,7 @@ pub(crate) fn approval(row: &AnyRow) -> StoreResult<ApprovalRow> {
         amount_cents: get(row, "amount_cents")?,
         currency: get(row, "currency")?,
         capability: get(row, "capability")?,
+        draft: get(row, "draft")?,
     })
 }
 

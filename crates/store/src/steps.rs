@@ -605,6 +605,48 @@ impl Db {
     }
 }
 
+/// One event's effects inside a transaction (see `RunStore::apply_event`).
+async fn apply_event_tx(
+    tx: &mut Tx<'_>,
+    seq: i64,
+    owner: &str,
+    effects: &EventEffects,
+    now: Millis,
+) -> R<()> {
+    let done = sqlx::query(
+        "UPDATE steps_events SET processed_at = $3, lease_owner = NULL, lease_expires_at = NULL \
+             WHERE seq = $1 AND lease_owner = $2 AND processed_at IS NULL",
+    )
+    .bind(seq)
+    .bind(owner)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(err)?;
+    if done.rows_affected() == 0 {
+        return Ok(()); // lease lost: another worker processes it
+    }
+    for run in &effects.new_runs {
+        insert_run(tx, run, now).await?;
+    }
+    for (wait_id, value) in &effects.resolve {
+        resolve_wait_tx(tx, wait_id, value, now, true).await?;
+    }
+    for wait_id in &effects.cancel {
+        let run_id: Option<String> =
+            sqlx::query_scalar("SELECT run_id FROM steps_waits WHERE id = $1")
+                .bind(wait_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(err)?;
+        if let Some(run_id) = run_id {
+            let reason = json!({"name": "Cancelled", "message": "cancelled by a matching event"});
+            cancel_run_tx(tx, &run_id, &reason, now).await?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RunStore for Db {
     async fn insert_events(&self, events: &[Event], now: Millis) -> R<Vec<i64>> {
@@ -686,37 +728,14 @@ impl RunStore for Db {
         now: Millis,
     ) -> R<()> {
         let mut tx = self.write.begin().await.map_err(err)?;
-        let done = sqlx::query(
-            "UPDATE steps_events SET processed_at = $3, lease_owner = NULL, lease_expires_at = NULL \
-             WHERE seq = $1 AND lease_owner = $2 AND processed_at IS NULL",
-        )
-        .bind(seq)
-        .bind(owner)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?;
-        if done.rows_affected() == 0 {
-            return Ok(()); // lease lost: another worker processes it
-        }
-        for run in &effects.new_runs {
-            insert_run(&mut tx, run, now).await?;
-        }
-        for (wait_id, value) in &effects.resolve {
-            resolve_wait_tx(&mut tx, wait_id, value, now, true).await?;
-        }
-        for wait_id in &effects.cancel {
-            let run_id: Option<String> =
-                sqlx::query_scalar("SELECT run_id FROM steps_waits WHERE id = $1")
-                    .bind(wait_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(err)?;
-            if let Some(run_id) = run_id {
-                let reason =
-                    json!({"name": "Cancelled", "message": "cancelled by a matching event"});
-                cancel_run_tx(&mut tx, &run_id, &reason, now).await?;
-            }
+        apply_event_tx(&mut tx, seq, owner, effects, now).await?;
+        tx.commit().await.map_err(err)
+    }
+
+    async fn apply_events(&self, owner: &str, batch: &[(i64, EventEffects)], now: Millis) -> R<()> {
+        let mut tx = self.write.begin().await.map_err(err)?;
+        for (seq, effects) in batch {
+            apply_event_tx(&mut tx, *seq, owner, effects, now).await?;
         }
         tx.commit().await.map_err(err)
     }

@@ -49,7 +49,7 @@ impl Db {
 
 const APP_COLS: &str = "id, slug, name, front_inbox_ids, sdk_base_url, secrets_enc, stripe_account, policy, capabilities, status, created_at, updated_at";
 const ACTION_COLS: &str = "id, conversation_id, app, kind, params, category, confidence, reasoning, risk, status, idempotency_key, result, error, trace_id, created_at, updated_at";
-const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at, approvers_required, amount_cents, currency, capability";
+const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at, approvers_required, amount_cents, currency, capability, draft";
 const CONV_COLS: &str = "id, front_id, app, customer_email, subject, status, escalation, escalation_reason, assignee, sla_due_at, created_at, updated_at";
 const AUDIT_COLS: &str =
     "seq, at, kind, app, conversation_id, actor, trace_id, data, prev_hash, hash";
@@ -699,7 +699,7 @@ impl Store for Db {
     }
 
     async fn insert_approval(&self, a: &ApprovalRow) -> R<()> {
-        sqlx::query(safe!("INSERT INTO approvals ({APPROVAL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"))
+        sqlx::query(safe!("INSERT INTO approvals ({APPROVAL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
             .bind(&a.id)
             .bind(&a.action_id)
             .bind(&a.channel)
@@ -715,6 +715,7 @@ impl Store for Db {
             .bind(a.amount_cents)
             .bind(&a.currency)
             .bind(&a.capability)
+            .bind(&a.draft)
             .execute(&self.write)
             .await
             .map_err(backend_err)?;

@@ -620,6 +620,7 @@ async fn actions_and_approvals_transition_once() {
             amount_cents: Some(2500),
             currency: Some("usd".into()),
             capability: None,
+            draft: Some("Hi Jane,\n\nYour refund is on its way.".into()),
         };
         db.insert_approval(&ap).await.unwrap();
         assert_eq!(db.list_approvals(Some("pending")).await.unwrap().len(), 1);
@@ -635,6 +636,7 @@ async fn actions_and_approvals_transition_once() {
             "a second decision changes nothing"
         );
         let got = db.get_approval("apr_1").await.unwrap().unwrap();
+        assert_eq!(got.draft, ap.draft, "the draft round-trips");
         assert_eq!(
             (
                 got.status.as_str(),

@@ -612,6 +612,19 @@ async fn failed_runs_are_dead_lettered_and_replayable() {
         assert_eq!(d.run.status, RunStatus::Failed);
         assert_eq!(d.run.error.as_ref().unwrap()["message"], "gateway down");
         assert_eq!(c.get("charge"), 2, "first try + 1 retry");
+        // The failure is announced as Inngest does, in the same commit.
+        let announced: Vec<String> = sqlx::query_scalar(
+            "SELECT payload FROM steps_events WHERE name = 'inngest/function.failed'",
+        )
+        .fetch_all(db.read_pool())
+        .await
+        .unwrap();
+        assert_eq!(announced.len(), 1);
+        let announced: Value = serde_json::from_str(&announced[0]).unwrap();
+        assert_eq!(announced["data"]["run_id"], run.as_str());
+        assert_eq!(announced["data"]["function_id"], "dlq");
+        assert_eq!(announced["data"]["error"]["message"], "gateway down");
+        assert_eq!(announced["data"]["event"]["name"], "test/dlq");
         let failed = engine
             .list_runs(&support_steps::RunFilter {
                 status: Some(RunStatus::Failed),
@@ -836,4 +849,46 @@ async fn bad_definitions_are_clear_errors() {
             .build()
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn concurrent_sends_share_commits_and_each_event_starts_one_run() {
+    each_backend(|db| async move {
+        let f = Function::new("per-event")
+            .on_event("test/burst")
+            .handler(|_ctx: Ctx, ev: Event| async move { Ok(ev.data) });
+        let engine = engine(&db, vec![f]);
+        let runner = engine.start();
+        // 64 callers at once, each sending its own event; every 8th one also repeats the
+        // event of caller 0 (a webhook retried while the first delivery is in flight).
+        let sends = (0..64).map(|i| {
+            let engine = engine.clone();
+            async move {
+                let mut evs =
+                    vec![Event::new("test/burst", json!({"i": i})).with_id(format!("burst-{i}"))];
+                if i % 8 == 0 {
+                    evs.push(Event::new("test/burst", json!({"i": 0})).with_id("burst-0"));
+                }
+                engine.send(evs).await.unwrap()
+            }
+        });
+        let ids = futures::future::join_all(sends).await;
+        assert_eq!(ids.len(), 64);
+        assert_eq!(ids[5], vec!["burst-5".to_string()]);
+        for i in 0..64 {
+            let runs = engine
+                .wait_for_runs_of(&format!("burst-{i}"), 1, T)
+                .await
+                .unwrap();
+            assert_eq!(runs.len(), 1, "event burst-{i}");
+        }
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM steps_events WHERE name = 'test/burst'")
+                .fetch_one(db.read_pool())
+                .await
+                .unwrap();
+        assert_eq!(stored, 64);
+        runner.shutdown().await;
+    })
+    .await;
 }
