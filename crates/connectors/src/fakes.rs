@@ -8,6 +8,16 @@
 //!   parameters → the stored answer; other parameters → `idempotency_error`), `Stripe-Account`,
 //!   and Stripe's error body `{"error":{"type","code","message","param"}}`. Any `ch_…` charge is
 //!   known (with [`FakeStripe::charge_amount`] cents) unless a card error is queued.
+//!   `GET /v1/charges?customer=`, `/v1/refunds?charge=` and `/v1/subscriptions?customer=` answer
+//!   in Stripe's list format (`{"object":"list","data":[…],"has_more":…,"url"}`) from
+//!   [`FakeStripe::add_charge`] / [`FakeStripe::add_subscription`] and the refunds made; Connect's
+//!   `POST /oauth/token` exchanges a code registered with [`FakeStripe::authorize`] once
+//!   (`{"error":"invalid_grant","error_description":…}` otherwise).
+//! - [`llm`]: [`FakeOpenAi`] and [`FakeAnthropic`], scripted chat-model servers speaking OpenAI's
+//!   chat completions and Anthropic's Messages wire formats.
+
+pub mod llm;
+pub use llm::{FakeAnthropic, FakeLlm, FakeLlmRequest, FakeOpenAi, Reply};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -233,6 +243,18 @@ impl StripeCall {
 
 /// Stripe's own refund fixture (stripe/openapi `fixtures3.json`).
 const REFUND_FIXTURE: &str = include_str!("../tests/fixtures/stripe/refund.json");
+/// Stripe's own charge and subscription fixtures, for the list endpoints.
+const CHARGE_FIXTURE: &str = include_str!("../tests/fixtures/stripe/charge.json");
+const SUBSCRIPTION_FIXTURE: &str = include_str!("../tests/fixtures/stripe/subscription.json");
+
+/// A charge the fake lists for a customer ([`FakeStripe::add_charge`]).
+#[derive(Debug, Clone)]
+struct FakeCharge {
+    account: Option<String>,
+    id: String,
+    customer: String,
+    amount: i64,
+}
 
 type Replays = BTreeMap<(Option<String>, String), (Vec<(String, String)>, u16, Value)>;
 
@@ -246,6 +268,31 @@ struct StripeState {
     idempotency: Replays,
     card_errors: Vec<(String, String)>,
     next: u32,
+    charges: Vec<FakeCharge>,
+    /// `(account, customer, subscription id, status)`.
+    subscriptions: Vec<(Option<String>, String, String, String)>,
+    /// Connect OAuth authorization codes not yet exchanged → the account they connect.
+    oauth_codes: BTreeMap<String, String>,
+    /// While set, refund requests are processed (the refund exists, the idempotent replay is
+    /// stored) but not answered: the caller never learns the outcome ([`FakeStripe::hold_refund_responses`]).
+    hold: bool,
+    /// Bumped on every request and on release, for tests that wait.
+    signal: Signal,
+}
+
+/// A change counter tests can wait on.
+struct Signal(tokio::sync::watch::Sender<u64>);
+
+impl Default for Signal {
+    fn default() -> Self {
+        Self(tokio::sync::watch::channel(0).0)
+    }
+}
+
+impl Signal {
+    fn bump(&self) {
+        self.0.send_modify(|v| *v = v.wrapping_add(1));
+    }
 }
 
 /// A fake of Stripe's refunds API.
@@ -296,6 +343,44 @@ impl FakeStripe {
         lock(&self.0).refunds.clone()
     }
 
+    /// From now on refunds are made but their responses are held back until
+    /// [`release_refund_responses`](Self::release_refund_responses): as when Stripe did the work
+    /// and the connection died before the answer (a crash, a timeout).
+    pub fn hold_refund_responses(&self) {
+        lock(&self.0).hold = true;
+    }
+
+    /// Answer the held refund requests (if their callers are still there) and stop holding.
+    pub fn release_refund_responses(&self) {
+        let mut st = lock(&self.0);
+        st.hold = false;
+        st.signal.bump();
+    }
+
+    /// Wait until `POST /v1/refunds` has been requested `n` times (replays included).
+    pub async fn wait_for_refund_requests(
+        &self,
+        n: usize,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        let mut rx = lock(&self.0).signal.0.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let seen = self
+                .calls()
+                .iter()
+                .filter(|c| c.method == "POST" && c.path == "/v1/refunds")
+                .count();
+            if seen >= n {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return Err(format!("{seen} of {n} refund requests arrived")),
+            }
+        }
+    }
+
     /// The next refund creation fails with this card error (`card_error`, HTTP 402).
     pub fn fail_next_refund(&self, code: &str, message: &str) {
         lock(&self.0)
@@ -307,6 +392,182 @@ impl FakeStripe {
     pub fn charge_amount(&self, cents: i64) {
         lock(&self.0).charge_amount = cents;
     }
+
+    /// A charge of `customer` on `account` (`None`: the platform) that `GET /v1/charges` lists.
+    pub fn add_charge(&self, account: Option<&str>, id: &str, customer: &str, amount: i64) {
+        lock(&self.0).charges.push(FakeCharge {
+            account: account.map(str::to_string),
+            id: id.into(),
+            customer: customer.into(),
+            amount,
+        });
+    }
+
+    /// A subscription of `customer` on `account` that `GET /v1/subscriptions` lists.
+    pub fn add_subscription(&self, account: Option<&str>, customer: &str, id: &str, status: &str) {
+        lock(&self.0).subscriptions.push((
+            account.map(str::to_string),
+            customer.into(),
+            id.into(),
+            status.into(),
+        ));
+    }
+
+    /// A Connect OAuth authorization code (what Stripe puts on the redirect after the user
+    /// accepts) that `POST /oauth/token` exchanges, once, for `account`.
+    pub fn authorize(&self, code: &str, account: &str) {
+        lock(&self.0)
+            .oauth_codes
+            .insert(code.into(), account.into());
+    }
+}
+
+fn stripe_list(url: &str, data: Vec<Value>) -> Value {
+    json!({"object": "list", "data": data, "has_more": false, "url": url})
+}
+
+fn query_param(query: &[(String, String)], k: &str) -> Option<String> {
+    query.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
+}
+
+fn charge_json(st: &StripeState, c: &FakeCharge) -> Value {
+    let mut v: Value = serde_json::from_str(CHARGE_FIXTURE).unwrap_or_else(|_| json!({}));
+    let refunded = st.refunded.get(&c.id).copied().unwrap_or(0);
+    v["id"] = json!(c.id);
+    v["amount"] = json!(c.amount);
+    v["amount_captured"] = json!(c.amount);
+    v["amount_refunded"] = json!(refunded);
+    v["refunded"] = json!(refunded >= c.amount);
+    v["captured"] = json!(true);
+    v["paid"] = json!(true);
+    v["status"] = json!("succeeded");
+    v["customer"] = json!(c.customer);
+    v["payment_intent"] = Value::Null;
+    v["created"] = json!(1_700_000_000);
+    v["refunds"]["url"] = json!(format!("/v1/charges/{}/refunds", c.id));
+    v
+}
+
+/// `GET /v1/charges|refunds|subscriptions` in Stripe's list format.
+fn list_endpoint(
+    st: &StripeState,
+    path: &str,
+    account: Option<&String>,
+    query: &[(String, String)],
+) -> Option<(u16, Value)> {
+    let limit = query_param(query, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let data: Vec<Value> = match path {
+        "/v1/charges" => {
+            let customer = query_param(query, "customer");
+            st.charges
+                .iter()
+                .rev()
+                .filter(|c| c.account.as_ref() == account && Some(&c.customer) == customer.as_ref())
+                .map(|c| charge_json(st, c))
+                .collect()
+        }
+        "/v1/refunds" => {
+            let charge = query_param(query, "charge");
+            st.refunds
+                .iter()
+                .rev()
+                .filter(|r| charge.as_deref().is_some_and(|c| r["charge"] == c))
+                .cloned()
+                .collect()
+        }
+        "/v1/subscriptions" => {
+            let customer = query_param(query, "customer");
+            st.subscriptions
+                .iter()
+                .rev()
+                .filter(|(a, c, _, _)| a.as_ref() == account && Some(c) == customer.as_ref())
+                .map(|(_, c, id, status)| {
+                    let mut v: Value =
+                        serde_json::from_str(SUBSCRIPTION_FIXTURE).unwrap_or_else(|_| json!({}));
+                    v["id"] = json!(id);
+                    v["customer"] = json!(c);
+                    v["status"] = json!(status);
+                    v["cancel_at_period_end"] = json!(false);
+                    v
+                })
+                .collect()
+        }
+        _ => return None,
+    };
+    let has_more = data.len() > limit;
+    let mut body = stripe_list(path, data.into_iter().take(limit).collect());
+    body["has_more"] = json!(has_more);
+    Some((200, body))
+}
+
+/// `POST /oauth/token` (Connect): the platform's secret key as HTTP Basic user (or Bearer);
+/// `grant_type=authorization_code&code=…`. Errors are OAuth's `{"error","error_description"}`.
+fn oauth_token(
+    st: &mut StripeState,
+    authorization: Option<&str>,
+    form: &[(String, String)],
+) -> (u16, Value) {
+    let oauth_err = |status: u16, code: &str, description: &str| {
+        (
+            status,
+            json!({"error": code, "error_description": description}),
+        )
+    };
+    let key_ok = match authorization {
+        Some(a) if a.starts_with("Bearer ") => a["Bearer ".len()..] == st.secret_key,
+        Some(a) if a.starts_with("Basic ") => {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(a["Basic ".len()..].trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .is_some_and(|userpass| userpass == format!("{}:", st.secret_key))
+        }
+        _ => false,
+    };
+    let client_secret_ok = form
+        .iter()
+        .any(|(k, v)| k == "client_secret" && *v == st.secret_key);
+    if !key_ok && !client_secret_ok {
+        return oauth_err(
+            401,
+            "invalid_client",
+            "No authentication was provided. Send your secret API key using the Authorization header, or as a client_secret POST parameter.",
+        );
+    }
+    let get = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+    if get("grant_type").as_deref() != Some("authorization_code") {
+        return oauth_err(
+            400,
+            "unsupported_grant_type",
+            "Only authorization_code and refresh_token grant types are supported.",
+        );
+    }
+    let Some(code) = get("code") else {
+        return oauth_err(400, "invalid_request", "No authorization code provided");
+    };
+    let Some(account) = st.oauth_codes.remove(&code) else {
+        return oauth_err(
+            400,
+            "invalid_grant",
+            &format!("Authorization code does not exist: {code}"),
+        );
+    };
+    (
+        200,
+        json!({
+            "access_token": format!("sk_test_fake_access_{account}"),
+            "livemode": false,
+            "refresh_token": format!("rt_fake_{account}"),
+            "token_type": "bearer",
+            "stripe_publishable_key": format!("pk_test_fake_{account}"),
+            "stripe_user_id": account,
+            "scope": "read_write"
+        }),
+    )
 }
 
 fn create_refund(st: &mut StripeState, form: &[(String, String)]) -> (u16, Value) {
@@ -382,13 +643,36 @@ async fn stripe_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    match stripe_answer(&fake, &method, &uri, &headers, &body) {
+        Answer::Now(res) => res,
+        Answer::Held(status, body, rx) => {
+            // The refund exists; the answer waits (and is lost if the caller dies meanwhile).
+            wait_for_release(&fake, rx).await;
+            stripe_respond(status, &body, false)
+        }
+    }
+}
+
+/// What the fake Stripe answers: now, or once held responses are released.
+enum Answer {
+    Now(Response),
+    Held(u16, Value, tokio::sync::watch::Receiver<u64>),
+}
+
+fn stripe_answer(
+    fake: &FakeStripe,
+    method: &axum::http::Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Answer {
     let h = |n: &str| {
         headers
             .get(n)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let call = StripeCall {
         method: method.to_string(),
         path: uri.path().to_string(),
@@ -398,6 +682,11 @@ async fn stripe_api(
     };
     let mut st = lock(&fake.0);
     st.calls.push(call.clone());
+    st.signal.bump();
+    if (method.as_str(), uri.path()) == ("POST", "/oauth/token") {
+        let (s, b) = oauth_token(&mut st, h("authorization").as_deref(), &form);
+        return Answer::Now(stripe_respond(s, &b, false));
+    }
     if h("authorization") != Some(format!("Bearer {}", st.secret_key)) {
         let (s, b) = stripe_error(
             401,
@@ -405,7 +694,14 @@ async fn stripe_api(
             None,
             "Invalid API Key provided",
         );
-        return stripe_respond(s, &b, false);
+        return Answer::Now(stripe_respond(s, &b, false));
+    }
+    if method.as_str() == "GET" {
+        let query: Vec<(String, String)> =
+            serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+        if let Some((s, b)) = list_endpoint(&st, uri.path(), call.stripe_account.as_ref(), &query) {
+            return Answer::Now(stripe_respond(s, &b, false));
+        }
     }
     if (method.as_str(), uri.path()) != ("POST", "/v1/refunds") {
         let (s, b) = stripe_error(
@@ -414,18 +710,18 @@ async fn stripe_api(
             None,
             &format!("Unrecognized request URL ({method} {}).", uri.path()),
         );
-        return stripe_respond(s, &b, false);
+        return Answer::Now(stripe_respond(s, &b, false));
     }
     let Some(key) = call.idempotency_key.clone() else {
         let (s, b) = create_refund(&mut st, &form);
-        return stripe_respond(s, &b, false);
+        return Answer::Now(stripe_respond(s, &b, false));
     };
     let mut sorted = form.clone();
     sorted.sort();
     let slot = (call.stripe_account.clone(), key.clone());
     if let Some((params, status, body)) = st.idempotency.get(&slot).cloned() {
         if params == sorted {
-            return stripe_respond(status, &body, true);
+            return Answer::Now(stripe_respond(status, &body, true));
         }
         let (s, b) = stripe_error(
             400,
@@ -435,9 +731,21 @@ async fn stripe_api(
                 "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
             ),
         );
-        return stripe_respond(s, &b, false);
+        return Answer::Now(stripe_respond(s, &b, false));
     }
     let (status, body) = create_refund(&mut st, &form);
     st.idempotency.insert(slot, (sorted, status, body.clone()));
-    stripe_respond(status, &body, false)
+    if st.hold {
+        return Answer::Held(status, body, st.signal.0.subscribe());
+    }
+    Answer::Now(stripe_respond(status, &body, false))
+}
+
+async fn wait_for_release(fake: &FakeStripe, mut rx: tokio::sync::watch::Receiver<u64>) {
+    loop {
+        let holding = lock(&fake.0).hold;
+        if !holding || rx.changed().await.is_err() {
+            return;
+        }
+    }
 }

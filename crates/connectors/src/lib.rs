@@ -1,11 +1,12 @@
 //! The real adapters of the domain's ports: Front's Core API, Slack as the approval channel
-//! (slack-morphism), Stripe Connect refunds and queries (async-stripe); more arrive with their
-//! issues (LLM providers, Upstash Vector, Redis). Each is tested against a local server that
-//! speaks the vendor's exact wire format.
+//! (slack-morphism), Stripe Connect refunds and queries (async-stripe), chat models (`llm`:
+//! OpenAI-compatible and Anthropic); more arrive with their issues (Upstash Vector, Redis). Each
+//! is tested against a local server that speaks the vendor's exact wire format.
 
 #[cfg(feature = "fakes")]
 pub mod fakes;
 pub mod front;
+pub mod llm;
 pub mod product;
 pub mod slack;
 pub mod stripe;

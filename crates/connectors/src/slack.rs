@@ -15,7 +15,7 @@ use serde_json::Value;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use support_core::approvals::{
-    ApprovalChannel, ApprovalChannelError, ApprovalModal, ApprovalRequest, ApprovalState,
+    Alert, ApprovalChannel, ApprovalChannelError, ApprovalModal, ApprovalRequest, ApprovalState,
     MessageRef,
 };
 use support_core::settings::Secret;
@@ -193,6 +193,35 @@ impl ApprovalChannel for SlackApprovals {
             .map_err(map_err)?;
         Ok(())
     }
+
+    async fn post_alert(
+        &self,
+        channel: &str,
+        alert: &Alert,
+    ) -> Result<MessageRef, ApprovalChannelError> {
+        let req = SlackApiChatPostMessageRequest::new(
+            channel.into(),
+            content(
+                blocks::alert(alert),
+                blocks::truncate(
+                    &format!("{}: {}", alert.title, alert.text),
+                    blocks::MAX_SECTION,
+                ),
+            )?,
+        )
+        .with_unfurl_links(false)
+        .with_unfurl_media(false);
+        let res = self
+            .client
+            .open_session(&self.token)
+            .chat_post_message(&req)
+            .await
+            .map_err(map_err)?;
+        Ok(MessageRef {
+            channel: res.channel.to_string(),
+            ts: res.ts.to_string(),
+        })
+    }
 }
 
 /// Block Kit for approval requests, their transitions and modals, as Slack's JSON.
@@ -330,6 +359,24 @@ pub mod blocks {
                 ":alarm_clock: Expired without a decision; nothing was done".to_string(),
             ),
         }
+    }
+
+    /// A plain alert: a header, the text and up to ten fields, no buttons.
+    pub fn alert(a: &support_core::approvals::Alert) -> Value {
+        let mut blocks = vec![
+            json!({"type": "header", "text": plain(&a.title, MAX_HEADER)}),
+            json!({"type": "section", "text": mrkdwn(&escape(&a.text), MAX_SECTION)}),
+        ];
+        let fields: Vec<Value> = a
+            .fields
+            .iter()
+            .take(10)
+            .map(|(k, v)| mrkdwn(&format!("*{}*\n{}", escape(k), escape(v)), MAX_FIELD))
+            .collect();
+        if !fields.is_empty() {
+            blocks.push(json!({"type": "section", "fields": fields}));
+        }
+        Value::Array(blocks)
     }
 
     /// The notification text that goes with the blocks.

@@ -314,6 +314,93 @@ impl Payments for StripePayments {
     }
 }
 
+/// What Connect's `POST /oauth/token` grants: the connected account. The access and refresh
+/// tokens are dropped on purpose: the platform acts with its own key and `Stripe-Account`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OauthGrant {
+    /// `acct_…`
+    pub stripe_user_id: String,
+    pub scope: Option<String>,
+    pub livemode: bool,
+}
+
+/// Why a Connect OAuth code exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OauthError {
+    /// Stripe refused with OAuth's `{"error","error_description"}` (e.g. `invalid_grant`).
+    #[error("Stripe refused the authorization code ({code}): {description}")]
+    Refused { code: String, description: String },
+    #[error("Stripe Connect unreachable: {0}")]
+    Transport(String),
+    #[error("unexpected answer from Stripe Connect: {0}")]
+    Invalid(String),
+}
+
+impl OauthError {
+    /// A stable code for audits and error pages.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Refused { code, .. } => code,
+            Self::Transport(_) => "connect_unreachable",
+            Self::Invalid(_) => "connect_invalid_response",
+        }
+    }
+}
+
+/// Exchange a Connect OAuth authorization `code` at `{connect_url}/oauth/token`
+/// (`grant_type=authorization_code`), authenticated with the platform's secret key as HTTP
+/// Basic user, as Stripe documents (`curl -u sk_…:`).
+pub async fn exchange_oauth_code(
+    connect_url: &str,
+    secret_key: &Secret,
+    code: &str,
+) -> Result<OauthGrant, OauthError> {
+    crate::ensure_crypto_provider();
+    if !(connect_url.starts_with("https://") || connect_url.starts_with("http://")) {
+        return Err(OauthError::Invalid(format!(
+            "Connect URL must be http(s): {connect_url}"
+        )));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| OauthError::Transport(e.to_string()))?;
+    let res = http
+        .post(format!("{}/oauth/token", connect_url.trim_end_matches('/')))
+        .basic_auth(secret_key.expose(), Some(""))
+        .form(&[("grant_type", "authorization_code"), ("code", code)])
+        .send()
+        .await
+        .map_err(|e| OauthError::Transport(e.without_url().to_string()))?;
+    let status = res.status();
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| OauthError::Invalid(format!("HTTP {status}: {}", e.without_url())))?;
+    if !status.is_success() {
+        return Err(match body["error"].as_str() {
+            Some(code) => OauthError::Refused {
+                code: code.to_string(),
+                description: body["error_description"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+            None => OauthError::Invalid(format!("HTTP {status} without an OAuth error")),
+        });
+    }
+    let account = body["stripe_user_id"]
+        .as_str()
+        .filter(|a| id_ok(a, &["acct_"]).is_ok())
+        .ok_or_else(|| OauthError::Invalid("no valid stripe_user_id in the answer".into()))?;
+    Ok(OauthGrant {
+        stripe_user_id: account.to_string(),
+        scope: body["scope"].as_str().map(str::to_string),
+        livemode: body["livemode"].as_bool().unwrap_or(false),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
