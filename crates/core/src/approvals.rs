@@ -234,6 +234,27 @@ pub trait ApprovalChannel: Send + Sync + 'static {
         user: &str,
         text: &str,
     ) -> Result<(), ApprovalChannelError>;
+
+    /// A plain alert in `channel` (no buttons), e.g. a Stripe dispute. Channels that cannot
+    /// post alerts answer [`ApprovalChannelError::NotConfigured`].
+    async fn post_alert(
+        &self,
+        channel: &str,
+        alert: &Alert,
+    ) -> Result<MessageRef, ApprovalChannelError> {
+        let _ = (channel, alert);
+        Err(ApprovalChannelError::NotConfigured)
+    }
+}
+
+/// A plain alert for the approvers' channel: a title, a body and labelled facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub title: String,
+    pub text: String,
+    /// `(label, value)` pairs shown as fields.
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
 }
 
 /// `1234` cents in `usd` -> `$12.34`; other currencies -> `12.34 EUR`.

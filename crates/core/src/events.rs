@@ -13,6 +13,18 @@ pub const CONVERSATION_SNOOZED: &str = "support/conversation.snoozed";
 pub const CONVERSATION_ARCHIVED: &str = "support/conversation.archived";
 pub const APPROVAL_REQUESTED: &str = "support/approval.requested";
 pub const APPROVAL_DECIDED: &str = "support/approval.decided";
+/// An approved action ran: `{action_id, app_id, conversation_id, result}`.
+pub const ACTION_EXECUTED: &str = "support/action.executed";
+/// An approved action failed (and is dead-lettered): `{action_id, app_id, conversation_id, error}`.
+pub const ACTION_FAILED: &str = "support/action.failed";
+/// An admin asked to retry a dead-lettered action: `{action_id, attempt, actor}`.
+pub const ACTION_RETRY_REQUESTED: &str = "support/action.retry_requested";
+/// A product's Stripe Connect account disconnected the platform (`account.application.deauthorized`).
+pub const STRIPE_ACCOUNT_DEAUTHORIZED: &str = "stripe/account.deauthorized";
+/// A customer disputed a charge (`charge.dispute.created`).
+pub const STRIPE_DISPUTE_CREATED: &str = "stripe/dispute.created";
+/// A charge was refunded, by us or outside the platform (`charge.refunded`).
+pub const STRIPE_CHARGE_REFUNDED: &str = "stripe/charge.refunded";
 
 /// An event for the runner. `id` deduplicates: the same id is processed once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -36,6 +36,27 @@ pub struct AppPolicy {
     /// Who may approve (Slack user ids or emails). Empty: any admin or agent.
     pub approvers: Vec<String>,
     pub approval_ttl_hours: i64,
+    /// When set, the approval lifetime in seconds (overrides `approval_ttl_hours`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_ttl_secs: Option<i64>,
+    /// Models for this app's steps, overriding `settings.llm` per step. Empty: the global
+    /// choice, or the offline implementation.
+    #[serde(skip_serializing_if = "AppLlm::is_empty")]
+    pub llm: AppLlm,
+}
+
+/// Per-app model choices (a provider named in `settings.llm.providers`, and a model).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppLlm {
+    pub classifier: Option<crate::settings::ModelChoice>,
+    pub agent: Option<crate::settings::ModelChoice>,
+}
+
+impl AppLlm {
+    pub fn is_empty(&self) -> bool {
+        self.classifier.is_none() && self.agent.is_none()
+    }
 }
 
 impl Default for AppPolicy {
@@ -49,6 +70,18 @@ impl Default for AppPolicy {
             approval_channel: None,
             approvers: Vec::new(),
             approval_ttl_hours: 24,
+            approval_ttl_secs: None,
+            llm: AppLlm::default(),
+        }
+    }
+}
+
+impl AppPolicy {
+    /// How long an approval stays open, in milliseconds.
+    pub fn approval_ttl_ms(&self) -> i64 {
+        match self.approval_ttl_secs {
+            Some(secs) => secs.max(1) * 1000,
+            None => self.approval_ttl_hours.max(1) * 3_600_000,
         }
     }
 }
@@ -249,6 +282,11 @@ pub fn validate_policy(p: &AppPolicy) -> Result<(), RegistryError> {
             "refund windows must satisfy 0 <= refund_auto_days ({}) <= refund_approval_days ({})",
             p.refund_auto_days, p.refund_approval_days
         )));
+    }
+    if p.approval_ttl_secs.is_some_and(|s| s <= 0) {
+        return Err(RegistryError::Invalid(
+            "approval_ttl_secs must be > 0 when set".into(),
+        ));
     }
     if p.transfer_auto_days < 0 || p.approval_ttl_hours <= 0 {
         return Err(RegistryError::Invalid(

@@ -195,6 +195,8 @@ pub struct StripeSettings {
     pub webhook_secrets: Vec<Secret>,
     pub connect_client_id: Option<String>,
     pub api_url: String,
+    /// Stripe Connect's OAuth base (`{connect_url}/oauth/authorize`, `POST {connect_url}/oauth/token`).
+    pub connect_url: String,
 }
 
 impl Default for StripeSettings {
@@ -204,8 +206,69 @@ impl Default for StripeSettings {
             webhook_secrets: Vec::new(),
             connect_client_id: None,
             api_url: "https://api.stripe.com/".into(),
+            connect_url: "https://connect.stripe.com".into(),
         }
     }
+}
+
+/// The wire protocol a model provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmKind {
+    /// OpenAI-compatible chat completions (OpenAI, Azure-style, Ollama, llama.cpp, vLLM,
+    /// OpenRouter).
+    #[default]
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// One configured model provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmProviderSettings {
+    pub kind: LlmKind,
+    /// e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1`, `https://api.anthropic.com`.
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    /// Per attempt.
+    pub timeout_secs: u64,
+    /// Retries on 429 and 5xx (with backoff, honouring `Retry-After`).
+    pub max_retries: u32,
+}
+
+impl Default for LlmProviderSettings {
+    fn default() -> Self {
+        Self {
+            kind: LlmKind::Openai,
+            base_url: "https://api.openai.com/v1".into(),
+            api_key: None,
+            timeout_secs: 60,
+            max_retries: 3,
+        }
+    }
+}
+
+/// A provider (by name, a key of `llm.providers`) and a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelChoice {
+    pub provider: String,
+    pub model: String,
+}
+
+/// Model settings. A step with no [`ModelChoice`] (here or in the app's policy) uses the
+/// offline implementation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    pub providers: std::collections::BTreeMap<String, LlmProviderSettings>,
+    /// The classifier step's model, for every app without its own.
+    pub classifier: Option<ModelChoice>,
+    /// The agent step's model, for every app without its own.
+    pub agent: Option<ModelChoice>,
+    /// US dollars per million tokens by model name (longest prefix wins).
+    pub prices: crate::llm::PriceTable,
 }
 
 /// Every setting of the platform. Build with [`Settings::load`].
@@ -236,6 +299,8 @@ pub struct Settings {
     pub front: FrontSettings,
     pub slack: SlackSettings,
     pub stripe: StripeSettings,
+    /// Model providers for the classifier and the agent; empty = the offline agent.
+    pub llm: LlmSettings,
 }
 
 impl Default for Settings {
@@ -256,6 +321,7 @@ impl Default for Settings {
             front: FrontSettings::default(),
             slack: SlackSettings::default(),
             stripe: StripeSettings::default(),
+            llm: LlmSettings::default(),
         }
     }
 }
@@ -285,6 +351,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "front",
     "slack",
     "stripe",
+    "llm",
 ];
 
 const INNGEST_VARS: &[&str] = &[
@@ -478,6 +545,30 @@ mod tests {
             );
             assert!(s.inngest.is_dev());
             assert_eq!(s.runner, RunnerKind::Embedded);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn llm_settings_come_from_the_environment_too() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SUPPORT_LLM__AGENT__PROVIDER", "local");
+            jail.set_env("SUPPORT_LLM__AGENT__MODEL", "llama3.2");
+            jail.set_env(
+                "SUPPORT_LLM__PROVIDERS__LOCAL__BASE_URL",
+                "http://localhost:11434/v1",
+            );
+            let s = Settings::from_figment(Settings::figment(None)).map_err(|e| e.to_string())?;
+            let agent = s.llm.agent.clone().ok_or("no agent choice")?;
+            assert_eq!(
+                (agent.provider.as_str(), agent.model.as_str()),
+                ("local", "llama3.2")
+            );
+            assert_eq!(
+                s.llm.providers["local"].base_url,
+                "http://localhost:11434/v1"
+            );
+            assert_eq!(s.llm.providers["local"].kind, LlmKind::Openai);
             Ok(())
         });
     }

@@ -18,6 +18,7 @@ use crate::pipeline::agent::{self, AgentInput, AgentOutcome};
 use crate::pipeline::inbound::{CustomerFacts, Direction, Inbound, ThreadMessage};
 use crate::pipeline::kb::Bm25Index;
 use crate::pipeline::profile::AppProfile;
+use crate::pipeline::replay::{RouteInputs, RouteRecord};
 use crate::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
 use crate::pipeline::text;
 use crate::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
@@ -27,7 +28,7 @@ use crate::store::{
     ActionPatch, ActionRow, AppRow, ApprovalRow, ConversationRow, DeadLetter, IdempotencyState,
     MessageRow, Store,
 };
-use crate::time::{DAY_MS, now_ms};
+use crate::time::now_ms;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -35,6 +36,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support_sdk::SupportIntegration;
 use support_steps::{Ctx, Event, Function, StepError};
+
+mod models;
+mod retry;
+
+pub use models::{ModelStep, choice_for};
+pub use retry::{
+    ACTION_RETRY_FN, RetryRequestError, RetryRequested, action_retry_function, request_retry,
+    retry_key,
+};
 
 /// How many decision events a pending action considers before it gives up (forged or replayed
 /// events are refused and the run waits again).
@@ -63,6 +73,12 @@ pub struct InboundDeps {
     pub payments: Option<Arc<dyn Payments>>,
     /// Where approval requests are posted (Slack), when `slack.bot_token` is set.
     pub approvals: Option<Arc<dyn ApprovalChannel>>,
+    /// Builds the model of a step's (provider, model) choice (`models`), when any provider is
+    /// configured.
+    pub models: Option<Arc<dyn crate::llm::ModelDirectory>>,
+    /// The global model choices (`settings.llm.classifier` / `agent`); an app's `policy.llm`
+    /// overrides them per step. Neither set: the offline classifier and agent.
+    pub llm_defaults: crate::registry::AppLlm,
 }
 
 /// The inbound function: one run per Front event, one at a time per conversation.
@@ -332,7 +348,12 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
     let policy: AppPolicy = serde_json::from_value(app.policy.clone()).unwrap_or_default();
     let profile = AppProfile::for_app(&snap.app);
 
-    let route: RouteDecision = {
+    // The route step records the inputs it decided on (clock, policy, canned responses) next to
+    // the decision, so `skill replay` can re-run it exactly (`pipeline::replay`).
+    let RouteRecord {
+        decision: route,
+        inputs: route_inputs,
+    } = {
         let (d, s, p, pr, t) = (
             deps.clone(),
             snap.clone(),
@@ -342,7 +363,9 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         );
         ctx.run("route", move || async move {
             let canned = d.store.list_canned(Some(&s.app)).await.map_err(store_err)?;
-            let decision = router::route(RouteInput { inbound: &s.inbound, facts: Some(&s.facts), policy: &p, profile: &pr, canned: &canned });
+            let rin = RouteInput { inbound: &s.inbound, facts: Some(&s.facts), policy: &p, profile: &pr, canned: &canned };
+            let decision = models::route(&d, &s, &t, rin, router::route(rin)).await?;
+            let inputs = RouteInputs::new(now_ms(), p.clone(), canned);
             audit(
                 d.store.as_ref(),
                 &t,
@@ -350,13 +373,16 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                 &s.conversation_id,
                 "route.decided",
                 json!({"action": decision.action, "category": decision.category, "confidence": decision.confidence,
-                       "rule": decision.rule, "reasons": decision.reasons, "flags": decision.flags.names()}),
+                       "rule": decision.rule, "reasons": decision.reasons, "flags": decision.flags.names(),
+                       "canned_hash": inputs.canned_hash}),
             )
             .await?;
-            Ok(decision)
+            Ok(RouteRecord { decision, inputs: Some(inputs) })
         })
         .await?
     };
+    // The agent decides on the route's clock (runs from before it was recorded: now).
+    let decided_at = route_inputs.as_ref().map_or_else(now_ms, |i| i.now);
     if route.action == RouteAction::Silence {
         return Ok(json!({"action": "silence", "rule": route.rule}));
     }
@@ -381,8 +407,11 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                 policy: &p,
                 profile: &pr,
                 facts: Some(&s.facts),
-                now: now_ms(),
+                now: decided_at,
             };
+            if let Some(drafted) = models::agent(&d, &s, &t, input, &tools, &pr).await? {
+                return Ok(drafted);
+            }
             let mut outcome = agent::run(input, &tools).await;
             let vctx = crate::pipeline::eval::validation_context(&r, &outcome, &pr);
             let mut scorers = outcome
@@ -438,7 +467,8 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             trace.clone(),
             proposal.clone(),
         );
-        let ttl = policy.approval_ttl_hours.max(1);
+        let draft = drafted.outcome.draft.clone();
+        let ttl_ms = policy.approval_ttl_ms();
         let action_id: String = ctx
             .run(&format!("gate-{i}"), move || async move {
                 let now = now_ms();
@@ -484,13 +514,14 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                             status: "pending".into(),
                             decided_by: None,
                             reason: None,
-                            expires_at: now + ttl * DAY_MS / 24,
+                            expires_at: now + ttl_ms,
                             created_at: now,
                             decided_at: None,
                             approvers_required: required,
                             amount_cents: money.map(|p| p.amount_cents),
                             currency: money.map(|p| p.currency.clone()),
                             capability: None,
+                            draft,
                         })
                         .await
                         .map_err(store_err)?;
@@ -568,7 +599,7 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
     // the run waits again for the rest of the approval's lifetime.
     let mut decisions = Vec::new();
     for id in &pending {
-        let ttl_ms = policy.approval_ttl_hours.max(1) * 3_600_000;
+        let ttl_ms = policy.approval_ttl_ms();
         let expires_at = deps
             .store
             .approval_for_action(id)
@@ -616,6 +647,10 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                 break;
             }
         }
+        if let Some(event) = action_event(&snap, id, &outcome) {
+            ctx.send_event(&format!("action-event-{id}"), vec![event])
+                .await?;
+        }
         decisions.push(outcome);
     }
 
@@ -628,6 +663,20 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         "decisions": decisions,
         "withheld": drafted.withheld,
     }))
+}
+
+/// `support/action.executed` or `support/action.failed` for a decided action that ran (or
+/// tried to); `None` for rejections, expiries and refusals.
+fn action_event(s: &Snapshot, action_id: &str, outcome: &Value) -> Option<Event> {
+    let (name, key, value) = match outcome["status"].as_str()? {
+        "executed" => (events::ACTION_EXECUTED, "result", outcome["result"].clone()),
+        "failed" => (events::ACTION_FAILED, "error", outcome["error"].clone()),
+        _ => return None,
+    };
+    let mut data =
+        json!({"action_id": action_id, "app_id": s.app, "conversation_id": s.conversation_id});
+    data[key] = value;
+    Some(Event::new(name, data).with_id(format!("{name}:{action_id}")))
 }
 
 /// Post the approval request of `action_id` to `channel`; `true` when posted.
@@ -690,16 +739,38 @@ async fn update_message(
     draft: Option<&str>,
     state: ApprovalState,
 ) {
+    update_message_of(
+        d,
+        &s.app,
+        Some(&s.facts.email),
+        action,
+        approval,
+        draft,
+        state,
+    )
+    .await;
+}
+
+/// Update the approval's Slack message (if it has one) to `state`.
+async fn update_message_of(
+    d: &InboundDeps,
+    app: &str,
+    customer: Option<&str>,
+    action: &ActionRow,
+    approval: &ApprovalRow,
+    draft: Option<&str>,
+    state: ApprovalState,
+) {
     let (Some(ch), Some(ts), Some(approvals)) =
         (&approval.slack_channel, &approval.slack_ts, &d.approvals)
     else {
         return;
     };
-    let name = match d.registry.by_slug(&s.app).await {
+    let name = match d.registry.by_slug(app).await {
         Ok(Some(a)) => a.name,
-        _ => s.app.clone(),
+        _ => app.to_string(),
     };
-    let req = decision::request_for(action, approval, &name, Some(&s.facts.email), draft);
+    let req = decision::request_for(action, approval, &name, customer, draft);
     let msg = crate::approvals::MessageRef {
         channel: ch.clone(),
         ts: ts.clone(),
@@ -728,6 +799,47 @@ async fn audit_as(
         .await
         .map(|_| ())
         .map_err(store_err)
+}
+
+/// Record a failed action's dead letter, once: the id is derived from the attempt, so a step
+/// that resumes after a crash finds it already there. It is written before the action is
+/// marked `failed`, so whoever sees the action failed also finds the letter a retry needs.
+async fn dead_letter_action(store: &dyn Store, letter: &DeadLetter) -> Result<(), StepError> {
+    match store.insert_dead_letter(letter).await {
+        Ok(()) | Err(crate::store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(store_err(e)),
+    }
+}
+
+/// Record how an `executing` action ended: `executed` with its result, or `failed` with the
+/// error. Callers finish their dead-letter bookkeeping first: a crash before this point
+/// resumes from `executing`, and every call before it is idempotent.
+async fn finish_action(
+    store: &dyn Store,
+    aid: &str,
+    outcome: Result<&Value, &String>,
+) -> Result<(), StepError> {
+    let (status, patch) = match outcome {
+        Ok(result) => (
+            "executed",
+            ActionPatch {
+                result: Some(result.clone()),
+                ..Default::default()
+            },
+        ),
+        Err(error) => (
+            "failed",
+            ActionPatch {
+                error: Some(error.clone()),
+                ..Default::default()
+            },
+        ),
+    };
+    store
+        .transition_action(aid, &["executing"], status, &patch, now_ms())
+        .await
+        .map_err(store_err)?;
+    Ok(())
 }
 
 fn summarize(action: &ActionRow, result: &Value) -> String {
@@ -1048,19 +1160,7 @@ async fn apply_decision(
                 .await
             {
                 Ok(result) => {
-                    store
-                        .transition_action(
-                            aid,
-                            &["executing"],
-                            "executed",
-                            &ActionPatch {
-                                result: Some(result.clone()),
-                                ..Default::default()
-                            },
-                            now_ms(),
-                        )
-                        .await
-                        .map_err(store_err)?;
+                    finish_action(store, aid, Ok(&result)).await?;
                     let summary = summarize(&action, &result);
                     audit_as(store, trace, app, conv, "action.executed", &approvers.join(","),
                              json!({"action_id": aid, "approvers": approvers, "result": result, "summary": summary})).await?;
@@ -1098,22 +1198,10 @@ async fn apply_decision(
                 }
                 Err(e) => {
                     let error = e.to_string();
-                    store
-                        .transition_action(
-                            aid,
-                            &["executing"],
-                            "failed",
-                            &ActionPatch {
-                                error: Some(error.clone()),
-                                ..Default::default()
-                            },
-                            now_ms(),
-                        )
-                        .await
-                        .map_err(store_err)?;
-                    store
-                        .insert_dead_letter(&DeadLetter {
-                            id: crate::ids::new_id("dl"),
+                    dead_letter_action(
+                        store,
+                        &DeadLetter {
+                            id: format!("dl_{aid}"),
                             kind: "action".into(),
                             ref_id: aid.to_string(),
                             error: error.clone(),
@@ -1121,9 +1209,10 @@ async fn apply_decision(
                                             "app": app, "conversation_id": conv, "approvers": approvers, "amount_cents": claims.amount_cents}),
                             created_at: now_ms(),
                             resolved_at: None,
-                        })
-                        .await
-                        .map_err(store_err)?;
+                        },
+                    )
+                    .await?;
+                    finish_action(store, aid, Err(&error)).await?;
                     audit_as(
                         store,
                         trace,
@@ -1214,8 +1303,21 @@ async fn write_draft(
             RouteAction::EscalateInstructor => "instructor",
             _ => "needs-human",
         };
+        // The agent's own hand-over reason (the gate refused, the model agent stopped) says
+        // more than the route's when the agent changed the action.
+        let handed_over = (dr.outcome.action != r.action)
+            .then(|| {
+                dr.outcome
+                    .notes
+                    .iter()
+                    .rev()
+                    .find_map(|n| n.strip_prefix("handed over: "))
+            })
+            .flatten();
         let reason = if dr.withheld {
             "the draft failed validation twice".to_string()
+        } else if let Some(why) = handed_over {
+            why.to_string()
         } else {
             r.reasons.first().cloned().unwrap_or_default()
         };
@@ -1309,6 +1411,8 @@ pub struct PlatformTools {
     conversation: String,
     payments: Option<Arc<dyn Payments>>,
     stripe_account: Option<String>,
+    /// The app's status: `disconnected` after Stripe deauthorized the platform.
+    app_status: String,
     facts: Option<CustomerFacts>,
 }
 
@@ -1317,6 +1421,8 @@ pub struct PlatformTools {
 struct WriteCtx {
     key: String,
     amount_cents: Option<i64>,
+    /// The action this write carries out (recorded in Stripe's metadata for reconciliation).
+    action_id: Option<String>,
 }
 
 impl PlatformTools {
@@ -1344,6 +1450,7 @@ impl PlatformTools {
             conversation: conversation.into(),
             payments: deps.payments.clone(),
             stripe_account: app.stripe_account.clone(),
+            app_status: app.status.clone(),
             facts: None,
         })
     }
@@ -1384,6 +1491,7 @@ impl PlatformTools {
         call: &ToolCall,
         w: &WriteCtx,
     ) -> Result<Option<crate::payments::Refund>, ToolError> {
+        self.stripe_connected()?;
         let Some(payments) = &self.payments else {
             return Ok(None);
         };
@@ -1406,6 +1514,7 @@ impl PlatformTools {
                 ("idempotency_key".to_string(), w.key.clone()),
             ]
             .into_iter()
+            .chain(w.action_id.clone().map(|a| ("action_id".to_string(), a)))
             .collect(),
             idempotency_key: w.key.clone(),
         };
@@ -1414,6 +1523,83 @@ impl PlatformTools {
             .await
             .map(Some)
             .map_err(|e| ToolError::Failed(e.to_string()))
+    }
+
+    /// Refuse money movements for an app whose Stripe account deauthorized the platform:
+    /// nothing is sent to Stripe until it connects again.
+    fn stripe_connected(&self) -> Result<(), ToolError> {
+        if self.app_status == crate::stripe_connect::DISCONNECTED {
+            return Err(ToolError::Failed(format!(
+                "stripe_disconnected: app {} is disconnected from Stripe (its Connect account deauthorized the platform); reconnect with `skill apps connect-stripe {}`",
+                self.app, self.app
+            )));
+        }
+        Ok(())
+    }
+
+    /// The payments port and the connected account for a read-only Stripe query.
+    fn stripe_reader(&self) -> Result<(&dyn Payments, Option<&str>), ToolError> {
+        self.stripe_connected()?;
+        let payments = self.payments.as_deref().ok_or_else(|| {
+            ToolError::NotImplemented("Stripe is not configured (stripe.secret_key)".into())
+        })?;
+        Ok((payments, self.stripe_account.as_deref()))
+    }
+
+    /// `listCharges`, `listRefunds`, `listSubscriptions`: live Stripe reads on the app's
+    /// connected account (the platform account when it has none); nothing is stored.
+    async fn stripe_query(&self, call: &ToolCall) -> Result<Value, ToolError> {
+        let (payments, account) = self.stripe_reader()?;
+        let limit = call
+            .params
+            .get("limit")
+            .and_then(Value::as_u64)
+            .map_or(10, |n| u8::try_from(n.clamp(1, 100)).unwrap_or(100));
+        let customer = call.param("customerId").filter(|c| !c.is_empty());
+        let fail = |e: crate::payments::PaymentsError| match e {
+            crate::payments::PaymentsError::InvalidRequest { status: 404, .. } => {
+                ToolError::NotFound(e.to_string())
+            }
+            crate::payments::PaymentsError::Invalid(m) => ToolError::InvalidParams(m),
+            other => ToolError::Failed(other.to_string()),
+        };
+        let need_customer =
+            || customer.ok_or_else(|| ToolError::InvalidParams("missing customerId".into()));
+        fn v<T: Serialize>(x: T) -> Value {
+            serde_json::to_value(x).unwrap_or(Value::Null)
+        }
+        match call.tool {
+            ToolName::ListCharges => payments
+                .list_charges(account, need_customer()?, limit)
+                .await
+                .map(v)
+                .map_err(fail),
+            ToolName::ListSubscriptions => payments
+                .list_subscriptions(account, need_customer()?, limit)
+                .await
+                .map(v)
+                .map_err(fail),
+            ToolName::ListRefunds => {
+                match (call.param("chargeId").filter(|c| !c.is_empty()), customer) {
+                    (Some(charge), _) => payments
+                        .list_refunds(account, &RefundTarget::Charge(charge.to_string()), limit)
+                        .await
+                        .map(v)
+                        .map_err(fail),
+                    (None, Some(customer)) => payments
+                        .customer_refunds(account, customer, limit)
+                        .await
+                        .map(v)
+                        .map_err(fail),
+                    (None, None) => Err(ToolError::InvalidParams(
+                        "listRefunds needs chargeId or customerId".into(),
+                    )),
+                }
+            }
+            other => Err(ToolError::InvalidParams(format!(
+                "{other} is not a Stripe query"
+            ))),
+        }
     }
 
     /// Run an approved write exactly once: `key` (the action id) is the idempotency key, so a
@@ -1429,6 +1615,25 @@ impl PlatformTools {
         let w = WriteCtx {
             key: key.to_string(),
             amount_cents,
+            action_id: Some(key.to_string()),
+        };
+        self.run_write(call, &w, true).await
+    }
+
+    /// Retry of a dead-lettered action: a new idempotency key (`{action}:retry-{n}`), since
+    /// Stripe replays the first (failed) answer for a key it has seen.
+    pub async fn execute_retry(
+        &self,
+        call: &ToolCall,
+        action_id: &str,
+        attempt: u64,
+        amount_cents: Option<i64>,
+    ) -> Result<Value, ToolError> {
+        call.validate()?;
+        let w = WriteCtx {
+            key: retry_key(action_id, attempt),
+            amount_cents,
+            action_id: Some(action_id.to_string()),
         };
         self.run_write(call, &w, true).await
     }
@@ -1543,6 +1748,9 @@ impl PlatformTools {
                 })
                 .await
                 .map(v)),
+            ToolName::ListCharges | ToolName::ListRefunds | ToolName::ListSubscriptions => {
+                self.stripe_query(call).await
+            }
             ToolName::ProcessRefund => {
                 // Stripe first (when configured, idempotent on the key), then the SDK side:
                 // access is revoked for the refunded purchase, with the refund's id.
@@ -1590,6 +1798,7 @@ impl ToolExecutor for PlatformTools {
         let w = WriteCtx {
             key,
             amount_cents: None,
+            action_id: None,
         };
         if write {
             return self.run_write(call, &w, false).await;

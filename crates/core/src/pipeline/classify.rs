@@ -1279,6 +1279,22 @@ fn intent_for(category: Category, cues: &CueText, unrecognised: bool) -> Intent 
     }
 }
 
+/// The intent for a category another classifier (a model) chose: the cue-based intent when it
+/// agrees with this one, otherwise the intent the category's cues point at.
+pub fn intent_for_category(category: Category, analysis: &Analysis) -> Intent {
+    if category == analysis.category {
+        return analysis.intent;
+    }
+    let cues = CueText::new(&analysis.cleaned);
+    match category {
+        Category::FanMail => Intent::ForInstructor,
+        Category::PartnershipSpam => Intent::Pitch,
+        Category::System => Intent::Automated,
+        Category::Unknown => Intent::Vague,
+        c => intent_for(c, &cues, cues.any(UNRECOGNISED_CHARGE)),
+    }
+}
+
 fn billing_intent(cues: &CueText, unrecognised: bool) -> Intent {
     if unrecognised {
         Intent::UnrecognisedCharge

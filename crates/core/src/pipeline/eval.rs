@@ -265,6 +265,12 @@ pub fn validation_context(
         banned_phrases: DEFAULT_BANNED.iter().map(|s| (*s).to_owned()).collect(),
         pending_action: !outcome.proposals.is_empty(),
         legal: route.flags.legal,
+        executed_tools: outcome
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Executed)
+            .map(|s| s.call.tool.as_str().to_owned())
+            .collect(),
     }
 }
 
@@ -584,6 +590,7 @@ mod tests {
         assert_eq!(r.confusion["respond"]["escalate_human"], 1);
         assert!(!r.gate_failures().is_empty());
         assert!(r.to_string().contains("confusion"));
-        assert_eq!(known_tool_names().len(), 9);
+        assert_eq!(known_tool_names().len(), ToolName::ALL.len());
+        assert!(known_tool_names().contains(&"listCharges"));
     }
 }

@@ -184,6 +184,10 @@ impl ToolExecutor for ScenarioWorld {
                     Err(ToolError::NotFound(format!("purchase {id}")))
                 }
             }
+            // The simulated product has no Stripe account behind it.
+            ToolName::ListCharges | ToolName::ListRefunds | ToolName::ListSubscriptions => Err(
+                ToolError::NotImplemented("Stripe is not part of the simulated product".into()),
+            ),
         }
     }
 }

@@ -12,7 +12,13 @@
 //! 4. **validate**: [`validate::validate`] scores the draft.
 //! 5. **gate / draft**: proposals wait for approval; the draft goes to the inbox.
 //!
-//! [`eval`] measures all of it over labelled scenarios.
+//! [`eval`] measures all of it over labelled scenarios; [`replay`] re-runs a recorded run on its
+//! recorded inputs (tool calls answered from the recording) and diffs the decisions.
+//!
+//! When a model is configured, [`model_classify`] gives the classifier's category and
+//! [`model_agent`] replaces the offline agent with a tool-calling loop over the
+//! [`crate::llm::Llm`] port; both return the same types, so the gate, validation (plus the
+//! [`promises`] scorer), drafting and audit treat them alike.
 
 pub mod agent;
 pub mod classify;
@@ -22,7 +28,11 @@ pub mod fixtures;
 pub mod gate;
 pub mod inbound;
 pub mod kb;
+pub mod model_agent;
+pub mod model_classify;
 pub mod profile;
+pub mod promises;
+pub mod replay;
 pub mod reply;
 pub mod router;
 pub mod text;

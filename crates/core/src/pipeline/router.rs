@@ -182,6 +182,61 @@ pub fn route(input: RouteInput<'_>) -> RouteDecision {
     decision
 }
 
+/// Whether the classifier made the decision (no system rule, thread state or canned
+/// response did): only then may a model classifier weigh in.
+pub fn classifier_decided(decision: &RouteDecision) -> bool {
+    decision.canned.is_none()
+        && !decision.rule.starts_with("system.")
+        && !decision.rule.starts_with("thread.")
+}
+
+/// `decision` re-decided with the category and confidence a model classifier gave, through
+/// the same labelling policy and canned matching. Flags (legal, angry, injection) stay the
+/// cue-based ones, so a model cannot talk a legal threat or an injection out of the policy.
+pub fn with_category(
+    input: RouteInput<'_>,
+    decision: &RouteDecision,
+    category: Category,
+    confidence: f32,
+) -> RouteDecision {
+    let mut analysis = decision.analysis.clone();
+    analysis.intent = classify::intent_for_category(category, &analysis);
+    analysis.category = category;
+    analysis.confidence = confidence;
+    analysis
+        .reasons
+        .insert(0, format!("model classifier: {category} ({confidence:.2})"));
+    if category == Category::System && !analysis.flags.legal {
+        let mut reasons = vec!["the model classified the message as automated mail".to_owned()];
+        reasons.extend(analysis.reasons.iter().cloned());
+        return RouteDecision {
+            action: RouteAction::Silence,
+            category,
+            intent: analysis.intent,
+            confidence,
+            flags: analysis.flags,
+            rule: "model.system".into(),
+            reasons,
+            canned: None,
+            analysis,
+        };
+    }
+    let mut d = classifier_rule(&analysis, input);
+    if let Some(canned) = canned_rule(&analysis, input.canned, &input.inbound.app, &d) {
+        d.reasons.insert(
+            0,
+            format!(
+                "canned response '{}' matched '{}'",
+                canned.name, canned.phrase
+            ),
+        );
+        d.rule = format!("canned.{}", canned.id);
+        d.action = RouteAction::Respond;
+        d.canned = Some(canned);
+    }
+    d
+}
+
 // ── 1. system rules ─────────────────────────────────────────────────────────────────────────
 
 const AUTO_SUBJECTS: &[&str] = &[

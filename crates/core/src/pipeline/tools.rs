@@ -50,11 +50,17 @@ pub enum ToolName {
     TransferPurchase,
     #[serde(rename = "updateEmail")]
     UpdateEmail,
+    #[serde(rename = "listCharges")]
+    ListCharges,
+    #[serde(rename = "listRefunds")]
+    ListRefunds,
+    #[serde(rename = "listSubscriptions")]
+    ListSubscriptions,
 }
 
 impl ToolName {
     /// Every tool.
-    pub const ALL: [ToolName; 9] = [
+    pub const ALL: [ToolName; 12] = [
         ToolName::LookupUser,
         ToolName::GetPurchases,
         ToolName::GetSubscriptions,
@@ -64,6 +70,9 @@ impl ToolName {
         ToolName::ProcessRefund,
         ToolName::TransferPurchase,
         ToolName::UpdateEmail,
+        ToolName::ListCharges,
+        ToolName::ListRefunds,
+        ToolName::ListSubscriptions,
     ];
 
     /// The wire name (`processRefund`).
@@ -78,6 +87,9 @@ impl ToolName {
             ToolName::ProcessRefund => "processRefund",
             ToolName::TransferPurchase => "transferPurchase",
             ToolName::UpdateEmail => "updateEmail",
+            ToolName::ListCharges => "listCharges",
+            ToolName::ListRefunds => "listRefunds",
+            ToolName::ListSubscriptions => "listSubscriptions",
         }
     }
 
@@ -92,7 +104,10 @@ impl ToolName {
             ToolName::LookupUser
             | ToolName::GetPurchases
             | ToolName::GetSubscriptions
-            | ToolName::SearchKnowledge => RiskClass::Read,
+            | ToolName::SearchKnowledge
+            | ToolName::ListCharges
+            | ToolName::ListRefunds
+            | ToolName::ListSubscriptions => RiskClass::Read,
             ToolName::GenerateMagicLink | ToolName::UpdateName => RiskClass::LowImpact,
             ToolName::ProcessRefund | ToolName::TransferPurchase | ToolName::UpdateEmail => {
                 RiskClass::ApprovalRequired
@@ -120,6 +135,15 @@ impl ToolName {
                 "Move a purchase (or team seat) from its owner to another email address."
             }
             ToolName::UpdateEmail => "Change the login email address of a user's account.",
+            ToolName::ListCharges => {
+                "List a Stripe customer's most recent charges (amount, refunded amount, dispute, status) on the product's Stripe account, live from Stripe."
+            }
+            ToolName::ListRefunds => {
+                "List the Stripe refunds of a charge, or of a Stripe customer's recent charges, live from Stripe."
+            }
+            ToolName::ListSubscriptions => {
+                "List a Stripe customer's subscriptions in any status (renewal date, cancel at period end), live from Stripe."
+            }
         }
     }
 
@@ -171,6 +195,21 @@ impl ToolName {
             ToolName::UpdateEmail => (
                 json!({ "userId": string("The user id."), "newEmail": string("The new login email.") }),
                 &["userId", "newEmail"],
+            ),
+            ToolName::ListCharges | ToolName::ListSubscriptions => (
+                json!({
+                    "customerId": string("The Stripe customer id (`cus_…`)."),
+                    "limit": { "type": "integer", "minimum": 1, "maximum": 100 }
+                }),
+                &["customerId"],
+            ),
+            ToolName::ListRefunds => (
+                json!({
+                    "chargeId": string("A Stripe charge id (`ch_…`, e.g. a purchase's stripeChargeId). Give this or customerId."),
+                    "customerId": string("A Stripe customer id (`cus_…`): refunds of their recent charges. Give this or chargeId."),
+                    "limit": { "type": "integer", "minimum": 1, "maximum": 100 }
+                }),
+                &[],
             ),
         };
         json!({
@@ -307,7 +346,10 @@ mod tests {
         assert_eq!(ToolName::LookupUser.risk(), RiskClass::Read);
         assert_eq!(ToolName::UpdateName.risk(), RiskClass::LowImpact);
         assert_eq!(ToolName::UpdateEmail.risk(), RiskClass::ApprovalRequired);
-        assert_eq!(tool_specs().len(), 9);
+        assert_eq!(ToolName::ListCharges.risk(), RiskClass::Read);
+        assert_eq!(ToolName::ListRefunds.risk(), RiskClass::Read);
+        assert_eq!(ToolName::ListSubscriptions.risk(), RiskClass::Read);
+        assert_eq!(tool_specs().len(), 12);
     }
 
     #[test]

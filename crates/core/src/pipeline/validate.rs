@@ -49,6 +49,10 @@ pub struct ValidationContext {
     pub pending_action: bool,
     /// The message is a legal threat: no admissions.
     pub legal: bool,
+    /// Tools that ran successfully in this run (the false-promise scorer checks claims of
+    /// work done against them).
+    #[serde(default)]
+    pub executed_tools: Vec<String>,
 }
 
 /// Phrases banned by default.
@@ -72,6 +76,7 @@ pub fn validate(draft: &str, ctx: &ValidationContext) -> Vec<ScorerResult> {
         markup(draft),
         pending_claims(draft, ctx),
         legal_safety(draft, ctx),
+        super::promises::false_promises(draft, ctx),
     ]
 }
 
@@ -409,6 +414,7 @@ mod tests {
             banned_phrases: DEFAULT_BANNED.iter().map(|s| (*s).to_owned()).collect(),
             pending_action: true,
             legal: true,
+            executed_tools: Vec::new(),
         }
     }
 

@@ -1,0 +1,1191 @@
+//! Replayable decisions: re-run a past inbound run's `route` and `agent` (+ validation) on the
+//! exact inputs it recorded, and diff the result against what it decided then.
+//!
+//! What a run records (see [`crate::workflow`]):
+//! - `hydrate` memoizes the [`Snapshot`] (inbound message, thread, customer facts);
+//! - `route` memoizes a [`RouteRecord`]: the [`RouteDecision`] plus the [`RouteInputs`] it was
+//!   made from (the clock, the app's policy, the canned responses and their hash);
+//! - `agent` memoizes [`Drafted`]: every tool call with its parameters and result, the
+//!   knowledge passages and the draft; every tool call is also audited (`tool.called`), so the
+//!   hydrate lookups and a first attempt before a regeneration are recorded too.
+//!
+//! A replay answers every tool call from that recording ([`RecordedTools`], matching tool and
+//! canonical parameters). A call the recording does not hold is answered with a
+//! `not recorded` error and listed in the diff; nothing runs against the real systems.
+
+use crate::audit::{AuditRecord, canonical_json};
+use crate::llm::Llm;
+use crate::pipeline::agent::{self, AgentInput, AgentOutcome, StepStatus, ToolStep};
+use crate::pipeline::eval::validation_context;
+use crate::pipeline::gate::GateDecision;
+use crate::pipeline::kb::Bm25Index;
+use crate::pipeline::model_agent::{self, ModelAgentOptions};
+use crate::pipeline::model_classify;
+use crate::pipeline::profile::AppProfile;
+use crate::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
+use crate::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
+use crate::pipeline::validate::{self, ScorerResult, ValidationContext};
+use crate::registry::AppPolicy;
+use crate::store::{AuditFilter, CannedResponse, Store};
+use crate::time::Millis;
+use crate::workflow::{Drafted, INBOUND_FN, Snapshot};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use support_steps::hash::hash_step_id;
+use support_steps::store::{RunDetail, RunStore, StepStatus as StoredStepStatus};
+
+/// What the `route` step memoizes: the decision (flattened, so a stored `RouteDecision` from
+/// before inputs were recorded still reads) and the inputs it was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteRecord {
+    #[serde(flatten)]
+    pub decision: RouteDecision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<RouteInputs>,
+}
+
+/// The inputs of a routing decision that do not come from the conversation snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RouteInputs {
+    /// The clock of the decision; the agent step uses the same one.
+    pub now: Millis,
+    /// The app's policy as it was.
+    pub policy: AppPolicy,
+    /// The app's canned responses as the router saw them.
+    pub canned: Vec<CannedResponse>,
+    /// SHA-256 of the canonical JSON of `canned` (also in the `route.decided` audit entry).
+    pub canned_hash: String,
+}
+
+impl RouteInputs {
+    pub fn new(now: Millis, policy: AppPolicy, canned: Vec<CannedResponse>) -> Self {
+        let canned_hash = canned_hash(&canned);
+        Self {
+            now,
+            policy,
+            canned,
+            canned_hash,
+        }
+    }
+}
+
+/// SHA-256 (hex) of the canonical JSON of a list of canned responses.
+pub fn canned_hash(canned: &[CannedResponse]) -> String {
+    let v = serde_json::to_value(canned).unwrap_or(Value::Null);
+    crate::crypto::sha256_hex(canonical_json(&v).as_bytes())
+}
+
+/// Why a run cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no run {0}")]
+    NoRun(String),
+    #[error("run {run} is a {function} run, not an inbound run")]
+    NotInbound { run: String, function: String },
+    #[error("run {run} has no completed `{step}` step yet")]
+    MissingStep { run: String, step: String },
+    #[error("run {run}: the stored `{step}` step does not read: {error}")]
+    Corrupt {
+        run: String,
+        step: String,
+        error: String,
+    },
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// One recorded tool answer (from the agent step or the `tool.called` audit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedCall {
+    pub call: ToolCall,
+    /// `Ok(result)` or `Err(the error as it was displayed)`.
+    pub result: Result<Value, String>,
+}
+
+/// Everything an inbound run recorded, read back from its memoized steps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recording {
+    pub run_id: String,
+    pub created_at: Millis,
+    pub snapshot: Snapshot,
+    pub route: RouteDecision,
+    /// `None` for runs from before the route inputs were recorded.
+    pub inputs: Option<RouteInputs>,
+    /// `None` when the run was routed to silence (there is no agent step).
+    pub drafted: Option<Drafted>,
+    /// When the agent step started (the clock for runs without recorded inputs).
+    pub agent_started_at: Option<Millis>,
+    /// Tool answers beyond the agent step's own (the `tool.called` audit of the run).
+    pub audited_calls: Vec<RecordedCall>,
+    /// The model agent's summary (`agent.completed`: provider, model, turns, tokens, cost,
+    /// stop) when a model made the original decision; `None` for the offline agent.
+    pub original_model: Option<Value>,
+}
+
+fn step_data(detail: &RunDetail, name: &str) -> Option<(Value, Millis)> {
+    let hash = hash_step_id(name);
+    let step = detail
+        .steps
+        .iter()
+        .find(|s| s.hash == hash && s.status == StoredStepStatus::Completed)?;
+    let data = match &step.result {
+        Value::Object(m) if m.contains_key("data") => m.get("data").cloned().unwrap_or_default(),
+        other => other.clone(),
+    };
+    Some((data, step.started_at))
+}
+
+impl Recording {
+    /// Reads the recording out of a run's memoized steps.
+    pub fn from_run(detail: &RunDetail) -> Result<Self, ReplayError> {
+        let run = detail.run.id.clone();
+        if detail.run.function_id != INBOUND_FN {
+            return Err(ReplayError::NotInbound {
+                run,
+                function: detail.run.function_id.clone(),
+            });
+        }
+        fn read<T: serde::de::DeserializeOwned>(
+            detail: &RunDetail,
+            name: &str,
+        ) -> Result<Option<(T, Millis)>, ReplayError> {
+            let Some((v, at)) = step_data(detail, name) else {
+                return Ok(None);
+            };
+            serde_json::from_value(v)
+                .map(|t| Some((t, at)))
+                .map_err(|e| ReplayError::Corrupt {
+                    run: detail.run.id.clone(),
+                    step: name.into(),
+                    error: e.to_string(),
+                })
+        }
+        let missing = |step: &str| ReplayError::MissingStep {
+            run: run.clone(),
+            step: step.into(),
+        };
+        let (snapshot, _) =
+            read::<Snapshot>(detail, "hydrate")?.ok_or_else(|| missing("hydrate"))?;
+        let (routed, _) = read::<RouteRecord>(detail, "route")?.ok_or_else(|| missing("route"))?;
+        let agent = read::<Drafted>(detail, "agent")?;
+        if agent.is_none() && routed.decision.action != RouteAction::Silence {
+            return Err(missing("agent"));
+        }
+        let (drafted, agent_started_at) = match agent {
+            Some((d, at)) => (Some(d), Some(at)),
+            None => (None, None),
+        };
+        Ok(Self {
+            run_id: run,
+            created_at: detail.run.created_at,
+            snapshot,
+            route: routed.decision,
+            inputs: routed.inputs,
+            drafted,
+            agent_started_at,
+            audited_calls: Vec::new(),
+            original_model: None,
+        })
+    }
+
+    /// Adds what the run's audit recorded: its `tool.called` entries and the model agent's
+    /// `agent.completed` summary (rows of other runs are ignored).
+    pub fn with_audit(mut self, rows: &[AuditRecord]) -> Self {
+        for r in rows {
+            if r.trace_id.as_deref() != Some(self.run_id.as_str()) {
+                continue;
+            }
+            if r.kind == "agent.completed" && r.data["agent"] == "model" {
+                self.original_model = Some(r.data.clone());
+                continue;
+            }
+            if r.kind != "tool.called" {
+                continue;
+            }
+            let Some(tool) = r.data["tool"].as_str().and_then(ToolName::parse) else {
+                continue;
+            };
+            let call = ToolCall::new(tool, r.data["args"].clone());
+            let result = if r.data["ok"] == Value::Bool(true) {
+                Ok(r.data["result"].clone())
+            } else {
+                Err(r.data["error"].as_str().unwrap_or_default().to_string())
+            };
+            self.audited_calls.push(RecordedCall { call, result });
+        }
+        self
+    }
+
+    /// The clock the run decided on.
+    pub fn now(&self) -> Millis {
+        self.inputs
+            .as_ref()
+            .map(|i| i.now)
+            .or(self.agent_started_at)
+            .unwrap_or(self.created_at)
+    }
+
+    /// Reads run `run_id` from the run store, with its audit from `store`.
+    pub async fn load(
+        runs: &dyn RunStore,
+        store: &dyn Store,
+        run_id: &str,
+    ) -> Result<Self, ReplayError> {
+        let detail = runs
+            .get_run(run_id)
+            .await
+            .map_err(|e| ReplayError::Store(e.to_string()))?
+            .ok_or_else(|| ReplayError::NoRun(run_id.into()))?;
+        let rec = Self::from_run(&detail)?;
+        let mut rows = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = store
+                .list_audit(&AuditFilter {
+                    conversation_id: Some(rec.snapshot.conversation_id.clone()),
+                    after_seq: after,
+                    limit: 500,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ReplayError::Store(e.to_string()))?;
+            let n = page.len();
+            after = page.iter().map(|r| r.seq).max().unwrap_or(after);
+            rows.extend(page);
+            if n < 500 {
+                break;
+            }
+        }
+        Ok(rec.with_audit(&rows))
+    }
+}
+
+/// A [`ToolExecutor`] that answers from a recording and never reaches a real system.
+pub struct RecordedTools<'a> {
+    answers: Mutex<HashMap<String, Answers>>,
+    unrecorded: Mutex<Vec<ToolCall>>,
+    /// Answers `searchKnowledge` calls the recording does not hold, when set.
+    kb: Option<&'a Bm25Index>,
+    from_kb: Mutex<Vec<ToolCall>>,
+}
+
+struct Answers {
+    list: Vec<Result<Value, String>>,
+    next: usize,
+}
+
+fn key(call: &ToolCall) -> String {
+    format!("{}:{}", call.tool.as_str(), canonical_json(&call.params))
+}
+
+/// Rebuilds the error a recorded message came from (its `Display` is the message).
+fn tool_error(message: &str) -> ToolError {
+    let strip = |p: &str| message.strip_prefix(p).map(str::to_string);
+    if let Some(m) = strip("invalid parameters: ") {
+        ToolError::InvalidParams(m)
+    } else if let Some(m) = strip("not found: ") {
+        ToolError::NotFound(m)
+    } else if let Some(m) = strip("tool not available: ") {
+        ToolError::NotImplemented(m)
+    } else if let Some(m) = strip("tool failed: ") {
+        ToolError::Failed(m)
+    } else {
+        ToolError::Failed(message.to_string())
+    }
+}
+
+/// The message of the error an unrecorded call gets.
+pub const NOT_RECORDED: &str = "not recorded";
+
+impl<'a> RecordedTools<'a> {
+    /// Answers from `rec`: the agent step's calls first (in order; a call made again gets the
+    /// next recorded answer, then the last one), then the run's audited calls.
+    pub fn new(rec: &Recording) -> Self {
+        let mut answers: HashMap<String, Answers> = HashMap::new();
+        fn add(
+            answers: &mut HashMap<String, Answers>,
+            call: &ToolCall,
+            result: Result<Value, String>,
+        ) {
+            answers
+                .entry(key(call))
+                .or_insert_with(|| Answers {
+                    list: Vec::new(),
+                    next: 0,
+                })
+                .list
+                .push(result);
+        }
+        let steps: &[ToolStep] = rec
+            .drafted
+            .as_ref()
+            .map(|d| d.outcome.steps.as_slice())
+            .unwrap_or_default();
+        for s in steps {
+            match (s.status, &s.result, &s.error) {
+                (StepStatus::Executed, Some(v), _) => add(&mut answers, &s.call, Ok(v.clone())),
+                (StepStatus::Failed, _, Some(e)) => add(&mut answers, &s.call, Err(e.clone())),
+                _ => {}
+            }
+        }
+        let from_steps: std::collections::HashSet<String> = answers.keys().cloned().collect();
+        for c in &rec.audited_calls {
+            if !from_steps.contains(&key(&c.call)) {
+                add(&mut answers, &c.call, c.result.clone());
+            }
+        }
+        Self {
+            answers: Mutex::new(answers),
+            unrecorded: Mutex::new(Vec::new()),
+            kb: None,
+            from_kb: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Also answer `searchKnowledge` calls the recording does not hold from `kb` (the app's
+    /// knowledge base as it is now; a read of our own index, never a product system).
+    pub fn with_kb(mut self, kb: Option<&'a Bm25Index>) -> Self {
+        self.kb = kb;
+        self
+    }
+
+    /// The `searchKnowledge` calls answered from the current knowledge base, in order.
+    pub fn from_current_kb(&self) -> Vec<ToolCall> {
+        self.from_kb.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    /// The calls the recording could not answer, in order.
+    pub fn unrecorded(&self) -> Vec<ToolCall> {
+        self.unrecorded
+            .lock()
+            .map(|u| u.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for RecordedTools<'_> {
+    async fn execute(&self, call: &ToolCall) -> Result<Value, ToolError> {
+        call.validate()?;
+        let answer = self.answers.lock().ok().and_then(|mut map| {
+            let a = map.get_mut(&key(call))?;
+            let i = a.next.min(a.list.len().saturating_sub(1));
+            a.next += 1;
+            a.list.get(i).cloned()
+        });
+        match answer {
+            Some(Ok(v)) => Ok(v),
+            Some(Err(e)) => Err(tool_error(&e)),
+            None if call.tool == ToolName::SearchKnowledge && self.kb.is_some() => {
+                if let Ok(mut u) = self.from_kb.lock() {
+                    u.push(call.clone());
+                }
+                // As the platform answers it: `limit` defaults to 3.
+                let limit = call
+                    .params
+                    .get("limit")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(3);
+                let hits = self.kb.map(|kb| {
+                    kb.search(
+                        call.param("query").unwrap_or_default(),
+                        usize::try_from(limit).unwrap_or(3),
+                    )
+                });
+                Ok(serde_json::to_value(hits.unwrap_or_default()).unwrap_or(Value::Null))
+            }
+            None => {
+                if let Ok(mut u) = self.unrecorded.lock() {
+                    u.push(call.clone());
+                }
+                Err(ToolError::Failed(NOT_RECORDED.into()))
+            }
+        }
+    }
+}
+
+/// Which agent a replay runs.
+#[derive(Clone, Default)]
+pub enum ReplayAgent<'a> {
+    /// The deterministic offline agent.
+    #[default]
+    Offline,
+    /// The model agent on `llm` (regenerating once with the scorer's findings, as the
+    /// workflow does).
+    Model {
+        llm: &'a dyn Llm,
+        /// The provider's name (a key of `llm.providers`), for the report.
+        provider: String,
+        opts: ModelAgentOptions,
+    },
+}
+
+/// How to replay.
+#[derive(Clone, Default)]
+pub struct ReplayOptions<'a> {
+    pub agent: ReplayAgent<'a>,
+    /// Replace the recorded policy (a what-if); `None` replays with the recorded one.
+    pub policy: Option<AppPolicy>,
+    /// Replace the recorded canned responses.
+    pub canned: Option<Vec<CannedResponse>>,
+    /// Re-classify with this model (and model name) where the classifier decides the route,
+    /// as the route step does when a classifier model is configured.
+    pub classifier: Option<(&'a dyn Llm, String)>,
+    /// Answer `searchKnowledge` calls the recording does not hold from this index (the app's
+    /// current knowledge base) instead of with a `not recorded` error.
+    pub current_kb: Option<&'a Bm25Index>,
+}
+
+/// What a replay decided.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replayed {
+    pub route: RouteDecision,
+    pub drafted: Option<Drafted>,
+    /// Calls the recording could not answer (answered with a `not recorded` error).
+    pub unrecorded: Vec<ToolCall>,
+    /// `searchKnowledge` calls answered from the current knowledge base.
+    pub from_current_kb: Vec<ToolCall>,
+    /// Whether the replay ran on recorded route inputs (`false`: an old run, or overridden).
+    pub recorded_inputs: bool,
+    /// The model agent's summary (turns, tokens, cost, stop reason), when a model replayed.
+    pub model: Option<Value>,
+}
+
+/// Re-runs `route` and `agent` (+ validation, with one regeneration) as the workflow does,
+/// with every tool call answered from the recording.
+pub async fn replay(rec: &Recording, opts: &ReplayOptions<'_>) -> Replayed {
+    let recorded = rec.inputs.as_ref();
+    let policy = opts
+        .policy
+        .clone()
+        .or_else(|| recorded.map(|i| i.policy.clone()))
+        .unwrap_or_default();
+    let canned = opts
+        .canned
+        .clone()
+        .or_else(|| recorded.map(|i| i.canned.clone()))
+        .unwrap_or_default();
+    let recorded_inputs = recorded.is_some() && opts.policy.is_none() && opts.canned.is_none();
+    let snap = &rec.snapshot;
+    let profile = AppProfile::for_app(&snap.app);
+    let route_input = RouteInput {
+        inbound: &snap.inbound,
+        facts: Some(&snap.facts),
+        policy: &policy,
+        profile: &profile,
+        canned: &canned,
+    };
+    let mut route = router::route(route_input);
+    if let Some((llm, model)) = &opts.classifier {
+        route = model_classify::classify(route_input, route, *llm, model)
+            .await
+            .0;
+    }
+    let tools = RecordedTools::new(rec).with_kb(opts.current_kb);
+    let (drafted, model) = if route.action == RouteAction::Silence {
+        (None, None)
+    } else {
+        let input = AgentInput {
+            inbound: &snap.inbound,
+            route: &route,
+            policy: &policy,
+            profile: &profile,
+            facts: Some(&snap.facts),
+            now: rec.now(),
+        };
+        let (d, m) = draft(input, &tools, &opts.agent, &profile).await;
+        (Some(d), m)
+    };
+    Replayed {
+        route,
+        drafted,
+        unrecorded: tools.unrecorded(),
+        from_current_kb: tools.from_current_kb(),
+        recorded_inputs,
+        model,
+    }
+}
+
+fn scores(vctx: &ValidationContext, o: &AgentOutcome) -> Vec<ScorerResult> {
+    o.draft
+        .as_deref()
+        .map(|d| validate::validate(d, vctx))
+        .unwrap_or_default()
+}
+
+fn failed(scorers: &[ScorerResult]) -> bool {
+    scorers.iter().any(|s| !s.passed)
+}
+
+/// The agent step's logic, as the workflow runs it: run, validate (against the context of the
+/// first attempt), regenerate once on a failure (the model with the findings fed back),
+/// withhold on a second failure.
+async fn draft(
+    input: AgentInput<'_>,
+    tools: &dyn ToolExecutor,
+    which: &ReplayAgent<'_>,
+    profile: &AppProfile,
+) -> (Drafted, Option<Value>) {
+    let context = |o: &AgentOutcome| validation_context(input.route, o, profile);
+    match which {
+        ReplayAgent::Offline => {
+            let mut outcome = agent::run(input, tools).await;
+            let vctx = context(&outcome);
+            let mut scorers = scores(&vctx, &outcome);
+            let mut withheld = false;
+            if failed(&scorers) {
+                outcome = agent::run(input, tools).await;
+                scorers = scores(&vctx, &outcome);
+                withheld = failed(&scorers);
+            }
+            (
+                Drafted {
+                    outcome,
+                    scorers,
+                    withheld,
+                },
+                None,
+            )
+        }
+        ReplayAgent::Model {
+            llm,
+            provider,
+            opts,
+        } => {
+            let mut result = model_agent::run(input, tools, *llm, opts).await;
+            let vctx = context(&result.outcome);
+            let mut scorers = scores(&vctx, &result.outcome);
+            let mut withheld = false;
+            if failed(&scorers) {
+                let findings: Vec<String> = scorers
+                    .iter()
+                    .filter(|s| !s.passed)
+                    .flat_map(|s| s.findings.iter().map(move |f| format!("{}: {f}", s.scorer)))
+                    .collect();
+                result = model_agent::regenerate(&result, &findings, input, *llm, opts).await;
+                scorers = scores(&vctx, &result.outcome);
+                withheld = failed(&scorers);
+            }
+            let mut summary = result.audit_summary();
+            summary["agent"] = Value::from("model");
+            summary["provider"] = Value::from(provider.as_str());
+            summary["model"] = Value::from(if opts.model.is_empty() {
+                llm.model()
+            } else {
+                opts.model.as_str()
+            });
+            (
+                Drafted {
+                    outcome: result.outcome,
+                    scorers,
+                    withheld,
+                },
+                Some(summary),
+            )
+        }
+    }
+}
+
+// ── the diff ────────────────────────────────────────────────────────────────────────────────
+
+/// One field that differs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// How a tool call (or proposal) differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// Only the replay made it.
+    Added,
+    /// Only the original made it.
+    Removed,
+    /// The same tool with other parameters.
+    Params,
+    /// The same call with another fate (executed, proposed, refused, failed) or gate decision.
+    Outcome,
+}
+
+/// One difference in the tool calls or the proposals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallChange {
+    pub kind: ChangeKind,
+    pub tool: ToolName,
+    /// The original's side (`None` when added).
+    pub before: Option<Value>,
+    /// The replay's side (`None` when removed).
+    pub after: Option<Value>,
+}
+
+/// One line of a draft diff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffLine {
+    /// `' '` same, `'-'` only in the original, `'+'` only in the replay.
+    pub tag: char,
+    pub text: String,
+}
+
+/// The difference between a run's decision and its replay. Empty means an exact reproduction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplayDiff {
+    pub run_id: String,
+    pub app: String,
+    pub conversation_id: String,
+    /// Route fields that differ: `action`, `category`, `intent`, `rule`, `canned`.
+    pub route: Vec<FieldChange>,
+    /// The agent's final action and whether the draft was withheld.
+    pub outcome: Vec<FieldChange>,
+    pub tools: Vec<CallChange>,
+    pub proposals: Vec<CallChange>,
+    /// A line diff of the draft; empty when the drafts are equal.
+    pub draft: Vec<DiffLine>,
+    /// Calls the recording could not answer.
+    pub unrecorded: Vec<ToolCall>,
+    /// `searchKnowledge` calls answered from the current knowledge base (not recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_current_kb: Vec<ToolCall>,
+    /// `false` when the replay did not run on recorded route inputs.
+    pub recorded_inputs: bool,
+    /// The replaying model agent's summary (turns, tokens, cost, stop), when a model replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<Value>,
+    /// The original model agent's summary, when a model made the original decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_model: Option<Value>,
+}
+
+impl ReplayDiff {
+    pub fn route_changed(&self) -> bool {
+        !self.route.is_empty()
+    }
+
+    pub fn tools_changed(&self) -> bool {
+        !self.tools.is_empty() || !self.proposals.is_empty() || !self.unrecorded.is_empty()
+    }
+
+    pub fn draft_changed(&self) -> bool {
+        !self.draft.is_empty() || !self.outcome.is_empty()
+    }
+
+    /// An exact reproduction.
+    pub fn is_empty(&self) -> bool {
+        !self.route_changed() && !self.tools_changed() && !self.draft_changed()
+    }
+
+    /// A human-readable report (`-` original, `+` replay).
+    pub fn render(&self) -> String {
+        let mut out = vec![format!(
+            "run {} ({} / {}): {}",
+            self.run_id,
+            self.app,
+            self.conversation_id,
+            if self.is_empty() {
+                "no change"
+            } else {
+                "changed"
+            }
+        )];
+        if !self.recorded_inputs {
+            out.push("  note: not replayed on recorded route inputs (policy/canned)".into());
+        }
+        let agent = |m: Option<&Value>| match m {
+            Some(m) => format!(
+                "model {}/{}",
+                m["provider"].as_str().unwrap_or("?"),
+                m["model"].as_str().unwrap_or("?")
+            ),
+            None => "offline".to_string(),
+        };
+        out.push(format!(
+            "  agent: original {}, replay {}",
+            agent(self.original_model.as_ref()),
+            agent(self.model.as_ref())
+        ));
+        if let Some(m) = &self.model {
+            out.push(format!(
+                "  replay model: {} turns, {} input + {} output tokens, ${:.4}, stop {}",
+                m["turns"],
+                m["input_tokens"],
+                m["output_tokens"],
+                m["cost_usd"].as_f64().unwrap_or_default(),
+                m["stop"].as_str().unwrap_or("?")
+            ));
+        }
+        for c in self.route.iter().chain(&self.outcome) {
+            out.push(format!("  {}: - {}  + {}", c.field, c.before, c.after));
+        }
+        let side = |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_default();
+        for (what, list) in [("tool", &self.tools), ("proposal", &self.proposals)] {
+            for c in list {
+                let line = match c.kind {
+                    ChangeKind::Added => format!("  + {what} {} {}", c.tool, side(&c.after)),
+                    ChangeKind::Removed => format!("  - {what} {} {}", c.tool, side(&c.before)),
+                    ChangeKind::Params | ChangeKind::Outcome => format!(
+                        "  ~ {what} {}: - {}  + {}",
+                        c.tool,
+                        side(&c.before),
+                        side(&c.after)
+                    ),
+                };
+                out.push(line);
+            }
+        }
+        for c in &self.unrecorded {
+            out.push(format!(
+                "  ! {} {} was not recorded (answered with an error)",
+                c.tool, c.params
+            ));
+        }
+        for c in &self.from_current_kb {
+            out.push(format!(
+                "  ? {} {} was not recorded (answered from the current knowledge base)",
+                c.tool, c.params
+            ));
+        }
+        if !self.draft.is_empty() {
+            out.push("  draft:".into());
+            for l in &self.draft {
+                out.push(format!("    {} {}", l.tag, l.text));
+            }
+        }
+        out.join("\n")
+    }
+}
+
+fn change(field: &str, before: Value, after: Value) -> Option<FieldChange> {
+    (before != after).then(|| FieldChange {
+        field: field.into(),
+        before,
+        after,
+    })
+}
+
+fn jv<T: Serialize>(t: T) -> Value {
+    serde_json::to_value(t).unwrap_or(Value::Null)
+}
+
+/// Compares a recording with its replay.
+pub fn diff(rec: &Recording, replayed: &Replayed) -> ReplayDiff {
+    let (a, b) = (&rec.route, &replayed.route);
+    let route = [
+        change("action", jv(a.action), jv(b.action)),
+        change("category", jv(a.category), jv(b.category)),
+        change("intent", jv(a.intent), jv(b.intent)),
+        change("rule", jv(&a.rule), jv(&b.rule)),
+        change(
+            "canned",
+            jv(a.canned.as_ref().map(|c| &c.id)),
+            jv(b.canned.as_ref().map(|c| &c.id)),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let (da, db) = (rec.drafted.as_ref(), replayed.drafted.as_ref());
+    let outcome = [
+        change(
+            "final_action",
+            jv(da.map(|d| d.outcome.action)),
+            jv(db.map(|d| d.outcome.action)),
+        ),
+        change(
+            "withheld",
+            jv(da.map(|d| d.withheld)),
+            jv(db.map(|d| d.withheld)),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let steps = |d: Option<&Drafted>| -> Vec<Item> {
+        d.map(|d| {
+            d.outcome
+                .steps
+                .iter()
+                .map(|s| Item {
+                    call: s.call.clone(),
+                    fate: jv(json_fate(s.status, s.gate.as_ref())),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let proposals = |d: Option<&Drafted>| -> Vec<Item> {
+        d.map(|d| {
+            d.outcome
+                .proposals
+                .iter()
+                .map(|p| Item {
+                    call: p.call.clone(),
+                    fate: jv(&p.gate),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let text = |d: Option<&Drafted>| d.and_then(|d| d.outcome.draft.clone()).unwrap_or_default();
+    let (ta, tb) = (text(da), text(db));
+    let draft = if ta == tb {
+        Vec::new()
+    } else {
+        line_diff(&ta, &tb)
+    };
+    ReplayDiff {
+        run_id: rec.run_id.clone(),
+        app: rec.snapshot.app.clone(),
+        conversation_id: rec.snapshot.conversation_id.clone(),
+        route,
+        outcome,
+        tools: call_changes(&steps(da), &steps(db)),
+        proposals: call_changes(&proposals(da), &proposals(db)),
+        draft,
+        unrecorded: replayed.unrecorded.clone(),
+        from_current_kb: replayed.from_current_kb.clone(),
+        recorded_inputs: replayed.recorded_inputs,
+        model: replayed.model.clone(),
+        original_model: rec.original_model.clone(),
+    }
+}
+
+fn json_fate(status: StepStatus, gate: Option<&GateDecision>) -> Value {
+    serde_json::json!({"status": status, "gate": gate})
+}
+
+struct Item {
+    call: ToolCall,
+    fate: Value,
+}
+
+impl Item {
+    fn side(&self) -> Value {
+        serde_json::json!({"params": self.call.params, "fate": self.fate})
+    }
+}
+
+/// Aligns two call sequences (longest common subsequence on tool + canonical parameters); in
+/// each unaligned stretch, calls of the same tool pair up as parameter changes.
+fn call_changes(before: &[Item], after: &[Item]) -> Vec<CallChange> {
+    let keys = |v: &[Item]| v.iter().map(|i| key(&i.call)).collect::<Vec<_>>();
+    let ops = lcs(&keys(before), &keys(after));
+    let mut out = Vec::new();
+    let mut gap_a: Vec<&Item> = Vec::new();
+    let mut gap_b: Vec<&Item> = Vec::new();
+    let flush = |ga: &mut Vec<&Item>, gb: &mut Vec<&Item>, out: &mut Vec<CallChange>| {
+        for a in ga.drain(..) {
+            if let Some(pos) = gb.iter().position(|b| b.call.tool == a.call.tool) {
+                let b = gb.remove(pos);
+                out.push(CallChange {
+                    kind: ChangeKind::Params,
+                    tool: a.call.tool,
+                    before: Some(a.side()),
+                    after: Some(b.side()),
+                });
+            } else {
+                out.push(CallChange {
+                    kind: ChangeKind::Removed,
+                    tool: a.call.tool,
+                    before: Some(a.side()),
+                    after: None,
+                });
+            }
+        }
+        for b in gb.drain(..) {
+            out.push(CallChange {
+                kind: ChangeKind::Added,
+                tool: b.call.tool,
+                before: None,
+                after: Some(b.side()),
+            });
+        }
+    };
+    for op in ops {
+        match op {
+            Op::Same(i, j) => {
+                flush(&mut gap_a, &mut gap_b, &mut out);
+                let (a, b) = (&before[i], &after[j]);
+                if a.fate != b.fate {
+                    out.push(CallChange {
+                        kind: ChangeKind::Outcome,
+                        tool: a.call.tool,
+                        before: Some(a.side()),
+                        after: Some(b.side()),
+                    });
+                }
+            }
+            Op::Del(i) => gap_a.push(&before[i]),
+            Op::Ins(j) => gap_b.push(&after[j]),
+        }
+    }
+    flush(&mut gap_a, &mut gap_b, &mut out);
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Same(usize, usize),
+    Del(usize),
+    Ins(usize),
+}
+
+/// Above this many table cells, sequences are not aligned.
+const MAX_LCS_CELLS: usize = 4_000_000;
+
+/// The edit script of a longest common subsequence.
+fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> Vec<Op> {
+    let (n, m) = (a.len(), b.len());
+    if n.saturating_mul(m) > MAX_LCS_CELLS {
+        // Too big to align (a pathological draft): everything removed, then added.
+        return (0..n).map(Op::Del).chain((0..m).map(Op::Ins)).collect();
+    }
+    // table[i][j] = LCS length of a[i..] and b[j..]
+    let mut table = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            table[i][j] = if a[i] == b[j] {
+                table[i + 1][j + 1] + 1
+            } else {
+                table[i + 1][j].max(table[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut ops = Vec::with_capacity(n.max(m));
+    while i < n && j < m {
+        if a[i] == b[j] {
+            ops.push(Op::Same(i, j));
+            i += 1;
+            j += 1;
+        } else if table[i + 1][j] >= table[i][j + 1] {
+            ops.push(Op::Del(i));
+            i += 1;
+        } else {
+            ops.push(Op::Ins(j));
+            j += 1;
+        }
+    }
+    ops.extend((i..n).map(Op::Del));
+    ops.extend((j..m).map(Op::Ins));
+    ops
+}
+
+/// A line diff of two texts (every line tagged `' '`, `'-'` or `'+'`).
+pub fn line_diff(before: &str, after: &str) -> Vec<DiffLine> {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    lcs(&a, &b)
+        .into_iter()
+        .map(|op| match op {
+            Op::Same(i, _) => DiffLine {
+                tag: ' ',
+                text: a[i].to_string(),
+            },
+            Op::Del(i) => DiffLine {
+                tag: '-',
+                text: a[i].to_string(),
+            },
+            Op::Ins(j) => DiffLine {
+                tag: '+',
+                text: b[j].to_string(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn line_diff_marks_changed_lines_only() {
+        let d = line_diff(
+            "Hi Ann,\nhere is the link.\nBest",
+            "Hi Ann,\nno link today.\nBest",
+        );
+        let tags: String = d.iter().map(|l| l.tag).collect();
+        assert_eq!(tags, " -+ ");
+        assert_eq!(d[1].text, "here is the link.");
+        assert_eq!(d[2].text, "no link today.");
+        assert!(
+            line_diff("same\ntext", "same\ntext")
+                .iter()
+                .all(|l| l.tag == ' ')
+        );
+    }
+
+    fn item(tool: ToolName, params: Value, status: &str) -> Item {
+        Item {
+            call: ToolCall::new(tool, params),
+            fate: json!({ "status": status }),
+        }
+    }
+
+    #[test]
+    fn call_changes_find_added_removed_params_and_fate() {
+        let before = vec![
+            item(
+                ToolName::LookupUser,
+                json!({"email": "a@x.test"}),
+                "executed",
+            ),
+            item(ToolName::GetPurchases, json!({"userId": "u1"}), "executed"),
+            item(
+                ToolName::ProcessRefund,
+                json!({"purchaseId": "p1", "reason": "r"}),
+                "proposed",
+            ),
+        ];
+        let after = vec![
+            item(
+                ToolName::LookupUser,
+                json!({"email": "a@x.test"}),
+                "executed",
+            ),
+            item(ToolName::GetPurchases, json!({"userId": "u2"}), "executed"),
+            item(
+                ToolName::ProcessRefund,
+                json!({"reason": "r", "purchaseId": "p1"}),
+                "executed",
+            ),
+            item(ToolName::SearchKnowledge, json!({"query": "q"}), "executed"),
+        ];
+        let changes = call_changes(&before, &after);
+        let kinds: Vec<(ChangeKind, ToolName)> = changes.iter().map(|c| (c.kind, c.tool)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (ChangeKind::Params, ToolName::GetPurchases),
+                (ChangeKind::Outcome, ToolName::ProcessRefund),
+                (ChangeKind::Added, ToolName::SearchKnowledge),
+            ]
+        );
+        assert!(call_changes(&before, &before).is_empty());
+        let removed = call_changes(&before, &before[..1]);
+        assert!(removed.iter().all(|c| c.kind == ChangeKind::Removed));
+        assert_eq!(removed.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn recorded_tools_answer_in_order_and_refuse_the_unrecorded() {
+        let call = ToolCall::new(ToolName::LookupUser, json!({"email": "a@x.test"}));
+        let other = ToolCall::new(ToolName::LookupUser, json!({"email": "b@x.test"}));
+        let failing = ToolCall::new(ToolName::GetPurchases, json!({"userId": "u1"}));
+        let mut answers = HashMap::new();
+        answers.insert(
+            key(&call),
+            Answers {
+                list: vec![Ok(json!({"id": "u1"})), Ok(json!({"id": "u1b"}))],
+                next: 0,
+            },
+        );
+        answers.insert(
+            key(&failing),
+            Answers {
+                list: vec![Err("not found: user u1".into())],
+                next: 0,
+            },
+        );
+        let tools = RecordedTools {
+            answers: Mutex::new(answers),
+            unrecorded: Mutex::new(Vec::new()),
+            kb: None,
+            from_kb: Mutex::new(Vec::new()),
+        };
+        assert_eq!(tools.execute(&call).await.unwrap()["id"], "u1");
+        assert_eq!(tools.execute(&call).await.unwrap()["id"], "u1b");
+        assert_eq!(
+            tools.execute(&call).await.unwrap()["id"],
+            "u1b",
+            "the last answer repeats"
+        );
+        let e = tools.execute(&failing).await.unwrap_err();
+        assert_eq!(e, ToolError::NotFound("user u1".into()));
+        assert_eq!(e.to_string(), "not found: user u1");
+        let e = tools.execute(&other).await.unwrap_err();
+        assert_eq!(e, ToolError::Failed(NOT_RECORDED.into()));
+        assert_eq!(tools.unrecorded(), vec![other]);
+    }
+
+    #[tokio::test]
+    async fn unrecorded_searches_use_the_current_kb_only_when_given() {
+        let kb = Bm25Index::new(vec![crate::store::KbChunk {
+            id: "c1".into(),
+            document_id: "d1".into(),
+            app: "typewise".into(),
+            ordinal: 0,
+            text: "Login links expire after an hour; check the spam folder.".into(),
+        }]);
+        let search = ToolCall::new(
+            ToolName::SearchKnowledge,
+            json!({"query": "spam folder login"}),
+        );
+        let strict = RecordedTools {
+            answers: Mutex::new(HashMap::new()),
+            unrecorded: Mutex::new(Vec::new()),
+            kb: None,
+            from_kb: Mutex::new(Vec::new()),
+        };
+        assert!(strict.execute(&search).await.is_err());
+        assert_eq!(strict.unrecorded(), vec![search.clone()]);
+        let live = RecordedTools {
+            answers: Mutex::new(HashMap::new()),
+            unrecorded: Mutex::new(Vec::new()),
+            kb: None,
+            from_kb: Mutex::new(Vec::new()),
+        }
+        .with_kb(Some(&kb));
+        let hits = live.execute(&search).await.unwrap();
+        assert_eq!(hits[0]["id"], "c1", "{hits}");
+        assert!(live.unrecorded().is_empty());
+        assert_eq!(live.from_current_kb(), vec![search]);
+        // Other tools are never answered from anywhere but the recording.
+        let lookup = ToolCall::new(ToolName::LookupUser, json!({"email": "a@x.test"}));
+        assert!(live.execute(&lookup).await.is_err());
+        assert_eq!(live.unrecorded(), vec![lookup]);
+    }
+
+    #[test]
+    fn a_route_decision_stored_before_inputs_were_recorded_still_reads() {
+        let inbound = crate::pipeline::inbound::Inbound {
+            app: "typewise".into(),
+            from: "a@x.test".into(),
+            reply_to: None,
+            subject: "Login".into(),
+            body: "The login link never arrives, please send a new one.".into(),
+            thread: Vec::new(),
+            conversation_status: None,
+            teammate_replying: false,
+        };
+        let policy = AppPolicy::default();
+        let profile = AppProfile::for_app("typewise");
+        let decision = router::route(RouteInput {
+            inbound: &inbound,
+            facts: None,
+            policy: &policy,
+            profile: &profile,
+            canned: &[],
+        });
+        let old = serde_json::to_value(&decision).unwrap();
+        let read: RouteRecord = serde_json::from_value(old).unwrap();
+        assert_eq!(read.decision, decision);
+        assert!(read.inputs.is_none());
+        let rec = RouteRecord {
+            decision: decision.clone(),
+            inputs: Some(RouteInputs::new(7, policy, Vec::new())),
+        };
+        let v = serde_json::to_value(&rec).unwrap();
+        assert_eq!(
+            serde_json::from_value::<RouteDecision>(v.clone()).unwrap(),
+            decision
+        );
+        assert_eq!(serde_json::from_value::<RouteRecord>(v).unwrap(), rec);
+    }
+}
