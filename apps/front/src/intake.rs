@@ -1,9 +1,9 @@
 //! `POST /webhooks/front`: Front's application webhook.
 //!
 //! Verify the signature (base64 HMAC-SHA256 of `"{ts}:{body}"`, ms timestamp, 5-minute window,
-//! any configured secret), answer the challenge handshake, drop duplicates by event id, find the
-//! app by inbox, and hand the event to the durable runner. Nothing slow happens here: Front wants
-//! an answer within 5 s, so the work is recorded and enqueued only.
+//! any configured secret), answer the challenge handshake, find the app by inbox, and hand the
+//! event to the durable runner, which drops duplicates by event id. Nothing slow happens here:
+//! Front wants an answer within 5 s, so the work is recorded and enqueued only.
 
 use crate::FrontError;
 use axum::Json;
@@ -100,11 +100,6 @@ pub async fn webhook(
     } else {
         None
     };
-    if p.store.receipt_exists("front", &event_id).await? {
-        metrics::counter!("front_webhooks_total", "outcome" => "duplicate").increment(1);
-        return Ok(Json(json!({"status": "duplicate", "event_id": event_id})));
-    }
-
     let inboxes = inbox_ids(payload);
     let mut app = None;
     for inbox in &inboxes {
@@ -142,8 +137,10 @@ pub async fn webhook(
         "front_type": kind,
         "emitted_at": payload["emitted_at"],
     });
-    // The runner deduplicates on the event id, so a crash between enqueueing and recording
-    // the receipt never loses or doubles work: Front retries and the retry is absorbed.
+    // The enqueued event is the receipt: its id is `front:{event id}`, and the runner (the
+    // embedded one by a unique key, Inngest by event-id deduplication) stores it once. A retry
+    // by Front is acknowledged again and absorbed there, so no separate receipt write (or
+    // pre-read) sits on this path; concurrent webhooks share one commit (`Engine::send`).
     p.events
         .send(vec![OutEvent {
             name: name.to_string(),
@@ -152,9 +149,6 @@ pub async fn webhook(
         }])
         .await
         .map_err(|e| FrontError::Unavailable(e.to_string()))?;
-    p.store
-        .record_webhook_receipt("front", &event_id, now_ms())
-        .await?;
     metrics::counter!("front_webhooks_total", "outcome" => "accepted").increment(1);
     Ok(Json(json!({"status": "accepted", "event_id": event_id})))
 }

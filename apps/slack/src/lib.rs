@@ -9,8 +9,10 @@
 //! and answered with an ephemeral message. The message itself is updated by the workflow at
 //! every transition (and here when one of two approvals is recorded).
 //!
-//! `/slack/events` still answers `501 not_implemented`.
+//! `/slack/events` ([`events`]) answers Slack's URL verification and acknowledges event
+//! callbacks.
 
+pub mod events;
 pub mod interactions;
 pub mod verify;
 
@@ -32,20 +34,24 @@ use support_web::Platform;
 /// The Slack app's error type, with a stable machine-readable `code`.
 #[derive(Debug, thiserror::Error)]
 pub enum SlackError {
-    #[error("{0} is not implemented yet")]
-    NotImplemented(&'static str),
     #[error("the request signature is invalid: {0}")]
     InvalidSignature(String),
     #[error("the interaction payload is invalid: {0}")]
     BadPayload(String),
+    /// Logged; the client sees a generic message.
+    #[error("internal error")]
+    Internal(String),
 }
 
 impl IntoResponse for SlackError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
-            Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             Self::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "bad_payload"),
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "Slack request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         };
         (
             status,
@@ -283,7 +289,7 @@ async fn open_modal(
     } else {
         ApprovalModal::Edit {
             action_id: action.id.clone(),
-            draft: None,
+            draft: approval.draft.clone(),
             amount_cents: approval.amount_cents,
             currency: approval.currency.clone(),
         }
@@ -298,13 +304,9 @@ async fn open_modal(
     }
 }
 
-async fn events() -> SlackError {
-    SlackError::NotImplemented("Slack events")
-}
-
 /// Slack's routes, for `skill dev` and `support-slack`.
 pub fn mount(_: &Platform) -> Router<Platform> {
     Router::new()
         .route("/slack/interactions", post(interactions))
-        .route("/slack/events", post(events))
+        .route("/slack/events", post(events::events))
 }

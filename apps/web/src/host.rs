@@ -272,6 +272,8 @@ pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) ->
         .merge(crate::health::router())
         .merge(crate::api::router())
         .merge(crate::approvals::router())
+        .merge(crate::actions::router())
+        .merge(crate::stripe::router())
         .merge(crate::dashboard::router());
     for mount in mounts {
         app = app.merge(mount(platform));

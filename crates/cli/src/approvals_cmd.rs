@@ -1,4 +1,5 @@
-//! `skill approvals list|approve|reject|edit`: decide on pending approvals from the terminal.
+//! `skill approvals list|approve|reject|edit`: decide on pending approvals from the terminal;
+//! `skill actions retry`: retry a dead-lettered action.
 //! Talks to the database like the other commands; decisions go through the same decision
 //! function as the dashboard and Slack, and their events reach the runner through the embedded
 //! executor's event table (or Inngest's event API with `runner = "inngest"`).
@@ -12,6 +13,36 @@ use support_core::decision::{Decision, Verdict};
 use support_core::events::EventSink;
 use support_core::store::Store;
 use support_core::time::now_ms;
+
+/// `skill actions retry <id>`: retry a dead-lettered action (the same checks as
+/// `POST /api/v1/actions/{id}/retry`).
+#[derive(Debug, Subcommand)]
+pub enum ActionsCmd {
+    /// Retry a failed, dead-lettered action with a new idempotency key.
+    Retry { id: String },
+}
+
+pub async fn actions(cli: &Cli, cmd: &ActionsCmd) -> Result<(), Failure> {
+    let ActionsCmd::Retry { id } = cmd;
+    let settings = load_settings(cli)?;
+    let db = open_db(&settings).await?;
+    let events = event_sink(&settings, &db)?;
+    let r = support_core::workflow::request_retry(&db, events.as_ref(), id, &cli_actor())
+        .await
+        .map_err(|e| Failure {
+            code: exit::FAILED,
+            message: e.to_string(),
+        })?;
+    let v = json!({"action_id": r.action_id, "attempt": r.attempt, "event_id": r.event_id,
+                   "status": "retry_requested"});
+    emit(cli, &v, || {
+        format!(
+            "retry {} of action {} requested ({})",
+            r.attempt, r.action_id, r.event_id
+        )
+    });
+    Ok(())
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCmd {
@@ -45,8 +76,30 @@ pub enum ApprovalsCmd {
     },
 }
 
+/// Where the CLI's events go: the embedded executor's event table, or Inngest's event API.
+pub(crate) fn event_sink(
+    settings: &support_core::Settings,
+    db: &support_store::Db,
+) -> Result<Arc<dyn EventSink>, Failure> {
+    if support_web::runner::is_embedded(settings) {
+        let engine = support_steps::Engine::builder(Arc::new(db.clone()))
+            .build()
+            .map_err(|e| Failure::from(e.to_string()))?;
+        return Ok(Arc::new(support_web::runner::EmbeddedSink(engine)));
+    }
+    let (Some(base), Some(k)) = (&settings.inngest.base_url, &settings.inngest.event_key) else {
+        return Err(usage(
+            "runner = \"inngest\" needs INNGEST_BASE_URL and INNGEST_EVENT_KEY",
+        ));
+    };
+    Ok(Arc::new(
+        support_web::runner::InngestSink::new(base, k.expose())
+            .map_err(|e| Failure::from(e.to_string()))?,
+    ))
+}
+
 /// Who decides from the CLI: the operating-system user (database access is the authority).
-fn cli_actor() -> String {
+pub(crate) fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -130,23 +183,7 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
             ));
         }
     };
-    let events: Arc<dyn EventSink> = if support_web::runner::is_embedded(&settings) {
-        let engine = support_steps::Engine::builder(Arc::new(db.clone()))
-            .build()
-            .map_err(|e| Failure::from(e.to_string()))?;
-        Arc::new(support_web::runner::EmbeddedSink(engine))
-    } else {
-        let (Some(base), Some(k)) = (&settings.inngest.base_url, &settings.inngest.event_key)
-        else {
-            return Err(usage(
-                "runner = \"inngest\" needs INNGEST_BASE_URL and INNGEST_EVENT_KEY",
-            ));
-        };
-        Arc::new(
-            support_web::runner::InngestSink::new(base, k.expose())
-                .map_err(|e| Failure::from(e.to_string()))?,
-        )
-    };
+    let events = event_sink(&settings, &db)?;
     let approver = cli_actor();
     let d = Decision {
         id: id.clone(),

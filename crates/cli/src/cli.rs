@@ -71,12 +71,18 @@ pub enum Command {
     /// Approvals: list, approve, reject, edit (the same checks as the dashboard).
     #[command(subcommand)]
     Approvals(crate::approvals_cmd::ApprovalsCmd),
+    /// Actions: retry a dead-lettered one (the same checks as the dashboard).
+    #[command(subcommand)]
+    Actions(crate::approvals_cmd::ActionsCmd),
     /// Run scenario files through the real pipeline (Front sandbox, example app, offline
     /// agent) and report routing, drafts and latency.
     Eval(EvalArgs),
     /// Conversations the platform has handled.
     #[command(subcommand)]
     Conversations(ConversationsCmd),
+    /// Re-run past inbound decisions on their recorded inputs (tool calls answered from the
+    /// recording) and print what would change: one run, or `--since 7d --app X` in bulk.
+    Replay(crate::replay::ReplayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +119,12 @@ pub struct EvalArgs {
     /// FN rate 0.02, escalate_urgent recall 1.0.
     #[arg(long)]
     pub gate: bool,
+    /// Run the agent step through a model: a provider named in `llm.providers`.
+    #[arg(long, requires = "model")]
+    pub provider: Option<String>,
+    /// The model for `--provider`.
+    #[arg(long, requires = "provider")]
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -268,6 +280,8 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Keys(cmd) => crate::onboard::keys(cli, cmd).await,
         Command::Doctor(args) => crate::onboard::doctor(cli, args).await,
         Command::Approvals(cmd) => crate::approvals_cmd::run(cli, cmd).await,
+        Command::Actions(cmd) => crate::approvals_cmd::actions(cli, cmd).await,
+        Command::Replay(args) => crate::replay::run(cli, args).await,
     }
 }
 
@@ -448,7 +462,26 @@ async fn eval_cmd(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
         )));
     }
     let progress = !cli.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let run = crate::eval::run(&args.dir, progress)
+    let model = match (&args.provider, &args.model) {
+        (Some(provider), Some(model)) => {
+            let llm = load_settings(cli)?.llm;
+            if !llm.providers.contains_key(provider) {
+                return Err(usage(format!(
+                    "no provider {provider:?} in llm.providers (configured: {})",
+                    llm.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            Some(crate::eval::EvalModel {
+                llm,
+                agent: support_core::settings::ModelChoice {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                },
+            })
+        }
+        _ => None,
+    };
+    let run = crate::eval::run_with(&args.dir, progress, model)
         .await
         .map_err(|e| Failure {
             code: exit::FAILED,
@@ -457,10 +490,13 @@ async fn eval_cmd(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
     let failures = run.gate_failures();
     emit(cli, &run.to_json(), || {
         format!(
-            "{}\nlatency (webhook to settled run): p50 {:.1} ms, p99 {:.1} ms\n{}",
+            "{}\nlatency (webhook to settled run): p50 {:.1} ms, p99 {:.1} ms\n{}{}",
             run.report,
             run.percentile(50.0),
             run.percentile(99.0),
+            run.model_json()
+                .map(|m| format!("model: {m}\n"))
+                .unwrap_or_default(),
             if failures.is_empty() {
                 "gate: pass".to_string()
             } else {

@@ -14,6 +14,7 @@ use support_core::pipeline::eval::{self, EvalReport, Scenario, ScenarioOutcome};
 use support_core::pipeline::inbound::Direction;
 use support_core::pipeline::router::RouteAction;
 use support_core::pipeline::validate::ScorerResult;
+use support_core::settings::{LlmSettings, ModelChoice};
 use support_front::sandbox::NewMessage;
 use support_steps::RunStatus;
 
@@ -26,22 +27,83 @@ pub const GATE: &[(&str, f64)] = &[
     ("escalate_urgent recall = 1.0", 1.0),
 ];
 
+/// Run the agent step through a model instead of the offline agent (`--provider`/`--model`).
+#[derive(Debug, Clone)]
+pub struct EvalModel {
+    /// Providers and prices (`settings.llm`).
+    pub llm: LlmSettings,
+    /// The agent step's model.
+    pub agent: ModelChoice,
+}
+
+/// What the model calls of one conversation cost, from the `llm.call` and `agent.completed`
+/// audit entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ModelUsage {
+    pub calls: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    /// Time in model calls, as the agent measured it.
+    pub model_ms: u64,
+    /// The agent step's time beyond the model calls (tools on the product's endpoint, the
+    /// loop itself).
+    pub overhead_ms: u64,
+}
+
 /// What an eval produced.
 pub struct EvalRun {
     pub report: EvalReport,
     pub outcomes: Vec<ScenarioOutcome>,
     pub latencies_ms: Vec<f64>,
+    /// Per conversation, in the order of `outcomes` (all zero for the offline agent).
+    pub usage: Vec<ModelUsage>,
+    /// `provider/model` of the agent step, when a model ran it.
+    pub model: Option<String>,
+}
+
+fn percentile_of(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
+    v[idx.min(v.len() - 1)]
 }
 
 impl EvalRun {
     pub fn percentile(&self, p: f64) -> f64 {
-        let mut v = self.latencies_ms.clone();
-        v.sort_by(f64::total_cmp);
-        if v.is_empty() {
-            return 0.0;
-        }
-        let idx = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
-        v[idx.min(v.len() - 1)]
+        percentile_of(&self.latencies_ms, p)
+    }
+
+    /// Token, cost and time figures of the model runs (`None` for the offline agent).
+    pub fn model_json(&self) -> Option<Value> {
+        let model = self.model.as_ref()?;
+        // Per conversation that reached the model (silenced ones never do).
+        let used: Vec<&ModelUsage> = self.usage.iter().filter(|u| u.calls > 0).collect();
+        let n = used.len().max(1) as f64;
+        let sum = |f: fn(&ModelUsage) -> u64| used.iter().map(|u| f(u)).sum::<u64>();
+        let cost: f64 = used.iter().map(|u| u.cost_usd).sum();
+        let overhead: Vec<f64> = used.iter().map(|u| u.overhead_ms as f64).collect();
+        let model_ms: Vec<f64> = used.iter().map(|u| u.model_ms as f64).collect();
+        Some(json!({
+            "model": model,
+            "conversations": self.usage.len(),
+            "conversations_with_model_calls": used.len(),
+            "model_calls": sum(|u| u.calls),
+            "input_tokens": sum(|u| u.input_tokens),
+            "output_tokens": sum(|u| u.output_tokens),
+            "cost_usd": cost,
+            "per_conversation": {
+                "model_calls": sum(|u| u.calls) as f64 / n,
+                "input_tokens": sum(|u| u.input_tokens) as f64 / n,
+                "output_tokens": sum(|u| u.output_tokens) as f64 / n,
+                "cost_usd": cost / n,
+            },
+            "model_ms": {"p50": percentile_of(&model_ms, 50.0), "p99": percentile_of(&model_ms, 99.0)},
+            "agent_overhead_ms": {"p50": percentile_of(&overhead, 50.0), "p99": percentile_of(&overhead, 99.0)},
+        }))
     }
 
     /// The `--json` document.
@@ -80,6 +142,7 @@ impl EvalRun {
             "action_errors": r.action_errors,
             "category_errors": r.category_errors,
             "latency_ms": {"p50": self.percentile(50.0), "p99": self.percentile(99.0)},
+            "model": self.model_json(),
         })
     }
 
@@ -157,12 +220,29 @@ fn draft_text(html: &str) -> String {
     )
 }
 
-/// Run one scenario through the platform; returns its outcome and latency.
+/// The model figures of one conversation from its audit trail.
+fn usage_of(audit: &[Value]) -> ModelUsage {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let mut u = ModelUsage::default();
+    for a in audit.iter().filter(|a| a["kind"] == "llm.call") {
+        u.calls += 1;
+        u.input_tokens += n(&a["data"]["input_tokens"]);
+        u.output_tokens += n(&a["data"]["output_tokens"]);
+        u.cost_usd += a["data"]["cost_usd"].as_f64().unwrap_or(0.0);
+    }
+    if let Some(a) = audit.iter().find(|a| a["kind"] == "agent.completed") {
+        u.model_ms = n(&a["data"]["model_ms"]);
+        u.overhead_ms = n(&a["data"]["overhead_ms"]);
+    }
+    u
+}
+
+/// Run one scenario through the platform; returns its outcome, latency and model usage.
 async fn run_one(
     app: &TestApp,
     course: &course_app::CourseApp,
     s: &Scenario,
-) -> Result<(ScenarioOutcome, f64), String> {
+) -> Result<(ScenarioOutcome, f64, ModelUsage), String> {
     if let Some(state) = course_app::CustomerState::parse(&customer_label(s)) {
         course
             .ensure_customer(&s.app, &s.from, "", state)
@@ -312,17 +392,41 @@ async fn run_one(
         draft,
         scorers,
     };
-    Ok((outcome, latency))
+    Ok((outcome, latency, usage_of(&audit)))
 }
 
 /// Run every scenario of `dir` through a fresh in-process platform.
 pub async fn run(dir: &Path, progress: bool) -> Result<EvalRun, String> {
+    run_with(dir, progress, None).await
+}
+
+/// [`run`], with the agent step on `model` when given (everything else unchanged).
+pub async fn run_with(
+    dir: &Path,
+    progress: bool,
+    model: Option<EvalModel>,
+) -> Result<EvalRun, String> {
     let scenarios = eval::load_dir(dir).map_err(|e| e.to_string())?;
     if scenarios.is_empty() {
         return Err(format!("no scenario files (*.json) in {}", dir.display()));
     }
+    if let Some(m) = &model
+        && !m.llm.providers.contains_key(&m.agent.provider)
+    {
+        return Err(format!(
+            "no provider {:?} in llm.providers",
+            m.agent.provider
+        ));
+    }
+    let label = model
+        .as_ref()
+        .map(|m| format!("{}/{}", m.agent.provider, m.agent.model));
     let app = TestApp::spawn_with(TestBackend::Sqlite, |s| {
         s.log.filter = "warn".into();
+        if let Some(m) = model {
+            s.llm = m.llm;
+            s.llm.agent = Some(m.agent);
+        }
     })
     .await
     .ok_or("cannot start the in-process platform")?;
@@ -341,11 +445,13 @@ pub async fn run(dir: &Path, progress: bool) -> Result<EvalRun, String> {
     };
     let mut outcomes = Vec::with_capacity(scenarios.len());
     let mut latencies = Vec::with_capacity(scenarios.len());
+    let mut usage = Vec::with_capacity(scenarios.len());
     for s in &scenarios {
         bar.set_message(s.id.clone());
-        let (o, ms) = run_one(&app, &course, s).await?;
+        let (o, ms, u) = run_one(&app, &course, s).await?;
         outcomes.push(o);
         latencies.push(ms);
+        usage.push(u);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -354,5 +460,7 @@ pub async fn run(dir: &Path, progress: bool) -> Result<EvalRun, String> {
         report: EvalReport::compute(&outcomes),
         outcomes,
         latencies_ms: latencies,
+        usage,
+        model: label,
     })
 }

@@ -4,36 +4,54 @@
 use std::sync::Arc;
 use support_connectors::front::{FrontClient, FrontConfig};
 use support_connectors::product::SdkProducts;
-use support_core::workflow::{InboundDeps, inbound_function};
+use support_core::dead_letters::dead_letter_function;
+use support_core::workflow::{InboundDeps, action_retry_function, inbound_function};
 use support_web::host::{FunctionsFn, Services};
 
-/// The functions `skill dev` and the tests run. Without a Front API token there is nothing to
-/// hydrate from, so the inbound workflow is left out (and a warning says so).
+/// The functions `skill dev` and the tests run: the dead-letter recorder, and the inbound
+/// workflow. Without a Front API token there is nothing to hydrate from, so the inbound
+/// workflow is left out (and a warning says so).
 pub fn platform_functions() -> FunctionsFn {
     Arc::new(|s: &Services| {
-        let Some(token) = s.settings.front.api_token.clone() else {
-            tracing::warn!("front.api_token is not set: the inbound workflow is disabled");
-            return Vec::new();
-        };
-        let cfg = FrontConfig {
-            base_url: s.settings.front.api_url.clone(),
-            ..FrontConfig::default()
-        };
-        let front = match FrontClient::new(token, cfg) {
-            Ok(c) => Arc::new(c),
-            Err(e) => {
-                tracing::error!(cause = %e, "cannot build the Front client: the inbound workflow is disabled");
-                return Vec::new();
-            }
-        };
-        vec![inbound_function(InboundDeps {
-            store: s.store.clone(),
-            registry: s.registry.clone(),
-            front,
-            products: Arc::new(SdkProducts::new(s.master_key.clone())),
-            master_key: s.master_key.clone(),
-            payments: support_connectors::stripe::from_settings(&s.settings.stripe),
-            approvals: support_connectors::slack::from_settings(&s.settings.slack),
-        })]
+        let mut fns = vec![dead_letter_function(s.store.clone())];
+        if let Some(deps) = inbound_deps(s) {
+            fns.push(action_retry_function(deps.clone()));
+            fns.push(inbound_function(deps));
+        }
+        fns
+    })
+}
+
+/// The inbound workflow's adapters built from the settings (also what tests use to drive
+/// `PlatformTools` directly); `None`, with the reason logged, without a Front client.
+pub fn inbound_deps(s: &Services) -> Option<InboundDeps> {
+    let Some(token) = s.settings.front.api_token.clone() else {
+        tracing::warn!("front.api_token is not set: the inbound workflow is disabled");
+        return None;
+    };
+    let cfg = FrontConfig {
+        base_url: s.settings.front.api_url.clone(),
+        ..FrontConfig::default()
+    };
+    let front = match FrontClient::new(token, cfg) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::error!(cause = %e, "cannot build the Front client: the inbound workflow is disabled");
+            return None;
+        }
+    };
+    Some(InboundDeps {
+        store: s.store.clone(),
+        registry: s.registry.clone(),
+        front,
+        products: Arc::new(SdkProducts::new(s.master_key.clone())),
+        master_key: s.master_key.clone(),
+        payments: support_connectors::stripe::from_settings(&s.settings.stripe),
+        approvals: support_connectors::slack::from_settings(&s.settings.slack),
+        models: crate::models::directory(&s.settings.llm),
+        llm_defaults: support_core::registry::AppLlm {
+            classifier: s.settings.llm.classifier.clone(),
+            agent: s.settings.llm.agent.clone(),
+        },
     })
 }

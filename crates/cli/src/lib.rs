@@ -12,7 +12,9 @@ pub mod demo_app;
 pub mod demo_front;
 pub mod eval;
 pub mod functions;
+pub mod models;
 pub mod onboard;
+pub mod replay;
 pub mod testing;
 
 use support_web::Mount;

@@ -77,6 +77,9 @@ pub enum AppsCmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Print the Stripe Connect link that connects the app's Stripe account (single use,
+    /// valid 30 minutes; Stripe sends the user back to `{public_url}/stripe/oauth/callback`).
+    ConnectStripe { slug: String },
 }
 
 #[derive(Debug, Args)]
@@ -732,6 +735,7 @@ fn app_json(app: &AppRow, secrets: Option<&[registry::SdkSecret]>) -> Value {
     let mut v = json!({
         "slug": app.slug, "name": app.name, "status": app.status,
         "front_inbox_ids": app.front_inbox_ids, "sdk_base_url": app.sdk_base_url,
+        "stripe_account": app.stripe_account,
         "policy": registry::policy_of(app).ok(), "capabilities": app.capabilities,
         "created_at": app.created_at, "updated_at": app.updated_at,
     });
@@ -817,6 +821,7 @@ pub async fn apps(cli: &Cli, cmd: &AppsCmd) -> Result<(), Failure> {
             Ok(())
         }
         AppsCmd::Update(args) => update(cli, &settings, args).await,
+        AppsCmd::ConnectStripe { slug } => connect_stripe(cli, &settings, slug).await,
         AppsCmd::Remove { slug, yes } => {
             let slug = parse_slug(slug)?;
             if !yes {
@@ -843,6 +848,62 @@ pub async fn apps(cli: &Cli, cmd: &AppsCmd) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `skill apps connect-stripe <app>`: mint a signed, single-use OAuth state under the master key
+/// and print Stripe's authorize URL (the same link as `GET /api/v1/apps/{slug}/stripe/connect`).
+async fn connect_stripe(cli: &Cli, settings: &Settings, slug: &str) -> Result<(), Failure> {
+    use support_core::stripe_connect as sc;
+    let slug = parse_slug(slug)?;
+    let Some(client_id) = settings
+        .stripe
+        .connect_client_id
+        .as_deref()
+        .filter(|c| !c.is_empty())
+    else {
+        return Err(usage(
+            "stripe.connect_client_id is not set (SUPPORT_STRIPE__CONNECT_CLIENT_ID: the platform's Connect client id, ca_…)",
+        ));
+    };
+    let key = master_key(settings)?;
+    let (store, registry) = open_registry(settings).await?;
+    let app = registry
+        .require(slug.as_str())
+        .await
+        .map_err(registry_failure)?;
+    let base = settings
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{}", settings.bind));
+    let redirect_uri = format!("{base}/stripe/oauth/callback");
+    let now = now_ms();
+    let state = sc::mint_state(&key, &app.slug, now, sc::STATE_TTL_MS);
+    let url = sc::authorize_url(
+        &settings.stripe.connect_url,
+        client_id,
+        &state,
+        &redirect_uri,
+    );
+    audit(
+        &store,
+        "stripe.connect_link_created",
+        &app.slug,
+        json!({"redirect_uri": redirect_uri, "expires_at": now + sc::STATE_TTL_MS}),
+    )
+    .await;
+    emit(
+        cli,
+        &json!({"app": app.slug, "url": url, "redirect_uri": redirect_uri,
+                "expires_at": now + sc::STATE_TTL_MS, "stripe_account": app.stripe_account}),
+        || {
+            format!(
+                "Open this link to connect {} to Stripe (single use, valid 30 minutes):\n{url}",
+                app.name
+            )
+        },
+    );
+    Ok(())
 }
 
 async fn update(cli: &Cli, settings: &Settings, args: &UpdateArgs) -> Result<(), Failure> {

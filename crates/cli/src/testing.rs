@@ -268,6 +268,163 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A JSON POST with `token`; the status and the JSON answer (`null` if none).
+    pub async fn post_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Audit entries of `kind`, oldest first, through the JSON API.
+    pub async fn audit_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = self
+            .api_get(&format!("/api/v1/audit?kind={kind}&limit=1000"))
+            .await
+            .json()
+            .await
+            .expect("audit JSON");
+        v["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A new API token for `name` with `role` (the plaintext).
+    pub async fn token(&self, name: &str, role: support_core::auth::Role) -> String {
+        support_web::api::create_api_token(&self.platform, name, role, "test")
+            .await
+            .expect("token")
+            .1
+    }
+
+    /// Change the policy of demo app `index`.
+    pub async fn set_policy(
+        &self,
+        index: usize,
+        change: impl FnOnce(&mut support_core::registry::AppPolicy),
+    ) {
+        let slug = self.demo.apps[index].slug.clone();
+        self.set_app_policy(&slug, change).await;
+    }
+
+    /// Change the policy of the app `slug`.
+    pub async fn set_app_policy(
+        &self,
+        slug: &str,
+        change: impl FnOnce(&mut support_core::registry::AppPolicy),
+    ) {
+        use support_core::registry::{AppPatch, policy_of};
+        let reg = &self.platform.registry;
+        let mut policy = policy_of(&reg.require(slug).await.expect("app")).expect("policy");
+        change(&mut policy);
+        reg.update_app(
+            slug,
+            AppPatch {
+                policy: Some(policy),
+                ..AppPatch::default()
+            },
+        )
+        .await
+        .expect("policy update");
+    }
+
+    /// Events named `name` the runner stored (what a subscriber, or Inngest, receives).
+    pub async fn runner_events(&self, name: &str) -> Vec<serde_json::Value> {
+        self.platform
+            .engine
+            .store()
+            .events_after(name, 0, 1000)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event.to_value())
+            .collect()
+    }
+
+    /// An inbound email to demo app `index`'s inbox.
+    pub fn inbound(
+        &self,
+        index: usize,
+        from: &str,
+        subject: &str,
+        body: &str,
+    ) -> support_front::sandbox::NewMessage {
+        support_front::sandbox::NewMessage {
+            conversation_id: None,
+            inbox_id: self.demo.apps[index].front_inbox_id.clone(),
+            from: from.into(),
+            from_name: None,
+            reply_to: None,
+            subject: subject.into(),
+            body: body.into(),
+            inbound: true,
+        }
+    }
+
+    /// A refund request from a customer whose purchase is ~35 days old, delivered and waited on
+    /// until its run waits for approval: `who` 0 is Paul (app 1, 36 days), 1 is Ofelia (app 0,
+    /// 35 days). Returns the delivery, the pending action and its approval.
+    pub async fn pending_refund(
+        &self,
+        who: usize,
+    ) -> (
+        support_front::sandbox::Delivered,
+        support_core::store::ActionRow,
+        support_core::store::ApprovalRow,
+    ) {
+        use support_steps::RunStatus;
+        let (index, email) = [
+            (1, "paul.ferguson@example.net"),
+            (0, "ofelia.marquez@example.com"),
+        ][who];
+        let d = self
+            .front
+            .deliver(self.inbound(
+                index,
+                email,
+                "Refund",
+                "Hello, could I get a refund please? It isn't what I needed.",
+            ))
+            .await
+            .expect("deliver");
+        let run = self
+            .settled_run(
+                &d.event_id,
+                &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
+                std::time::Duration::from_secs(30),
+            )
+            .await
+            .expect("the run settles");
+        assert_eq!(
+            run.run.status,
+            RunStatus::Waiting,
+            "{:?} {:?}",
+            run.run.output,
+            run.run.error
+        );
+        let store = &self.platform.store;
+        let actions = store
+            .list_actions(&d.conversation_id)
+            .await
+            .expect("actions");
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        let approval = store
+            .approval_for_action(&actions[0].id)
+            .await
+            .expect("approval")
+            .expect("an approval");
+        (d, actions[0].clone(), approval)
+    }
+
     /// Stop the server gracefully and wait for it.
     pub async fn shutdown(mut self) -> Result<(), HostError> {
         if let Some(stop) = self.stop.take() {

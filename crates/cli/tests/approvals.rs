@@ -10,25 +10,10 @@ use std::time::Duration;
 use support_cli::testing::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 use support_core::auth::Role;
 use support_core::events::OutEvent;
-use support_core::registry::{AppPatch, AppPolicy, policy_of};
-use support_core::store::{ActionRow, ApprovalRow};
-use support_front::sandbox::{Delivered, NewMessage};
+use support_front::sandbox::Delivered;
 use support_steps::{RunDetail, RunStatus};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn msg(app: &TestApp, app_index: usize, from: &str, body: &str) -> NewMessage {
-    NewMessage {
-        conversation_id: None,
-        inbox_id: app.demo.apps[app_index].front_inbox_id.clone(),
-        from: from.into(),
-        from_name: None,
-        reply_to: None,
-        subject: "Refund".into(),
-        body: body.into(),
-        inbound: true,
-    }
-}
 
 async fn spawn(fakes: Fakes) -> TestApp {
     TestApp::spawn_with_fakes(TestBackend::Sqlite, fakes, |_| {})
@@ -40,95 +25,8 @@ async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDeta
     app.settled_run(&d.event_id, statuses, WAIT).await.unwrap()
 }
 
-/// Deliver a refund request from a customer whose purchase is ~35 days old and wait for the run
-/// to wait for approval. Paul (app 1) bought 36 days ago, Ofelia (app 0) 35.
-async fn pending_refund(app: &TestApp, who: usize) -> (Delivered, ActionRow, ApprovalRow) {
-    let (index, email) = [
-        (1, "paul.ferguson@example.net"),
-        (0, "ofelia.marquez@example.com"),
-    ][who];
-    let d = app
-        .front
-        .deliver(msg(
-            app,
-            index,
-            email,
-            "Hello, could I get a refund please? It isn't what I needed.",
-        ))
-        .await
-        .unwrap();
-    let run = run_of(
-        app,
-        &d,
-        &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
-    )
-    .await;
-    assert_eq!(
-        run.run.status,
-        RunStatus::Waiting,
-        "{:?} {:?}",
-        run.run.output,
-        run.run.error
-    );
-    let store = &app.platform.store;
-    let actions = store.list_actions(&d.conversation_id).await.unwrap();
-    assert_eq!(actions.len(), 1, "{actions:?}");
-    let approval = store
-        .approval_for_action(&actions[0].id)
-        .await
-        .unwrap()
-        .unwrap();
-    (d, actions[0].clone(), approval)
-}
-
 async fn wait_run(app: &TestApp, d: &Delivered) -> RunDetail {
     run_of(app, d, &[RunStatus::Completed, RunStatus::Failed]).await
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let res = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-async fn audit(app: &TestApp, kind: &str) -> Vec<Value> {
-    let v: Value = app
-        .api_get(&format!("/api/v1/audit?kind={kind}&limit=1000"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["items"].as_array().unwrap().clone()
-}
-
-async fn token(app: &TestApp, name: &str, role: Role) -> String {
-    support_web::api::create_api_token(&app.platform, name, role, "test")
-        .await
-        .unwrap()
-        .1
-}
-
-async fn set_policy(app: &TestApp, index: usize, change: impl FnOnce(&mut AppPolicy)) {
-    let slug = app.demo.apps[index].slug.clone();
-    let reg = &app.platform.registry;
-    let mut policy = policy_of(&reg.require(&slug).await.unwrap()).unwrap();
-    change(&mut policy);
-    reg.update_app(
-        &slug,
-        AppPatch {
-            policy: Some(policy),
-            ..AppPatch::default()
-        },
-    )
-    .await
-    .unwrap();
 }
 
 #[tokio::test]
@@ -139,7 +37,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     })
     .await;
     let stripe = app.stripe.clone().unwrap();
-    let (d, action, approval) = pending_refund(&app, 0).await;
+    let (d, action, approval) = app.pending_refund(0).await;
     assert_eq!(approval.status, "pending");
     assert!(approval.amount_cents.is_some_and(|a| a > 0));
 
@@ -170,28 +68,28 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     assert_eq!(item["amount_cents"], approval.amount_cents.unwrap());
 
     // A viewer may read but not decide (refused and audited).
-    let viewer = token(&app, "viewer", Role::Viewer).await;
-    let (status, body) = post(
-        &app,
-        &viewer,
-        &format!("/api/v1/approvals/{}/approve", approval.id),
-        json!({}),
-    )
-    .await;
+    let viewer = app.token("viewer", Role::Viewer).await;
+    let (status, body) = app
+        .post_json(
+            &viewer,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({}),
+        )
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (403, Some("forbidden"))
     );
 
     // An agent approves; the body's actor is recorded, never trusted.
-    let agent = token(&app, "alice", Role::Agent).await;
-    let (status, body) = post(
-        &app,
-        &agent,
-        &format!("/api/v1/approvals/{}/approve", approval.id),
-        json!({"actor": "mallory@example.com", "reason": "long-time customer"}),
-    )
-    .await;
+    let agent = app.token("alice", Role::Agent).await;
+    let (status, body) = app
+        .post_json(
+            &agent,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({"actor": "mallory@example.com", "reason": "long-time customer"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["decision"], "approved");
     assert_eq!(body["approvers"], json!(["token:alice"]));
@@ -237,13 +135,18 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     assert_eq!(result["success"], true);
 
     // Audited with the approver, and the claimed actor beside it.
-    let approved = audit(&app, "approval.approved").await;
+    let approved = app.audit_of("approval.approved").await;
     assert_eq!(approved.len(), 1);
     assert_eq!(approved[0]["actor"], "token:alice");
     assert_eq!(approved[0]["data"]["claimed_actor"], "mallory@example.com");
-    let executed = audit(&app, "action.executed").await;
+    let executed = app.audit_of("action.executed").await;
     assert_eq!(executed[0]["data"]["approvers"], json!(["token:alice"]));
     assert_eq!(executed[0]["data"]["action_id"], action.id.as_str());
+    let sent = app.runner_events("support/action.executed").await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["data"]["action_id"], action.id.as_str());
+    assert!(sent[0]["data"]["result"].is_object(), "{}", sent[0]);
+    assert!(app.runner_events("support/action.failed").await.is_empty());
     assert!(
         app.front
             .comments(&d.conversation_id)
@@ -252,41 +155,38 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     );
 
     // A second approval is refused with a stable code and audited.
-    let (status, body) = post(
-        &app,
-        &agent,
-        &format!("/api/v1/approvals/{}/approve", approval.id),
-        json!({}),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(
+            &agent,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({}),
+        )
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("approval_already_decided"))
     );
     // So is an edit after approval, and an id that does not exist.
-    let (status, body) = post(
-        &app,
-        &agent,
-        &format!("/api/v1/approvals/{}/edit", approval.id),
-        json!({"amount_cents": 1}),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(
+            &agent,
+            &format!("/api/v1/approvals/{}/edit", approval.id),
+            json!({"amount_cents": 1}),
+        )
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("approval_already_decided"))
     );
-    let (status, body) = post(
-        &app,
-        &agent,
-        "/api/v1/approvals/apr_forged/approve",
-        json!({}),
-    )
-    .await;
+    let (status, body) = app
+        .post_json(&agent, "/api/v1/approvals/apr_forged/approve", json!({}))
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (404, Some("approval_not_found"))
     );
-    let refused: Vec<String> = audit(&app, "approval.refused")
+    let refused: Vec<String> = app
+        .audit_of("approval.refused")
         .await
         .iter()
         .map(|r| r["data"]["code"].as_str().unwrap().to_string())
@@ -305,7 +205,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
 
     // A capability is bound to its action: replaying it for another pending action is refused,
     // and the other action keeps waiting for its own decision.
-    let (d2, other, other_approval) = pending_refund(&app, 1).await;
+    let (d2, other, other_approval) = app.pending_refund(1).await;
     let token_a = app
         .platform
         .store
@@ -359,14 +259,15 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     assert_eq!(stripe.refunds().len(), 1);
 
     // The app names its approvers: anyone else is refused (and audited).
-    set_policy(&app, 0, |p| p.approvers = vec!["lead".into()]).await;
-    let (status, body) = post(
-        &app,
-        &agent,
-        &format!("/api/v1/approvals/{}/approve", other_approval.id),
-        json!({}),
-    )
-    .await;
+    app.set_policy(0, |p| p.approvers = vec!["lead".into()])
+        .await;
+    let (status, body) = app
+        .post_json(
+            &agent,
+            &format!("/api/v1/approvals/{}/approve", other_approval.id),
+            json!({}),
+        )
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (403, Some("approver_not_allowed")),
@@ -374,14 +275,14 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     );
 
     // The listed approver rejects with a reason: nothing is executed, the reason is audited.
-    let lead = token(&app, "lead", Role::Agent).await;
-    let (status, body) = post(
-        &app,
-        &lead,
-        &format!("/api/v1/approvals/{}/reject", other_approval.id),
-        json!({"reason": "outside the policy for this product"}),
-    )
-    .await;
+    let lead = app.token("lead", Role::Agent).await;
+    let (status, body) = app
+        .post_json(
+            &lead,
+            &format!("/api/v1/approvals/{}/reject", other_approval.id),
+            json!({"reason": "outside the policy for this product"}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["decision"], "rejected");
     let run = wait_run(&app, &d2).await;
@@ -395,7 +296,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
         .unwrap();
     assert_eq!(got.status, "rejected");
     assert_eq!(stripe.refunds().len(), 1, "no refund on rejection");
-    let rejected = audit(&app, "action.rejected").await;
+    let rejected = app.audit_of("action.rejected").await;
     assert_eq!(
         rejected[0]["data"]["reason"],
         "outside the policy for this product"
@@ -405,7 +306,8 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
         c.to_string()
             .contains("outside the policy for this product")
     }));
-    let refused: Vec<String> = audit(&app, "approval.refused")
+    let refused: Vec<String> = app
+        .audit_of("approval.refused")
         .await
         .iter()
         .map(|r| r["data"]["code"].as_str().unwrap().to_string())
@@ -426,19 +328,20 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
 #[tokio::test]
 async fn large_amounts_need_two_different_approvers() {
     let app = spawn(Fakes::default()).await;
-    set_policy(&app, 1, |p| p.two_approver_above_cents = Some(100)).await;
-    let (d, action, approval) = pending_refund(&app, 0).await;
+    app.set_policy(1, |p| p.two_approver_above_cents = Some(100))
+        .await;
+    let (d, action, approval) = app.pending_refund(0).await;
     assert_eq!(approval.approvers_required, 2);
-    let alice = token(&app, "alice", Role::Agent).await;
-    let bob = token(&app, "bob", Role::Agent).await;
+    let alice = app.token("alice", Role::Agent).await;
+    let bob = app.token("bob", Role::Agent).await;
     let path = format!("/api/v1/approvals/{}/approve", approval.id);
-    let (status, body) = post(&app, &alice, &path, json!({})).await;
+    let (status, body) = app.post_json(&alice, &path, json!({})).await;
     assert_eq!(
         (status, body["decision"].as_str()),
         (200, Some("pending")),
         "{body}"
     );
-    let (status, body) = post(&app, &alice, &path, json!({})).await;
+    let (status, body) = app.post_json(&alice, &path, json!({})).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("approver_already_approved"))
@@ -451,7 +354,7 @@ async fn large_amounts_need_two_different_approvers() {
         .unwrap()
         .unwrap();
     assert_eq!(still.status, "pending_approval");
-    let (status, body) = post(&app, &bob, &path, json!({})).await;
+    let (status, body) = app.post_json(&bob, &path, json!({})).await;
     assert_eq!(
         (status, body["decision"].as_str()),
         (200, Some("approved")),
@@ -468,7 +371,7 @@ async fn large_amounts_need_two_different_approvers() {
         .unwrap()
         .unwrap();
     assert_eq!(got.status, "executed");
-    let executed = audit(&app, "action.executed").await;
+    let executed = app.audit_of("action.executed").await;
     assert_eq!(
         executed[0]["data"]["approvers"],
         json!(["token:alice", "token:bob"])
@@ -479,22 +382,24 @@ async fn large_amounts_need_two_different_approvers() {
 async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
     let app = spawn(Fakes {
         stripe: true,
-        ..Fakes::default()
+        slack: true,
     })
     .await;
+    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
+        .await;
     let stripe = app.stripe.clone().unwrap();
     stripe.fail_next_refund(
         "expired_card",
         "The refund could not be processed because the card has expired.",
     );
-    let (d, action, approval) = pending_refund(&app, 0).await;
-    let (status, body) = post(
-        &app,
-        &app.demo.api_token,
-        &format!("/api/v1/approvals/{}/approve", approval.id),
-        json!({}),
-    )
-    .await;
+    let (d, action, approval) = app.pending_refund(0).await;
+    let (status, body) = app
+        .post_json(
+            &app.demo.api_token,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let run = wait_run(&app, &d).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
@@ -518,8 +423,105 @@ async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
         "{dead:?}"
     );
     assert!(stripe.refunds().is_empty());
-    let failed = audit(&app, "action.failed").await;
+    let failed = app.audit_of("action.failed").await;
     assert_eq!(failed[0]["data"]["action_id"], action.id.as_str());
+    let sent = app.runner_events("support/action.failed").await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["data"]["action_id"], action.id.as_str());
+    assert!(
+        sent[0]["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("card has expired")
+    );
+    assert!(
+        app.runner_events("support/action.executed")
+            .await
+            .is_empty()
+    );
+
+    // Retrying from the dead letter: admins only, with a new Idempotency-Key (Stripe would
+    // replay the card error for the old one), exactly once.
+    let agent = app.token("alice", Role::Agent).await;
+    let retry_path = format!("/api/v1/actions/{}/retry", action.id);
+    let (status, _) = app.post_json(&agent, &retry_path, json!({})).await;
+    assert_eq!(status, 403);
+    // The CLI asks (the dashboard's POST /api/v1/actions/{id}/retry does the same).
+    let (code, out, err) = skill(&app, &["--json", "actions", "retry", &action.id]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let asked: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(asked["attempt"], 1);
+    let store = app.platform.store.clone();
+    let done = app
+        .platform
+        .engine
+        .wait_until("the retried action", WAIT, || {
+            let (store, id) = (store.clone(), action.id.clone());
+            async move {
+                Ok(store.get_action(&id).await.unwrap().filter(|a| {
+                    a.status == "executed"
+                        || (a.status == "failed"
+                            && a.error
+                                .as_deref()
+                                .is_some_and(|e| !e.contains("card has expired")))
+                }))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(done.status, "executed", "{:?}", done.error);
+    let refunds = stripe.refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["metadata"]["action_id"], action.id.as_str());
+    let keys: Vec<Option<String>> = stripe
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path == "/v1/refunds")
+        .map(|c| c.idempotency_key)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            Some(action.id.clone()),
+            Some(format!("{}:retry-1", action.id))
+        ]
+    );
+    let open = app.platform.store.list_dead_letters(false).await.unwrap();
+    assert!(
+        !open.iter().any(|x| x.ref_id == action.id),
+        "the dead letter is resolved: {open:?}"
+    );
+    assert_eq!(app.audit_of("action.retry_requested").await.len(), 1);
+    let executed = app
+        .platform
+        .engine
+        .wait_until("the executed event", WAIT, || async {
+            let sent = app.runner_events("support/action.executed").await;
+            Ok((!sent.is_empty()).then_some(sent))
+        })
+        .await
+        .unwrap();
+    assert_eq!(executed[0]["data"]["attempt"], 1);
+    // The approval's Slack message follows the retry.
+    let message = app
+        .slack
+        .as_ref()
+        .unwrap()
+        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("Executed") && message.contains("retry 1"),
+        "{message}"
+    );
+    // Nothing left to retry.
+    let (status, body) = app
+        .post_json(&app.demo.api_token, &retry_path, json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("action_not_retriable"))
+    );
 }
 
 /// A signed Slack interaction body for `payload`.
@@ -571,9 +573,10 @@ async fn slack_approve_click_executes_and_updates_the_message() {
         stripe: true,
     })
     .await;
-    set_policy(&app, 1, |p| p.approval_channel = Some(SLACK_CHANNEL.into())).await;
+    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
+        .await;
     let slack = app.slack.clone().unwrap();
-    let (d, action, approval) = pending_refund(&app, 0).await;
+    let (d, action, approval) = app.pending_refund(0).await;
     assert_eq!(approval.channel, "slack");
     let ts = approval.slack_ts.clone().unwrap();
     let posted = slack.calls_of("chat.postMessage");
@@ -648,6 +651,75 @@ async fn slack_approve_click_executes_and_updates_the_message() {
             .any(|r| r.actor == "slack:U0BOB" && r.data["code"] == "approval_already_decided")
     );
     assert_eq!(app.stripe.as_ref().unwrap().refunds().len(), 1);
+
+    // A replay: the very same signed request again is refused (already decided), and an old
+    // one outside the 5-minute window is refused before anything happens.
+    let replay = slack_request(&app, &click(&action.id, "approval_approve", "U0ALICE", &ts))
+        .build()
+        .unwrap();
+    let body = replay.body().unwrap().as_bytes().unwrap().to_vec();
+    let headers = replay.headers().clone();
+    for _ in 0..2 {
+        let res = app
+            .client
+            .post(app.url("/slack/interactions"))
+            .headers(headers.clone())
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    let stale_ts = (support_core::time::now_ms() / 1000 - 6 * 60).to_string();
+    let stale = support_core::signing::slack_signature(SLACK_SIGNING_SECRET, &stale_ts, &body);
+    let res = app
+        .client
+        .post(app.url("/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", stale_ts)
+        .header("x-slack-signature", stale)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    // A tampered action id (a well-signed click on an action that does not exist).
+    let res = slack_request(
+        &app,
+        &click("act_tampered", "approval_approve", "U0ALICE", &ts),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let refusals = app
+        .platform
+        .engine
+        .wait_until("the replay and the tampered id to be refused", WAIT, || {
+            let store = store.clone();
+            async move {
+                let rows = store
+                    .list_audit(&support_core::store::AuditFilter {
+                        kind: Some("approval.refused".into()),
+                        limit: 100,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                let replays = rows
+                    .iter()
+                    .filter(|r| {
+                        r.actor == "slack:U0ALICE" && r.data["code"] == "approval_already_decided"
+                    })
+                    .count();
+                let tampered = rows.iter().any(|r| r.data["code"] == "approval_not_found");
+                Ok((replays >= 2 && tampered).then_some(rows.len()))
+            }
+        })
+        .await
+        .unwrap();
+    assert!(refusals >= 4);
+    assert_eq!(app.stripe.as_ref().unwrap().refunds().len(), 1);
 }
 
 async fn skill(app: &TestApp, args: &[&str]) -> (i32, String, String) {
@@ -679,7 +751,7 @@ async fn skill(app: &TestApp, args: &[&str]) -> (i32, String, String) {
 #[tokio::test]
 async fn the_cli_lists_and_rejects_with_the_same_checks() {
     let app = spawn(Fakes::default()).await;
-    let (d, action, approval) = pending_refund(&app, 0).await;
+    let (d, action, approval) = app.pending_refund(0).await;
     let (code, out, err) = skill(&app, &["approvals", "list", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
@@ -717,4 +789,168 @@ async fn the_cli_lists_and_rejects_with_the_same_checks() {
     let (code, out, _) = skill(&app, &["approvals", "approve", &approval.id, "--json"]).await;
     assert_eq!(code, 1);
     assert!(out.contains("approval_already_decided"), "{out}");
+}
+
+#[tokio::test]
+async fn an_expired_approval_executes_nothing_and_escalates() {
+    let app = spawn(Fakes {
+        slack: true,
+        stripe: true,
+    })
+    .await;
+    // A two-second lifetime; the run's wait times out on its own (no clock tricks, no sleeps
+    // here: the test waits for the run to settle).
+    app.set_policy(1, |p| {
+        p.approval_channel = Some(SLACK_CHANNEL.into());
+        p.approval_ttl_secs = Some(2);
+    })
+    .await;
+    let slack = app.slack.clone().unwrap();
+    let (d, action, approval) = app.pending_refund(0).await;
+    assert!(approval.expires_at - approval.created_at <= 2000);
+    let run = wait_run(&app, &d).await;
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+
+    let store = &app.platform.store;
+    let got = store
+        .approval_for_action(&action.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.status, "expired");
+    let got = store.get_action(&action.id).await.unwrap().unwrap();
+    assert_eq!(got.status, "expired");
+    assert!(app.stripe.as_ref().unwrap().refunds().is_empty());
+    let comments = app.front.comments(&d.conversation_id);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c["body"].as_str().unwrap_or_default().contains("expired")),
+        "{comments:?}"
+    );
+    assert!(
+        app.front
+            .tags(&d.conversation_id)
+            .contains(&"needs-human".to_string())
+    );
+    let message = slack
+        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
+        .unwrap();
+    assert!(message.to_string().contains("Expired"), "{message}");
+    assert_eq!(app.audit_of("approval.expired").await.len(), 1);
+
+    // Approving afterwards changes nothing, and the refusal is audited.
+    let agent = app.token("alice", Role::Agent).await;
+    let (status, body) = app
+        .post_json(
+            &agent,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({"reason": "too late"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let refused = app.audit_of("approval.refused").await;
+    assert!(
+        refused
+            .iter()
+            .any(|r| r["data"]["action_id"] == action.id.as_str()),
+        "{refused:?}"
+    );
+    assert!(app.stripe.as_ref().unwrap().refunds().is_empty());
+}
+
+#[tokio::test]
+async fn slack_edit_opens_the_draft_and_amount_and_the_edit_is_what_runs() {
+    let app = spawn(Fakes {
+        slack: true,
+        stripe: true,
+    })
+    .await;
+    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
+        .await;
+    let slack = app.slack.clone().unwrap();
+    let (d, action, approval) = app.pending_refund(0).await;
+    let draft = approval
+        .draft
+        .clone()
+        .expect("the draft is kept with the approval");
+    assert_eq!(app.front.drafts(&d.conversation_id).len(), 1);
+    let amount = approval.amount_cents.unwrap();
+    let ts = approval.slack_ts.clone().unwrap();
+
+    // Edit opens a modal holding the draft and the amount.
+    let res = slack_request(&app, &click(&action.id, "approval_edit", "U0ALICE", &ts))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    app.platform
+        .engine
+        .wait_until("the edit modal", WAIT, || {
+            let slack = slack.clone();
+            async move { Ok((!slack.calls_of("views.open").is_empty()).then_some(())) }
+        })
+        .await
+        .unwrap();
+    let view = slack.calls_of("views.open")[0].args["view"].clone();
+    let view: Value = match view {
+        Value::String(s) => serde_json::from_str(&s).unwrap(),
+        v => v,
+    };
+    assert_eq!(view["callback_id"], "approval_edit_modal");
+    assert_eq!(view["private_metadata"], action.id.as_str());
+    let initial: Vec<String> = view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["element"]["initial_value"].as_str().map(str::to_string))
+        .collect();
+    let first_line = draft.lines().next().unwrap();
+    assert!(
+        initial.iter().any(|v| v.contains(first_line)),
+        "{initial:?} lacks {first_line:?}"
+    );
+    let major = format!("{}.{:02}", amount / 100, amount % 100);
+    assert!(initial.contains(&major), "{initial:?} lacks {major}");
+
+    // Submitting half the amount and a new reply approves exactly that.
+    let half = amount / 2;
+    let edited = "Hi Ofelia,\n\nI've refunded half of your order as agreed.";
+    let submission = json!({
+        "type": "view_submission",
+        "team": {"id": "T0TEAM", "domain": "acme"},
+        "user": {"id": "U0ALICE", "username": "alice", "name": "alice", "team_id": "T0TEAM"},
+        "api_app_id": "A0APP",
+        "token": "unused",
+        "trigger_id": "12345.98765.ffff",
+        "view": {"id": "V0VIEW", "team_id": "T0TEAM", "type": "modal", "blocks": [],
+                 "private_metadata": action.id, "callback_id": "approval_edit_modal",
+                 "state": {"values": {
+                     "draft": {"draft_input": {"type": "plain_text_input", "value": edited}},
+                     "amount": {"amount_input": {"type": "number_input",
+                                                 "value": format!("{}.{:02}", half / 100, half % 100)}}}},
+                 "hash": "156772938.1827394"}
+    });
+    let res = slack_request(&app, &submission).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let run = wait_run(&app, &d).await;
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    let refunds = app.stripe.as_ref().unwrap().refunds();
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0]["amount"], half);
+    let comments = app.front.comments(&d.conversation_id);
+    assert!(
+        comments
+            .iter()
+            .any(|c| c["body"].as_str().unwrap_or_default().contains(edited)),
+        "{comments:?}"
+    );
+    let got = app
+        .platform
+        .store
+        .get_action(&action.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.status, "executed");
 }

@@ -405,3 +405,71 @@ async fn the_conversation_api_explains_what_happened() {
     let missing = app.api_get("/api/v1/conversations/cnv_nope").await;
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test]
+async fn a_front_outage_is_retried_then_dead_lettered_with_its_cause() {
+    let app = TestApp::spawn().await;
+    let d = app
+        .front
+        .deliver(msg(
+            &app,
+            0,
+            "kyle.dunmore@example.com",
+            "Login",
+            "Hi, my login link never arrives.",
+        ))
+        .await
+        .unwrap();
+    // From here on every Front API call answers 503.
+    app.front.set_faults(Faults {
+        server_error_next: u32::MAX,
+        ..Faults::default()
+    });
+    let run = app
+        .settled_run(
+            &d.event_id,
+            &[RunStatus::Completed, RunStatus::Failed],
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.run.status, RunStatus::Failed);
+    let fetches = app
+        .front
+        .request_log()
+        .iter()
+        .filter(|l| l.starts_with("GET /conversations/"))
+        .count();
+    assert!(fetches >= 5, "one fetch per attempt at least: {fetches}");
+    assert!(draft_text(&app, &d.conversation_id).is_empty());
+
+    // The failure becomes a dead letter with its cause, audited on the conversation.
+    let engine = &app.platform.engine;
+    let letter = engine
+        .wait_until("the dead letter", WAIT, || async {
+            Ok(app
+                .platform
+                .store
+                .list_dead_letters(false)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|l| l.kind == "run" && l.ref_id == run.run.id))
+        })
+        .await
+        .unwrap();
+    assert!(letter.error.contains("503"), "{}", letter.error);
+    assert_eq!(letter.payload["function_id"], "support-inbound");
+    assert_eq!(
+        letter.payload["event"]["data"]["conversation_id"],
+        d.conversation_id.as_str()
+    );
+    assert!(
+        audit_kinds(&app, &d.conversation_id)
+            .await
+            .contains(&"run.dead_lettered".to_string())
+    );
+    // Exactly one, even though the runner kept going.
+    let letters = app.platform.store.list_dead_letters(false).await.unwrap();
+    assert_eq!(letters.iter().filter(|l| l.ref_id == run.run.id).count(), 1);
+}

@@ -1,0 +1,87 @@
+//! `POST /slack/events`: the Events API. The request is signed like interactions (checked
+//! against every signing secret, 5-minute window). `url_verification` answers the challenge
+//! Slack sends when the request URL is saved; `event_callback`s are acknowledged at once and
+//! deduplicated by `event_id` (Slack retries with `X-Slack-Retry-Num` when it got no 200 in
+//! 3 s). `app_uninstalled` and `tokens_revoked` are audited, since approvals can no longer be
+//! posted; other event types are acknowledged and ignored.
+
+use crate::{SlackError, verify};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use support_core::audit::AuditEvent;
+use support_core::time::now_ms;
+use support_web::Platform;
+
+/// Event types that change what the platform can do in Slack.
+const AUDITED: &[&str] = &["app_uninstalled", "tokens_revoked"];
+
+pub async fn events(
+    State(p): State<Platform>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, SlackError> {
+    if let Err(e) = verify::verify_request(
+        &p.settings.slack.signing_secrets,
+        &headers,
+        &body,
+        now_ms() / 1000,
+    ) {
+        let _ = p
+            .store
+            .append_audit(&AuditEvent::new(
+                "slack.request_refused",
+                "slack",
+                json!({"code": "invalid_signature", "error": e.to_string(), "endpoint": "events"}),
+            ))
+            .await;
+        return Err(SlackError::InvalidSignature(e.to_string()));
+    }
+    let envelope: Value = serde_json::from_slice(&body)
+        .map_err(|e| SlackError::BadPayload(format!("body is not JSON: {e}")))?;
+    match envelope["type"].as_str() {
+        Some("url_verification") => {
+            let challenge = envelope["challenge"].as_str().ok_or_else(|| {
+                SlackError::BadPayload("url_verification without a challenge".into())
+            })?;
+            Ok(Json(json!({ "challenge": challenge })))
+        }
+        Some("event_callback") => {
+            let event_id = envelope["event_id"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    SlackError::BadPayload("event_callback without an event_id".into())
+                })?;
+            let kind = envelope["event"]["type"].as_str().unwrap_or_default();
+            if !p
+                .store
+                .record_webhook_receipt("slack", event_id, now_ms())
+                .await
+                .map_err(|e| SlackError::Internal(e.to_string()))?
+            {
+                return Ok(Json(json!({"status": "duplicate", "event_id": event_id})));
+            }
+            if !AUDITED.contains(&kind) {
+                return Ok(Json(json!({"status": "ignored", "type": kind})));
+            }
+            p.store
+                .append_audit(&AuditEvent::new(
+                    format!("slack.{kind}"),
+                    "slack",
+                    json!({"event_id": event_id, "team_id": envelope["team_id"],
+                           "api_app_id": envelope["api_app_id"], "event": envelope["event"]}),
+                ))
+                .await
+                .map_err(|e| SlackError::Internal(e.to_string()))?;
+            tracing::warn!(
+                event = kind,
+                "Slack access was removed: approvals cannot be posted until the app is reinstalled"
+            );
+            Ok(Json(json!({"status": "accepted", "event_id": event_id})))
+        }
+        other => Ok(Json(json!({"status": "ignored", "type": other}))),
+    }
+}
