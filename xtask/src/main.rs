@@ -9,6 +9,9 @@
 //! - `cargo xtask bench-steps`: the durable step runner's per-step overhead, runs/s,
 //!   event-to-resume latency, and the official JS SDK over HTTP as a ratio (a report, not a
 //!   test; writes `target/bench-report-steps.json`).
+//! - `cargo xtask llm-smoke`: opt-in, not part of `test`: the OpenAI-compatible adapter against
+//!   llama.cpp (`llama-cpp-python[server]` in a venv under the target dir, with a GGUF model
+//!   from PyPI); wire compatibility, not answer quality (writes `target/llm-smoke-report.json`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use std::process::Command;
 
 mod bench_sdk;
 mod bench_steps;
+mod llm_smoke;
 mod tidy;
 
 /// Folders holding a `package.json` + lockfile for the official-client cross-tests.
@@ -75,7 +79,8 @@ fn main() -> Result<()> {
         Some("test") => {
             npm_install(&root)?;
             let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            cmd.args(["test", "--workspace", "--locked"])
+            // Every suite runs even when one fails, so one report shows every failure.
+            cmd.args(["test", "--workspace", "--locked", "--no-fail-fast"])
                 .args(&args[1..])
                 .current_dir(&root);
             run(&mut cmd)
@@ -94,8 +99,9 @@ fn main() -> Result<()> {
         }
         Some("bench-sdk") => bench_sdk::run(&root, &args[1..]),
         Some("bench-steps") => bench_steps::run(&root, &args[1..]),
+        Some("llm-smoke") => llm_smoke::run(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps>");
+            eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps|llm-smoke>");
             std::process::exit(2);
         }
     }
