@@ -446,6 +446,12 @@ async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
     let retry_path = format!("/api/v1/actions/{}/retry", action.id);
     let (status, _) = app.post_json(&agent, &retry_path, json!({})).await;
     assert_eq!(status, 403);
+    // Front fails the retry's first request (its comment): the step is retried and must not
+    // take the executed action for someone else's and skip the audit and the comment.
+    app.front.set_faults(support_front::sandbox::Faults {
+        server_error_next: 1,
+        ..Default::default()
+    });
     // The CLI asks (the dashboard's POST /api/v1/actions/{id}/retry does the same).
     let (code, out, err) = skill(&app, &["--json", "actions", "retry", &action.id]).await;
     assert_eq!(code, 0, "{out}{err}");
@@ -502,6 +508,17 @@ async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
         .await
         .unwrap();
     assert_eq!(executed[0]["data"]["attempt"], 1);
+    let audited = app.audit_of("action.executed").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0]["data"]["attempt"], 1);
+    assert!(app.audit_of("action.retry_skipped").await.is_empty());
+    let retried = app
+        .front
+        .comments(&d.conversation_id)
+        .into_iter()
+        .filter(|c| c.to_string().contains("retry 1 requested by"))
+        .count();
+    assert_eq!(retried, 1);
     // The approval's Slack message follows the retry.
     let message = app
         .slack
@@ -953,4 +970,69 @@ async fn slack_edit_opens_the_draft_and_amount_and_the_edit_is_what_runs() {
         .unwrap()
         .unwrap();
     assert_eq!(got.status, "executed");
+}
+
+/// The refund is made and recorded, then Front fails the follow-up comment: the step is retried,
+/// and the retry must still audit the execution once, comment in Front and show Executed in
+/// Slack (not skip them because the action already reads `executed`).
+#[tokio::test]
+async fn a_front_failure_after_the_refund_still_audits_comments_and_updates_slack() {
+    let app = spawn(Fakes {
+        stripe: true,
+        slack: true,
+    })
+    .await;
+    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
+        .await;
+    let (d, action, approval) = app.pending_refund(0).await;
+    let comments_before = app.front.comments(&d.conversation_id).len();
+    // The next Front API request after the approval is the execution's comment.
+    app.front.set_faults(support_front::sandbox::Faults {
+        server_error_next: 1,
+        ..Default::default()
+    });
+    let (status, body) = app
+        .post_json(
+            &app.demo.api_token,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = wait_run(&app, &d).await;
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    assert_eq!(
+        run.run.output.as_ref().unwrap()["decisions"][0]["status"],
+        "executed"
+    );
+    // The fault was spent on the comment, so the step really was retried.
+    assert!(
+        app.front
+            .request_log()
+            .iter()
+            .filter(|l| l.starts_with("POST") && l.ends_with("/comments"))
+            .count()
+            >= 2,
+        "{:?}",
+        app.front.request_log()
+    );
+    assert_eq!(app.stripe.as_ref().unwrap().refunds().len(), 1);
+    let executed = app.audit_of("action.executed").await;
+    assert_eq!(executed.len(), 1, "{executed:?}");
+    assert_eq!(executed[0]["data"]["action_id"], action.id.as_str());
+    let comments = app.front.comments(&d.conversation_id);
+    let done: Vec<_> = comments[comments_before..]
+        .iter()
+        .filter(|c| c.to_string().contains(&action.id))
+        .collect();
+    assert_eq!(done.len(), 1, "{comments:?}");
+    let message = app
+        .slack
+        .as_ref()
+        .unwrap()
+        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
+        .unwrap()
+        .to_string();
+    assert!(message.contains("Executed"), "{message}");
+    assert_eq!(app.runner_events("support/action.executed").await.len(), 1);
 }

@@ -1068,10 +1068,17 @@ async fn apply_decision(
                 match action.status.as_str() {
                     // Our own earlier attempt consumed it and died mid-way: resume.
                     "executing" | "approved" => {}
+                    // It ran, and the step failed or died before its follow-ups were done
+                    // (Front down for the comment, say): finish them, never run it again.
                     "executed" | "failed" => {
-                        return Ok(
-                            json!({"action_id": aid, "decision": "approved", "status": action.status, "result": action.result, "error": action.error}),
-                        );
+                        let outcome = match action.status.as_str() {
+                            "executed" => Ok(action.result.clone().unwrap_or(Value::Null)),
+                            _ => Err(action.error.clone().unwrap_or_default()),
+                        };
+                        return announce_execution(
+                            d, s, trace, &action, &approval, draft, data, &approvers, outcome,
+                        )
+                        .await;
                     }
                     _ => {
                         audit_as(
@@ -1155,46 +1162,13 @@ async fn apply_decision(
             let tool = ToolName::parse(&action.kind)
                 .ok_or_else(|| StepError::non_retriable(format!("unknown tool {}", action.kind)))?;
             let call = ToolCall::new(tool, action.params.clone());
-            match tools
+            let outcome = match tools
                 .execute_approved(&call, aid, claims.amount_cents)
                 .await
             {
                 Ok(result) => {
                     finish_action(store, aid, Ok(&result)).await?;
-                    let summary = summarize(&action, &result);
-                    audit_as(store, trace, app, conv, "action.executed", &approvers.join(","),
-                             json!({"action_id": aid, "approvers": approvers, "result": result, "summary": summary})).await?;
-                    if let Some(text) = data.and_then(|v| v["edited_params"]["draft"].as_str()) {
-                        d.front
-                            .add_comment(conv, &format!("Reply edited by the approver:\n\n{text}"))
-                            .await
-                            .map_err(front_err)?;
-                    }
-                    d.front
-                        .add_comment(
-                            conv,
-                            &format!(
-                                "{summary} (action {aid}, approved by {}).",
-                                approvers.join(", ")
-                            ),
-                        )
-                        .await
-                        .map_err(front_err)?;
-                    update_message(
-                        d,
-                        s,
-                        &action,
-                        &approval,
-                        draft,
-                        ApprovalState::Executed {
-                            approved_by: approver_list,
-                            result: summary,
-                        },
-                    )
-                    .await;
-                    Ok(
-                        json!({"action_id": aid, "decision": "approved", "status": "executed", "result": result}),
-                    )
+                    Ok(result)
                 }
                 Err(e) => {
                     let error = e.to_string();
@@ -1213,40 +1187,122 @@ async fn apply_decision(
                     )
                     .await?;
                     finish_action(store, aid, Err(&error)).await?;
-                    audit_as(
-                        store,
-                        trace,
-                        app,
-                        conv,
-                        "action.failed",
-                        &approvers.join(","),
-                        json!({"action_id": aid, "approvers": approvers, "error": error}),
-                    )
-                    .await?;
-                    d.front
-                        .add_comment(conv, &format!("Action {aid} ({}) failed after approval: {error}. It is in the dead letters for a retry.", action.kind))
-                        .await
-                        .map_err(front_err)?;
-                    update_message(
-                        d,
-                        s,
-                        &action,
-                        &approval,
-                        draft,
-                        ApprovalState::Failed {
-                            approved_by: approver_list,
-                            error: error.clone(),
-                        },
-                    )
-                    .await;
-                    Ok(
-                        json!({"action_id": aid, "decision": "approved", "status": "failed", "error": error}),
-                    )
+                    Err(error)
                 }
-            }
+            };
+            announce_execution(
+                d, s, trace, &action, &approval, draft, data, &approvers, outcome,
+            )
+            .await
         }
         other => refuse(format!("unknown decision {other:?}"), actor).await,
     }
+}
+
+/// The follow-ups of an approved action that ran (`outcome` is its result or its error): the
+/// `action.executed`/`action.failed` audit entry, the Front comments and the Slack message.
+/// Re-entrant, because a step retried after a Front failure (or a crash) comes back here instead
+/// of running the action again: the audit entry is written once; Front may see a comment twice
+/// only if its answer to the first was lost.
+#[allow(clippy::too_many_arguments)]
+async fn announce_execution(
+    d: &InboundDeps,
+    s: &Snapshot,
+    trace: &str,
+    action: &ActionRow,
+    approval: &ApprovalRow,
+    draft: Option<&str>,
+    data: Option<&Value>,
+    approvers: &[String],
+    outcome: Result<Value, String>,
+) -> Result<Value, StepError> {
+    let store = d.store.as_ref();
+    let (app, conv, aid) = (
+        s.app.as_str(),
+        s.conversation_id.as_str(),
+        action.id.as_str(),
+    );
+    let approver_list = decision::approvers_of(approvers);
+    let by = approvers.join(",");
+    match outcome {
+        Ok(result) => {
+            let summary = summarize(action, &result);
+            if !audited(store, conv, "action.executed", |d| d["action_id"] == aid).await? {
+                audit_as(store, trace, app, conv, "action.executed", &by,
+                         json!({"action_id": aid, "approvers": approvers, "result": result, "summary": summary})).await?;
+            }
+            if let Some(text) = data.and_then(|v| v["edited_params"]["draft"].as_str()) {
+                d.front
+                    .add_comment(conv, &format!("Reply edited by the approver:\n\n{text}"))
+                    .await
+                    .map_err(front_err)?;
+            }
+            d.front
+                .add_comment(
+                    conv,
+                    &format!(
+                        "{summary} (action {aid}, approved by {}).",
+                        approvers.join(", ")
+                    ),
+                )
+                .await
+                .map_err(front_err)?;
+            let state = ApprovalState::Executed {
+                approved_by: approver_list,
+                result: summary,
+            };
+            update_message(d, s, action, approval, draft, state).await;
+            Ok(
+                json!({"action_id": aid, "decision": "approved", "status": "executed", "result": result}),
+            )
+        }
+        Err(error) => {
+            if !audited(store, conv, "action.failed", |d| d["action_id"] == aid).await? {
+                audit_as(
+                    store,
+                    trace,
+                    app,
+                    conv,
+                    "action.failed",
+                    &by,
+                    json!({"action_id": aid, "approvers": approvers, "error": error}),
+                )
+                .await?;
+            }
+            d.front
+                .add_comment(conv, &format!("Action {aid} ({}) failed after approval: {error}. It is in the dead letters for a retry.", action.kind))
+                .await
+                .map_err(front_err)?;
+            let state = ApprovalState::Failed {
+                approved_by: approver_list,
+                error: error.clone(),
+            };
+            update_message(d, s, action, approval, draft, state).await;
+            Ok(
+                json!({"action_id": aid, "decision": "approved", "status": "failed", "error": error}),
+            )
+        }
+    }
+}
+
+/// Whether the conversation's audit trail already has a `kind` entry whose data `matches`: how
+/// re-entrant steps write an entry once.
+async fn audited(
+    store: &dyn Store,
+    conv: &str,
+    kind: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Result<bool, StepError> {
+    let rows = store
+        .list_audit(&crate::store::AuditFilter {
+            conversation_id: Some(conv.to_string()),
+            kind: Some(kind.to_string()),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .map_err(store_err)?;
+    Ok(rows.iter().any(|r| matches(&r.data)))
 }
 
 /// Tag the conversation in Front, record the escalation and audit it.

@@ -11,15 +11,15 @@ use std::time::Duration;
 use support_steps::{Ctx, Event, Function, StepError};
 
 use super::{
-    InboundDeps, PlatformTools, dead_letter_action, finish_action, front_err, store_err, summarize,
-    update_message_of,
+    InboundDeps, PlatformTools, audited, dead_letter_action, finish_action, front_err, store_err,
+    summarize, update_message_of,
 };
 use crate::approvals::ApprovalState;
 use crate::audit::AuditEvent;
 use crate::events;
 use crate::events::{EventSink, OutEvent};
 use crate::pipeline::tools::{ToolCall, ToolName};
-use crate::store::{ActionPatch, DeadLetter};
+use crate::store::{ActionPatch, ActionRow, ApprovalRow, DeadLetter};
 use crate::store::{Store, StoreError};
 use crate::time::now_ms;
 
@@ -176,9 +176,20 @@ async fn execute(
             .conversation(conv.clone())
             .trace(trace.to_string())
     };
-    // `executing`: this retry died mid-way and resumes (every call is idempotent on its key).
+    let approval = store.approval_for_action(aid).await.map_err(store_err)?;
+    let email = store
+        .get_conversation(&conv)
+        .await
+        .map_err(store_err)?
+        .and_then(|c| c.customer_email);
+    // `executed`: this retry ran it and its step failed or died before the follow-ups were
+    // done (only a `failed` action can be retried, one attempt at a time, so no other attempt
+    // can have executed it). `executing`: this retry died mid-way and resumes (every call is
+    // idempotent on its key).
     let now = now_ms();
-    if !store
+    let outcome = if action.status == "executed" {
+        Ok(action.result.clone().unwrap_or(Value::Null))
+    } else if store
         .transition_action(
             aid,
             &["failed", "executing"],
@@ -189,34 +200,28 @@ async fn execute(
         .await
         .map_err(store_err)?
     {
+        run_again(
+            d,
+            &action,
+            &app,
+            &conv,
+            email.as_deref(),
+            approval.as_ref(),
+            attempt,
+            actor,
+            trace,
+        )
+        .await?
+    } else {
         let skipped = json!({"action_id": aid, "status": "skipped", "reason": format!("the action is {}", action.status)});
         store
             .append_audit(&audit("action.retry_skipped", skipped.clone()))
             .await
             .map_err(store_err)?;
         return Ok(skipped);
-    }
-    let app_row = d
-        .registry
-        .by_slug(&app)
-        .await
-        .map_err(store_err)?
-        .ok_or_else(|| StepError::non_retriable(format!("app {app} is not registered")))?;
-    let tool = ToolName::parse(&action.kind)
-        .ok_or_else(|| StepError::non_retriable(format!("unknown tool {}", action.kind)))?;
-    let approval = store.approval_for_action(aid).await.map_err(store_err)?;
-    let amount = approval.as_ref().and_then(|a| a.amount_cents);
-    // The purchase behind a refund is the customer's: look them up again, as `hydrate` did.
-    let mut tools = PlatformTools::new(d, &app_row, trace, &conv).await?;
-    let email = store
-        .get_conversation(&conv)
-        .await
-        .map_err(store_err)?
-        .and_then(|c| c.customer_email);
-    if let Some(email) = &email {
-        let facts = crate::pipeline::agent::hydrate(&tools, email, now).await;
-        tools = tools.with_facts(facts);
-    }
+    };
+
+    // The follow-ups, re-entrant: each audit entry is written once per attempt.
     let approved_by: Vec<String> = approval
         .as_ref()
         .and_then(|a| a.decided_by.clone())
@@ -233,6 +238,90 @@ async fn execute(
             }
         }
     };
+    let this_attempt = |data: &Value| data["action_id"] == aid && data["attempt"] == attempt;
+    match outcome {
+        Ok(result) => {
+            let summary = summarize(&action, &result);
+            show(ApprovalState::Executed {
+                approved_by: approved_by.clone(),
+                result: format!("{summary} (retry {attempt} by {actor})"),
+            })
+            .await;
+            if !audited(store, &conv, "action.executed", this_attempt).await? {
+                store
+                    .append_audit(&audit(
+                        "action.executed",
+                        json!({"action_id": aid, "attempt": attempt, "retried_by": actor, "result": result, "summary": summary}),
+                    ))
+                    .await
+                    .map_err(store_err)?;
+            }
+            d.front
+                .add_comment(
+                    &conv,
+                    &format!("{summary} (action {aid}, retry {attempt} requested by {actor})."),
+                )
+                .await
+                .map_err(front_err)?;
+            Ok(
+                json!({"action_id": aid, "status": "executed", "attempt": attempt, "result": result,
+                      "app": app, "conversation_id": conv}),
+            )
+        }
+        Err(error) => {
+            show(ApprovalState::Failed {
+                approved_by: approved_by.clone(),
+                error: format!("{error} (retry {attempt} by {actor})"),
+            })
+            .await;
+            if !audited(store, &conv, "action.failed", this_attempt).await? {
+                store
+                    .append_audit(&audit(
+                        "action.failed",
+                        json!({"action_id": aid, "attempt": attempt, "retried_by": actor, "error": error}),
+                    ))
+                    .await
+                    .map_err(store_err)?;
+            }
+            Ok(
+                json!({"action_id": aid, "status": "failed", "attempt": attempt, "error": error,
+                      "app": app, "conversation_id": conv}),
+            )
+        }
+    }
+}
+
+/// Run `action` again under retry `attempt`'s idempotency key and record how it ended: its dead
+/// letters resolved, or a new one, before the action leaves `executing`.
+#[allow(clippy::too_many_arguments)]
+async fn run_again(
+    d: &InboundDeps,
+    action: &ActionRow,
+    app: &str,
+    conv: &str,
+    email: Option<&str>,
+    approval: Option<&ApprovalRow>,
+    attempt: u64,
+    actor: &str,
+    trace: &str,
+) -> Result<Result<Value, String>, StepError> {
+    let store = d.store.as_ref();
+    let aid = action.id.as_str();
+    let app_row = d
+        .registry
+        .by_slug(app)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| StepError::non_retriable(format!("app {app} is not registered")))?;
+    let tool = ToolName::parse(&action.kind)
+        .ok_or_else(|| StepError::non_retriable(format!("unknown tool {}", action.kind)))?;
+    let amount = approval.and_then(|a| a.amount_cents);
+    // The purchase behind a refund is the customer's: look them up again, as `hydrate` did.
+    let mut tools = PlatformTools::new(d, &app_row, trace, conv).await?;
+    if let Some(email) = email {
+        let facts = crate::pipeline::agent::hydrate(&tools, email, now_ms()).await;
+        tools = tools.with_facts(facts);
+    }
     let call = ToolCall::new(tool, action.params.clone());
     let result = tools.execute_retry(&call, aid, attempt, amount).await;
     let now = now_ms();
@@ -248,38 +337,10 @@ async fn execute(
                 }
             }
             finish_action(store, aid, Ok(&result)).await?;
-            let summary = summarize(&action, &result);
-            show(ApprovalState::Executed {
-                approved_by: approved_by.clone(),
-                result: format!("{summary} (retry {attempt} by {actor})"),
-            })
-            .await;
-            store
-                .append_audit(&audit(
-                    "action.executed",
-                    json!({"action_id": aid, "attempt": attempt, "retried_by": actor, "result": result, "summary": summary}),
-                ))
-                .await
-                .map_err(store_err)?;
-            d.front
-                .add_comment(
-                    &conv,
-                    &format!("{summary} (action {aid}, retry {attempt} requested by {actor})."),
-                )
-                .await
-                .map_err(front_err)?;
-            Ok(
-                json!({"action_id": aid, "status": "executed", "attempt": attempt, "result": result,
-                      "app": app, "conversation_id": conv}),
-            )
+            Ok(Ok(result))
         }
         Err(e) => {
             let error = e.to_string();
-            show(ApprovalState::Failed {
-                approved_by: approved_by.clone(),
-                error: format!("{error} (retry {attempt} by {actor})"),
-            })
-            .await;
             dead_letter_action(
                 store,
                 &DeadLetter {
@@ -295,17 +356,7 @@ async fn execute(
             )
             .await?;
             finish_action(store, aid, Err(&error)).await?;
-            store
-                .append_audit(&audit(
-                    "action.failed",
-                    json!({"action_id": aid, "attempt": attempt, "retried_by": actor, "error": error}),
-                ))
-                .await
-                .map_err(store_err)?;
-            Ok(
-                json!({"action_id": aid, "status": "failed", "attempt": attempt, "error": error,
-                      "app": app, "conversation_id": conv}),
-            )
+            Ok(Err(error))
         }
     }
 }
