@@ -273,6 +273,7 @@ pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) ->
         .merge(crate::api::router())
         .merge(crate::approvals::router())
         .merge(crate::actions::router())
+        .merge(crate::dead_letters::router())
         .merge(crate::stripe::router())
         .merge(crate::dashboard::router());
     for mount in mounts {

@@ -1,5 +1,5 @@
 //! `support-web`: the dashboard, the JSON API (`/api/v1`), health and metrics, Stripe's webhook
-//! and Connect onboarding ([`stripe`]), and the hosting shell ([`host`]) that every binary and
+//! and Connect onboarding ([`stripe`]), dead letters ([`dead_letters`]), and the hosting shell ([`host`]) that every binary and
 //! the test harness use to run the platform.
 //!
 //! Architecture Invariant: handlers hold no state of their own; everything lives in
@@ -9,6 +9,7 @@ pub mod actions;
 pub mod api;
 pub mod approvals;
 pub mod dashboard;
+pub mod dead_letters;
 pub mod demo;
 pub mod error;
 pub mod health;

@@ -74,6 +74,10 @@ pub enum Command {
     /// Actions: retry a dead-lettered one (the same checks as the dashboard).
     #[command(subcommand)]
     Actions(crate::approvals_cmd::ActionsCmd),
+    /// Dead letters: list what failed for good (actions, runs, Stripe deliveries) and replay
+    /// one (the same checks as the dashboard).
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(crate::approvals_cmd::DeadLettersCmd),
     /// Run scenario files through the real pipeline (Front sandbox, example app, offline
     /// agent) and report routing, drafts and latency.
     Eval(EvalArgs),
@@ -281,6 +285,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Doctor(args) => crate::onboard::doctor(cli, args).await,
         Command::Approvals(cmd) => crate::approvals_cmd::run(cli, cmd).await,
         Command::Actions(cmd) => crate::approvals_cmd::actions(cli, cmd).await,
+        Command::DeadLetters(cmd) => crate::approvals_cmd::dead_letters(cli, cmd).await,
         Command::Replay(args) => crate::replay::run(cli, args).await,
     }
 }

@@ -227,6 +227,43 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// Run the `skill` binary at `bin` (a test's `env!("CARGO_BIN_EXE_skill")`) against this
+    /// platform's database and data directory, in an empty directory holding `config` as its
+    /// `support.toml` (if any), with no inherited `SUPPORT_*`/`INNGEST_*` settings. Returns the
+    /// exit code, stdout and stderr.
+    pub async fn skill_at(
+        &self,
+        bin: &str,
+        config: Option<&str>,
+        args: &[&str],
+    ) -> std::io::Result<(i32, String, String)> {
+        let cwd = tempfile::tempdir()?;
+        if let Some(text) = config {
+            std::fs::write(cwd.path().join("support.toml"), text)?;
+        }
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.current_dir(cwd.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SUPPORT_") || k.starts_with("INNGEST_") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .args(args)
+            .env("SUPPORT_DATABASE_URL", self.database_url())
+            .env("SUPPORT_DATA_DIR", self.data_dir())
+            .env("SUPPORT_LOG__FILTER", "error")
+            .env("USER", "ops")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
     /// The URL of the demo SDK endpoint (the course-app).
     pub fn demo_app_url(&self) -> String {
         self.url(crate::demo_app::PATH)

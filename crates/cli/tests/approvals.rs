@@ -740,29 +740,9 @@ async fn slack_approve_click_executes_and_updates_the_message() {
 }
 
 async fn skill(app: &TestApp, args: &[&str]) -> (i32, String, String) {
-    let cwd = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skill"));
-    cmd.current_dir(cwd.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SUPPORT_") || k.starts_with("INNGEST_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .args(args)
-        .env("SUPPORT_DATABASE_URL", app.database_url())
-        .env("SUPPORT_DATA_DIR", app.data_dir())
-        .env("SUPPORT_LOG__FILTER", "error")
-        .env("USER", "ops")
-        .stdin(std::process::Stdio::null())
-        .output()
+    app.skill_at(env!("CARGO_BIN_EXE_skill"), None, args)
         .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .unwrap()
 }
 
 #[tokio::test]

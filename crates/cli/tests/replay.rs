@@ -112,31 +112,9 @@ async fn skill(app: &TestApp, args: &[&str]) -> (i32, String, String) {
 
 /// `skill` with `config` as its `support.toml`.
 async fn skill_with(app: &TestApp, config: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let cwd = tempfile::tempdir().unwrap();
-    if let Some(text) = config {
-        std::fs::write(cwd.path().join("support.toml"), text).unwrap();
-    }
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skill"));
-    cmd.current_dir(cwd.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SUPPORT_") || k.starts_with("INNGEST_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .args(args)
-        .env("SUPPORT_DATABASE_URL", app.database_url())
-        .env("SUPPORT_DATA_DIR", app.data_dir())
-        .env("SUPPORT_LOG__FILTER", "error")
-        .stdin(std::process::Stdio::null())
-        .output()
+    app.skill_at(env!("CARGO_BIN_EXE_skill"), config, args)
         .await
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .unwrap()
 }
 
 async fn set_refund_auto_days(app: &TestApp, days: i64) {

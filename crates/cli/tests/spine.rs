@@ -472,4 +472,68 @@ async fn a_front_outage_is_retried_then_dead_lettered_with_its_cause() {
     // Exactly one, even though the runner kept going.
     let letters = app.platform.store.list_dead_letters(false).await.unwrap();
     assert_eq!(letters.iter().filter(|l| l.ref_id == run.run.id).count(), 1);
+
+    // Admins see it in the API (agents may not).
+    let agent = app.token("alice", support_core::auth::Role::Agent).await;
+    let res = app
+        .client
+        .get(app.url("/api/v1/dead-letters"))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let open: Value = app
+        .api_get("/api/v1/dead-letters")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open["items"][0]["id"], letter.id.as_str(), "{open}");
+    assert_eq!(open["items"][0]["status"], "open");
+
+    // Front is back; an operator replays the letter from the CLI. The run resumes where it
+    // failed and drafts the reply; the letter is resolved and the replay audited.
+    app.front.set_faults(Faults::default());
+    let (code, out, err) = app
+        .skill_at(
+            env!("CARGO_BIN_EXE_skill"),
+            None,
+            &["--json", "dead-letters", "replay", &letter.id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["status"], "run_requeued");
+    assert_eq!(done["run_id"], run.run.id.as_str());
+    let replayed = app
+        .settled_run(&d.event_id, &[RunStatus::Completed], WAIT)
+        .await
+        .unwrap();
+    assert_eq!(replayed.run.id, run.run.id);
+    assert_eq!(draft_text(&app, &d.conversation_id).len(), 1);
+    assert!(
+        audit_kinds(&app, &d.conversation_id)
+            .await
+            .contains(&"dead_letter.replayed".to_string())
+    );
+    let all: Value = app
+        .api_get("/api/v1/dead-letters?status=all")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["items"][0]["status"], "resolved", "{all}");
+    // A resolved letter is not replayed twice.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/dead-letters/{}/replay", letter.id)))
+        .bearer_auth(&app.demo.api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "dead_letter_resolved");
 }

@@ -832,3 +832,92 @@ async fn a_refund_stripe_reports_for_a_failed_action_is_recorded_without_hiding_
     assert_eq!(rows[0]["data"]["outcome"], "refunded_but_failed");
     assert_eq!(rows[0]["data"]["action_status"], "failed");
 }
+
+/// A delivery that cannot be applied (Stripe is down when the platform lists the charge's
+/// refunds) is answered 500 and dead-lettered; Stripe's own retry is a duplicate, so only the
+/// letter keeps the event. Once Stripe is back an admin replays it and it is applied.
+#[tokio::test]
+async fn a_delivery_that_fails_is_dead_lettered_and_replayed() {
+    let app = spawn(stripe_fakes()).await;
+    let stripe = app.stripe.clone().unwrap();
+    let outside: Value = app
+        .client
+        .post(format!(
+            "{}v1/refunds",
+            app.platform.settings.stripe.api_url
+        ))
+        .bearer_auth(STRIPE_SECRET_KEY)
+        .form(&[("charge", "ch_outage1"), ("amount", "700")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let charge = json!({"id": "ch_outage1", "object": "charge", "amount": 100_000, "currency": "usd",
+                        "amount_refunded": 700, "refunded": false});
+    let ev = event("evt_outage_1", "charge.refunded", None, charge);
+    stripe.fail_next_requests(1);
+    let (s, b) = deliver(&app, NEW_SECRET, &ev).await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (500, Some("webhook_failed")),
+        "{b}"
+    );
+    let (s, b) = deliver(&app, NEW_SECRET, &ev).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("duplicate")), "{b}");
+    assert!(app.audit_of("stripe.refund_external").await.is_empty());
+
+    let open: Value = app
+        .api_get("/api/v1/dead-letters")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let letter = open["items"][0].clone();
+    assert_eq!(letter["kind"], "webhook", "{open}");
+    assert_eq!(letter["ref_id"], "stripe:evt_outage_1");
+    assert!(
+        letter["error"].as_str().unwrap().contains("refunds"),
+        "{letter}"
+    );
+    let path = format!(
+        "/api/v1/dead-letters/{}/replay",
+        letter["id"].as_str().unwrap()
+    );
+
+    // Viewers and agents may not replay.
+    let agent = app.token("alice", Role::Agent).await;
+    let (status, _) = app.post_json(&agent, &path, json!({})).await;
+    assert_eq!(status, 403);
+    // While Stripe is still down the replay fails and the letter stays open.
+    stripe.fail_next_requests(1);
+    let (status, body) = app.post_json(&app.demo.api_token, &path, json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (502, Some("replay_failed")),
+        "{body}"
+    );
+    // Back up: applied once.
+    let (status, body) = app.post_json(&app.demo.api_token, &path, json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "applied");
+    let rows = app.audit_of("stripe.refund_external").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["data"]["refunds"][0]["refund_id"], outside["id"]);
+    let replayed = app.audit_of("dead_letter.replayed").await;
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0]["actor"], "token:demo");
+    let (status, body) = app.post_json(&app.demo.api_token, &path, json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("dead_letter_resolved"))
+    );
+    let open: Value = app
+        .api_get("/api/v1/dead-letters")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(open["items"], json!([]));
+}

@@ -276,6 +276,8 @@ struct StripeState {
     /// While set, refund requests are processed (the refund exists, the idempotent replay is
     /// stored) but not answered: the caller never learns the outcome ([`FakeStripe::hold_refund_responses`]).
     hold: bool,
+    /// Answer the next N authenticated API requests with Stripe's 500 `api_error`.
+    outage: u32,
     /// Bumped on every request and on release, for tests that wait.
     signal: Signal,
 }
@@ -386,6 +388,11 @@ impl FakeStripe {
         lock(&self.0)
             .card_errors
             .push((code.to_string(), message.to_string()));
+    }
+
+    /// The next `n` API requests fail with Stripe's 500 `api_error` (an outage).
+    pub fn fail_next_requests(&self, n: u32) {
+        lock(&self.0).outage = n;
     }
 
     /// The amount of every charge, in cents (100 000 unless set).
@@ -693,6 +700,16 @@ fn stripe_answer(
             "invalid_request_error",
             None,
             "Invalid API Key provided",
+        );
+        return Answer::Now(stripe_respond(s, &b, false));
+    }
+    if st.outage > 0 {
+        st.outage -= 1;
+        let (s, b) = stripe_error(
+            500,
+            "api_error",
+            None,
+            "An unknown error occurred while processing your request.",
         );
         return Answer::Now(stripe_respond(s, &b, false));
     }

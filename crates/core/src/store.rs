@@ -339,6 +339,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_dead_letter(&self, d: &DeadLetter) -> StoreResult<()>;
     async fn list_dead_letters(&self, include_resolved: bool) -> StoreResult<Vec<DeadLetter>>;
     async fn resolve_dead_letter(&self, id: &str, at: Millis) -> StoreResult<bool>;
+    async fn get_dead_letter(&self, id: &str) -> StoreResult<Option<DeadLetter>>;
+    /// Every letter (resolved ones too) about one action, run or delivery, oldest first.
+    async fn dead_letters_of(&self, ref_id: &str) -> StoreResult<Vec<DeadLetter>>;
 
     // conversations and messages
     async fn upsert_conversation(&self, c: &ConversationRow) -> StoreResult<()>;

@@ -502,6 +502,32 @@ impl Store for Db {
             .collect()
     }
 
+    async fn get_dead_letter(&self, id: &str) -> R<Option<DeadLetter>> {
+        sqlx::query(
+            "SELECT id, kind, ref_id, error, payload, created_at, resolved_at FROM dead_letters WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)?
+        .as_ref()
+        .map(rows::dead_letter)
+        .transpose()
+    }
+
+    async fn dead_letters_of(&self, ref_id: &str) -> R<Vec<DeadLetter>> {
+        sqlx::query(
+            "SELECT id, kind, ref_id, error, payload, created_at, resolved_at FROM dead_letters WHERE ref_id = $1 ORDER BY created_at, id",
+        )
+        .bind(ref_id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::dead_letter)
+        .collect()
+    }
+
     async fn resolve_dead_letter(&self, id: &str, at: Millis) -> R<bool> {
         let done = sqlx::query(
             "UPDATE dead_letters SET resolved_at = $2 WHERE id = $1 AND resolved_at IS NULL",

@@ -445,6 +445,38 @@ async fn dead_letters() {
             db.list_dead_letters(true).await.unwrap()[0].resolved_at,
             Some(2)
         );
+        // By id and by what it is about (resolved letters included, oldest first).
+        let later = DeadLetter {
+            id: "dl_0".into(),
+            created_at: 5,
+            ..d.clone()
+        };
+        db.insert_dead_letter(&later).await.unwrap();
+        db.insert_dead_letter(&DeadLetter {
+            id: "dl_other".into(),
+            ref_id: "run_2".into(),
+            ..d.clone()
+        })
+        .await
+        .unwrap();
+        let of: Vec<_> = db
+            .dead_letters_of("run_1")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.id, l.resolved_at))
+            .collect();
+        assert_eq!(
+            of,
+            vec![("dl_1".to_string(), Some(2)), ("dl_0".to_string(), None)]
+        );
+        assert_eq!(db.get_dead_letter("dl_0").await.unwrap(), Some(later));
+        assert_eq!(db.get_dead_letter("dl_missing").await.unwrap(), None);
+        // The same id twice is a conflict (how re-entrant steps write a letter once).
+        assert!(matches!(
+            db.insert_dead_letter(&d).await,
+            Err(support_core::store::StoreError::Conflict(_))
+        ));
     })
     .await;
 }

@@ -68,10 +68,10 @@ pub async fn request_retry(
         .await?
         .ok_or_else(|| RetryRequestError::NotFound(action_id.chars().take(64).collect()))?;
     let letters: Vec<_> = store
-        .list_dead_letters(true)
+        .dead_letters_of(action_id)
         .await?
         .into_iter()
-        .filter(|l| l.kind == "action" && l.ref_id == action_id)
+        .filter(|l| l.kind == "action")
         .collect();
     let open = letters.iter().any(|l| l.resolved_at.is_none());
     if action.status != "failed" || !open {
@@ -328,8 +328,8 @@ async fn run_again(
     match result {
         Ok(result) => {
             // The letters first: whoever sees the action executed finds them resolved.
-            for letter in store.list_dead_letters(false).await.map_err(store_err)? {
-                if letter.kind == "action" && letter.ref_id == aid {
+            for letter in store.dead_letters_of(aid).await.map_err(store_err)? {
+                if letter.kind == "action" && letter.resolved_at.is_none() {
                     store
                         .resolve_dead_letter(&letter.id, now)
                         .await
