@@ -305,6 +305,11 @@ impl TestApp {
             .expect("request")
     }
 
+    /// A GET with the demo admin token, its body as JSON.
+    pub async fn api_json(&self, path: &str) -> serde_json::Value {
+        self.api_get(path).await.json().await.expect("JSON body")
+    }
+
     /// A JSON POST with `token`; the status and the JSON answer (`null` if none).
     pub async fn post_json(
         &self,
@@ -326,12 +331,9 @@ impl TestApp {
 
     /// Audit entries of `kind`, oldest first, through the JSON API.
     pub async fn audit_of(&self, kind: &str) -> Vec<serde_json::Value> {
-        let v: serde_json::Value = self
-            .api_get(&format!("/api/v1/audit?kind={kind}&limit=1000"))
-            .await
-            .json()
-            .await
-            .expect("audit JSON");
+        let v = self
+            .api_json(&format!("/api/v1/audit?kind={kind}&limit=1000"))
+            .await;
         v["items"].as_array().cloned().unwrap_or_default()
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use support_cli::testing::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 use support_core::auth::Role;
 use support_core::events::OutEvent;
+use support_core::store::ApprovalRow;
 use support_front::sandbox::Delivered;
 use support_steps::{RunDetail, RunStatus};
 
@@ -19,6 +20,33 @@ async fn spawn(fakes: Fakes) -> TestApp {
     TestApp::spawn_with_fakes(TestBackend::Sqlite, fakes, |_| {})
         .await
         .unwrap()
+}
+
+/// Slack and Stripe fakes, with the second demo app's approvals posted to the Slack channel.
+async fn spawn_with_slack() -> TestApp {
+    let app = spawn(Fakes {
+        stripe: true,
+        slack: true,
+    })
+    .await;
+    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
+        .await;
+    app
+}
+
+/// Approve `approval` from the dashboard API as the demo admin, and wait for its run to end.
+async fn approve_as_admin(app: &TestApp, d: &Delivered, approval: &ApprovalRow) -> RunDetail {
+    let (status, body) = app
+        .post_json(
+            &app.demo.api_token,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = wait_run(app, d).await;
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    run
 }
 
 async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDetail {
@@ -42,12 +70,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     assert!(approval.amount_cents.is_some_and(|a| a > 0));
 
     // Visible in the pending list, with the action.
-    let list: Value = app
-        .api_get("/api/v1/approvals?status=pending")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.api_json("/api/v1/approvals?status=pending").await;
     let item = list["items"]
         .as_array()
         .unwrap()
@@ -316,12 +339,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
         refused.iter().any(|c| c == "approver_not_allowed"),
         "{refused:?}"
     );
-    let verify: Value = app
-        .api_get("/api/v1/audit/verify")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let verify: Value = app.api_json("/api/v1/audit/verify").await;
     assert_eq!(verify["ok"], true);
 }
 
@@ -380,29 +398,14 @@ async fn large_amounts_need_two_different_approvers() {
 
 #[tokio::test]
 async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
-    let app = spawn(Fakes {
-        stripe: true,
-        slack: true,
-    })
-    .await;
-    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
-        .await;
+    let app = spawn_with_slack().await;
     let stripe = app.stripe.clone().unwrap();
     stripe.fail_next_refund(
         "expired_card",
         "The refund could not be processed because the card has expired.",
     );
     let (d, action, approval) = app.pending_refund(0).await;
-    let (status, body) = app
-        .post_json(
-            &app.demo.api_token,
-            &format!("/api/v1/approvals/{}/approve", approval.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let run = wait_run(&app, &d).await;
-    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    approve_as_admin(&app, &d, &approval).await;
     let got = app
         .platform
         .store
@@ -585,13 +588,7 @@ fn click(action_id: &str, button: &str, user: &str, ts: &str) -> Value {
 
 #[tokio::test]
 async fn slack_approve_click_executes_and_updates_the_message() {
-    let app = spawn(Fakes {
-        slack: true,
-        stripe: true,
-    })
-    .await;
-    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
-        .await;
+    let app = spawn_with_slack().await;
     let slack = app.slack.clone().unwrap();
     let (d, action, approval) = app.pending_refund(0).await;
     assert_eq!(approval.channel, "slack");
@@ -858,13 +855,7 @@ async fn an_expired_approval_executes_nothing_and_escalates() {
 
 #[tokio::test]
 async fn slack_edit_opens_the_draft_and_amount_and_the_edit_is_what_runs() {
-    let app = spawn(Fakes {
-        slack: true,
-        stripe: true,
-    })
-    .await;
-    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
-        .await;
+    let app = spawn_with_slack().await;
     let slack = app.slack.clone().unwrap();
     let (d, action, approval) = app.pending_refund(0).await;
     let draft = approval
@@ -957,13 +948,7 @@ async fn slack_edit_opens_the_draft_and_amount_and_the_edit_is_what_runs() {
 /// Slack (not skip them because the action already reads `executed`).
 #[tokio::test]
 async fn a_front_failure_after_the_refund_still_audits_comments_and_updates_slack() {
-    let app = spawn(Fakes {
-        stripe: true,
-        slack: true,
-    })
-    .await;
-    app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
-        .await;
+    let app = spawn_with_slack().await;
     let (d, action, approval) = app.pending_refund(0).await;
     let comments_before = app.front.comments(&d.conversation_id).len();
     // The next Front API request after the approval is the execution's comment.
@@ -971,16 +956,7 @@ async fn a_front_failure_after_the_refund_still_audits_comments_and_updates_slac
         server_error_next: 1,
         ..Default::default()
     });
-    let (status, body) = app
-        .post_json(
-            &app.demo.api_token,
-            &format!("/api/v1/approvals/{}/approve", approval.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let run = wait_run(&app, &d).await;
-    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    let run = approve_as_admin(&app, &d, &approval).await;
     assert_eq!(
         run.run.output.as_ref().unwrap()["decisions"][0]["status"],
         "executed"

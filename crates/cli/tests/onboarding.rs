@@ -6,7 +6,6 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 use support_cli::testing::TestApp;
 use support_sdk::signing::sign_now;
@@ -47,27 +46,11 @@ impl Out {
 
 /// Runs `skill args…` against `app`'s database and data dir (where `master.key` is).
 async fn skill(app: &TestApp, args: &[&str]) -> Out {
-    let cwd = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(SKILL);
-    cmd.current_dir(cwd.path());
-    for (k, _) in std::env::vars() {
-        if k.starts_with("SUPPORT_") || k.starts_with("INNGEST_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
-        .args(args)
-        .env("SUPPORT_DATABASE_URL", app.database_url())
-        .env("SUPPORT_DATA_DIR", app.data_dir())
-        .env("SUPPORT_LOG__FILTER", "error")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
+    let (code, stdout, stderr) = app.skill_at(SKILL, None, args).await.unwrap();
     Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code,
+        stdout,
+        stderr,
     }
 }
 

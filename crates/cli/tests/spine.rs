@@ -31,13 +31,10 @@ async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDeta
 
 async fn audit_kinds(app: &TestApp, conversation: &str) -> Vec<String> {
     let v: Value = app
-        .api_get(&format!(
+        .api_json(&format!(
             "/api/v1/audit?conversation={conversation}&limit=500"
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     v["items"]
         .as_array()
         .unwrap()
@@ -94,22 +91,14 @@ async fn a_login_problem_gets_one_draft_with_a_magic_link() {
         }
         // The audit rows carry the run as trace id, and the chain verifies.
         let v: Value = app
-            .api_get(&format!(
+            .api_json(&format!(
                 "/api/v1/audit?conversation={}&kind=route.decided",
                 d.conversation_id
             ))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(v["items"][0]["trace_id"], run.run.id.as_str());
         assert_eq!(v["items"][0]["data"]["action"], "respond");
-        let verify: Value = app
-            .api_get("/api/v1/audit/verify")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let verify: Value = app.api_json("/api/v1/audit/verify").await;
         assert_eq!(verify["ok"], true);
         assert!(
             !app.front.comments(&d.conversation_id).is_empty(),
@@ -244,14 +233,11 @@ async fn refunds_inside_the_window_run_once_and_at_35_days_wait_for_approval() {
     let kinds = audit_kinds(&app, &d.conversation_id).await;
     let refunds: Vec<Value> = {
         let v: Value = app
-            .api_get(&format!(
+            .api_json(&format!(
                 "/api/v1/audit?conversation={}&kind=tool.called&limit=100",
                 d.conversation_id
             ))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         v["items"]
             .as_array()
             .unwrap()
@@ -377,11 +363,8 @@ async fn the_conversation_api_explains_what_happened() {
     )
     .await;
     let v: Value = app
-        .api_get(&format!("/api/v1/conversations/{}", d.conversation_id))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .api_json(&format!("/api/v1/conversations/{}", d.conversation_id))
+        .await;
     assert_eq!(v["conversation"]["front_id"], d.conversation_id.as_str());
     assert!(!v["messages"].as_array().unwrap().is_empty());
     assert_eq!(v["actions"][0]["kind"], "processRefund");
@@ -396,11 +379,8 @@ async fn the_conversation_api_explains_what_happened() {
             .any(|r| r["kind"] == "gate.decided")
     );
     let list: Value = app
-        .api_get("/api/v1/conversations?app=tailwind-course")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .api_json("/api/v1/conversations?app=tailwind-course")
+        .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     let missing = app.api_get("/api/v1/conversations/cnv_nope").await;
     assert_eq!(missing.status(), 404);
@@ -483,12 +463,7 @@ async fn a_front_outage_is_retried_then_dead_lettered_with_its_cause() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 403);
-    let open: Value = app
-        .api_get("/api/v1/dead-letters")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let open: Value = app.api_json("/api/v1/dead-letters").await;
     assert_eq!(open["items"][0]["id"], letter.id.as_str(), "{open}");
     assert_eq!(open["items"][0]["status"], "open");
 
@@ -518,12 +493,7 @@ async fn a_front_outage_is_retried_then_dead_lettered_with_its_cause() {
             .await
             .contains(&"dead_letter.replayed".to_string())
     );
-    let all: Value = app
-        .api_get("/api/v1/dead-letters?status=all")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let all: Value = app.api_json("/api/v1/dead-letters?status=all").await;
     assert_eq!(all["items"][0]["status"], "resolved", "{all}");
     // A resolved letter is not replayed twice.
     let res = app

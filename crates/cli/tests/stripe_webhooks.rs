@@ -105,6 +105,23 @@ async fn audited(app: &TestApp, kind: &str, n: usize) -> Vec<Value> {
         .unwrap()
 }
 
+/// A refund made in Stripe's dashboard (straight on the fake, no metadata of ours).
+async fn outside_refund(app: &TestApp, charge: &str, amount: i64) -> Value {
+    app.client
+        .post(format!(
+            "{}v1/refunds",
+            app.platform.settings.stripe.api_url
+        ))
+        .bearer_auth(STRIPE_SECRET_KEY)
+        .form(&[("charge", charge), ("amount", &amount.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn set_account(app: &TestApp, slug: &str, account: &str) {
     let reg = &app.platform.registry;
     let mut a = reg.require(slug).await.unwrap();
@@ -452,20 +469,7 @@ async fn charge_refunded_reconciles_our_action_and_audits_outside_refunds() {
 
     // A refund made in Stripe's dashboard (no metadata of ours); the event's charge does not
     // embed its refunds (current API versions), so the platform lists them from Stripe.
-    let outside: Value = app
-        .client
-        .post(format!(
-            "{}v1/refunds",
-            app.platform.settings.stripe.api_url
-        ))
-        .bearer_auth(STRIPE_SECRET_KEY)
-        .form(&[("charge", "ch_outside1"), ("amount", "500")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let outside = outside_refund(&app, "ch_outside1", 500).await;
     let charge = json!({"id": "ch_outside1", "object": "charge", "amount": 100_000, "currency": "usd",
                         "amount_refunded": 500, "refunded": false});
     let (s, b) = deliver(
@@ -541,7 +545,7 @@ async fn connect_onboarding_against_the_fake_and_refused_states() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 403);
-    let v: Value = app.api_get(&path).await.json().await.unwrap();
+    let v: Value = app.api_json(&path).await;
     let url = v["url"].as_str().unwrap();
     let redirect = format!("{}/stripe/oauth/callback", app.base_url);
     assert!(
@@ -633,7 +637,7 @@ async fn connect_onboarding_against_the_fake_and_refused_states() {
     );
 
     // A code Stripe does not know: its invalid_grant is surfaced, nothing changes.
-    let v: Value = app.api_get(&path).await.json().await.unwrap();
+    let v: Value = app.api_json(&path).await;
     let (s, body) = callback(&app, "ac_unknown", &state_of(v["url"].as_str().unwrap())).await;
     assert_eq!((s, code_of(&body).as_str()), (502, "stripe_oauth_failed"));
     assert!(body.contains("invalid_grant"), "{body}");
@@ -840,20 +844,7 @@ async fn a_refund_stripe_reports_for_a_failed_action_is_recorded_without_hiding_
 async fn a_delivery_that_fails_is_dead_lettered_and_replayed() {
     let app = spawn(stripe_fakes()).await;
     let stripe = app.stripe.clone().unwrap();
-    let outside: Value = app
-        .client
-        .post(format!(
-            "{}v1/refunds",
-            app.platform.settings.stripe.api_url
-        ))
-        .bearer_auth(STRIPE_SECRET_KEY)
-        .form(&[("charge", "ch_outage1"), ("amount", "700")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let outside = outside_refund(&app, "ch_outage1", 700).await;
     let charge = json!({"id": "ch_outage1", "object": "charge", "amount": 100_000, "currency": "usd",
                         "amount_refunded": 700, "refunded": false});
     let ev = event("evt_outage_1", "charge.refunded", None, charge);
@@ -868,12 +859,7 @@ async fn a_delivery_that_fails_is_dead_lettered_and_replayed() {
     assert_eq!((s, b["status"].as_str()), (200, Some("duplicate")), "{b}");
     assert!(app.audit_of("stripe.refund_external").await.is_empty());
 
-    let open: Value = app
-        .api_get("/api/v1/dead-letters")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let open: Value = app.api_json("/api/v1/dead-letters").await;
     let letter = open["items"][0].clone();
     assert_eq!(letter["kind"], "webhook", "{open}");
     assert_eq!(letter["ref_id"], "stripe:evt_outage_1");
@@ -913,11 +899,6 @@ async fn a_delivery_that_fails_is_dead_lettered_and_replayed() {
         (status, body["error"]["code"].as_str()),
         (409, Some("dead_letter_resolved"))
     );
-    let open: Value = app
-        .api_get("/api/v1/dead-letters")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let open: Value = app.api_json("/api/v1/dead-letters").await;
     assert_eq!(open["items"], json!([]));
 }
