@@ -120,6 +120,20 @@ fn master_key(settings: &Settings, demo: bool) -> Result<MasterKey, HostError> {
     }))
 }
 
+/// The registry, its changes shared through Redis when `redis_url` is set (several instances),
+/// else through this process's memory. A Redis that cannot be reached at start is logged and
+/// the registry stays per process (changes reach other instances within its 5-minute copy).
+pub async fn shared_registry(settings: &Settings, store: Arc<dyn Store>) -> Registry {
+    match support_connectors::redis::from_settings(settings).await {
+        Ok(Some(redis)) => Registry::with_cache(store, Arc::new(redis)),
+        Ok(None) => Registry::new(store),
+        Err(e) => {
+            tracing::error!(cause = %e, "redis_url is set but Redis is unavailable: app changes reach other instances only within 5 minutes");
+            Registry::new(store)
+        }
+    }
+}
+
 /// Connect the database, apply migrations (retrying in the background if the database is
 /// unreachable: `/readyz` answers 503 meanwhile), and prepare the demo when asked.
 pub async fn build(
@@ -137,10 +151,11 @@ pub async fn build(
     let url = settings.effective_database_url();
     let db = Db::connect_lazy(url.expose())?;
     let store: Arc<dyn Store> = Arc::new(db.clone());
+    let registry = Arc::new(shared_registry(&settings, store.clone()).await);
     let services = Services {
         settings: Arc::new(settings),
         db: db.clone(),
-        registry: Arc::new(Registry::new(store.clone())),
+        registry,
         store,
         master_key,
     };

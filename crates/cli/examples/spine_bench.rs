@@ -32,11 +32,24 @@ async fn main() {
     init_crypto();
     let acks = arg("--acks", 5000);
     let drafts = arg("--drafts", 50);
+    // `--redis URL`: the registry's generation in Redis, as with several instances.
+    let redis: Option<String> = {
+        let args: Vec<String> = std::env::args().collect();
+        args.iter()
+            .position(|a| a == "--redis")
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let shared = |s: &mut support_core::Settings| {
+        s.redis_url = redis.clone().map(support_core::settings::Secret::new);
+    };
 
     // 1. Intake only (no workflow): signed webhooks, 32 in flight.
-    let app = TestApp::spawn_with(TestBackend::Sqlite, |s| s.front.api_token = None)
-        .await
-        .expect("bench setup");
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |s| {
+        s.front.api_token = None;
+        shared(s);
+    })
+    .await
+    .expect("bench setup");
     let secret = app.demo.front_signing_secret.clone();
     let inbox = app.demo.apps[0].front_inbox_id.clone();
     let client = reqwest::Client::new();
@@ -85,7 +98,9 @@ async fn main() {
     drop(app);
 
     // 2. Webhook → draft, one conversation at a time.
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(TestBackend::Sqlite, shared)
+        .await
+        .expect("bench setup");
     let mut changes = app.front.subscribe();
     let mut lat = Vec::with_capacity(drafts);
     let customers = [
@@ -126,6 +141,7 @@ async fn main() {
     };
     let report = json!({
         "profile": profile,
+        "cache": if redis.is_some() { "redis" } else { "memory" },
         "intake": {"requests": acks, "concurrency": 32, "acks_per_sec": acks_per_sec, "p50_ms": ack_p50, "p99_ms": ack_p99,
                    "targets": {"acks_per_sec": 5000, "p99_ms": 10}},
         "webhook_to_draft": {"conversations": drafts, "p50_ms": d_p50, "p99_ms": d_p99, "targets": {"p50_ms": 20, "p99_ms": 100}},
@@ -138,7 +154,8 @@ async fn main() {
         serde_json::to_vec_pretty(&report).expect("bench setup"),
     )
     .expect("bench setup");
-    println!("spine bench ({profile} build)");
+    let cache = if redis.is_some() { "redis" } else { "memory" };
+    println!("spine bench ({profile} build, {cache} registry cache)");
     println!(
         "  intake: {acks_per_sec:.0} acks/s, p50 {ack_p50:.2} ms, p99 {ack_p99:.2} ms  (target ≥ 5000/s, p99 ≤ 10 ms)"
     );

@@ -92,7 +92,7 @@ pub async fn dead_letters(cli: &Cli, cmd: &DeadLettersCmd) -> Result<(), Failure
         }
         DeadLettersCmd::Replay { id } => {
             let store: Arc<dyn Store> = Arc::new(db.clone());
-            let registry = support_core::registry::Registry::new(store.clone());
+            let registry = support_web::host::shared_registry(&settings, store.clone()).await;
             let events = event_sink(&settings, &db)?;
             let payments = support_connectors::stripe::from_settings(&settings.stripe);
             let alerts = support_connectors::slack::from_settings(&settings.slack);

@@ -171,7 +171,9 @@ fn registry_failure(e: RegistryError) -> Failure {
 async fn open_registry(settings: &Settings) -> Result<(Arc<dyn Store>, Registry), Failure> {
     let db = open_db(settings).await?;
     let store: Arc<dyn Store> = Arc::new(db);
-    Ok((store.clone(), Registry::new(store)))
+    // With Redis, the running instances see what this command changes at once.
+    let registry = support_web::host::shared_registry(settings, store.clone()).await;
+    Ok((store, registry))
 }
 
 async fn audit(store: &Arc<dyn Store>, kind: &str, slug: &str, data: Value) {

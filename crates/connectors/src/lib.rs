@@ -1,13 +1,15 @@
 //! The real adapters of the domain's ports: Front's Core API, Slack as the approval channel
 //! (slack-morphism), Stripe Connect refunds and queries (async-stripe), chat models (`llm`:
-//! OpenAI-compatible and Anthropic); more arrive with their issues (Upstash Vector, Redis). Each
-//! is tested against a local server that speaks the vendor's exact wire format.
+//! OpenAI-compatible and Anthropic) and the shared cache on Redis (`redis`); Upstash Vector arrives
+//! with the retrieval issue. Each is tested against a local server that speaks the vendor's exact
+//! wire format, and `redis` against the real Redis when `TEST_REDIS_URL` is set.
 
 #[cfg(feature = "fakes")]
 pub mod fakes;
 pub mod front;
 pub mod llm;
 pub mod product;
+pub mod redis;
 pub mod slack;
 pub mod stripe;
 

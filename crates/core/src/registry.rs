@@ -8,6 +8,7 @@
 //! Every change is one row update in one transaction (`Store::insert_app` / `update_app`), and
 //! validation happens before anything is written, so a failure never leaves a half-written app.
 
+use crate::cache::{Cache, MemoryCache};
 use crate::crypto::{CryptoError, MasterKey};
 use crate::ids::{AppSlug, new_id};
 use crate::store::{AppRow, Store, StoreError};
@@ -339,32 +340,78 @@ pub fn open_secrets(
 }
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
+/// The shared key whose value changes whenever any instance changes an app.
+const GENERATION_KEY: &str = "support:registry:generation";
+const GENERATION_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Cached registry lookups (5-minute TTL, invalidated on change through this registry).
+/// This process's copy of app rows, valid for one registry generation.
+#[derive(Default)]
+struct Local {
+    /// The shared generation these entries were read under (`None`: never set, or expired).
+    generation: Option<String>,
+    entries: HashMap<String, (Instant, Option<AppRow>)>,
+}
+
+/// Cached registry lookups. Each process keeps its own copy of the rows it read (at most 5
+/// minutes), tagged with the shared *generation* in the [`Cache`]: every change, by any instance
+/// or by `skill`, writes a new generation, and a lookup that sees another generation than its
+/// copy drops the copy. With Redis as the cache, a changed policy (its approvers, say) or a
+/// disconnected app is seen by every instance at its next lookup. A cache that fails is read
+/// around: lookups go to the store.
 pub struct Registry {
     store: Arc<dyn Store>,
-    cache: Mutex<HashMap<String, (Instant, Option<AppRow>)>>,
+    cache: Arc<dyn Cache>,
+    local: Mutex<Local>,
 }
 
 impl Registry {
+    /// A registry for one process (an in-memory generation).
     pub fn new(store: Arc<dyn Store>) -> Self {
+        Self::with_cache(store, Arc::new(MemoryCache::new()))
+    }
+
+    /// A registry whose generation lives in `cache` (Redis, shared by every instance).
+    pub fn with_cache(store: Arc<dyn Store>, cache: Arc<dyn Cache>) -> Self {
         Self {
             store,
-            cache: Mutex::new(HashMap::new()),
+            cache,
+            local: Mutex::new(Local::default()),
         }
     }
 
+    /// Bring the local copy up to the shared generation. `None` when the cache cannot be read
+    /// (the caller reads the store); otherwise the generation to tag new entries with.
+    async fn sync(&self) -> Option<Option<String>> {
+        let seen = match self.cache.get(GENERATION_KEY).await {
+            Ok(seen) => seen,
+            Err(e) => {
+                tracing::warn!(cause = %e, "registry cache unavailable; reading the store");
+                return None;
+            }
+        };
+        let mut local = self.local.lock().ok()?;
+        if local.generation != seen {
+            local.entries.clear();
+            local.generation = seen.clone();
+        }
+        Some(seen)
+    }
+
     fn cached(&self, key: &str) -> Option<Option<AppRow>> {
-        let cache = self.cache.lock().ok()?;
-        cache
+        let local = self.local.lock().ok()?;
+        local
+            .entries
             .get(key)
             .filter(|(at, _)| at.elapsed() < CACHE_TTL)
             .map(|(_, v)| v.clone())
     }
 
-    fn remember(&self, key: String, v: Option<AppRow>) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, (Instant::now(), v));
+    /// Keep `v`, read under `generation`, unless the generation moved on meanwhile.
+    fn remember(&self, key: String, v: Option<AppRow>, generation: &Option<String>) {
+        if let Ok(mut local) = self.local.lock()
+            && &local.generation == generation
+        {
+            local.entries.insert(key, (Instant::now(), v));
         }
     }
 
@@ -373,47 +420,64 @@ impl Registry {
         &self.store
     }
 
-    pub fn invalidate(&self) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.clear();
+    /// Drop this process's copy and start a new shared generation, so every instance drops
+    /// its copy too. Called after every change.
+    pub async fn invalidate(&self) {
+        if let Ok(mut local) = self.local.lock() {
+            local.entries.clear();
         }
+        if let Err(e) = self
+            .cache
+            .set(GENERATION_KEY, &new_id("gen"), GENERATION_TTL)
+            .await
+        {
+            tracing::error!(cause = %e, "cannot publish the registry change; other instances see it within 5 minutes");
+        }
+    }
+
+    async fn lookup<F, Fut>(&self, key: String, read: F) -> Result<Option<AppRow>, RegistryError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<AppRow>, StoreError>>,
+    {
+        let Some(generation) = self.sync().await else {
+            return Ok(read().await?);
+        };
+        if let Some(v) = self.cached(&key) {
+            return Ok(v);
+        }
+        let v = read().await?;
+        self.remember(key, v.clone(), &generation);
+        Ok(v)
     }
 
     pub async fn by_slug(&self, slug: &str) -> Result<Option<AppRow>, RegistryError> {
-        let key = format!("slug:{slug}");
-        if let Some(v) = self.cached(&key) {
-            return Ok(v);
-        }
-        let v = self.store.get_app(slug).await?;
-        self.remember(key, v.clone());
-        Ok(v)
+        self.lookup(format!("slug:{slug}"), || self.store.get_app(slug))
+            .await
     }
 
     pub async fn by_inbox(&self, inbox_id: &str) -> Result<Option<AppRow>, RegistryError> {
-        let key = format!("inbox:{inbox_id}");
-        if let Some(v) = self.cached(&key) {
-            return Ok(v);
-        }
-        let v = self.store.find_app_by_inbox(inbox_id).await?;
-        self.remember(key, v.clone());
-        Ok(v)
+        self.lookup(format!("inbox:{inbox_id}"), || {
+            self.store.find_app_by_inbox(inbox_id)
+        })
+        .await
     }
 
     pub async fn insert(&self, app: &AppRow) -> Result<(), RegistryError> {
         self.store.insert_app(app).await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
     pub async fn update(&self, app: &AppRow) -> Result<(), RegistryError> {
         self.store.update_app(app).await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(())
     }
 
     pub async fn remove(&self, slug: &str) -> Result<bool, RegistryError> {
         let removed = self.store.delete_app(slug).await?;
-        self.invalidate();
+        self.invalidate().await;
         Ok(removed)
     }
 
@@ -626,7 +690,7 @@ impl Registry {
             self.store.update_app(&app).await?;
             n += 1;
         }
-        self.invalidate();
+        self.invalidate().await;
         Ok(n)
     }
 }
