@@ -651,3 +651,71 @@ async fn a_model_run_reproduces_when_the_model_answers_the_same() {
         "replays execute nothing"
     );
 }
+
+/// A run the model classifier routed replays on the recorded answer (the classifier is not
+/// asked again): the same route, reasons included, and an empty diff; a fallback replays with
+/// its reason too. Without the recording the offline classifier would route it elsewhere.
+#[tokio::test]
+async fn a_model_classified_route_replays_from_the_recorded_answer() {
+    let fake = FakeOpenAi::start("sk-replay-cls").await.unwrap();
+    let settings = fake.settings();
+    let app = TestApp::spawn_with(support_cli::testing::TestBackend::Sqlite, |s| {
+        s.llm.providers.insert("fake".into(), settings);
+        s.llm.classifier = Some(support_core::settings::ModelChoice {
+            provider: "fake".into(),
+            model: "gpt-cls".into(),
+        });
+    })
+    .await
+    .unwrap();
+    let body = "Hi, I just wanted to say the course changed how I work. Could I get a refund \
+                for the second seat I bought by mistake, though?";
+    // The model reads it as fan mail; the offline classifier reads a refund.
+    fake.push_text(r#"{"category":"fan_mail","confidence":0.81}"#);
+    let praised = deliver(&app, "kyle.dunmore@example.com", "Thanks", body).await;
+    // An answer outside the schema: the offline category stands, with the reason.
+    fake.push_text("Definitely fan mail.");
+    let fell_back = deliver(&app, "kyle.dunmore@example.com", "Thanks again", body).await;
+    let asked = fake.requests().len();
+
+    let rec = load(&app, &praised.run_id).await;
+    assert_eq!(
+        serde_json::to_value(rec.route.category).unwrap(),
+        "fan_mail"
+    );
+    let offline =
+        support_core::pipeline::router::route(support_core::pipeline::router::RouteInput {
+            inbound: &rec.snapshot.inbound,
+            facts: Some(&rec.snapshot.facts),
+            policy: &rec.inputs.as_ref().unwrap().policy,
+            profile: &support_core::pipeline::profile::AppProfile::for_app(&rec.snapshot.app),
+            canned: &rec.inputs.as_ref().unwrap().canned,
+        });
+    assert_ne!(
+        offline.category, rec.route.category,
+        "the model changed the route"
+    );
+    let replayed = replay::replay(&rec, &ReplayOptions::default()).await;
+    assert_eq!(replayed.route, rec.route);
+    let d = replay::diff(&rec, &replayed);
+    assert!(d.is_empty(), "{}", d.render());
+
+    let rec = load(&app, &fell_back.run_id).await;
+    assert!(
+        rec.route.reasons.iter().any(|r| r.contains("fell back")),
+        "{:?}",
+        rec.route.reasons
+    );
+    let replayed = replay::replay(&rec, &ReplayOptions::default()).await;
+    assert_eq!(replayed.route, rec.route);
+
+    // From the CLI, in bulk: nothing would change, and the model was not asked again.
+    let slug = app.demo.apps[0].slug.clone();
+    let (code, out, err) =
+        skill(&app, &["replay", "--since", "1d", "--app", &slug, "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["replayed"], 2, "{out}");
+    assert_eq!(v["changed"], 0, "{out}");
+    assert_eq!(fake.requests().len(), asked);
+}

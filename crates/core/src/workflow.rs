@@ -364,8 +364,8 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         ctx.run("route", move || async move {
             let canned = d.store.list_canned(Some(&s.app)).await.map_err(store_err)?;
             let rin = RouteInput { inbound: &s.inbound, facts: Some(&s.facts), policy: &p, profile: &pr, canned: &canned };
-            let decision = models::route(&d, &s, &t, rin, router::route(rin)).await?;
-            let inputs = RouteInputs::new(now_ms(), p.clone(), canned);
+            let (decision, classified) = models::route(&d, &s, &t, rin, router::route(rin)).await?;
+            let inputs = RouteInputs::new(now_ms(), p.clone(), canned).with_classifier(classified);
             audit(
                 d.store.as_ref(),
                 &t,

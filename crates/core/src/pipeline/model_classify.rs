@@ -28,6 +28,69 @@ pub struct ModelClassification {
     pub skipped: bool,
 }
 
+/// What the route step records of a model classification, so that a replay answers the
+/// classifier from the recording as it answers tool calls (`skill replay` without
+/// `--provider`): the verdict, or why the offline category was kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedClassification {
+    pub provider: String,
+    pub model: String,
+    pub category: Option<Category>,
+    pub confidence: Option<f32>,
+    pub fallback: Option<String>,
+}
+
+impl ModelClassification {
+    /// The record of a classification the model was asked for (`None` when it was skipped).
+    pub fn record(&self) -> Option<RecordedClassification> {
+        let call = self.call.as_ref().filter(|_| !self.skipped)?;
+        Some(RecordedClassification {
+            provider: call.provider.clone(),
+            model: call.model.clone(),
+            category: self.category,
+            confidence: self.confidence,
+            fallback: self.fallback.clone(),
+        })
+    }
+}
+
+/// The route a recorded classification gives on `offline` (what [`classify`] returned then).
+/// Decisions made before the classifier are returned unchanged.
+pub fn apply_recorded(
+    input: RouteInput<'_>,
+    offline: RouteDecision,
+    rec: &RecordedClassification,
+) -> RouteDecision {
+    if !router::classifier_decided(&offline) {
+        return offline;
+    }
+    match (rec.category, rec.confidence, &rec.fallback) {
+        (Some(category), Some(confidence), None) => {
+            decide(input, offline, Ok((category, confidence)))
+        }
+        (_, _, Some(why)) => decide(input, offline, Err(why.clone())),
+        _ => offline,
+    }
+}
+
+/// The route for a verdict: the model's category, or the offline decision with why it stands.
+fn decide(
+    input: RouteInput<'_>,
+    offline: RouteDecision,
+    verdict: Result<(Category, f32), String>,
+) -> RouteDecision {
+    match verdict {
+        Ok((category, confidence)) => router::with_category(input, &offline, category, confidence),
+        Err(why) => {
+            let mut d = offline;
+            d.reasons.push(format!(
+                "model classifier fell back to the offline one: {why}"
+            ));
+            d
+        }
+    }
+}
+
 /// The JSON schema the answer is checked against.
 pub fn answer_schema() -> Value {
     json!({
@@ -239,34 +302,14 @@ pub async fn classify(
             Err(format!("model call failed ({}): {e}", e.code())),
         ),
     };
-    match verdict {
-        Ok((category, confidence)) => (
-            router::with_category(input, &offline, category, confidence),
-            ModelClassification {
-                call: Some(call),
-                category: Some(category),
-                confidence: Some(confidence),
-                fallback: None,
-                skipped: false,
-            },
-        ),
-        Err(why) => {
-            let mut d = offline;
-            d.reasons.push(format!(
-                "model classifier fell back to the offline one: {why}"
-            ));
-            (
-                d,
-                ModelClassification {
-                    call: Some(call),
-                    category: None,
-                    confidence: None,
-                    fallback: Some(why),
-                    skipped: false,
-                },
-            )
-        }
-    }
+    let classification = ModelClassification {
+        call: Some(call),
+        category: verdict.as_ref().ok().map(|v| v.0),
+        confidence: verdict.as_ref().ok().map(|v| v.1),
+        fallback: verdict.as_ref().err().cloned(),
+        skipped: false,
+    };
+    (decide(input, offline, verdict), classification)
 }
 
 #[cfg(test)]

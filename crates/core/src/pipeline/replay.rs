@@ -20,7 +20,7 @@ use crate::pipeline::eval::validation_context;
 use crate::pipeline::gate::GateDecision;
 use crate::pipeline::kb::Bm25Index;
 use crate::pipeline::model_agent::{self, ModelAgentOptions};
-use crate::pipeline::model_classify;
+use crate::pipeline::model_classify::{self, RecordedClassification};
 use crate::pipeline::profile::AppProfile;
 use crate::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
 use crate::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
@@ -58,6 +58,9 @@ pub struct RouteInputs {
     pub canned: Vec<CannedResponse>,
     /// SHA-256 of the canonical JSON of `canned` (also in the `route.decided` audit entry).
     pub canned_hash: String,
+    /// The model classifier's answer, when one was asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<RecordedClassification>,
 }
 
 impl RouteInputs {
@@ -68,7 +71,14 @@ impl RouteInputs {
             policy,
             canned,
             canned_hash,
+            classifier: None,
         }
+    }
+
+    /// The same inputs, with the model classifier's answer.
+    pub fn with_classifier(mut self, classifier: Option<RecordedClassification>) -> Self {
+        self.classifier = classifier;
+        self
     }
 }
 
@@ -483,6 +493,9 @@ pub async fn replay(rec: &Recording, opts: &ReplayOptions<'_>) -> Replayed {
         route = model_classify::classify(route_input, route, *llm, model)
             .await
             .0;
+    } else if let Some(answer) = recorded.and_then(|i| i.classifier.as_ref()) {
+        // The model classified the original: its answer comes from the recording.
+        route = model_classify::apply_recorded(route_input, route, answer);
     }
     let tools = RecordedTools::new(rec).with_kb(opts.current_kb);
     let (drafted, model) = if route.action == RouteAction::Silence {

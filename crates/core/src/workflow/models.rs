@@ -11,7 +11,7 @@ use super::{Drafted, InboundDeps, Snapshot, audit, failing};
 use crate::llm::Llm;
 use crate::pipeline::agent::AgentInput;
 use crate::pipeline::model_agent::{self, ModelAgentOptions, ModelCall};
-use crate::pipeline::model_classify;
+use crate::pipeline::model_classify::{self, RecordedClassification};
 use crate::pipeline::profile::AppProfile;
 use crate::pipeline::router::{RouteDecision, RouteInput};
 use crate::pipeline::tools::ToolExecutor;
@@ -113,10 +113,10 @@ pub async fn route(
     trace: &str,
     input: RouteInput<'_>,
     offline: RouteDecision,
-) -> Result<RouteDecision, StepError> {
+) -> Result<(RouteDecision, Option<RecordedClassification>), StepError> {
     let Some((choice, llm)) = model_for(d, s, trace, input.policy, ModelStep::Classifier).await?
     else {
-        return Ok(offline);
+        return Ok((offline, None));
     };
     let offline_category = offline.category;
     let (decision, verdict) =
@@ -144,7 +144,7 @@ pub async fn route(
         )
         .await?;
     }
-    Ok(decision)
+    Ok((decision, verdict.record()))
 }
 
 fn findings_of(scorers: &[ScorerResult]) -> Vec<String> {
