@@ -129,6 +129,18 @@ pub struct EvalArgs {
     /// The model for `--provider`.
     #[arg(long, requires = "provider")]
     pub model: Option<String>,
+    /// Which steps run on the model: the agent (default), the route step's classifier, or
+    /// both.
+    #[arg(long, value_enum, default_value = "agent", requires = "provider")]
+    pub steps: EvalSteps,
+}
+
+/// The steps `skill eval --provider` runs on the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSteps {
+    Agent,
+    Classifier,
+    Both,
 }
 
 #[derive(Debug, Subcommand)]
@@ -476,12 +488,19 @@ async fn eval_cmd(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
                     llm.providers.keys().cloned().collect::<Vec<_>>().join(", ")
                 )));
             }
+            let choice = support_core::settings::ModelChoice {
+                provider: provider.clone(),
+                model: model.clone(),
+            };
+            let (agent, classifier) = match args.steps {
+                EvalSteps::Agent => (Some(choice), None),
+                EvalSteps::Classifier => (None, Some(choice)),
+                EvalSteps::Both => (Some(choice.clone()), Some(choice)),
+            };
             Some(crate::eval::EvalModel {
                 llm,
-                agent: support_core::settings::ModelChoice {
-                    provider: provider.clone(),
-                    model: model.clone(),
-                },
+                agent,
+                classifier,
             })
         }
         _ => None,

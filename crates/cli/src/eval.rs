@@ -27,13 +27,33 @@ pub const GATE: &[(&str, f64)] = &[
     ("escalate_urgent recall = 1.0", 1.0),
 ];
 
-/// Run the agent step through a model instead of the offline agent (`--provider`/`--model`).
+/// Run steps through a model instead of offline (`--provider`/`--model`, `--steps`).
 #[derive(Debug, Clone)]
 pub struct EvalModel {
     /// Providers and prices (`settings.llm`).
     pub llm: LlmSettings,
-    /// The agent step's model.
-    pub agent: ModelChoice,
+    /// The agent step's model (`None`: the offline agent).
+    pub agent: Option<ModelChoice>,
+    /// The route step's classifier model (`None`: the offline classifier).
+    pub classifier: Option<ModelChoice>,
+}
+
+impl EvalModel {
+    /// `provider/model (agent, classifier)`: what ran on a model.
+    pub fn label(&self) -> String {
+        let steps: Vec<(&str, &ModelChoice)> =
+            [("agent", &self.agent), ("classifier", &self.classifier)]
+                .into_iter()
+                .filter_map(|(step, c)| c.as_ref().map(|c| (step, c)))
+                .collect();
+        let mut names: Vec<String> = steps
+            .iter()
+            .map(|(_, c)| format!("{}/{}", c.provider, c.model))
+            .collect();
+        names.dedup();
+        let which: Vec<&str> = steps.iter().map(|(s, _)| *s).collect();
+        format!("{} ({})", names.join(", "), which.join(", "))
+    }
 }
 
 /// What the model calls of one conversation cost, from the `llm.call` and `agent.completed`
@@ -58,7 +78,7 @@ pub struct EvalRun {
     pub latencies_ms: Vec<f64>,
     /// Per conversation, in the order of `outcomes` (all zero for the offline agent).
     pub usage: Vec<ModelUsage>,
-    /// `provider/model` of the agent step, when a model ran it.
+    /// `provider/model (steps)`, when a model ran a step.
     pub model: Option<String>,
 }
 
@@ -400,7 +420,8 @@ pub async fn run(dir: &Path, progress: bool) -> Result<EvalRun, String> {
     run_with(dir, progress, None).await
 }
 
-/// [`run`], with the agent step on `model` when given (everything else unchanged).
+/// [`run`], with the agent and/or classifier on `model` when given (everything else
+/// unchanged).
 pub async fn run_with(
     dir: &Path,
     progress: bool,
@@ -410,22 +431,20 @@ pub async fn run_with(
     if scenarios.is_empty() {
         return Err(format!("no scenario files (*.json) in {}", dir.display()));
     }
-    if let Some(m) = &model
-        && !m.llm.providers.contains_key(&m.agent.provider)
-    {
-        return Err(format!(
-            "no provider {:?} in llm.providers",
-            m.agent.provider
-        ));
+    if let Some(m) = &model {
+        for c in [&m.agent, &m.classifier].into_iter().flatten() {
+            if !m.llm.providers.contains_key(&c.provider) {
+                return Err(format!("no provider {:?} in llm.providers", c.provider));
+            }
+        }
     }
-    let label = model
-        .as_ref()
-        .map(|m| format!("{}/{}", m.agent.provider, m.agent.model));
+    let label = model.as_ref().map(EvalModel::label);
     let app = TestApp::spawn_with(TestBackend::Sqlite, |s| {
         s.log.filter = "warn".into();
         if let Some(m) = model {
             s.llm = m.llm;
-            s.llm.agent = Some(m.agent);
+            s.llm.agent = m.agent;
+            s.llm.classifier = m.classifier;
         }
     })
     .await

@@ -15,8 +15,12 @@ use support_core::settings::{LlmSettings, ModelChoice};
 const KEY: &str = "sk-test-fake-openai";
 
 /// The scripted model: one knowledge search on the subject, then a reply signed as the
-/// system prompt asks.
+/// system prompt asks; asked to classify, a fixed verdict.
 fn scripted(req: &FakeLlmRequest) -> Option<Reply> {
+    if req.system().unwrap_or_default().starts_with("You classify") {
+        // As the classifier: a fixed, schema-valid verdict.
+        return Some(Reply::text(r#"{"category":"technical","confidence":0.7}"#));
+    }
     let user = req
         .messages()
         .into_iter()
@@ -81,10 +85,11 @@ async fn the_scripted_provider_runs_the_dev_scenarios_unchanged() {
         false,
         Some(EvalModel {
             llm,
-            agent: ModelChoice {
+            agent: Some(ModelChoice {
                 provider: "fake".into(),
                 model: "gpt-4o-mini".into(),
-            },
+            }),
+            classifier: None,
         }),
     )
     .await
@@ -114,7 +119,7 @@ async fn the_scripted_provider_runs_the_dev_scenarios_unchanged() {
             assert!(u.input_tokens > 0 && u.cost_usd > 0.0, "{}", o.id);
         }
     }
-    assert_eq!(model["model"], "fake/gpt-4o-mini");
+    assert_eq!(model["model"], "fake/gpt-4o-mini (agent)");
     assert!(model["per_conversation"]["input_tokens"].as_f64().unwrap() > 0.0);
 }
 
@@ -191,11 +196,44 @@ fn the_cli_takes_provider_and_model_from_the_settings() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["scenarios"], 3);
-    assert_eq!(v["model"]["model"], "fake/gpt-4o-mini");
+    assert_eq!(v["model"]["model"], "fake/gpt-4o-mini (agent)");
     assert!(v["model"]["input_tokens"].as_u64().unwrap() > 0);
     assert!(v["model"]["cost_usd"].as_f64().unwrap() > 0.0);
     assert_eq!(v["injection_violations"], serde_json::json!([]));
     assert!(fake.requests().len() >= 6, "two turns per conversation");
+
+    // `--steps classifier`: the route step asks the model, the agent stays offline.
+    let before = fake.requests().len();
+    let out = skill(&[
+        "eval",
+        dir_arg,
+        "--provider",
+        "fake",
+        "--model",
+        "gpt-4o-mini",
+        "--steps",
+        "classifier",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model"]["model"], "fake/gpt-4o-mini (classifier)");
+    let asked: Vec<_> = fake.requests().into_iter().skip(before).collect();
+    assert!(!asked.is_empty());
+    assert!(
+        asked
+            .iter()
+            .all(|r| r.system().unwrap_or_default().starts_with("You classify")),
+        "only the classifier asks the model"
+    );
+    assert_eq!(
+        v["model"]["model_calls"].as_u64().unwrap(),
+        asked.len() as u64
+    );
 
     let out = skill(&["eval", dir_arg, "--provider", "nope", "--model", "m"]);
     assert_eq!(out.status.code(), Some(2));
