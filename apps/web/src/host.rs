@@ -343,25 +343,47 @@ async fn steps_routes(p: &Platform) -> Result<Router, HostError> {
             .map_err(|e| HostError::Io(e.to_string()))?,
     );
     if crate::runner::is_embedded(&p.settings) {
-        let registered = p
-            .engine
-            .serve_sdk_apps(support_steps::server::ServerConfig {
-                signing_key: inngest.signing_key.as_ref().map(|k| k.expose().to_string()),
-                signing_key_fallback: inngest
-                    .signing_key_fallback
-                    .as_ref()
-                    .map(|k| k.expose().to_string()),
-                dev: inngest.is_dev(),
-                backoff: Default::default(),
-                call_timeout: Duration::from_secs(300),
-            })
-            .await;
-        match registered {
-            Ok(server) => r = r.merge(server),
-            // The database is down: serve everything else; SDK apps can register after a restart.
-            Err(e) => {
-                tracing::error!(cause = %e, "SDK app registration (/fn/register) unavailable")
-            }
+        let config = support_steps::server::ServerConfig {
+            signing_key: inngest.signing_key.as_ref().map(|k| k.expose().to_string()),
+            signing_key_fallback: inngest
+                .signing_key_fallback
+                .as_ref()
+                .map(|k| k.expose().to_string()),
+            dev: inngest.is_dev(),
+            backoff: Default::default(),
+            call_timeout: Duration::from_secs(300),
+        };
+        r = r.merge(
+            p.engine
+                .sdk_apps_router(config.clone())
+                .map_err(|e| HostError::Io(e.to_string()))?,
+        );
+        // The SDK apps registered earlier: before serving when the database answers
+        // quickly, else as soon as it does.
+        let first = tokio::time::timeout(Duration::from_secs(3), p.engine.load_sdk_apps(&config))
+            .await
+            .map_err(|_| "timed out".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(e) = first {
+            tracing::error!(cause = %e, "cannot load the registered SDK apps yet; retrying");
+            let (engine, mut shutdown) = (p.engine.clone(), p.shutdown.clone());
+            tokio::spawn(async move {
+                let mut wait = Duration::from_millis(500);
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    match engine.load_sdk_apps(&config).await {
+                        Ok(n) => {
+                            tracing::info!(apps = n, "registered SDK apps loaded");
+                            return;
+                        }
+                        Err(e) => tracing::debug!(cause = %e, "SDK apps not loaded yet"),
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+            });
         }
     }
     Ok(r)

@@ -268,6 +268,21 @@ async fn unreachable_postgres_is_not_ready_with_a_503() {
             .status(),
         200
     );
+    // SDK apps can reach `/fn/register` (mounted without the database): told to sync again
+    // later, with no database detail.
+    let res = client
+        .post(format!("http://{addr}/fn/register"))
+        .json(
+            &serde_json::json!({"appName": "billing", "url": "http://127.0.0.1:9/api/inngest",
+                                  "functions": []}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("sync again later"), "{body}");
+    assert!(!body.contains("127.0.0.1:1"), "{body}");
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

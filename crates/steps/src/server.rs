@@ -48,17 +48,21 @@ impl Engine {
     /// Accept SDK apps: load the ones registered earlier and execute their functions over
     /// HTTP. Returns the `/fn/register` router to mount next to the event API.
     pub async fn serve_sdk_apps(&self, config: ServerConfig) -> Result<axum::Router, EngineError> {
+        let router = self.sdk_apps_router(config.clone())?;
+        self.load_sdk_apps(&config).await?;
+        Ok(router)
+    }
+
+    /// Execute SDK apps' functions over HTTP, and the `/fn/register` router that accepts them.
+    /// Needs no database: it can be mounted while the store is down (registration answers 503
+    /// until it is back); [`load_sdk_apps`](Self::load_sdk_apps) loads the apps stored earlier.
+    pub fn sdk_apps_router(&self, config: ServerConfig) -> Result<axum::Router, EngineError> {
         let timeout = if config.call_timeout.is_zero() {
             Duration::from_secs(300)
         } else {
             config.call_timeout
         };
         let http = crate::sdk::http_client(timeout)?;
-        for app in self.store().list_apps().await? {
-            if let Err(e) = self.register_functions(&app.functions, &config) {
-                tracing::warn!(app = %app.id, error = %e, "stored app has invalid functions");
-            }
-        }
         self.set_remote(Arc::new(HttpInvoker {
             http,
             config: config.clone(),
@@ -66,6 +70,17 @@ impl Engine {
         Ok(axum::Router::new()
             .route("/fn/register", post(register))
             .with_state(Arc::new((self.clone(), config))))
+    }
+
+    /// Register the functions of the SDK apps stored earlier; returns how many apps.
+    pub async fn load_sdk_apps(&self, config: &ServerConfig) -> Result<usize, EngineError> {
+        let apps = self.store().list_apps().await?;
+        for app in &apps {
+            if let Err(e) = self.register_functions(&app.functions, config) {
+                tracing::warn!(app = %app.id, error = %e, "stored app has invalid functions");
+            }
+        }
+        Ok(apps.len())
     }
 
     fn register_functions(
@@ -192,6 +207,19 @@ async fn register(
             .into_response();
     }
     let functions = req["functions"].clone();
+    let unavailable = |cause: EngineError| {
+        // The cause (it may name the database) is logged, not sent.
+        tracing::error!(app = %app_id, cause = %cause, "cannot store the SDK app");
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "the store is unavailable; sync again later"})),
+        )
+            .into_response()
+    };
+    let previous = match engine.store().list_apps().await {
+        Ok(apps) => apps.into_iter().find(|a| a.id == app_id),
+        Err(e) => return unavailable(e.into()),
+    };
     let n = match engine.register_functions(&functions, config) {
         Ok(n) => n,
         Err(e) => {
@@ -202,12 +230,6 @@ async fn register(
                 .into_response();
         }
     };
-    let previous = engine
-        .store()
-        .list_apps()
-        .await
-        .ok()
-        .and_then(|apps| apps.into_iter().find(|a| a.id == app_id));
     let modified = previous.is_none_or(|p| p.functions != functions || p.url != url);
     let record = AppRecord {
         id: app_id.clone(),
@@ -218,11 +240,7 @@ async fn register(
         updated_at: now_ms(),
     };
     if let Err(e) = engine.store().upsert_app(&record).await {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response();
+        return unavailable(e.into());
     }
     tracing::info!(app = %app_id, functions = n, modified, "SDK app synced");
     (
