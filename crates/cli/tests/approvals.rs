@@ -49,6 +49,16 @@ async fn approve_as_admin(app: &TestApp, d: &Delivered, approval: &ApprovalRow) 
     run
 }
 
+/// The approval's Slack message as it reads now.
+fn slack_message(app: &TestApp, approval: &ApprovalRow) -> String {
+    app.slack
+        .as_ref()
+        .unwrap()
+        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
+        .unwrap()
+        .to_string()
+}
+
 async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDetail {
     app.settled_run(&d.event_id, statuses, WAIT).await.unwrap()
 }
@@ -523,13 +533,7 @@ async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
         .count();
     assert_eq!(retried, 1);
     // The approval's Slack message follows the retry.
-    let message = app
-        .slack
-        .as_ref()
-        .unwrap()
-        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
-        .unwrap()
-        .to_string();
+    let message = slack_message(&app, &approval);
     assert!(
         message.contains("Executed") && message.contains("retry 1"),
         "{message}"
@@ -982,13 +986,7 @@ async fn a_front_failure_after_the_refund_still_audits_comments_and_updates_slac
         .filter(|c| c.to_string().contains(&action.id))
         .collect();
     assert_eq!(done.len(), 1, "{comments:?}");
-    let message = app
-        .slack
-        .as_ref()
-        .unwrap()
-        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
-        .unwrap()
-        .to_string();
+    let message = slack_message(&app, &approval);
     assert!(message.contains("Executed"), "{message}");
     assert_eq!(app.runner_events("support/action.executed").await.len(), 1);
 }
