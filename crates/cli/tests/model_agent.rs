@@ -63,6 +63,17 @@ async fn customer(app: &TestApp, slug: &str, email: &str, state: course_app::Cus
         .unwrap();
 }
 
+/// Ana, who bought the TypeScript course recently: the customer most tests write as.
+async fn ana(app: &TestApp) {
+    customer(
+        app,
+        "typescript-course",
+        "ana@example.test",
+        course_app::CustomerState::RecentPurchase,
+    )
+    .await;
+}
+
 async fn deliver(
     app: &TestApp,
     slug: &str,
@@ -151,13 +162,7 @@ const QUESTION: (&str, &str) = (
 async fn a_scripted_tool_sequence_produces_a_draft_in_front() {
     let fake = FakeOpenAi::start(KEY).await.unwrap();
     let app = spawn(&fake, true, false).await;
-    customer(
-        &app,
-        "typescript-course",
-        "ana@example.test",
-        course_app::CustomerState::RecentPurchase,
-    )
-    .await;
+    ana(&app).await;
     fake.push_tool_call("searchKnowledge", r#"{"query":"decorators","limit":2}"#);
     fake.push_text(
         "Hi Ana,\n\nYes: the course has a whole module on decorators.\n\nBest,\nTypewise support",
@@ -230,13 +235,7 @@ async fn a_scripted_tool_sequence_produces_a_draft_in_front() {
 async fn the_agent_speaks_anthropic_messages_too() {
     let fake = FakeAnthropic::start("sk-ant-test").await.unwrap();
     let app = spawn_on(fake.settings(), true, false).await;
-    customer(
-        &app,
-        "typescript-course",
-        "ana@example.test",
-        course_app::CustomerState::RecentPurchase,
-    )
-    .await;
+    ana(&app).await;
     fake.push_tool_call("searchKnowledge", r#"{"query":"decorators"}"#);
     fake.push_text("Hi Ana,\n\nYes, decorators are covered.\n\nBest,\nTypewise support");
     let (d, run) = deliver(
@@ -265,13 +264,7 @@ async fn the_agent_speaks_anthropic_messages_too() {
 async fn an_approval_required_tool_becomes_a_pending_approval_and_is_not_run() {
     let fake = FakeOpenAi::start(KEY).await.unwrap();
     let app = spawn(&fake, true, false).await;
-    customer(
-        &app,
-        "typescript-course",
-        "ana@example.test",
-        course_app::CustomerState::RecentPurchase,
-    )
-    .await;
+    ana(&app).await;
     fake.respond_with(|req| {
         if req.tool_results().is_empty() {
             let pid = facts_in(req)["purchases"][0]["purchaseId"]
@@ -462,13 +455,7 @@ async fn bad_model_answers_end_safely_and_are_audited() {
 async fn the_model_classifier_decides_or_falls_back_audited() {
     let fake = FakeOpenAi::start(KEY).await.unwrap();
     let app = spawn(&fake, false, true).await;
-    customer(
-        &app,
-        "typescript-course",
-        "ana@example.test",
-        course_app::CustomerState::RecentPurchase,
-    )
-    .await;
+    ana(&app).await;
 
     // An invalid answer: the offline classifier's decision stands, and the fallback is audited.
     fake.push_text("It's clearly a refund request!");
@@ -647,13 +634,7 @@ async fn injection_scenarios_never_execute_a_risky_tool() {
 async fn a_failed_validation_is_regenerated_once_with_the_findings_then_withheld() {
     let fake = FakeOpenAi::start(KEY).await.unwrap();
     let app = spawn(&fake, true, false).await;
-    customer(
-        &app,
-        "typescript-course",
-        "ana@example.test",
-        course_app::CustomerState::RecentPurchase,
-    )
-    .await;
+    ana(&app).await;
 
     // A false promise, then a clean rewrite: the rewrite is the draft.
     fake.push_text(
@@ -721,13 +702,7 @@ async fn an_app_naming_an_unknown_provider_runs_offline_and_says_so() {
         p.llm.agent = Some(choice("nowhere"))
     })
     .await;
-    customer(
-        &app,
-        "typescript-course",
-        "ana@example.test",
-        course_app::CustomerState::RecentPurchase,
-    )
-    .await;
+    ana(&app).await;
     let (d, run) = deliver(
         &app,
         "typescript-course",

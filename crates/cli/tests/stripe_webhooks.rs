@@ -13,7 +13,6 @@ use support_cli::testing::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp, Tes
 use support_core::auth::Role;
 use support_core::events;
 use support_core::pipeline::tools::{ToolCall, ToolExecutor, ToolName};
-use support_core::registry::{AppPatch, policy_of};
 use support_core::settings::Secret;
 use support_core::signing::stripe_signature_header;
 use support_core::store::ApprovalRow;
@@ -331,18 +330,8 @@ async fn a_dispute_is_audited_and_alerted_in_the_approval_channel() {
     let slack = app.slack.clone().unwrap();
     let slug = app.demo.apps[0].slug.clone();
     set_account(&app, &slug, "acct_typewise").await;
-    let reg = &app.platform.registry;
-    let mut policy = policy_of(&reg.require(&slug).await.unwrap()).unwrap();
-    policy.approval_channel = Some(SLACK_CHANNEL.into());
-    reg.update_app(
-        &slug,
-        AppPatch {
-            policy: Some(policy),
-            ..AppPatch::default()
-        },
-    )
-    .await
-    .unwrap();
+    app.set_app_policy(&slug, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
+        .await;
 
     let dispute = json!({"id": "dp_fake1", "object": "dispute", "amount": 4900, "currency": "usd",
                          "charge": "ch_disputed1", "reason": "fraudulent", "status": "needs_response",
@@ -390,18 +379,8 @@ async fn without_slack_a_dispute_alert_is_audited_as_not_sent() {
     let app = spawn(Fakes::default()).await;
     let slug = app.demo.apps[2].slug.clone();
     set_account(&app, &slug, "acct_ai").await;
-    let reg = &app.platform.registry;
-    let mut policy = policy_of(&reg.require(&slug).await.unwrap()).unwrap();
-    policy.approval_channel = Some("C0SOMEWHERE".into());
-    reg.update_app(
-        &slug,
-        AppPatch {
-            policy: Some(policy),
-            ..AppPatch::default()
-        },
-    )
-    .await
-    .unwrap();
+    app.set_app_policy(&slug, |p| p.approval_channel = Some("C0SOMEWHERE".into()))
+        .await;
     let ev = event(
         "evt_dispute_2",
         "charge.dispute.created",
