@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The SDK name sent in `X-Inngest-Sdk`.
 pub const SDK_NAME: &str = "support-steps";
@@ -38,7 +38,7 @@ pub fn sdk_header() -> String {
 }
 
 /// Configuration with Inngest's names (`INNGEST_*`); the application maps its settings here.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct InngestConfig {
     /// The app id (function ids become `{app_id}-{fn_id}`).
     pub app_id: String,
@@ -56,6 +56,28 @@ pub struct InngestConfig {
     pub dev: bool,
 }
 
+impl std::fmt::Debug for InngestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |k: &Option<String>| k.as_ref().map(|_| "[redacted]");
+        f.debug_struct("InngestConfig")
+            .field("app_id", &self.app_id)
+            .field("signing_key", &redacted(&self.signing_key))
+            .field(
+                "signing_key_fallback",
+                &redacted(&self.signing_key_fallback),
+            )
+            .field("event_key", &redacted(&self.event_key))
+            .field("base_url", &self.base_url)
+            .field("serve_url", &self.serve_url)
+            .field("dev", &self.dev)
+            .finish()
+    }
+}
+
+/// How often an unsigned `PUT` (sync) may make this app call `/fn/register`; a signed one
+/// (`X-Inngest-Signature` over its body) is not limited.
+pub const UNSIGNED_SYNC_INTERVAL: Duration = Duration::from_secs(10);
+
 impl InngestConfig {
     fn keys(&self) -> Vec<&str> {
         self.signing_key
@@ -71,6 +93,8 @@ struct Serve {
     functions: Vec<Function>,
     compiled: HashMap<String, Arc<Compiled>>,
     http: reqwest::Client,
+    /// When the last unsigned sync was let through.
+    last_unsigned_sync: std::sync::Mutex<Option<Instant>>,
 }
 
 /// The serve router at [`SERVE_PATH`].
@@ -97,6 +121,7 @@ pub fn router(
         functions,
         compiled,
         http,
+        last_unsigned_sync: std::sync::Mutex::new(None),
     });
     Ok(axum::Router::new()
         .route(SERVE_PATH, get(introspect).put(sync).post(call))
@@ -106,13 +131,19 @@ pub fn router(
 /// An HTTP client; installs the ring crypto provider first when none is installed (reqwest
 /// is built without one, and would panic).
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, EngineError> {
+    http_builder(timeout)
+        .build()
+        .map_err(|e| EngineError::Http(e.to_string()))
+}
+
+/// The builder behind [`http_client`]: a total `timeout`, and no redirect is followed.
+pub(crate) fn http_builder(timeout: Duration) -> reqwest::ClientBuilder {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
     reqwest::Client::builder()
         .timeout(timeout)
-        .build()
-        .map_err(|e| EngineError::Http(e.to_string()))
+        .redirect(reqwest::redirect::Policy::none())
 }
 
 fn with_headers(mut res: Response, no_retry: bool) -> Response {
@@ -187,8 +218,46 @@ pub fn register_body(config: &InngestConfig, functions: &[Function]) -> Value {
     })
 }
 
-async fn sync(State(st): State<Arc<Serve>>) -> Response {
+fn sync_failed(status: StatusCode, code: &str, message: &str) -> Response {
+    reply(
+        status,
+        json!({"message": message, "modified": false, "code": code}),
+        false,
+    )
+}
+
+/// `PUT`: sync. Anyone may ask (as with Inngest's SDKs), so an unsigned request is let
+/// through at most once per [`UNSIGNED_SYNC_INTERVAL`]; a validly signed one always is.
+async fn sync(State(st): State<Arc<Serve>>, headers: HeaderMap, body: Bytes) -> Response {
     let c = &st.config;
+    let signed = headers
+        .get("x-inngest-signature")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|sig| {
+            signing::verify(Some(sig), &body, &c.keys(), signing::now_secs()).is_ok()
+        });
+    if !signed {
+        let mut last = st
+            .last_unsigned_sync
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if let Some(wait) = last
+            .map(|t| UNSIGNED_SYNC_INTERVAL.saturating_sub(now.duration_since(t)))
+            .filter(|w| !w.is_zero())
+        {
+            let mut res = sync_failed(
+                StatusCode::TOO_MANY_REQUESTS,
+                "sync_rate_limited",
+                "too many syncs; try again later, or sign the request",
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+                res.headers_mut().insert("retry-after", v);
+            }
+            return res;
+        }
+        *last = Some(now);
+    }
     let url = format!("{}/fn/register", c.base_url.trim_end_matches('/'));
     let mut req = st
         .http
@@ -199,6 +268,8 @@ async fn sync(State(st): State<Arc<Serve>>) -> Response {
     if let Some(k) = &c.signing_key {
         req = req.bearer_auth(signing::bearer(k));
     }
+    // What the Inngest server said, or why it could not be reached, is logged; the client
+    // gets a fixed message.
     match req.send().await {
         Ok(res) if res.status().is_success() => {
             let body: Value = res.json().await.unwrap_or(Value::Null);
@@ -214,23 +285,23 @@ async fn sync(State(st): State<Arc<Serve>>) -> Response {
         }
         Ok(res) => {
             let status = res.status();
-            let body: Value = res.json().await.unwrap_or(Value::Null);
-            let msg = body
-                .get("error")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("register answered {status}"));
-            reply(
+            let body = res.text().await.unwrap_or_default();
+            let body: String = body.chars().take(512).collect();
+            tracing::error!(%status, %url, answer = %body, "the Inngest server refused the sync");
+            sync_failed(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                json!({"message": msg, "modified": false}),
-                false,
+                "sync_refused",
+                "the Inngest server refused the sync; see the server logs",
             )
         }
-        Err(e) => reply(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"message": format!("cannot reach {url}: {e}"), "modified": false}),
-            false,
-        ),
+        Err(e) => {
+            tracing::error!(%url, cause = %e, "cannot reach the Inngest server to sync");
+            sync_failed(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sync_unreachable",
+                "cannot reach the Inngest server; see the server logs",
+            )
+        }
     }
 }
 
@@ -314,7 +385,11 @@ async fn call(
             .and_then(|v| v.to_str().ok());
         if let Err(e) = signing::verify(sig, &body, &c.keys(), signing::now_secs()) {
             tracing::warn!(error = %e, "rejected an unsigned or badly signed call");
-            return error_reply(format!("request signature rejected: {e}"));
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                json!({"name": "Error", "message": "request signature rejected", "code": "invalid_signature"}),
+                true,
+            );
         }
     }
     let Some(fn_id) = q.get("fnId") else {

@@ -75,7 +75,9 @@ pub fn verify(
     let (Some(t), Some(s)) = (t, s) else {
         return Err(SignatureError::Malformed);
     };
-    if (now_secs - t).abs() > WINDOW_SECS {
+    // Checked: `t` comes from outside (`i64::MIN` would overflow the subtraction).
+    let skew = now_secs.checked_sub(t).map(i64::unsigned_abs);
+    if skew.is_none_or(|d| d > WINDOW_SECS.unsigned_abs()) {
         return Err(SignatureError::Expired);
     }
     for key in keys {
@@ -155,5 +157,36 @@ mod tests {
             ),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn extreme_or_garbage_timestamps_are_rejected_without_panicking() {
+        let key = "signkey-test-12345678";
+        for t in [i64::MIN, i64::MAX] {
+            let h = sign(key, BODY.as_bytes(), t);
+            for now in [i64::MIN, 0, 1_700_000_000, i64::MAX] {
+                if now == t {
+                    continue;
+                }
+                assert_eq!(
+                    verify(Some(&h), BODY.as_bytes(), &[key], now),
+                    Err(SignatureError::Expired),
+                    "t={t} now={now}"
+                );
+            }
+        }
+        for h in [
+            "t=99999999999999999999999&s=00",
+            "t=--1&s=00",
+            "t=&s=00",
+            "t=1e9&s=00",
+            "s=00",
+        ] {
+            assert_eq!(
+                verify(Some(h), b"", &[key], 1_700_000_000),
+                Err(SignatureError::Malformed),
+                "{h}"
+            );
+        }
     }
 }

@@ -298,7 +298,8 @@ async fn signatures_are_verified_unless_dev() {
         None,
     )
     .await;
-    assert_eq!(status, 500, "{out}");
+    assert_eq!(status, 401, "{out}");
+    assert_eq!(out["code"], "invalid_signature", "{out}");
     let (status, _, _) = call(
         &app,
         "fnId=app-serial&stepId=step",
@@ -306,7 +307,7 @@ async fn signatures_are_verified_unless_dev() {
         Some("signkey-test-wrong"),
     )
     .await;
-    assert_eq!(status, 500);
+    assert_eq!(status, 401);
     // The fallback key is accepted.
     let (status, _, _) = call(
         &app,
@@ -418,5 +419,158 @@ async fn sync_registers_with_the_server() {
     assert_eq!(
         body["functions"][0]["steps"]["step"]["runtime"]["url"],
         "http://127.0.0.1:3000/api/inngest?fnId=app-serial&stepId=step"
+    );
+}
+
+/// A call with this raw `X-Inngest-Signature` header.
+async fn call_with_header(app: &axum::Router, header: &str) -> (u16, Value) {
+    let raw = serde_json::to_vec(&body(json!({}), 0)).unwrap();
+    let res = app
+        .clone()
+        .oneshot(
+            http::Request::post("/api/inngest?fnId=app-serial&stepId=step")
+                .header("content-type", "application/json")
+                .header("x-inngest-signature", header)
+                .body(Body::from(raw))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn extreme_or_garbage_signature_timestamps_are_401_not_a_panic() {
+    let app = app(false);
+    let raw = serde_json::to_vec(&body(json!({}), 0)).unwrap();
+    let mut headers: Vec<String> = [i64::MIN, i64::MAX, i64::MIN + 1, -1]
+        .iter()
+        .map(|t| sign(KEY, &raw, *t))
+        .collect();
+    headers.extend(
+        [
+            "t=-9223372036854775808&s=00",
+            "t=9223372036854775807&s=zz",
+            "t=99999999999999999999&s=00",
+            "t=&s=",
+            "garbage",
+            "",
+        ]
+        .map(str::to_string),
+    );
+    for h in headers {
+        let (status, out) = call_with_header(&app, &h).await;
+        assert_eq!(status, 401, "{h}: {out}");
+        assert_eq!(out["code"], "invalid_signature", "{h}: {out}");
+        assert!(
+            !out.to_string().contains("window"),
+            "the reason is logged, not sent: {out}"
+        );
+    }
+}
+
+fn put(signature: Option<&str>) -> http::Request<Body> {
+    let mut req = http::Request::put("/api/inngest");
+    if let Some(s) = signature {
+        req = req.header("x-inngest-signature", s);
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+/// A fake Inngest server whose `/fn/register` counts calls and answers 200.
+async fn counting_register() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    let fake = axum::Router::new().route(
+        "/fn/register",
+        axum::routing::post(move || {
+            let h = h.clone();
+            async move {
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::Json(json!({"ok": true, "modified": false}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await });
+    (base, hits)
+}
+
+#[tokio::test]
+async fn unsigned_syncs_are_rate_limited_and_signed_ones_are_not() {
+    let (base, hits) = counting_register().await;
+    let app = router(
+        InngestConfig {
+            app_id: "app".into(),
+            signing_key: Some(KEY.into()),
+            base_url: base,
+            serve_url: "http://127.0.0.1:3000/api/inngest".into(),
+            ..Default::default()
+        },
+        functions(),
+    )
+    .unwrap();
+    let res = app.clone().oneshot(put(None)).await.unwrap();
+    assert_eq!(res.status(), 200);
+    for _ in 0..20 {
+        let res = app.clone().oneshot(put(None)).await.unwrap();
+        assert_eq!(res.status(), 429);
+        let secs: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=10).contains(&secs), "{secs}");
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["code"], "sync_rate_limited");
+    }
+    // A request signed with the signing key (as Inngest's in-band sync) always goes through;
+    // a wrongly signed one counts as unsigned.
+    let res = app
+        .clone()
+        .oneshot(put(Some(&sign(KEY, b"", now_secs()))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = app
+        .clone()
+        .oneshot(put(Some(&sign("signkey-test-wrong", b"", now_secs()))))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn sync_transport_errors_are_logged_not_echoed() {
+    // Nothing listens on port 9 of loopback (discard), so the register call fails.
+    let app = router(
+        InngestConfig {
+            app_id: "app".into(),
+            signing_key: Some(KEY.into()),
+            base_url: "http://127.0.0.1:9".into(),
+            serve_url: "http://127.0.0.1:3000/api/inngest".into(),
+            ..Default::default()
+        },
+        functions(),
+    )
+    .unwrap();
+    let res = app.oneshot(put(None)).await.unwrap();
+    assert_eq!(res.status(), 500);
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["code"], "sync_unreachable", "{v}");
+    assert_eq!(v["modified"], false);
+    let text = v.to_string();
+    assert!(
+        !text.contains("127.0.0.1") && !text.contains("error sending"),
+        "{text}"
     );
 }
