@@ -22,6 +22,7 @@ pub mod llm;
 pub mod payments;
 pub mod pipeline;
 pub mod registry;
+pub mod retention;
 pub mod settings;
 pub mod signing;
 pub mod store;

@@ -44,6 +44,24 @@ pub struct AppPolicy {
     /// choice, or the offline implementation.
     #[serde(skip_serializing_if = "AppLlm::is_empty")]
     pub llm: AppLlm,
+    /// How long this app's message bodies and decided approvals' payloads are kept, overriding
+    /// `settings.retention` (see `crate::retention`). Empty: the global defaults.
+    #[serde(skip_serializing_if = "AppRetention::is_empty")]
+    pub retention: AppRetention,
+}
+
+/// Per-app retention overrides, in days (at least 1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppRetention {
+    pub message_body_days: Option<i64>,
+    pub approval_payload_days: Option<i64>,
+}
+
+impl AppRetention {
+    pub fn is_empty(&self) -> bool {
+        self.message_body_days.is_none() && self.approval_payload_days.is_none()
+    }
 }
 
 /// Per-app model choices (a provider named in `settings.llm.providers`, and a model).
@@ -73,6 +91,7 @@ impl Default for AppPolicy {
             approval_ttl_hours: 24,
             approval_ttl_secs: None,
             llm: AppLlm::default(),
+            retention: AppRetention::default(),
         }
     }
 }
@@ -292,6 +311,14 @@ pub fn validate_policy(p: &AppPolicy) -> Result<(), RegistryError> {
     if p.transfer_auto_days < 0 || p.approval_ttl_hours <= 0 {
         return Err(RegistryError::Invalid(
             "transfer_auto_days must be >= 0 and approval_ttl_hours > 0".into(),
+        ));
+    }
+    let r = &p.retention;
+    if r.message_body_days.is_some_and(|d| d < 1) || r.approval_payload_days.is_some_and(|d| d < 1)
+    {
+        return Err(RegistryError::Invalid(
+            "retention.message_body_days and retention.approval_payload_days must be >= 1 when set"
+                .into(),
         ));
     }
     Ok(())

@@ -271,6 +271,37 @@ pub struct LlmSettings {
     pub prices: crate::llm::PriceTable,
 }
 
+/// Retention: how long message bodies and decided approvals' payloads are kept before the
+/// `support-retention` cron function purges them (the rows stay). Apps override the days in
+/// their policy (`retention.message_body_days`, `retention.approval_payload_days`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Message bodies (plain and raw) are purged this many days after the message was sent.
+    pub message_body_days: i64,
+    /// A decided approval's payload (draft, capability, the action's params, reasoning and
+    /// result) is purged this many days after the decision. Pending approvals never are.
+    pub approval_payload_days: i64,
+    /// When the purge runs: five-field cron, UTC.
+    pub schedule: String,
+    /// Rows per batch (one statement and one durable step each).
+    pub batch_size: i64,
+    /// Batches per run, over every app; what is left is picked up by a follow-up run.
+    pub max_batches_per_run: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            message_body_days: 30,
+            approval_payload_days: 90,
+            schedule: "17 3 * * *".into(),
+            batch_size: 500,
+            max_batches_per_run: 40,
+        }
+    }
+}
+
 /// Every setting of the platform. Build with [`Settings::load`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -301,6 +332,8 @@ pub struct Settings {
     pub stripe: StripeSettings,
     /// Model providers for the classifier and the agent; empty = the offline agent.
     pub llm: LlmSettings,
+    /// How long message bodies and approval payloads are kept (see `retention`).
+    pub retention: RetentionSettings,
 }
 
 impl Default for Settings {
@@ -322,6 +355,7 @@ impl Default for Settings {
             slack: SlackSettings::default(),
             stripe: StripeSettings::default(),
             llm: LlmSettings::default(),
+            retention: RetentionSettings::default(),
         }
     }
 }
@@ -352,6 +386,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "slack",
     "stripe",
     "llm",
+    "retention",
 ];
 
 const INNGEST_VARS: &[&str] = &[
@@ -465,6 +500,7 @@ impl Settings {
                 message: "expected an http:// or https:// URL".into(),
             });
         }
+        self.validate_retention(&origin_of)?;
         if let Some(ep) = &self.otel.endpoint
             && !(ep.starts_with("http://") || ep.starts_with("https://"))
         {
@@ -474,6 +510,27 @@ impl Settings {
                 message: "expected an http:// or https:// URL (OTLP/HTTP)".into(),
             });
         }
+        Ok(())
+    }
+
+    fn validate_retention(&self, origin_of: &dyn Fn(&str) -> String) -> Result<(), SettingsError> {
+        let r = &self.retention;
+        let err = |key: &str, message: String| SettingsError {
+            key: format!("retention.{key}"),
+            origin: origin_of(&format!("retention.{key}")),
+            message,
+        };
+        for (key, v) in [
+            ("message_body_days", r.message_body_days),
+            ("approval_payload_days", r.approval_payload_days),
+            ("batch_size", r.batch_size),
+            ("max_batches_per_run", r.max_batches_per_run),
+        ] {
+            if v < 1 {
+                return Err(err(key, "must be at least 1".into()));
+            }
+        }
+        support_steps::cron::CronSpec::parse(&r.schedule).map_err(|e| err("schedule", e))?;
         Ok(())
     }
 

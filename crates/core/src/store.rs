@@ -273,6 +273,30 @@ pub enum IdempotencyState {
     Completed(Value),
 }
 
+/// Which rows a retention batch covers: those of one registered app (conversations and actions
+/// whose `app` is the slug), or those of no registered app (no app, or an app since removed),
+/// which follow the global defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "app")]
+pub enum RetentionScope {
+    App(String),
+    Unowned,
+}
+
+/// One `skill audit archive`: rows `from_seq..=through_seq` were exported and deleted; the
+/// remaining chain starts from `through_hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditArchiveRow {
+    pub through_seq: i64,
+    pub through_hash: String,
+    pub from_seq: i64,
+    pub row_count: i64,
+    /// The `--before` bound: every archived row was written before it.
+    pub before_at: Millis,
+    pub archived_at: Millis,
+    pub actor: String,
+}
+
 /// Audit filter for the JSON API. `after_seq` is the cursor.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditFilter {
@@ -306,6 +330,19 @@ pub trait Store: Send + Sync + 'static {
     async fn list_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
     /// The newest `(seq, hash)` as the chain head recorded it.
     async fn audit_head(&self) -> StoreResult<(i64, String)>;
+    /// Where the remaining chain starts: `(seq, hash)` of the newest archived row, or
+    /// `(0, GENESIS)` when nothing was ever archived.
+    async fn audit_genesis(&self) -> StoreResult<(i64, String)>;
+    /// The recorded archives, oldest first.
+    async fn list_audit_archives(&self) -> StoreResult<Vec<AuditArchiveRow>>;
+    /// In one transaction: record `archive`, delete the rows it covers, and append `ev` (the
+    /// archive's own audit entry). `Conflict` when the row at `archive.through_seq` does not
+    /// have `archive.through_hash` or the range does not start at the current genesis.
+    async fn archive_audit(
+        &self,
+        archive: &AuditArchiveRow,
+        ev: &AuditEvent,
+    ) -> StoreResult<AuditRecord>;
 
     // api tokens, users, sessions
     async fn insert_api_token(&self, t: &ApiTokenRow) -> StoreResult<()>;
@@ -355,6 +392,29 @@ pub trait Store: Send + Sync + 'static {
     async fn list_messages(&self, conversation_id: &str) -> StoreResult<Vec<MessageRow>>;
     /// Drop bodies of messages sent before `before`; metadata stays. Returns how many.
     async fn purge_message_bodies(&self, before: Millis, at: Millis) -> StoreResult<u64>;
+    /// Retention: drop the bodies of at most `limit` messages of `scope` sent before `before`
+    /// and not purged yet (oldest first), setting `purged_at = at`. Returns how many.
+    async fn purge_message_batch(
+        &self,
+        scope: &RetentionScope,
+        before: Millis,
+        at: Millis,
+        limit: i64,
+    ) -> StoreResult<u64>;
+    /// Retention: purge the payload of at most `limit` approvals of `scope` decided before
+    /// `before` (see [`RetentionScope`]): the approval's draft and capability, its action's
+    /// params (`{}`), reasoning and result. Pending approvals, actions still in flight
+    /// (`pending_approval`, `approved`, `executing`) and actions with an unresolved dead letter
+    /// are left alone. Sets `approvals.purged_at = at`. Returns how many approvals.
+    async fn purge_approval_batch(
+        &self,
+        scope: &RetentionScope,
+        before: Millis,
+        at: Millis,
+        limit: i64,
+    ) -> StoreResult<u64>;
+    /// When an approval's payload was purged (`None`: not purged, or no such approval).
+    async fn approval_purged_at(&self, id: &str) -> StoreResult<Option<Millis>>;
 
     // actions and approvals
     async fn insert_action(&self, a: &ActionRow) -> StoreResult<()>;

@@ -47,6 +47,57 @@ impl Db {
     }
 }
 
+/// Append one audit row inside `tx` (the caller commits).
+async fn append_audit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ev: &AuditEvent,
+) -> R<AuditRecord> {
+    // Bumping the head row first serializes appenders (a row lock on Postgres, the single
+    // writer on SQLite), so the chain never forks.
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+    let seq: i64 = head.try_get("seq").map_err(corrupt)?;
+    let prev_hash: String = head.try_get("hash").map_err(corrupt)?;
+    let at = now_ms();
+    let canonical = audit::canonical_row(seq, at, ev, &prev_hash);
+    let hash = audit::chain_hash(&prev_hash, &canonical);
+    sqlx::query(safe!(
+        "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(seq)
+    .bind(at)
+    .bind(&ev.kind)
+    .bind(&ev.app)
+    .bind(&ev.conversation_id)
+    .bind(&ev.actor)
+    .bind(&ev.trace_id)
+    .bind(audit::canonical_json(&ev.data))
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await
+    .map_err(backend_err)?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+    Ok(AuditRecord {
+        seq,
+        at,
+        kind: ev.kind.clone(),
+        app: ev.app.clone(),
+        conversation_id: ev.conversation_id.clone(),
+        actor: ev.actor.clone(),
+        trace_id: ev.trace_id.clone(),
+        data: ev.data.clone(),
+        prev_hash,
+        hash,
+    })
+}
+
 const APP_COLS: &str = "id, slug, name, front_inbox_ids, sdk_base_url, secrets_enc, stripe_account, policy, capabilities, status, created_at, updated_at";
 const ACTION_COLS: &str = "id, conversation_id, app, kind, params, category, confidence, reasoning, risk, status, idempotency_key, result, error, trace_id, created_at, updated_at";
 const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at, approvers_required, amount_cents, currency, capability, draft";
@@ -184,52 +235,9 @@ impl Store for Db {
 
     async fn append_audit(&self, ev: &AuditEvent) -> R<AuditRecord> {
         let mut tx = self.write.begin().await.map_err(backend_err)?;
-        // Bumping the head row first serializes appenders (a row lock on Postgres, the single
-        // writer on SQLite), so the chain never forks.
-        let head =
-            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend_err)?;
-        let seq: i64 = head.try_get("seq").map_err(corrupt)?;
-        let prev_hash: String = head.try_get("hash").map_err(corrupt)?;
-        let at = now_ms();
-        let canonical = audit::canonical_row(seq, at, ev, &prev_hash);
-        let hash = audit::chain_hash(&prev_hash, &canonical);
-        sqlx::query(safe!(
-            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
-        .bind(seq)
-        .bind(at)
-        .bind(&ev.kind)
-        .bind(&ev.app)
-        .bind(&ev.conversation_id)
-        .bind(&ev.actor)
-        .bind(&ev.trace_id)
-        .bind(audit::canonical_json(&ev.data))
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_err)?;
-        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_err)?;
+        let record = append_audit_in(&mut tx, ev).await?;
         tx.commit().await.map_err(backend_err)?;
-        Ok(AuditRecord {
-            seq,
-            at,
-            kind: ev.kind.clone(),
-            app: ev.app.clone(),
-            conversation_id: ev.conversation_id.clone(),
-            actor: ev.actor.clone(),
-            trace_id: ev.trace_id.clone(),
-            data: ev.data.clone(),
-            prev_hash,
-            hash,
-        })
+        Ok(record)
     }
 
     async fn audit_page(&self, after_seq: i64, limit: i64) -> R<Vec<AuditRecord>> {
@@ -275,6 +283,114 @@ impl Store for Db {
             row.try_get("seq").map_err(corrupt)?,
             row.try_get("hash").map_err(corrupt)?,
         ))
+    }
+
+    async fn audit_genesis(&self) -> R<(i64, String)> {
+        let row = sqlx::query(
+            "SELECT through_seq, through_hash FROM audit_archives ORDER BY through_seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)?;
+        match row {
+            Some(r) => Ok((
+                r.try_get("through_seq").map_err(corrupt)?,
+                r.try_get("through_hash").map_err(corrupt)?,
+            )),
+            None => Ok((0, audit::GENESIS.to_string())),
+        }
+    }
+
+    async fn list_audit_archives(&self) -> R<Vec<AuditArchiveRow>> {
+        sqlx::query(
+            "SELECT through_seq, through_hash, from_seq, row_count, before_at, archived_at, actor \
+             FROM audit_archives ORDER BY through_seq",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(|r| {
+            Ok(AuditArchiveRow {
+                through_seq: r.try_get("through_seq").map_err(corrupt)?,
+                through_hash: r.try_get("through_hash").map_err(corrupt)?,
+                from_seq: r.try_get("from_seq").map_err(corrupt)?,
+                row_count: r.try_get("row_count").map_err(corrupt)?,
+                before_at: r.try_get("before_at").map_err(corrupt)?,
+                archived_at: r.try_get("archived_at").map_err(corrupt)?,
+                actor: r.try_get("actor").map_err(corrupt)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn archive_audit(&self, a: &AuditArchiveRow, ev: &AuditEvent) -> R<AuditRecord> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        // Take the head's lock first, as appenders do, so archives and appends serialize.
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let genesis: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(through_seq) FROM audit_archives")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        let genesis = genesis.unwrap_or(0);
+        if a.from_seq != genesis + 1 || a.through_seq < a.from_seq {
+            return Err(StoreError::Conflict(format!(
+                "the archive must start at seq {} (it starts at {} and ends at {})",
+                genesis + 1,
+                a.from_seq,
+                a.through_seq
+            )));
+        }
+        let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+            .bind(a.through_seq)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        if hash.as_deref() != Some(a.through_hash.as_str()) {
+            return Err(StoreError::Conflict(format!(
+                "audit row {} does not have the archived head hash",
+                a.through_seq
+            )));
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE seq >= $1 AND seq <= $2")
+                .bind(a.from_seq)
+                .bind(a.through_seq)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        if count != a.row_count || count != a.through_seq - a.from_seq + 1 {
+            return Err(StoreError::Conflict(format!(
+                "the archived range holds {count} rows, expected {}",
+                a.row_count
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO audit_archives (through_seq, through_hash, from_seq, row_count, before_at, archived_at, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(a.through_seq)
+        .bind(&a.through_hash)
+        .bind(a.from_seq)
+        .bind(a.row_count)
+        .bind(a.before_at)
+        .bind(a.archived_at)
+        .bind(&a.actor)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        sqlx::query("DELETE FROM audit_log WHERE seq <= $1")
+            .bind(a.through_seq)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let record = append_audit_in(&mut tx, ev).await?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(record)
     }
 
     // ---- tokens, users, sessions ----
@@ -598,8 +714,10 @@ impl Store for Db {
         sqlx::query(
             "INSERT INTO messages (id, front_id, conversation_id, direction, author, body, raw_body, sent_at, purged_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (front_id) DO UPDATE SET author = excluded.author, body = excluded.body, \
-             raw_body = excluded.raw_body, sent_at = excluded.sent_at",
+             ON CONFLICT (front_id) DO UPDATE SET author = excluded.author, \
+             body = CASE WHEN messages.purged_at IS NULL THEN excluded.body ELSE NULL END, \
+             raw_body = CASE WHEN messages.purged_at IS NULL THEN excluded.raw_body ELSE NULL END, \
+             sent_at = excluded.sent_at",
         )
         .bind(&m.id)
         .bind(&m.front_id)
@@ -628,6 +746,118 @@ impl Store for Db {
         .iter()
         .map(rows::message)
         .collect()
+    }
+
+    async fn purge_message_batch(
+        &self,
+        scope: &RetentionScope,
+        before: Millis,
+        at: Millis,
+        limit: i64,
+    ) -> R<u64> {
+        let q = match scope {
+            RetentionScope::App(app) => sqlx::query(
+                "UPDATE messages SET body = NULL, raw_body = NULL, purged_at = $2 WHERE id IN (\
+                 SELECT m.id FROM messages m JOIN conversations c ON c.front_id = m.conversation_id \
+                 WHERE c.app = $4 AND m.purged_at IS NULL AND m.sent_at < $1 ORDER BY m.sent_at LIMIT $3)",
+            )
+            .bind(before)
+            .bind(at)
+            .bind(limit.max(0))
+            .bind(app.clone()),
+            RetentionScope::Unowned => sqlx::query(
+                "UPDATE messages SET body = NULL, raw_body = NULL, purged_at = $2 WHERE id IN (\
+                 SELECT m.id FROM messages m WHERE m.purged_at IS NULL AND m.sent_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM conversations c JOIN apps a ON a.slug = c.app \
+                 WHERE c.front_id = m.conversation_id) ORDER BY m.sent_at LIMIT $3)",
+            )
+            .bind(before)
+            .bind(at)
+            .bind(limit.max(0)),
+        };
+        let done = q.execute(&self.write).await.map_err(backend_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_approval_batch(
+        &self,
+        scope: &RetentionScope,
+        before: Millis,
+        at: Millis,
+        limit: i64,
+    ) -> R<u64> {
+        // Decided before the cutoff, every approval of the action too; the action no longer in
+        // flight and not waiting for a retry (an unresolved dead letter needs its params).
+        const PICK: &str = "SELECT ap.id, ap.action_id FROM approvals ap JOIN actions a ON a.id = ap.action_id \
+             WHERE ap.purged_at IS NULL AND ap.status <> 'pending' AND ap.decided_at IS NOT NULL AND ap.decided_at < $1 \
+             AND a.status NOT IN ('pending_approval', 'approved', 'executing') \
+             AND NOT EXISTS (SELECT 1 FROM approvals p WHERE p.action_id = a.id AND (p.decided_at IS NULL OR p.decided_at >= $1)) \
+             AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.ref_id = a.id AND d.resolved_at IS NULL)";
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let rows = match scope {
+            RetentionScope::App(app) => sqlx::query(safe!(
+                "{PICK} AND a.app = $3 ORDER BY ap.decided_at, ap.id LIMIT $2"
+            ))
+            .bind(before)
+            .bind(limit.max(0))
+            .bind(app.clone()),
+            RetentionScope::Unowned => sqlx::query(safe!(
+                "{PICK} AND NOT EXISTS (SELECT 1 FROM apps x WHERE x.slug = a.app) ORDER BY ap.decided_at, ap.id LIMIT $2"
+            ))
+            .bind(before)
+            .bind(limit.max(0)),
+        }
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut approvals = Vec::with_capacity(rows.len());
+        let mut actions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            approvals.push(r.try_get::<String, _>("id").map_err(corrupt)?);
+            actions.push(r.try_get::<String, _>("action_id").map_err(corrupt)?);
+        }
+        actions.sort();
+        actions.dedup();
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut q = sqlx::query(safe!(
+            "UPDATE approvals SET draft = NULL, capability = NULL, purged_at = $1 \
+             WHERE purged_at IS NULL AND id IN ({})",
+            list(approvals.len())
+        ))
+        .bind(at);
+        for id in &approvals {
+            q = q.bind(id);
+        }
+        let done = q.execute(&mut *tx).await.map_err(backend_err)?;
+        let mut q = sqlx::query(safe!(
+            "UPDATE actions SET params = $1, reasoning = NULL, result = NULL WHERE id IN ({})",
+            list(actions.len())
+        ))
+        .bind("{}");
+        for id in &actions {
+            q = q.bind(id);
+        }
+        q.execute(&mut *tx).await.map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn approval_purged_at(&self, id: &str) -> R<Option<Millis>> {
+        let v: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT purged_at FROM approvals WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await
+                .map_err(backend_err)?;
+        Ok(v.flatten())
     }
 
     async fn purge_message_bodies(&self, before: Millis, at: Millis) -> R<u64> {

@@ -792,3 +792,375 @@ async fn trust_knowledge_and_canned() {
     })
     .await;
 }
+
+// ---- retention and audit archives (issue 11) ----
+
+async fn conversation_of(db: &Db, front_id: &str, app: Option<&str>) {
+    db.upsert_conversation(&ConversationRow {
+        id: format!("conv_{front_id}"),
+        front_id: front_id.into(),
+        app: app.map(str::to_string),
+        customer_email: None,
+        subject: None,
+        status: "open".into(),
+        escalation: None,
+        escalation_reason: None,
+        assignee: None,
+        sla_due_at: None,
+        created_at: 1,
+        updated_at: 1,
+    })
+    .await
+    .unwrap();
+}
+
+async fn message_in(db: &Db, id: &str, conversation: &str, sent_at: i64) {
+    db.upsert_message(&MessageRow {
+        id: format!("msg_{id}"),
+        front_id: id.into(),
+        conversation_id: conversation.into(),
+        direction: "inbound".into(),
+        author: Some("jane@example.com".into()),
+        body: Some(format!("body {id}")),
+        raw_body: Some(format!("<p>body {id}</p>")),
+        sent_at,
+        purged_at: None,
+    })
+    .await
+    .unwrap();
+}
+
+async fn bodies(db: &Db, conversation: &str) -> Vec<(String, bool, Option<i64>)> {
+    db.list_messages(conversation)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| {
+            assert_eq!(m.body.is_some(), m.raw_body.is_some(), "{m:?}");
+            (m.front_id, m.body.is_some(), m.purged_at)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn retention_purges_message_bodies_per_scope_in_batches() {
+    each_backend(|db| async move {
+        db.insert_app(&app("alpha", &[])).await.unwrap();
+        db.insert_app(&app("beta", &[])).await.unwrap();
+        conversation_of(&db, "cnv_a", Some("alpha")).await;
+        conversation_of(&db, "cnv_b", Some("beta")).await;
+        conversation_of(&db, "cnv_none", None).await;
+        conversation_of(&db, "cnv_gone", Some("removed-app")).await;
+        for (i, at) in [(1, 10), (2, 20), (3, 30), (4, 200)] {
+            message_in(&db, &format!("a{i}"), "cnv_a", at).await;
+        }
+        message_in(&db, "b1", "cnv_b", 10).await;
+        message_in(&db, "n1", "cnv_none", 10).await;
+        message_in(&db, "g1", "cnv_gone", 10).await;
+        message_in(&db, "g2", "cnv_gone", 300).await;
+        // A message whose conversation was never stored: no registered app.
+        message_in(&db, "o1", "cnv_orphan", 10).await;
+
+        let alpha = RetentionScope::App("alpha".into());
+        // Batches are bounded and oldest first.
+        assert_eq!(
+            db.purge_message_batch(&alpha, 100, 500, 2).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            bodies(&db, "cnv_a").await,
+            [
+                ("a1".into(), false, Some(500)),
+                ("a2".into(), false, Some(500)),
+                ("a3".into(), true, None),
+                ("a4".into(), true, None)
+            ]
+        );
+        assert_eq!(
+            db.purge_message_batch(&alpha, 100, 501, 2).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            db.purge_message_batch(&alpha, 100, 502, 2).await.unwrap(),
+            0
+        );
+        let a = bodies(&db, "cnv_a").await;
+        assert_eq!(a[2], ("a3".into(), false, Some(501)));
+        assert_eq!(a[3], ("a4".into(), true, None), "newer than the cutoff");
+        // Other apps are untouched by alpha's batches.
+        assert_eq!(bodies(&db, "cnv_b").await, [("b1".into(), true, None)]);
+
+        // No registered app: no app, a removed app, no conversation row.
+        let unowned = RetentionScope::Unowned;
+        assert_eq!(
+            db.purge_message_batch(&unowned, 100, 600, 10)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            db.purge_message_batch(&unowned, 100, 601, 10)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            bodies(&db, "cnv_none").await,
+            [("n1".into(), false, Some(600))]
+        );
+        assert_eq!(
+            bodies(&db, "cnv_gone").await,
+            [("g1".into(), false, Some(600)), ("g2".into(), true, None)]
+        );
+        assert_eq!(
+            bodies(&db, "cnv_orphan").await,
+            [("o1".into(), false, Some(600))]
+        );
+        assert_eq!(bodies(&db, "cnv_b").await, [("b1".into(), true, None)]);
+
+        // Storing a purged message again (the thread re-hydrated from Front) keeps it purged.
+        message_in(&db, "a1", "cnv_a", 10).await;
+        assert_eq!(
+            bodies(&db, "cnv_a").await[0],
+            ("a1".into(), false, Some(500))
+        );
+    })
+    .await;
+}
+
+async fn action_with_approval(
+    db: &Db,
+    id: &str,
+    app_slug: Option<&str>,
+    action_status: &str,
+    approval_status: &str,
+    decided_at: Option<i64>,
+) {
+    let action: ActionRow = serde_json::from_value(json!({
+        "id": format!("act_{id}"), "conversation_id": "cnv_1", "app": app_slug,
+        "kind": "processRefund", "params": {"purchaseId": "pur_1", "amountCents": 17900},
+        "category": "refund", "confidence": 0.9, "reasoning": "asked within the window",
+        "risk": "approval_required", "status": action_status,
+        "idempotency_key": format!("key_{id}"), "result": {"refund": "re_1"}, "error": null,
+        "trace_id": null, "created_at": 1, "updated_at": 1
+    }))
+    .unwrap();
+    db.insert_action(&action).await.unwrap();
+    let approval: ApprovalRow = serde_json::from_value(json!({
+        "id": format!("apr_{id}"), "action_id": format!("act_{id}"), "channel": "dashboard",
+        "slack_channel": null, "slack_ts": null, "status": approval_status,
+        "decided_by": decided_at.map(|_| "token:ops"), "reason": "checked",
+        "expires_at": 1_000_000, "created_at": 1, "decided_at": decided_at,
+        "approvers_required": 1, "amount_cents": 17900, "currency": "usd",
+        "capability": decided_at.map(|_| "cap.v1.token"), "draft": "Hi Jane, your refund is on its way."
+    }))
+    .unwrap();
+    db.insert_approval(&approval).await.unwrap();
+}
+
+async fn payload_kept(db: &Db, id: &str) -> bool {
+    let ap = db
+        .get_approval(&format!("apr_{id}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let ac = db.get_action(&format!("act_{id}")).await.unwrap().unwrap();
+    let purged = db.approval_purged_at(&ap.id).await.unwrap();
+    // Metadata always stays.
+    assert_eq!(ap.amount_cents, Some(17900));
+    assert_eq!(ap.reason.as_deref(), Some("checked"));
+    assert_eq!(ac.kind, "processRefund");
+    if ap.draft.is_some() {
+        assert_eq!(ac.params["amountCents"], 17900);
+        assert!(ac.reasoning.is_some());
+        assert_eq!(purged, None);
+        true
+    } else {
+        assert_eq!(ap.capability, None);
+        assert_eq!(ac.params, json!({}));
+        assert_eq!(ac.reasoning, None);
+        assert_eq!(ac.result, None);
+        assert!(purged.is_some());
+        false
+    }
+}
+
+#[tokio::test]
+async fn retention_purges_decided_approval_payloads_only() {
+    each_backend(|db| async move {
+        db.insert_app(&app("alpha", &[])).await.unwrap();
+        let a = Some("alpha");
+        action_with_approval(&db, "approved", a, "executed", "approved", Some(10)).await;
+        action_with_approval(&db, "rejected", a, "rejected", "rejected", Some(20)).await;
+        action_with_approval(&db, "expired", a, "expired", "expired", Some(30)).await;
+        action_with_approval(&db, "recent", a, "executed", "approved", Some(200)).await;
+        action_with_approval(&db, "pending", a, "pending_approval", "pending", None).await;
+        action_with_approval(&db, "inflight", a, "executing", "approved", Some(10)).await;
+        action_with_approval(&db, "dead", a, "failed", "approved", Some(10)).await;
+        action_with_approval(&db, "unowned", None, "executed", "approved", Some(10)).await;
+        db.insert_dead_letter(&DeadLetter {
+            id: "dl_1".into(),
+            kind: "action".into(),
+            ref_id: "act_dead".into(),
+            error: "Stripe down".into(),
+            payload: json!({}),
+            created_at: 11,
+            resolved_at: None,
+        })
+        .await
+        .unwrap();
+
+        let alpha = RetentionScope::App("alpha".into());
+        assert_eq!(
+            db.purge_approval_batch(&alpha, 100, 500, 2).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            db.purge_approval_batch(&alpha, 100, 501, 2).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            db.purge_approval_batch(&alpha, 100, 502, 2).await.unwrap(),
+            0
+        );
+        for id in ["approved", "rejected", "expired"] {
+            assert!(!payload_kept(&db, id).await, "{id}");
+        }
+        assert_eq!(
+            db.approval_purged_at("apr_approved").await.unwrap(),
+            Some(500)
+        );
+        assert_eq!(
+            db.approval_purged_at("apr_expired").await.unwrap(),
+            Some(501)
+        );
+        for id in ["recent", "pending", "inflight", "dead", "unowned"] {
+            assert!(payload_kept(&db, id).await, "{id}");
+        }
+        // Even with a cutoff far in the future, pending approvals are never purged.
+        assert_eq!(
+            db.purge_approval_batch(&alpha, i64::MAX, 503, 100)
+                .await
+                .unwrap(),
+            1,
+            "only `recent`"
+        );
+        assert!(payload_kept(&db, "pending").await);
+        assert!(
+            payload_kept(&db, "dead").await,
+            "a retry still needs the params"
+        );
+        assert_eq!(
+            db.purge_approval_batch(&RetentionScope::Unowned, 100, 504, 10)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(!payload_kept(&db, "unowned").await);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_archive_moves_the_genesis_and_keeps_the_rest_verifiable() {
+    each_backend(|db| async move {
+        seed_audit(&db, 6).await;
+        let rows = db.audit_page(0, 100).await.unwrap();
+        let row = |through: &audit::AuditRecord, from: i64| AuditArchiveRow {
+            through_seq: through.seq,
+            through_hash: through.hash.clone(),
+            from_seq: from,
+            row_count: through.seq - from + 1,
+            before_at: through.at + 1,
+            archived_at: 1,
+            actor: "cli:ops".into(),
+        };
+        let entry = |a: &AuditArchiveRow| {
+            AuditEvent::new(
+                audit::ARCHIVED_KIND,
+                "cli:ops",
+                json!({"through_seq": a.through_seq, "through_hash": a.through_hash}),
+            )
+        };
+        // A wrong head hash, or a range that does not start at the genesis: refused, nothing
+        // deleted.
+        let mut wrong = row(&rows[3], 1);
+        wrong.through_hash = rows[2].hash.clone();
+        assert!(matches!(
+            db.archive_audit(&wrong, &entry(&wrong)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        let gap = row(&rows[3], 2);
+        assert!(matches!(
+            db.archive_audit(&gap, &entry(&gap)).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert_eq!(audit::verify(&db).await.unwrap().rows, 6);
+
+        let first = row(&rows[3], 1);
+        let rec = db.archive_audit(&first, &entry(&first)).await.unwrap();
+        assert_eq!(rec.seq, 7);
+        assert_eq!(db.audit_genesis().await.unwrap(), (4, rows[3].hash.clone()));
+        assert_eq!(db.list_audit_archives().await.unwrap(), [first.clone()]);
+        let report = audit::verify(&db).await.unwrap();
+        assert_eq!((report.rows, report.genesis_seq), (3, 4));
+        assert_eq!(report.genesis_hash, rows[3].hash);
+        assert_eq!(
+            db.audit_page(0, 100)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>(),
+            [5, 6, 7]
+        );
+        // The remaining rows are still append-only; archive records too.
+        for sql in [
+            "DELETE FROM audit_log WHERE seq = 5",
+            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 6",
+            "DELETE FROM audit_archives",
+        ] {
+            let err = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(db.write_pool())
+                .await;
+            assert!(err.is_err(), "{sql} should be refused");
+            assert!(err.unwrap_err().to_string().contains("append-only"));
+        }
+        // A second archive starts where the first ended.
+        let rows2 = db.audit_page(4, 100).await.unwrap();
+        let second = row(&rows2[1], 5);
+        db.archive_audit(&second, &entry(&second)).await.unwrap();
+        let report = audit::verify(&db).await.unwrap();
+        assert_eq!((report.rows, report.genesis_seq), (2, 6));
+        seed_audit(&db, 2).await;
+        assert_eq!(audit::verify(&db).await.unwrap().rows, 4);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_verification_needs_the_archive_entry_of_its_genesis() {
+    each_backend(|db| async move {
+        seed_audit(&db, 4).await;
+        let rows = db.audit_page(0, 100).await.unwrap();
+        // An archive recorded with an entry that does not name it (an attacker with database
+        // access hiding a deleted prefix).
+        let a = AuditArchiveRow {
+            through_seq: 2,
+            through_hash: rows[1].hash.clone(),
+            from_seq: 1,
+            row_count: 2,
+            before_at: 1,
+            archived_at: 1,
+            actor: "mallory".into(),
+        };
+        db.archive_audit(&a, &AuditEvent::new("tool.called", "agent", json!({})))
+            .await
+            .unwrap();
+        assert_eq!(
+            audit::verify(&db).await,
+            Err(ChainError::UnrecordedGenesis { seq: 2 })
+        );
+    })
+    .await;
+}

@@ -1,0 +1,372 @@
+//! Retention: the platform keeps customer text only as long as it needs it.
+//!
+//! The `support-retention` durable function runs on a cron schedule (`settings.retention.
+//! schedule`, five fields, UTC; daily by default) and on `support/retention.requested`. Each run:
+//! - blanks the bodies (plain and raw) of messages sent more than `message_body_days` ago (30 by
+//!   default) and sets their `purged_at`;
+//! - purges the payload of approvals decided more than `approval_payload_days` ago (90 by
+//!   default): the approval's draft and capability, and its action's params (`{}`), reasoning
+//!   and result; the rows, statuses, amounts, approvers and votes stay, and `purged_at` is set.
+//!   Pending approvals, actions still in flight and actions with an unresolved dead letter (a
+//!   retry needs their params) are never purged;
+//! - writes one `retention.purged` audit entry with the counts.
+//!
+//! The days are per app: `AppPolicy.retention` overrides the global defaults; conversations and
+//! actions of no registered app follow the defaults. The cutoffs come from a [`Clock`] read once
+//! in the run's first step (memoized), so a retried run purges against the same instant.
+//! Work is bounded: batches of `batch_size` rows (one statement and one durable step each), at
+//! most `max_batches_per_run` per run; a run that hits the bound asks for a follow-up run.
+//! Every batch only touches rows not purged yet, so a second run changes nothing.
+//!
+//! The audit chain stays verifiable: purging never touches `audit_log`. Audit entries do not
+//! carry message bodies (the workflow records ids, counts, decisions and hashes); what they
+//! hold is kept until it is archived with `skill audit archive` (see [`crate::audit`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use support_steps::{Ctx, Event, Function, StepError};
+
+use crate::audit::AuditEvent;
+use crate::registry::policy_of;
+use crate::settings::RetentionSettings;
+use crate::store::{AppRow, RetentionScope, Store, StoreError};
+use crate::time::{DAY_MS, Millis};
+
+/// The id of the retention function.
+pub const RETENTION_FN: &str = "support-retention";
+/// Asks for a retention run now (also sent by a run that hit its bound, to continue).
+pub const RETENTION_REQUESTED: &str = "support/retention.requested";
+/// The audit kind of a run's entry.
+pub const PURGED_KIND: &str = "retention.purged";
+
+/// Where the time comes from. Production uses [`SystemClock`]; tests use [`ManualClock`].
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> Millis;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> Millis {
+        crate::time::now_ms()
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn new(at: Millis) -> Self {
+        Self(AtomicI64::new(at))
+    }
+
+    pub fn set(&self, at: Millis) {
+        self.0.store(at, Ordering::SeqCst);
+    }
+
+    pub fn advance(&self, ms: Millis) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The cutoffs of one scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScopePlan {
+    pub scope: RetentionScope,
+    pub message_body_days: i64,
+    pub approval_payload_days: i64,
+    /// Messages sent before this lose their bodies.
+    pub messages_before: Millis,
+    /// Approvals decided before this lose their payloads.
+    pub approvals_before: Millis,
+}
+
+impl ScopePlan {
+    /// A short label for step ids and reports: the app slug, or `_unowned`.
+    pub fn label(&self) -> &str {
+        match &self.scope {
+            RetentionScope::App(slug) => slug,
+            RetentionScope::Unowned => "_unowned",
+        }
+    }
+}
+
+/// What a run purges, decided once at its start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub now: Millis,
+    pub scopes: Vec<ScopePlan>,
+    /// Apps whose stored policy cannot be read: left alone (their override is unknown).
+    pub skipped: Vec<String>,
+}
+
+fn cutoff(now: Millis, days: i64) -> Millis {
+    now.saturating_sub(days.saturating_mul(DAY_MS))
+}
+
+/// The cutoffs for every registered app (its override, else the defaults) and for rows of no
+/// registered app (the defaults).
+pub fn plan(apps: &[AppRow], defaults: &RetentionSettings, now: Millis) -> Plan {
+    let mut scopes = Vec::new();
+    let mut skipped = Vec::new();
+    let scope = |scope: RetentionScope, m: i64, a: i64| ScopePlan {
+        scope,
+        message_body_days: m,
+        approval_payload_days: a,
+        messages_before: cutoff(now, m),
+        approvals_before: cutoff(now, a),
+    };
+    for app in apps {
+        match policy_of(app) {
+            Ok(policy) => {
+                let r = policy.retention;
+                scopes.push(scope(
+                    RetentionScope::App(app.slug.clone()),
+                    r.message_body_days
+                        .unwrap_or(defaults.message_body_days)
+                        .max(1),
+                    r.approval_payload_days
+                        .unwrap_or(defaults.approval_payload_days)
+                        .max(1),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(app = %app.slug, error = %e, "retention skips an app whose policy cannot be read");
+                skipped.push(app.slug.clone());
+            }
+        }
+    }
+    scopes.push(scope(
+        RetentionScope::Unowned,
+        defaults.message_body_days.max(1),
+        defaults.approval_payload_days.max(1),
+    ));
+    Plan {
+        now,
+        scopes,
+        skipped,
+    }
+}
+
+/// Counts of one scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub messages: u64,
+    pub approvals: u64,
+}
+
+/// What a run did (its output, and the data of its audit entry).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetentionReport {
+    /// The instant the cutoffs were computed from.
+    pub now: Millis,
+    pub messages: u64,
+    pub approvals: u64,
+    /// Per app (`_unowned` for rows of no registered app), only where something was purged.
+    pub by_app: BTreeMap<String, Counts>,
+    pub batches: i64,
+    /// `false` when the run stopped at `max_batches_per_run` (a follow-up run continues).
+    pub complete: bool,
+    pub skipped_apps: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Messages,
+    Approvals,
+}
+
+fn store_err(e: StoreError) -> StepError {
+    StepError::retriable(format!("store: {e}"))
+}
+
+/// The retention function: `settings.schedule` and [`RETENTION_REQUESTED`]; one run at a time.
+pub fn retention_function(
+    store: Arc<dyn Store>,
+    settings: RetentionSettings,
+    clock: Arc<dyn Clock>,
+) -> Function {
+    let schedule = settings.schedule.clone();
+    let settings = Arc::new(settings);
+    Function::new(RETENTION_FN)
+        .name("Retention")
+        .on_cron(schedule)
+        .on_event(RETENTION_REQUESTED)
+        .concurrency(1, None)
+        .retries(5)
+        .handler(move |ctx: Ctx, _ev: Event| {
+            let (store, settings, clock) = (store.clone(), settings.clone(), clock.clone());
+            async move { run(&ctx, store, &settings, clock).await }
+        })
+}
+
+async fn run(
+    ctx: &Ctx,
+    store: Arc<dyn Store>,
+    settings: &RetentionSettings,
+    clock: Arc<dyn Clock>,
+) -> Result<RetentionReport, StepError> {
+    let (s, d) = (store.clone(), settings.clone());
+    let plan: Plan = ctx
+        .run("plan", move || async move {
+            let apps = s.list_apps().await.map_err(store_err)?;
+            Ok(plan(&apps, &d, clock.now_ms()))
+        })
+        .await?;
+    let batch = settings.batch_size.max(1);
+    let mut budget = settings.max_batches_per_run.max(1);
+    let mut report = RetentionReport {
+        now: plan.now,
+        complete: true,
+        skipped_apps: plan.skipped.clone(),
+        ..Default::default()
+    };
+    'all: for sp in &plan.scopes {
+        for kind in [Kind::Messages, Kind::Approvals] {
+            let mut i = 0;
+            loop {
+                if budget == 0 {
+                    report.complete = false;
+                    break 'all;
+                }
+                let (s, scope, at) = (store.clone(), sp.scope.clone(), plan.now);
+                let (id, before) = match kind {
+                    Kind::Messages => (format!("messages:{}:{i}", sp.label()), sp.messages_before),
+                    Kind::Approvals => {
+                        (format!("approvals:{}:{i}", sp.label()), sp.approvals_before)
+                    }
+                };
+                let n: u64 = ctx
+                    .run(&id, move || async move {
+                        match kind {
+                            Kind::Messages => {
+                                s.purge_message_batch(&scope, before, at, batch).await
+                            }
+                            Kind::Approvals => {
+                                s.purge_approval_batch(&scope, before, at, batch).await
+                            }
+                        }
+                        .map_err(store_err)
+                    })
+                    .await?;
+                budget -= 1;
+                report.batches += 1;
+                i += 1;
+                if n > 0 {
+                    let c = report.by_app.entry(sp.label().to_string()).or_default();
+                    match kind {
+                        Kind::Messages => {
+                            c.messages += n;
+                            report.messages += n;
+                        }
+                        Kind::Approvals => {
+                            c.approvals += n;
+                            report.approvals += n;
+                        }
+                    }
+                }
+                if (n as i64) < batch {
+                    break;
+                }
+            }
+        }
+    }
+    let (s, data) = (
+        store.clone(),
+        serde_json::to_value(&report).unwrap_or(Value::Null),
+    );
+    let _: Value = ctx
+        .run("audit", move || async move {
+            let rec = s
+                .append_audit(&AuditEvent::new(PURGED_KIND, "system", data))
+                .await
+                .map_err(store_err)?;
+            Ok(json!({"seq": rec.seq}))
+        })
+        .await?;
+    if !report.complete {
+        let run_id = ctx.run_id().to_string();
+        ctx.send_event(
+            "continue",
+            vec![
+                Event::new(RETENTION_REQUESTED, json!({"after_run": run_id}))
+                    .with_id(format!("retention-continue:{run_id}")),
+            ],
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{AppPolicy, AppRetention};
+
+    fn app(slug: &str, retention: AppRetention) -> AppRow {
+        let policy = AppPolicy {
+            retention,
+            ..AppPolicy::default()
+        };
+        AppRow {
+            id: format!("app_{slug}"),
+            slug: slug.into(),
+            name: slug.into(),
+            front_inbox_ids: vec![],
+            sdk_base_url: "http://127.0.0.1:1".into(),
+            secrets_enc: String::new(),
+            stripe_account: None,
+            policy: serde_json::to_value(policy).unwrap_or_default(),
+            capabilities: json!({}),
+            status: "connected".into(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn plan_uses_overrides_then_defaults() {
+        let now = 1_000 * DAY_MS;
+        let apps = [
+            app("a", AppRetention::default()),
+            app(
+                "b",
+                AppRetention {
+                    message_body_days: Some(7),
+                    approval_payload_days: None,
+                },
+            ),
+        ];
+        let mut broken = app("c", AppRetention::default());
+        broken.policy = json!({"retention": {"message_body_days": "soon"}});
+        let mut all = apps.to_vec();
+        all.push(broken);
+        let p = plan(&all, &RetentionSettings::default(), now);
+        assert_eq!(p.skipped, ["c"]);
+        assert_eq!(p.scopes.len(), 3);
+        assert_eq!(p.scopes[0].messages_before, now - 30 * DAY_MS);
+        assert_eq!(p.scopes[0].approvals_before, now - 90 * DAY_MS);
+        assert_eq!(p.scopes[1].messages_before, now - 7 * DAY_MS);
+        assert_eq!(p.scopes[1].approvals_before, now - 90 * DAY_MS);
+        assert_eq!(p.scopes[2].scope, RetentionScope::Unowned);
+        assert_eq!(p.scopes[2].label(), "_unowned");
+    }
+
+    #[test]
+    fn cutoffs_never_overflow() {
+        assert_eq!(cutoff(i64::MIN, 30), i64::MIN);
+        assert_eq!(cutoff(0, i64::MAX), -i64::MAX);
+    }
+}
