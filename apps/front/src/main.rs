@@ -1,5 +1,11 @@
-//! `support-front`: the Front routes (plus health and metrics) on their own.
+//! `support-front`: Front's webhook and sidebar plugin,
+//! health, metrics and the platform's durable functions (the same in every binary; set
+//! `SUPPORT_WORKER=false` for a web-only instance). `support-front --help` lists the routes.
 
 fn main() -> anyhow::Result<()> {
-    support_web::host::run_binary("support-front", &[support_front::mount])
+    support_web::host::run_binary(
+        "support-front",
+        "Front's webhook and sidebar plugin, with the platform's durable functions",
+        &[support_front::SERVICE],
+    )
 }

@@ -1,5 +1,11 @@
-//! `support-web`: the dashboard, JSON API, health and metrics on their own.
+//! `support-web`: the dashboard, the JSON API and Stripe's webhook,
+//! health, metrics and the platform's durable functions (the same in every binary; set
+//! `SUPPORT_WORKER=false` for a web-only instance). `support-web --help` lists the routes.
 
 fn main() -> anyhow::Result<()> {
-    support_web::host::run_binary("support-web", &[])
+    support_web::host::run_binary(
+        "support-web",
+        "the dashboard, the JSON API and Stripe's webhook, with the platform's durable functions",
+        &[support_web::SERVICE],
+    )
 }

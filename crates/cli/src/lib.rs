@@ -7,17 +7,21 @@
 //! conformant).
 
 pub mod approvals_cmd;
+pub mod audit_cmd;
 pub mod cli;
 pub mod demo_app;
 pub mod demo_front;
 pub mod eval;
-pub mod functions;
-pub mod models;
 pub mod onboard;
 pub mod replay;
 pub mod testing;
+pub mod users_cmd;
 
-use support_web::Mount;
+use support_web::Service;
 
-/// Every router the platform serves, in one process.
-pub const ALL_MOUNTS: &[Mount] = &[support_slack::mount, support_front::mount];
+/// Every service the platform has, in one process (`skill dev`, the tests).
+pub const ALL_SERVICES: &[Service] = &[
+    support_web::SERVICE,
+    support_slack::SERVICE,
+    support_front::SERVICE,
+];

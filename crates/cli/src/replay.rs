@@ -73,7 +73,7 @@ fn model(settings: &Settings, args: &ReplayArgs) -> Result<Option<Arc<dyn Llm>>,
     let (Some(provider), Some(model)) = (&args.provider, &args.model) else {
         return Ok(None);
     };
-    let directory = crate::models::directory(&settings.llm)
+    let directory = support_web::models::directory(&settings.llm)
         .ok_or_else(|| usage("--provider needs a provider configured in llm.providers"))?;
     directory
         .model(&ModelChoice {

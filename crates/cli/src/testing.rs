@@ -2,7 +2,7 @@
 //! It uses the same [`support_web::host::build`] and [`support_web::host::serve_with`] as
 //! `main`, with the example product mounted at `POST /demo-app/support` as in `skill dev --demo`.
 
-use crate::ALL_MOUNTS;
+use crate::ALL_SERVICES;
 use std::net::SocketAddr;
 use support_connectors::fakes::{FakeSlack, FakeStripe};
 use support_core::settings::{Secret, Settings};
@@ -139,10 +139,18 @@ impl TestApp {
                 .expect("fake Stripe");
             settings.stripe.secret_key = Some(Secret::new(STRIPE_SECRET_KEY));
             settings.stripe.api_url = url;
+            // The charges the example product names, as Stripe holds them (on the platform
+            // account, like the demo apps): refunds read their amount from these.
+            for c in course_app::seeded_charges() {
+                fake.set_charge(None, &c.id, c.amount_cents, c.currency);
+            }
             Some(fake)
         } else {
             None
         };
+        // Tests send bursts from one address: rate limits are off unless a test turns them on
+        // (refusals are still counted and sampled into the audit log).
+        settings.rate_limit.enabled = false;
         tweak(&mut settings);
         let listener = tokio::net::TcpListener::bind(settings.bind)
             .await
@@ -155,7 +163,7 @@ impl TestApp {
             rx,
             BuildOptions {
                 demo: true,
-                functions: Some(crate::functions::platform_functions()),
+                functions: Some(support_web::functions::platform_functions()),
                 runner: Some(support_steps::RunnerConfig {
                     poll_interval: std::time::Duration::from_millis(200),
                     drain_timeout: std::time::Duration::from_secs(5),
@@ -182,7 +190,7 @@ impl TestApp {
             host::serve_with(
                 p,
                 listener,
-                ALL_MOUNTS,
+                ALL_SERVICES,
                 vec![demo_app],
                 async move {
                     let _ = stopped.await;
@@ -502,16 +510,30 @@ impl SkillProcess {
         data_dir: &str,
         envs: &[(&str, &str)],
     ) -> SkillProcess {
-        use std::io::{BufRead, BufReader};
-        let mut cmd = std::process::Command::new(bin);
-        cmd.current_dir(cwd).args([
+        let args = [
             "dev",
             "--demo",
             "--bind",
             "127.0.0.1:0",
             "--data-dir",
             data_dir,
-        ]);
+        ];
+        Self::start(bin, cwd, &args, envs)
+    }
+
+    /// Start any of the platform's binaries (`skill dev …`, `support-front`, …) with `args`
+    /// and `envs` only (the caller's `SUPPORT_*`/`INNGEST_*` variables are removed), and read
+    /// the base URL from its first line. Binaries take their bind address from
+    /// `SUPPORT_BIND` (use `127.0.0.1:0`).
+    pub fn start(
+        bin: &str,
+        cwd: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> SkillProcess {
+        use std::io::{BufRead, BufReader};
+        let mut cmd = std::process::Command::new(bin);
+        cmd.current_dir(cwd).args(args);
         for (k, _) in std::env::vars() {
             if k.starts_with("SUPPORT_") || k.starts_with("INNGEST_") {
                 cmd.env_remove(k);
@@ -525,7 +547,7 @@ impl SkillProcess {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()
-            .expect("spawn skill dev");
+            .expect("spawn the binary");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let first = lines.next().expect("a first line").expect("utf-8");

@@ -228,6 +228,9 @@ async fn unreachable_postgres_is_not_ready_with_a_503() {
     settings.master_key = Some(Secret::new(support_core::crypto::MasterKey::generate().1));
     // Nothing can drain against a database that is down; do not wait long for it.
     settings.shutdown_grace_secs = 1;
+    // `/fn/register` needs a signing key (without one it refuses every registration).
+    let signing_key = "signkey-test-f00f3005a3666b359a79c2bc3380ce2715e62727ac461ae1a2618f8766029c9f";
+    settings.inngest.signing_key = Some(Secret::new(signing_key));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
         .unwrap();
@@ -240,7 +243,7 @@ async fn unreachable_postgres_is_not_ready_with_a_503() {
     let server = tokio::spawn(host::serve(
         platform,
         listener,
-        support_cli::ALL_MOUNTS,
+        support_cli::ALL_SERVICES,
         async move {
             let _ = stopped.await;
         },
@@ -272,6 +275,7 @@ async fn unreachable_postgres_is_not_ready_with_a_503() {
     // later, with no database detail.
     let res = client
         .post(format!("http://{addr}/fn/register"))
+        .bearer_auth(support_steps::signing::bearer(signing_key))
         .json(
             &serde_json::json!({"appName": "billing", "url": "http://127.0.0.1:9/api/inngest",
                                   "functions": []}),

@@ -412,6 +412,10 @@ impl Engine {
         self.inner.changes.send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    fn has_functions(&self) -> bool {
+        !read(&self.inner.functions).is_empty()
+    }
+
     fn has_crons(&self) -> bool {
         read(&self.inner.functions)
             .values()
@@ -487,13 +491,20 @@ impl Engine {
             }
             let mut wait = cfg.poll_interval;
             let mut more_events = false;
-            match self.process_events().await {
-                Ok(n) => more_events = n >= cfg.event_batch as usize,
-                Err(e) => tracing::warn!(error = %e, "processing events failed"),
+            // A worker fans an event out with the functions it knows. Without any it would
+            // mark events processed that start nothing, so it leaves them to workers that
+            // have functions (SDK apps registered later make it take part).
+            if self.has_functions() {
+                match self.process_events().await {
+                    Ok(n) => more_events = n >= cfg.event_batch as usize,
+                    Err(e) => tracing::warn!(error = %e, "processing events failed"),
+                }
             }
             let mut full = false;
             let mut store_ok = true;
-            loop {
+            // Nor does it claim runs it could only push back as "unknown function".
+            let can_run = self.has_functions();
+            while can_run {
                 if inflight.len() >= cfg.max_concurrency {
                     full = true;
                     break;
