@@ -124,7 +124,10 @@ fn decision_for(
         id: action_id,
         verdict,
         approver: format!("slack:{user}"),
-        aliases: vec![user.to_string()],
+        // Counted as the user this Slack id is linked to; unlinked, it is refused.
+        principal: support_core::auth::Principal::Slack {
+            slack_user_id: user.to_string(),
+        },
         claimed_actor: None,
         reason,
         channel: "slack".into(),
@@ -279,6 +282,41 @@ async fn open_modal(
         }
         return;
     };
+    // Only a linked, active user may decide: say so now rather than after the form.
+    let principal = support_core::auth::Principal::Slack {
+        slack_user_id: origin.user.clone(),
+    };
+    if let Err(e) = decision::identify(p.store.as_ref(), &principal).await {
+        if e.is_refusal() {
+            let mut ev = AuditEvent::new(
+                "approval.refused",
+                format!("slack:{}", origin.user),
+                json!({"code": e.code(), "message": e.to_string(), "approval_id": approval.id,
+                       "action_id": action.id, "channel": "slack", "via": "slack",
+                       "principal": {"slack_user_id": origin.user}}),
+            );
+            if let Some(app) = &action.app {
+                ev = ev.app(app.clone());
+            }
+            if let Some(c) = &action.conversation_id {
+                ev = ev.conversation(c.clone());
+            }
+            if let Err(err) = p.store.append_audit(&ev).await {
+                tracing::error!(cause = %err, "cannot audit a refused Slack click");
+            }
+        } else {
+            tracing::warn!(cause = %e, "cannot check the Slack user");
+        }
+        let text = if e.is_refusal() {
+            format!("Not done: {e} ({}).", e.code())
+        } else {
+            "Not done: the platform is unavailable; try again shortly.".to_string()
+        };
+        if let Some(c) = &origin.channel {
+            let _ = channel.ephemeral(c, &origin.user, &text).await;
+        }
+        return;
+    }
     let name = app_name(p, action.app.as_deref()).await;
     let req = decision::request_for(&action, &approval, &name, None, None);
     let modal = if reject {

@@ -11,16 +11,31 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support_core::audit::{self, AuditEvent};
-use support_core::auth::{self, Role};
+use support_core::auth::{self, Principal, Role};
 use support_core::ids::new_id;
-use support_core::store::{ApiTokenRow, AuditFilter};
+use support_core::store::{ApiTokenRow, AuditFilter, UserRow};
 use support_core::time::now_ms;
 
-/// Who is calling, established from the bearer token.
+/// Who is calling, established from the bearer token: the token's user, with the lower of
+/// the token's and the user's roles.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub role: Role,
+    /// `token:<name>`, the label audit entries carry.
     pub actor: String,
+    /// The user the token belongs to (who approvals count as).
+    pub user_id: String,
+    pub token_id: String,
+}
+
+impl Caller {
+    /// The caller as the decision function counts it.
+    pub fn principal(&self) -> Principal {
+        Principal::Token {
+            user_id: self.user_id.clone(),
+            token_id: self.token_id.clone(),
+        }
+    }
 }
 
 impl Caller {
@@ -51,9 +66,18 @@ impl FromRequestParts<Platform> for Caller {
             .await?
             .filter(|t| t.revoked_at.is_none())
             .ok_or(ApiError::Unauthorized)?;
+        // A token acts for its user: a deactivated (or missing) user's tokens are dead.
+        let user = p
+            .store
+            .get_user(&row.user_id)
+            .await?
+            .filter(|u| u.is_active())
+            .ok_or(ApiError::Unauthorized)?;
         Ok(Caller {
-            role: row.role,
+            role: row.role.min(user.role),
             actor: format!("token:{}", row.name),
+            user_id: user.id,
+            token_id: row.id,
         })
     }
 }
@@ -154,7 +178,7 @@ async fn get_conversation(
 }
 
 async fn whoami(caller: Caller) -> Json<Value> {
-    Json(json!({"actor": caller.actor, "role": caller.role}))
+    Json(json!({"actor": caller.actor, "role": caller.role, "user_id": caller.user_id}))
 }
 
 async fn list_apps(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
@@ -231,7 +255,7 @@ async fn list_tokens(caller: Caller, State(p): State<Platform>) -> Result<Json<V
         .list_api_tokens()
         .await?
         .into_iter()
-        .map(|t| json!({"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at}))
+        .map(|t| json!({"id": t.id, "name": t.name, "role": t.role, "user_id": t.user_id, "created_at": t.created_at, "revoked_at": t.revoked_at}))
         .collect();
     Ok(Json(json!({"items": items})))
 }
@@ -240,6 +264,9 @@ async fn list_tokens(caller: Caller, State(p): State<Platform>) -> Result<Json<V
 struct NewToken {
     name: String,
     role: String,
+    /// The email of the user the token belongs to; without it the token gets a user of its own.
+    #[serde(default)]
+    user: Option<String>,
 }
 
 async fn create_token(
@@ -253,37 +280,115 @@ async fn create_token(
     if name.is_empty() || name.len() > 64 {
         return Err(ApiError::BadRequest("name must be 1-64 characters".into()));
     }
-    let (id, token) = create_api_token(&p, name, role, &caller.actor).await?;
+    let (id, token, user_id) = match body.user.as_deref() {
+        Some(email) => {
+            let user = user_for_token(&p, email, role).await?;
+            let (id, token) = create_user_token(&p, &user.id, name, role, &caller.actor).await?;
+            (id, token, user.id)
+        }
+        None => {
+            let (id, token) = create_api_token(&p, name, role, &caller.actor).await?;
+            let user_id = format!("usr_{id}");
+            (id, token, user_id)
+        }
+    };
     Ok(Json(
-        json!({"id": id, "name": name, "role": role, "token": token}),
+        json!({"id": id, "name": name, "role": role, "user_id": user_id, "token": token}),
     ))
 }
 
-/// Mint, store (hashed) and audit an API token; returns `(id, plaintext)`.
+/// The active user `email` names, whose role allows a token of `role`.
+async fn user_for_token(p: &Platform, email: &str, role: Role) -> Result<UserRow, ApiError> {
+    let email =
+        support_core::ids::Email::parse(email).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let user = p
+        .store
+        .get_user_by_email(email.as_str())
+        .await?
+        .filter(|u| u.is_active())
+        .ok_or_else(|| ApiError::NotFound(format!("active user {}", email.as_str())))?;
+    if !user.role.allows(role) {
+        return Err(ApiError::BadRequest(format!(
+            "a {} token cannot belong to {}, whose role is {}",
+            role.as_str(),
+            user.email,
+            user.role.as_str()
+        )));
+    }
+    Ok(user)
+}
+
+/// Mint, store (hashed) and audit an API token for a user of its own (a service token: it
+/// counts as one approver, separate from every person); returns `(id, plaintext)`.
 pub async fn create_api_token(
     p: &Platform,
     name: &str,
     role: Role,
     actor: &str,
 ) -> Result<(String, String), ApiError> {
+    let (minted, token) = new_token_row(name, role, String::new());
+    let user = own_token_user(&token);
+    p.store.insert_user(&user).await?;
+    let token = ApiTokenRow {
+        user_id: user.id,
+        ..token
+    };
+    store_token(p, &token, actor).await?;
+    Ok((token.id, minted.plaintext))
+}
+
+/// Mint, store (hashed) and audit an API token that acts for user `user_id`; returns
+/// `(id, plaintext)`.
+pub async fn create_user_token(
+    p: &Platform,
+    user_id: &str,
+    name: &str,
+    role: Role,
+    actor: &str,
+) -> Result<(String, String), ApiError> {
+    let (minted, token) = new_token_row(name, role, user_id.to_string());
+    store_token(p, &token, actor).await?;
+    Ok((token.id, minted.plaintext))
+}
+
+/// A new token row and its plaintext.
+pub fn new_token_row(name: &str, role: Role, user_id: String) -> (auth::NewToken, ApiTokenRow) {
     let minted = auth::mint_token();
-    let id = new_id("tok");
-    p.store
-        .insert_api_token(&ApiTokenRow {
-            id: id.clone(),
-            name: name.to_string(),
-            role,
-            token_hash: minted.hash,
-            created_at: now_ms(),
-            revoked_at: None,
-        })
-        .await?;
+    let row = ApiTokenRow {
+        id: new_id("tok"),
+        name: name.to_string(),
+        role,
+        token_hash: minted.hash.clone(),
+        created_at: now_ms(),
+        revoked_at: None,
+        user_id,
+    };
+    (minted, row)
+}
+
+/// The user of its own a token created for nobody gets (as the migration gave earlier
+/// tokens): `usr_<token id>`, no password, so it cannot log in.
+pub fn own_token_user(token: &ApiTokenRow) -> UserRow {
+    UserRow {
+        id: format!("usr_{}", token.id),
+        email: auth::token_user_email(&token.id),
+        name: Some(format!("token {}", token.name)),
+        role: token.role,
+        password_hash: None,
+        slack_user_id: None,
+        created_at: token.created_at,
+        deactivated_at: None,
+    }
+}
+
+async fn store_token(p: &Platform, token: &ApiTokenRow, actor: &str) -> Result<(), ApiError> {
+    p.store.insert_api_token(token).await?;
     p.store
         .append_audit(&AuditEvent::new(
             "token.created",
             actor,
-            json!({"id": id, "name": name, "role": role}),
+            json!({"id": token.id, "name": token.name, "role": token.role, "user_id": token.user_id}),
         ))
         .await?;
-    Ok((id, minted.plaintext))
+    Ok(())
 }

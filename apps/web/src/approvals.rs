@@ -33,7 +33,10 @@ pub fn decision_error(e: DecisionError) -> ApiError {
         DecisionError::NotFound(_) => StatusCode::NOT_FOUND,
         DecisionError::AlreadyDecided(_) | DecisionError::SameApprover(_) => StatusCode::CONFLICT,
         DecisionError::Expired => StatusCode::GONE,
-        DecisionError::NotAnApprover(_) => StatusCode::FORBIDDEN,
+        DecisionError::NotAnApprover(_)
+        | DecisionError::NotLinked(_)
+        | DecisionError::Inactive(_)
+        | DecisionError::RoleTooLow(..) => StatusCode::FORBIDDEN,
         DecisionError::InvalidEdit(_) | DecisionError::ReasonRequired => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
@@ -203,16 +206,12 @@ async fn decide_route(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
-    let name = caller
-        .actor
-        .strip_prefix("token:")
-        .unwrap_or(&caller.actor)
-        .to_string();
     let d = Decision {
         id,
         verdict,
         approver: caller.actor.clone(),
-        aliases: vec![name],
+        // Counted as the token's user.
+        principal: caller.principal(),
         claimed_actor: body.actor,
         reason: body
             .reason

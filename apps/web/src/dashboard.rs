@@ -1,6 +1,10 @@
 //! The dashboard at `/`: a server-rendered status page. (Richer views arrive with the
 //! dashboard issue; they build on the same JSON API.)
+//!
+//! Until sessions exist it takes the same bearer token as `/api/v1` (any role): without one it
+//! answers 401 with the JSON error `unauthorized` and shows nothing.
 
+use crate::api::Caller;
 use crate::host::Platform;
 use axum::Router;
 use axum::extract::State;
@@ -18,7 +22,7 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn index(State(p): State<Platform>) -> Html<String> {
+async fn index(_caller: Caller, State(p): State<Platform>) -> Html<String> {
     let apps = p.store.list_apps().await.unwrap_or_default();
     let ready = p
         .store

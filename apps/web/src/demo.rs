@@ -209,11 +209,19 @@ pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
                 password_hash: Some(hash),
                 slack_user_id: None,
                 created_at: now,
+                deactivated_at: None,
             })
             .await?;
     }
     let token_hash = auth::hash_token(&state.api_token);
     if p.store.find_api_token(&token_hash).await?.is_none() {
+        // The demo token is the demo admin's.
+        let admin = p
+            .store
+            .get_user_by_email(&state.admin.email)
+            .await?
+            .map(|u| u.id)
+            .unwrap_or_default();
         p.store
             .insert_api_token(&ApiTokenRow {
                 id: new_id("tok"),
@@ -222,6 +230,7 @@ pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
                 token_hash,
                 created_at: now,
                 revoked_at: None,
+                user_id: admin,
             })
             .await?;
     }

@@ -272,7 +272,9 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
     let d = Decision {
         id: id.clone(),
         verdict,
-        aliases: vec![approver.trim_start_matches("cli:").to_string()],
+        principal: support_core::auth::Principal::Cli {
+            os_user: approver.trim_start_matches("cli:").to_string(),
+        },
         approver,
         claimed_actor: None,
         reason,

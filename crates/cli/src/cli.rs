@@ -8,10 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use support_core::audit;
-use support_core::auth::{self, Role};
-use support_core::ids::new_id;
+use support_core::auth::Role;
 use support_core::settings::Settings;
-use support_core::store::{ApiTokenRow, Store};
+use support_core::store::Store;
 use support_core::time::now_ms;
 use support_store::Db;
 
@@ -51,6 +50,9 @@ pub enum Command {
     /// API tokens for /api/v1 (shown once, stored hashed).
     #[command(subcommand)]
     Tokens(TokensCmd),
+    /// Users: who approvals count as (tokens belong to users, Slack ids are linked to them).
+    #[command(subcommand)]
+    Users(crate::users_cmd::UsersCmd),
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCmd),
@@ -158,6 +160,10 @@ pub enum TokensCmd {
         /// admin, agent or viewer.
         #[arg(long)]
         role: String,
+        /// The email of the user the token acts for (its approvals count as that user's);
+        /// without it the token gets a user of its own.
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List tokens (never their values).
     List,
@@ -270,6 +276,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Tokens(cmd) => tokens(cli, cmd).await,
+        Command::Users(cmd) => crate::users_cmd::run(cli, cmd).await,
         Command::Audit(AuditCmd::Verify) => {
             let s = load_settings(cli)?;
             let db = open_db(&s).await?;
@@ -540,37 +547,55 @@ async fn eval_cmd(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
 async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
     let s = load_settings(cli)?;
     match cmd {
-        TokensCmd::Create { name, role } => {
+        TokensCmd::Create { name, role, user } => {
             let role = Role::parse(role).map_err(|e| usage(e.to_string()))?;
             let name = name.trim();
             if name.is_empty() || name.len() > 64 {
                 return Err(usage("--name must be 1-64 characters"));
             }
             let db = open_db(&s).await?;
-            let minted = auth::mint_token();
-            let id = new_id("tok");
-            db.insert_api_token(&ApiTokenRow {
-                id: id.clone(),
-                name: name.into(),
-                role,
-                token_hash: minted.hash,
-                created_at: now_ms(),
-                revoked_at: None,
-            })
-            .await?;
+            let (minted, mut row) = support_web::api::new_token_row(name, role, String::new());
+            let owner = match user {
+                Some(email) => {
+                    let email =
+                        support_core::ids::Email::parse(email).map_err(|e| usage(e.to_string()))?;
+                    let u = db
+                        .get_user_by_email(email.as_str())
+                        .await?
+                        .filter(|u| u.is_active())
+                        .ok_or_else(|| usage(format!("no active user {}", email.as_str())))?;
+                    if !u.role.allows(role) {
+                        return Err(usage(format!(
+                            "a {} token cannot belong to {}, whose role is {}",
+                            role.as_str(),
+                            u.email,
+                            u.role.as_str()
+                        )));
+                    }
+                    u
+                }
+                None => {
+                    let u = support_web::api::own_token_user(&row);
+                    db.insert_user(&u).await?;
+                    u
+                }
+            };
+            row.user_id = owner.id.clone();
+            let id = row.id.clone();
+            db.insert_api_token(&row).await?;
             db.append_audit(&support_core::audit::AuditEvent::new(
                 "token.created",
                 "cli",
-                json!({"id": id, "name": name, "role": role}),
+                json!({"id": id, "name": name, "role": role, "user_id": owner.id}),
             ))
             .await?;
             emit(
                 cli,
-                &json!({"id": id, "name": name, "role": role, "token": minted.plaintext}),
+                &json!({"id": id, "name": name, "role": role, "user_id": owner.id, "user": owner.email, "token": minted.plaintext}),
                 || {
                     format!(
-                        "Created {role:?} token {name} ({id}). Store it now; it is not shown again:\n{}",
-                        minted.plaintext
+                        "Created {role:?} token {name} ({id}) for {}. Store it now; it is not shown again:\n{}",
+                        owner.email, minted.plaintext
                     )
                 },
             );
@@ -579,16 +604,17 @@ async fn tokens(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
         TokensCmd::List => {
             let db = open_db(&s).await?;
             let items = db.list_api_tokens().await?;
-            let v = json!({"items": items.iter().map(|t| json!({"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at, "revoked_at": t.revoked_at})).collect::<Vec<_>>()});
+            let v = json!({"items": items.iter().map(|t| json!({"id": t.id, "name": t.name, "role": t.role, "user_id": t.user_id, "created_at": t.created_at, "revoked_at": t.revoked_at})).collect::<Vec<_>>()});
             emit(cli, &v, || {
                 items
                     .iter()
                     .map(|t| {
                         format!(
-                            "{}\t{}\t{}{}",
+                            "{}\t{}\t{}\t{}{}",
                             t.id,
                             t.name,
                             t.role.as_str(),
+                            t.user_id,
                             if t.revoked_at.is_some() {
                                 "\trevoked"
                             } else {

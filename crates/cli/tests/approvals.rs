@@ -10,7 +10,7 @@ use std::time::Duration;
 use support_cli::testing::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 use support_core::auth::Role;
 use support_core::events::OutEvent;
-use support_core::store::ApprovalRow;
+use support_core::store::{ApprovalRow, UserRow};
 use support_front::sandbox::Delivered;
 use support_steps::{RunDetail, RunStatus};
 
@@ -22,7 +22,9 @@ async fn spawn(fakes: Fakes) -> TestApp {
         .unwrap()
 }
 
-/// Slack and Stripe fakes, with the second demo app's approvals posted to the Slack channel.
+/// Slack and Stripe fakes, with the second demo app's approvals posted to the Slack channel,
+/// and Slack user U0ALICE linked to the agent alice@example.com (only linked Slack users may
+/// decide).
 async fn spawn_with_slack() -> TestApp {
     let app = spawn(Fakes {
         stripe: true,
@@ -31,7 +33,24 @@ async fn spawn_with_slack() -> TestApp {
     .await;
     app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
         .await;
+    add_user(&app, "alice@example.com", Some("U0ALICE")).await;
     app
+}
+
+/// A user (agent) and, optionally, the Slack user id linked to it.
+async fn add_user(app: &TestApp, email: &str, slack: Option<&str>) -> UserRow {
+    let u = UserRow {
+        id: support_core::ids::new_id("usr"),
+        email: email.into(),
+        name: None,
+        role: Role::Agent,
+        password_hash: None,
+        slack_user_id: slack.map(str::to_string),
+        created_at: 0,
+        deactivated_at: None,
+    };
+    app.platform.store.insert_user(&u).await.unwrap();
+    u
 }
 
 /// Approve `approval` from the dashboard API as the demo admin, and wait for its run to end.
@@ -291,8 +310,9 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     assert_eq!(still.status, "pending_approval");
     assert_eq!(stripe.refunds().len(), 1);
 
-    // The app names its approvers: anyone else is refused (and audited).
-    app.set_policy(0, |p| p.approvers = vec!["lead".into()])
+    // The app names its approvers (users: here by email): anyone else is refused (and audited).
+    let lead_user = add_user(&app, "lead@example.com", None).await;
+    app.set_policy(0, |p| p.approvers = vec!["lead@example.com".into()])
         .await;
     let (status, body) = app
         .post_json(
@@ -308,7 +328,16 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
     );
 
     // The listed approver rejects with a reason: nothing is executed, the reason is audited.
-    let lead = app.token("lead", Role::Agent).await;
+    let lead = support_web::api::create_user_token(
+        &app.platform,
+        &lead_user.id,
+        "lead",
+        Role::Agent,
+        "test",
+    )
+    .await
+    .unwrap()
+    .1;
     let (status, body) = app
         .post_json(
             &lead,

@@ -36,6 +36,45 @@ impl Role {
     }
 }
 
+/// Who decides, as the channel authenticated them. Approvals are counted per platform user:
+/// a token counts as its user, a Slack click as the user its Slack id is linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// The bearer of an API token (`/api/v1`), acting for the token's user.
+    Token { user_id: String, token_id: String },
+    /// A Slack user from a signature-checked interaction. It counts only through the user it
+    /// is linked to (`skill users link-slack`); an unlinked Slack user decides nothing.
+    Slack { slack_user_id: String },
+    /// The command line, as the operating-system user: database access is the authority. It
+    /// has no platform user and counts as itself (`cli:<os user>`).
+    Cli { os_user: String },
+}
+
+impl Principal {
+    /// The channel kind the audit names: `token`, `slack` or `cli`.
+    pub fn via(&self) -> &'static str {
+        match self {
+            Self::Token { .. } => "token",
+            Self::Slack { .. } => "slack",
+            Self::Cli { .. } => "cli",
+        }
+    }
+}
+
+/// Whether `s` has the shape of a Slack user id (`U…` or `W…`, upper-case letters and digits).
+pub fn is_slack_user_id(s: &str) -> bool {
+    (3..=32).contains(&s.len())
+        && (s.starts_with('U') || s.starts_with('W'))
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// The email of the user of its own that a token gets when it is created for no user (and
+/// that the 20261205000100 migration gave every earlier token): it cannot log in.
+pub fn token_user_email(token_id: &str) -> String {
+    format!("{token_id}@tokens.invalid")
+}
+
 /// A freshly minted API token: the plaintext (show once) and what to store.
 pub struct NewToken {
     pub plaintext: String,
@@ -66,6 +105,25 @@ mod tests {
         assert!(!Role::Agent.allows(Role::Admin));
         assert_eq!(Role::parse("agent"), Ok(Role::Agent));
         assert!(Role::parse("root").is_err());
+    }
+
+    #[test]
+    fn slack_user_ids() {
+        for ok in ["U0ALICE", "W012A3CDE", "U123"] {
+            assert!(is_slack_user_id(ok), "{ok}");
+        }
+        for bad in [
+            "", "alice", "u0alice", "T0TEAM", "U", "U0 ALICE", "slack:U1",
+        ] {
+            assert!(!is_slack_user_id(bad), "{bad}");
+        }
+        assert_eq!(
+            Principal::Slack {
+                slack_user_id: "U1".into()
+            }
+            .via(),
+            "slack"
+        );
     }
 
     #[test]

@@ -3,24 +3,32 @@
 //! [`decide`] enforces, on the server: the approval exists and is pending (compare-and-set in
 //! the store), it has not expired, the approver is on the app's `AppPolicy::approvers` list when
 //! that list is not empty, amounts above `two_approver_above_cents` get two *different*
-//! approvers (partial approvals are stored as votes), and edits are valid for the tool. When the
-//! approval completes it mints a single-use [`capability`](crate::capability) bound to the
-//! action, tool, arguments, amount and approvers, stores it with the approval and emits
+//! approvers (partial approvals are stored as votes, one per platform user), and edits are
+//! valid for the tool. When the approval completes it mints a single-use
+//! [`capability`](crate::capability) bound to the action, tool, arguments, amount and approvers, stores it with the approval and emits
 //! `support/approval.decided` with the deterministic id `approval-decided:<approval id>`.
 //!
 //! Every refusal is audited (`approval.refused`, with its stable code) before it is returned.
+//!
+//! Identity: a decision carries the [`Principal`] its channel authenticated. A token counts as
+//! its user; a Slack user id counts as the user it is linked to and, unlinked, decides nothing
+//! (`approver_not_linked`); the command line counts as `cli:<os user>`. Votes are unique per
+//! user, so one person with two tokens, or a token and their Slack id, approves once. The
+//! approver list names users: by id, email or linked Slack id (or `cli:<os user>`); a token's
+//! name matches nothing, so a token named like a Slack user id is nobody else.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::approvals::{ApprovalRequest, ApprovalState, Approver};
 use crate::audit::AuditEvent;
+use crate::auth::{Principal, Role};
 use crate::capability::{self, Grant};
 use crate::crypto::MasterKey;
 use crate::events::{self, EventSink, OutEvent};
 use crate::pipeline::tools::{ToolCall, ToolName};
 use crate::registry::{AppPolicy, policy_of};
-use crate::store::{ActionPatch, ActionRow, ApprovalRow, ApprovalVote, Store, StoreError};
+use crate::store::{ActionPatch, ActionRow, ApprovalRow, ApprovalVote, Store, StoreError, UserRow};
 use crate::time::Millis;
 
 /// How long a minted capability stays valid (the executor runs right after the decision; this
@@ -43,11 +51,11 @@ pub struct Decision {
     /// The approval id (`apr_…`); an action id (`act_…`) is accepted too (Slack buttons carry it).
     pub id: String,
     pub verdict: Verdict,
-    /// The authenticated identity of the decider (`token:<name>`, `slack:U…`, `cli:<user>`).
+    /// How the decider is shown (`token:<name>`, `slack:U…`, `cli:<user>`): a label, never
+    /// used to count or authorize.
     pub approver: String,
-    /// Other names of the same person that `AppPolicy::approvers` may list (a Slack user id,
-    /// an email, a token name).
-    pub aliases: Vec<String>,
+    /// Who decides, as the channel authenticated them: what is counted and authorized.
+    pub principal: Principal,
     /// What the caller said it was (recorded next to `approver`, never used to authorize).
     pub claimed_actor: Option<String>,
     pub reason: Option<String>,
@@ -92,6 +100,14 @@ pub enum DecisionError {
     NotAnApprover(String),
     #[error("{0} already approved; a different approver is needed")]
     SameApprover(String),
+    #[error(
+        "Slack user {0} is not linked to a platform user; an admin links it with `skill users link-slack <email> {0}`"
+    )]
+    NotLinked(String),
+    #[error("{0} is not an active user")]
+    Inactive(String),
+    #[error("{0} may not decide approvals (role {1}; agent or admin needed)")]
+    RoleTooLow(String, &'static str),
     #[error("invalid edit: {0}")]
     InvalidEdit(String),
     #[error("a reason is required to reject")]
@@ -112,6 +128,9 @@ impl DecisionError {
             Self::Expired => "approval_expired",
             Self::NotAnApprover(_) => "approver_not_allowed",
             Self::SameApprover(_) => "approver_already_approved",
+            Self::NotLinked(_) => "approver_not_linked",
+            Self::Inactive(_) => "approver_inactive",
+            Self::RoleTooLow(..) => "approver_role_too_low",
             Self::InvalidEdit(_) => "invalid_edit",
             Self::ReasonRequired => "reason_required",
             Self::Store(_) => "store_unavailable",
@@ -137,13 +156,78 @@ pub struct DecisionDeps<'a> {
     pub key: &'a MasterKey,
 }
 
-/// Whether the person (`approver` or one of `aliases`) may approve under `policy`.
-pub fn may_approve(policy: &AppPolicy, approver: &str, aliases: &[String]) -> bool {
+/// The decider, resolved: the user the principal counts as (none for the command line) and
+/// the key its vote is unique by.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decider {
+    pub user: Option<UserRow>,
+    /// The user id, or `cli:<os user>`.
+    pub key: String,
+    /// `token`, `slack` or `cli`.
+    pub via: &'static str,
+}
+
+impl Decider {
+    /// The user as the audit names it.
+    pub fn user_json(&self) -> Value {
+        match &self.user {
+            Some(u) => json!({"id": u.id, "email": u.email}),
+            None => Value::Null,
+        }
+    }
+}
+
+/// Resolve a principal to the user it counts as. Refuses an unlinked Slack user, an unknown
+/// or deactivated user, and a user whose role may not decide (viewer).
+pub async fn identify(store: &dyn Store, principal: &Principal) -> Result<Decider, DecisionError> {
+    let user = match principal {
+        Principal::Cli { os_user } => {
+            return Ok(Decider {
+                user: None,
+                key: format!("cli:{os_user}"),
+                via: principal.via(),
+            });
+        }
+        Principal::Token { user_id, .. } => store
+            .get_user(user_id)
+            .await?
+            .ok_or_else(|| DecisionError::Inactive(format!("user {user_id}")))?,
+        Principal::Slack { slack_user_id } => store
+            .find_user_by_slack_id(slack_user_id)
+            .await?
+            .ok_or_else(|| DecisionError::NotLinked(slack_user_id.clone()))?,
+    };
+    if !user.is_active() {
+        return Err(DecisionError::Inactive(user.email.clone()));
+    }
+    if !user.role.allows(Role::Agent) {
+        return Err(DecisionError::RoleTooLow(
+            user.email.clone(),
+            user.role.as_str(),
+        ));
+    }
+    Ok(Decider {
+        key: user.id.clone(),
+        user: Some(user),
+        via: principal.via(),
+    })
+}
+
+/// Whether the decider may approve under `policy`: the list is empty, or an entry names the
+/// decider's user (its id, email or linked Slack id, bare or as `slack:U…`), or, for the
+/// command line, is `cli:<os user>`.
+pub fn may_approve(policy: &AppPolicy, decider: &Decider) -> bool {
     policy.approvers.is_empty()
-        || policy
-            .approvers
-            .iter()
-            .any(|a| a == approver || aliases.iter().any(|x| x == a))
+        || policy.approvers.iter().map(|a| a.trim()).any(|a| {
+            a == decider.key
+                || decider.user.as_ref().is_some_and(|u| {
+                    a == u.id
+                        || a.eq_ignore_ascii_case(&u.email)
+                        || u.slack_user_id
+                            .as_deref()
+                            .is_some_and(|s| a == s || a.strip_prefix("slack:") == Some(s))
+                })
+        })
 }
 
 async fn resolve(store: &dyn Store, id: &str) -> Result<(ApprovalRow, ActionRow), DecisionError> {
@@ -188,7 +272,7 @@ pub async fn decide(
             json!({"code": e.code(), "message": e.to_string(), "id": d.id.chars().take(64).collect::<String>(),
                    "approval_id": apr.map(|a| a.id.clone()), "action_id": act.map(|a| a.id.clone()),
                    "verdict": d.verdict, "approver": d.approver, "claimed_actor": d.claimed_actor,
-                   "channel": d.channel}),
+                   "channel": d.channel, "via": d.principal.via(), "principal": principal_json(&d.principal)}),
         );
         if let Some(a) = act {
             if let Some(app) = &a.app {
@@ -207,6 +291,15 @@ pub async fn decide(
         }
     }
     result
+}
+
+/// The principal as a refusal's audit entry names it (before it was resolved to a user).
+fn principal_json(p: &Principal) -> Value {
+    match p {
+        Principal::Token { user_id, token_id } => json!({"user_id": user_id, "token_id": token_id}),
+        Principal::Slack { slack_user_id } => json!({"slack_user_id": slack_user_id}),
+        Principal::Cli { os_user } => json!({"os_user": os_user}),
+    }
 }
 
 fn audit_for(kind: &str, d: &Decision, action: &ActionRow, data: Value) -> AuditEvent {
@@ -238,6 +331,9 @@ async fn decide_inner(
     if now >= approval.expires_at {
         return Err(DecisionError::Expired);
     }
+    // The user the principal counts as: an unlinked Slack user, an unknown or deactivated
+    // user, a viewer are refused here and never counted.
+    let decider = identify(store, &d.principal).await?;
     let policy = match &action.app {
         Some(slug) => match store.get_app(slug).await? {
             Some(app) => policy_of(&app).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -245,12 +341,12 @@ async fn decide_inner(
         },
         None => AppPolicy::default(),
     };
-    if !may_approve(&policy, &d.approver, &d.aliases) {
+    if !may_approve(&policy, &decider) {
         return Err(DecisionError::NotAnApprover(d.approver.clone()));
     }
     let base = json!({"approval_id": approval.id, "action_id": action.id, "tool": action.kind,
                       "approver": d.approver, "claimed_actor": d.claimed_actor, "channel": d.channel,
-                      "reason": d.reason});
+                      "user": decider.user_json(), "via": decider.via, "reason": d.reason});
 
     if d.verdict == Verdict::Reject {
         if !store
@@ -334,6 +430,7 @@ async fn decide_inner(
         .add_approval_vote(&ApprovalVote {
             approval_id: approval.id.clone(),
             approver: d.approver.clone(),
+            user_id: decider.user.as_ref().map(|u| u.id.clone()),
             actor: d
                 .claimed_actor
                 .clone()
@@ -343,7 +440,11 @@ async fn decide_inner(
         })
         .await?
     {
-        return Err(DecisionError::SameApprover(d.approver.clone()));
+        // The same user (another token, their Slack id): one vote per person.
+        let who = decider.user.as_ref().map(|u| u.email.clone());
+        return Err(DecisionError::SameApprover(
+            who.unwrap_or_else(|| d.approver.clone()),
+        ));
     }
     if params != action.params
         && !store
@@ -361,16 +462,16 @@ async fn decide_inner(
     {
         return Err(DecisionError::AlreadyDecided("the action moved on".into()));
     }
-    let approvers: Vec<String> = store
-        .list_approval_votes(&approval.id)
-        .await?
-        .into_iter()
-        .map(|v| v.approver)
-        .collect();
+    let votes = store.list_approval_votes(&approval.id).await?;
+    let approvers: Vec<String> = votes.iter().map(|v| v.approver.clone()).collect();
+    // The users who approved (ids; the command line's votes have none), for the audit.
+    let users: Vec<Option<String>> = votes.iter().map(|v| v.user_id.clone()).collect();
     let required = approval.approvers_required.max(1);
-    if (approvers.len() as i64) < required {
+    // Votes are unique per user (store), so each vote is a different person.
+    if (votes.len() as i64) < required {
         let mut data = base.clone();
         data["approvers"] = json!(approvers);
+        data["users"] = json!(users);
         data["required"] = json!(required);
         store
             .append_audit(&audit_for("approval.vote_recorded", d, &action, data))
@@ -412,6 +513,7 @@ async fn decide_inner(
         .await?;
     let mut data = base;
     data["approvers"] = json!(approvers);
+    data["users"] = json!(users);
     data["edited"] = Value::Object(edited.clone());
     data["capability_nonce"] = json!(cap.claims.nonce);
     data["amount_cents"] = json!(amount);
@@ -543,13 +645,53 @@ mod tests {
         assert!(!DecisionError::Delivery("x".into()).is_refusal());
     }
 
+    fn user(id: &str, email: &str, slack: Option<&str>) -> Decider {
+        Decider {
+            user: Some(UserRow {
+                id: id.into(),
+                email: email.into(),
+                name: None,
+                role: Role::Agent,
+                password_hash: None,
+                slack_user_id: slack.map(str::to_string),
+                created_at: 0,
+                deactivated_at: None,
+            }),
+            key: id.into(),
+            via: "token",
+        }
+    }
+
     #[test]
-    fn approver_lists() {
+    fn approver_lists_name_users() {
         let mut p = AppPolicy::default();
-        assert!(may_approve(&p, "token:anyone", &[]));
-        p.approvers = vec!["U123".into(), "lead@example.com".into()];
-        assert!(may_approve(&p, "slack:U123", &["U123".into()]));
-        assert!(!may_approve(&p, "slack:U999", &["U999".into()]));
-        assert!(may_approve(&p, "token:lead", &["lead@example.com".into()]));
+        let nobody = user("usr_x", "x@example.com", None);
+        assert!(may_approve(&p, &nobody), "an empty list lets anyone");
+        p.approvers = vec!["U123".into(), "Lead@Example.com".into(), "cli:ops".into()];
+        // A linked Slack id names its user, whichever channel the user decides through.
+        assert!(may_approve(
+            &p,
+            &user("usr_1", "a@example.com", Some("U123"))
+        ));
+        assert!(!may_approve(
+            &p,
+            &user("usr_2", "b@example.com", Some("U999"))
+        ));
+        // Emails compare without case.
+        assert!(may_approve(&p, &user("usr_3", "lead@example.com", None)));
+        // A user whose id or token happens to be spelled like a Slack id is not that Slack user.
+        assert!(!may_approve(&p, &user("U123x", "u123@example.com", None)));
+        p.approvers = vec!["usr_4".into(), "slack:U5".into()];
+        assert!(may_approve(&p, &user("usr_4", "d@example.com", None)));
+        assert!(may_approve(&p, &user("usr_5", "e@example.com", Some("U5"))));
+        // The command line is named as `cli:<os user>`.
+        p.approvers = vec!["cli:ops".into()];
+        let cli = Decider {
+            user: None,
+            key: "cli:ops".into(),
+            via: "cli",
+        };
+        assert!(may_approve(&p, &cli));
+        assert!(!may_approve(&p, &user("cli:ops2", "ops@example.com", None)));
     }
 }

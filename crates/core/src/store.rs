@@ -66,6 +66,9 @@ pub struct ApiTokenRow {
     pub token_hash: String,
     pub created_at: Millis,
     pub revoked_at: Option<Millis>,
+    /// The user the token acts for (its approvals count as that user's). A token acts with
+    /// the lower of its own role and its user's.
+    pub user_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,8 +78,20 @@ pub struct UserRow {
     pub name: Option<String>,
     pub role: Role,
     pub password_hash: Option<String>,
+    /// The Slack user linked to this user (`skill users link-slack`): Slack clicks count as
+    /// this user's, and only linked Slack users may decide.
     pub slack_user_id: Option<String>,
     pub created_at: Millis,
+    /// Set when the user was deactivated: their tokens stop working, their Slack clicks are
+    /// refused.
+    #[serde(default)]
+    pub deactivated_at: Option<Millis>,
+}
+
+impl UserRow {
+    pub fn is_active(&self) -> bool {
+        self.deactivated_at.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,8 +217,12 @@ fn one() -> i64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalVote {
     pub approval_id: String,
-    /// The approver's identity (`slack:U…`, `token:<name>`, `user:<email>`).
+    /// How the approver decided (`slack:U…`, `token:<name>`, `cli:<os user>`): a label.
     pub approver: String,
+    /// The user who voted (a token's user, a linked Slack user); `None` for the command line
+    /// without a user. Votes are unique per user (per label when there is no user).
+    #[serde(default)]
+    pub user_id: Option<String>,
     /// The identity the caller claimed (recorded, never trusted).
     pub actor: String,
     pub channel: String,
@@ -351,6 +370,24 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_api_token(&self, id: &str, at: Millis) -> StoreResult<bool>;
     async fn upsert_user(&self, u: &UserRow) -> StoreResult<()>;
     async fn get_user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>>;
+    /// A new user; `Conflict` when the email is taken.
+    async fn insert_user(&self, u: &UserRow) -> StoreResult<()>;
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRow>>;
+    /// Every user, oldest first.
+    async fn list_users(&self) -> StoreResult<Vec<UserRow>>;
+    /// The user a Slack user id is linked to.
+    async fn find_user_by_slack_id(&self, slack_user_id: &str) -> StoreResult<Option<UserRow>>;
+    /// Link (`Some`) or unlink (`None`) a Slack user id; `Conflict` when another user has it.
+    /// `false` when there is no such user.
+    async fn set_user_slack_id(
+        &self,
+        user_id: &str,
+        slack_user_id: Option<&str>,
+    ) -> StoreResult<bool>;
+    async fn set_user_role(&self, user_id: &str, role: Role) -> StoreResult<bool>;
+    async fn set_user_password(&self, user_id: &str, password_hash: &str) -> StoreResult<bool>;
+    /// Deactivate an active user; `false` when there is none or it already was.
+    async fn deactivate_user(&self, user_id: &str, at: Millis) -> StoreResult<bool>;
     async fn insert_session(&self, s: &SessionRow) -> StoreResult<()>;
     async fn get_session(&self, token_hash: &str, now: Millis) -> StoreResult<Option<SessionRow>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
@@ -443,7 +480,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// The approval of an action (the newest, if there were several).
     async fn approval_for_action(&self, action_id: &str) -> StoreResult<Option<ApprovalRow>>;
-    /// Record one approver's vote; `false` when this approver already voted.
+    /// Record one approver's vote; `false` when this user (this label, for a vote without a
+    /// user) already voted.
     async fn add_approval_vote(&self, vote: &ApprovalVote) -> StoreResult<bool>;
     /// The votes of an approval, oldest first.
     async fn list_approval_votes(&self, approval_id: &str) -> StoreResult<Vec<ApprovalVote>>;

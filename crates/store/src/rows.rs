@@ -75,6 +75,7 @@ pub(crate) fn token(row: &AnyRow) -> StoreResult<ApiTokenRow> {
         token_hash: get(row, "token_hash")?,
         created_at: get(row, "created_at")?,
         revoked_at: get(row, "revoked_at")?,
+        user_id: get(row, "user_id")?,
     })
 }
 
@@ -87,6 +88,7 @@ pub(crate) fn user(row: &AnyRow) -> StoreResult<UserRow> {
         password_hash: get(row, "password_hash")?,
         slack_user_id: get(row, "slack_user_id")?,
         created_at: get(row, "created_at")?,
+        deactivated_at: get(row, "deactivated_at")?,
     })
 }
 

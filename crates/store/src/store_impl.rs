@@ -5,6 +5,7 @@ use crate::{Db, backend_err};
 use async_trait::async_trait;
 use sqlx::Row;
 use support_core::audit::{self, AuditEvent, AuditRecord};
+use support_core::auth::Role;
 use support_core::store::*;
 use support_core::time::{Millis, now_ms};
 
@@ -104,6 +105,11 @@ const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, st
 const CONV_COLS: &str = "id, front_id, app, customer_email, subject, status, escalation, escalation_reason, assignee, sla_due_at, created_at, updated_at";
 const AUDIT_COLS: &str =
     "seq, at, kind, app, conversation_id, actor, trace_id, data, prev_hash, hash";
+
+const USER_BY_EMAIL: &str = "SELECT id, email, name, role, password_hash, slack_user_id, created_at, deactivated_at FROM users WHERE email = $1";
+const USER_BY_ID: &str = "SELECT id, email, name, role, password_hash, slack_user_id, created_at, deactivated_at FROM users WHERE id = $1";
+const USER_BY_SLACK: &str = "SELECT id, email, name, role, password_hash, slack_user_id, created_at, deactivated_at FROM users WHERE slack_user_id = $1";
+const USERS_ALL: &str = "SELECT id, email, name, role, password_hash, slack_user_id, created_at, deactivated_at FROM users ORDER BY created_at, email";
 
 #[async_trait]
 impl Store for Db {
@@ -396,13 +402,14 @@ impl Store for Db {
     // ---- tokens, users, sessions ----
 
     async fn insert_api_token(&self, t: &ApiTokenRow) -> R<()> {
-        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO api_tokens (id, name, role, token_hash, created_at, revoked_at, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&t.id)
             .bind(&t.name)
             .bind(t.role.as_str())
             .bind(&t.token_hash)
             .bind(t.created_at)
             .bind(t.revoked_at)
+            .bind(&t.user_id)
             .execute(&self.write)
             .await
             .map_err(backend_err)?;
@@ -410,7 +417,7 @@ impl Store for Db {
     }
 
     async fn find_api_token(&self, token_hash: &str) -> R<Option<ApiTokenRow>> {
-        sqlx::query("SELECT id, name, role, token_hash, created_at, revoked_at FROM api_tokens WHERE token_hash = $1")
+        sqlx::query("SELECT id, name, role, token_hash, created_at, revoked_at, user_id FROM api_tokens WHERE token_hash = $1")
             .bind(token_hash)
             .fetch_optional(&self.read)
             .await
@@ -420,7 +427,7 @@ impl Store for Db {
     }
 
     async fn list_api_tokens(&self) -> R<Vec<ApiTokenRow>> {
-        sqlx::query("SELECT id, name, role, token_hash, created_at, revoked_at FROM api_tokens ORDER BY created_at")
+        sqlx::query("SELECT id, name, role, token_hash, created_at, revoked_at, user_id FROM api_tokens ORDER BY created_at")
             .fetch_all(&self.read)
             .await
             .map_err(backend_err)?
@@ -443,9 +450,10 @@ impl Store for Db {
 
     async fn upsert_user(&self, u: &UserRow) -> R<()> {
         sqlx::query(
-            "INSERT INTO users (id, email, name, role, password_hash, slack_user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO users (id, email, name, role, password_hash, slack_user_id, created_at, deactivated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (email) DO UPDATE SET name = excluded.name, role = excluded.role, \
-             password_hash = excluded.password_hash, slack_user_id = excluded.slack_user_id",
+             password_hash = excluded.password_hash, slack_user_id = excluded.slack_user_id, \
+             deactivated_at = excluded.deactivated_at",
         )
         .bind(&u.id)
         .bind(&u.email)
@@ -454,14 +462,115 @@ impl Store for Db {
         .bind(&u.password_hash)
         .bind(&u.slack_user_id)
         .bind(u.created_at)
+        .bind(u.deactivated_at)
         .execute(&self.write)
         .await
         .map_err(backend_err)?;
         Ok(())
     }
 
+    async fn insert_user(&self, u: &UserRow) -> R<()> {
+        sqlx::query(
+            "INSERT INTO users (id, email, name, role, password_hash, slack_user_id, created_at, deactivated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.name)
+        .bind(u.role.as_str())
+        .bind(&u.password_hash)
+        .bind(&u.slack_user_id)
+        .bind(u.created_at)
+        .bind(u.deactivated_at)
+        .execute(&self.write)
+        .await
+        .map_err(|e| match backend_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("user {} already exists", u.email)),
+            other => other,
+        })?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: &str) -> R<Option<UserRow>> {
+        sqlx::query(USER_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::user(&r))
+            .transpose()
+    }
+
+    async fn list_users(&self) -> R<Vec<UserRow>> {
+        sqlx::query(USERS_ALL)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::user)
+            .collect()
+    }
+
+    async fn find_user_by_slack_id(&self, slack_user_id: &str) -> R<Option<UserRow>> {
+        // Decisions read it: from the writer, like the approval they decide.
+        sqlx::query(USER_BY_SLACK)
+            .bind(slack_user_id)
+            .fetch_optional(&self.write)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::user(&r))
+            .transpose()
+    }
+
+    async fn set_user_slack_id(&self, user_id: &str, slack_user_id: Option<&str>) -> R<bool> {
+        let done = sqlx::query("UPDATE users SET slack_user_id = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(slack_user_id)
+            .execute(&self.write)
+            .await
+            .map_err(|e| match backend_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "Slack user {} is linked to another user",
+                    slack_user_id.unwrap_or_default()
+                )),
+                other => other,
+            })?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_user_role(&self, user_id: &str, role: Role) -> R<bool> {
+        let done = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(role.as_str())
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_user_password(&self, user_id: &str, password_hash: &str) -> R<bool> {
+        let done = sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash)
+            .execute(&self.write)
+            .await
+            .map_err(backend_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn deactivate_user(&self, user_id: &str, at: Millis) -> R<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET deactivated_at = $2 WHERE id = $1 AND deactivated_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(at)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn get_user_by_email(&self, email: &str) -> R<Option<UserRow>> {
-        sqlx::query("SELECT id, email, name, role, password_hash, slack_user_id, created_at FROM users WHERE email = $1")
+        sqlx::query(USER_BY_EMAIL)
             .bind(email)
             .fetch_optional(&self.read)
             .await
@@ -1035,9 +1144,12 @@ impl Store for Db {
 
     async fn add_approval_vote(&self, v: &ApprovalVote) -> R<bool> {
         let done = sqlx::query(
-            "INSERT INTO approval_votes (approval_id, approver, actor, channel, voted_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (approval_id, approver) DO NOTHING",
+            "INSERT INTO approval_votes (approval_id, voter, user_id, approver, actor, channel, voted_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (approval_id, voter) DO NOTHING",
         )
         .bind(&v.approval_id)
+        // One vote per user; a vote without a user (the command line) is its label's.
+        .bind(v.user_id.as_deref().unwrap_or(&v.approver))
+        .bind(&v.user_id)
         .bind(&v.approver)
         .bind(&v.actor)
         .bind(&v.channel)
@@ -1050,7 +1162,7 @@ impl Store for Db {
 
     async fn list_approval_votes(&self, approval_id: &str) -> R<Vec<ApprovalVote>> {
         let rows = sqlx::query(
-            "SELECT approval_id, approver, actor, channel, voted_at FROM approval_votes WHERE approval_id = $1 ORDER BY voted_at, approver",
+            "SELECT approval_id, approver, user_id, actor, channel, voted_at FROM approval_votes WHERE approval_id = $1 ORDER BY voted_at, voter",
         )
         .bind(approval_id)
         .fetch_all(&self.write)
@@ -1061,6 +1173,7 @@ impl Store for Db {
                 Ok(ApprovalVote {
                     approval_id: r.try_get("approval_id").map_err(corrupt)?,
                     approver: r.try_get("approver").map_err(corrupt)?,
+                    user_id: r.try_get("user_id").map_err(corrupt)?,
                     actor: r.try_get("actor").map_err(corrupt)?,
                     channel: r.try_get("channel").map_err(corrupt)?,
                     voted_at: r.try_get("voted_at").map_err(corrupt)?,

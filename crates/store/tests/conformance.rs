@@ -299,6 +299,9 @@ async fn concurrent_audit_appends_form_one_chain() {
 #[tokio::test]
 async fn tokens_users_sessions() {
     each_backend(|db| async move {
+        db.insert_user(&user("usr_ci", "ci@example.com", Role::Agent))
+            .await
+            .unwrap();
         let t = ApiTokenRow {
             id: "tok_1".into(),
             name: "ci".into(),
@@ -306,6 +309,7 @@ async fn tokens_users_sessions() {
             token_hash: "h1".into(),
             created_at: 5,
             revoked_at: None,
+            user_id: "usr_ci".into(),
         };
         db.insert_api_token(&t).await.unwrap();
         assert_eq!(db.find_api_token("h1").await.unwrap(), Some(t.clone()));
@@ -329,6 +333,7 @@ async fn tokens_users_sessions() {
             password_hash: Some("x".into()),
             slack_user_id: None,
             created_at: 1,
+            deactivated_at: None,
         };
         db.upsert_user(&u).await.unwrap();
         u.slack_user_id = Some("U123".into());
@@ -686,6 +691,7 @@ async fn actions_and_approvals_transition_once() {
         let vote = |who: &str, at| ApprovalVote {
             approval_id: "apr_1".into(),
             approver: who.into(),
+            user_id: None,
             actor: who.into(),
             channel: "dashboard".into(),
             voted_at: at,
@@ -1160,6 +1166,230 @@ async fn audit_verification_needs_the_archive_entry_of_its_genesis() {
         assert_eq!(
             audit::verify(&db).await,
             Err(ChainError::UnrecordedGenesis { seq: 2 })
+        );
+    })
+    .await;
+}
+
+fn user(id: &str, email: &str, role: Role) -> UserRow {
+    UserRow {
+        id: id.into(),
+        email: email.into(),
+        name: None,
+        role,
+        password_hash: None,
+        slack_user_id: None,
+        created_at: 1,
+        deactivated_at: None,
+    }
+}
+
+/// Users for approver identity: unique emails, Slack ids linked to at most one user, roles,
+/// passwords, deactivation, and tokens that belong to users.
+#[tokio::test]
+async fn users_slack_links_roles_and_deactivation() {
+    each_backend(|db| async move {
+        let alice = user("usr_alice", "alice@example.com", Role::Agent);
+        let bob = UserRow {
+            created_at: 2,
+            ..user("usr_bob", "bob@example.com", Role::Viewer)
+        };
+        db.insert_user(&alice).await.unwrap();
+        db.insert_user(&bob).await.unwrap();
+        assert!(
+            matches!(
+                db.insert_user(&user("usr_other", "alice@example.com", Role::Admin))
+                    .await,
+                Err(StoreError::Conflict(_))
+            ),
+            "an email names one user"
+        );
+        assert_eq!(db.get_user("usr_alice").await.unwrap(), Some(alice.clone()));
+        assert!(db.get_user("usr_none").await.unwrap().is_none());
+        let ids: Vec<String> = db
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        assert_eq!(ids, ["usr_alice", "usr_bob"]);
+
+        // Slack links: explicit, one user per Slack id, removable.
+        assert!(db.find_user_by_slack_id("U0ALICE").await.unwrap().is_none());
+        assert!(
+            db.set_user_slack_id("usr_alice", Some("U0ALICE"))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            db.find_user_by_slack_id("U0ALICE")
+                .await
+                .unwrap()
+                .map(|u| u.id),
+            Some("usr_alice".into())
+        );
+        assert!(matches!(
+            db.set_user_slack_id("usr_bob", Some("U0ALICE")).await,
+            Err(StoreError::Conflict(_))
+        ));
+        assert!(!db.set_user_slack_id("usr_none", Some("U0X")).await.unwrap());
+        assert!(db.set_user_slack_id("usr_alice", None).await.unwrap());
+        assert!(db.find_user_by_slack_id("U0ALICE").await.unwrap().is_none());
+        assert!(
+            db.set_user_slack_id("usr_bob", Some("U0ALICE"))
+                .await
+                .unwrap()
+        );
+
+        // Role, password, deactivation.
+        assert!(db.set_user_role("usr_bob", Role::Agent).await.unwrap());
+        assert!(
+            db.set_user_password("usr_bob", "$argon2id$x")
+                .await
+                .unwrap()
+        );
+        let got = db.get_user("usr_bob").await.unwrap().unwrap();
+        assert_eq!(
+            (got.role, got.password_hash.as_deref(), got.is_active()),
+            (Role::Agent, Some("$argon2id$x"), true)
+        );
+        assert!(db.deactivate_user("usr_bob", 50).await.unwrap());
+        assert!(!db.deactivate_user("usr_bob", 60).await.unwrap(), "once");
+        let got = db
+            .get_user_by_email("bob@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.deactivated_at, Some(50));
+        assert!(!got.is_active());
+
+        // Tokens belong to users; two tokens may belong to one.
+        for (id, hash) in [("tok_a1", "ha1"), ("tok_a2", "ha2")] {
+            db.insert_api_token(&ApiTokenRow {
+                id: id.into(),
+                name: "laptop".into(),
+                role: Role::Agent,
+                token_hash: hash.into(),
+                created_at: 3,
+                revoked_at: None,
+                user_id: "usr_alice".into(),
+            })
+            .await
+            .unwrap();
+        }
+        let owners: Vec<String> = db
+            .list_api_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.user_id)
+            .collect();
+        assert_eq!(owners, ["usr_alice", "usr_alice"]);
+        assert_eq!(
+            db.find_api_token("ha2").await.unwrap().map(|t| t.user_id),
+            Some("usr_alice".into())
+        );
+    })
+    .await;
+}
+
+/// Votes are unique per user, whatever label (token, Slack id) they came through; a vote
+/// without a user (the command line) is unique by its label.
+#[tokio::test]
+async fn approval_votes_count_once_per_user() {
+    each_backend(|db| async move {
+        let action = ActionRow {
+            id: "act_v".into(),
+            conversation_id: None,
+            app: None,
+            kind: "processRefund".into(),
+            params: json!({}),
+            category: None,
+            confidence: None,
+            reasoning: None,
+            risk: "approval_required".into(),
+            status: "pending_approval".into(),
+            idempotency_key: "act_v".into(),
+            result: None,
+            error: None,
+            trace_id: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        db.insert_action(&action).await.unwrap();
+        db.insert_approval(&ApprovalRow {
+            id: "apr_v".into(),
+            action_id: "act_v".into(),
+            channel: "dashboard".into(),
+            slack_channel: None,
+            slack_ts: None,
+            status: "pending".into(),
+            decided_by: None,
+            reason: None,
+            expires_at: 1_000,
+            created_at: 1,
+            decided_at: None,
+            approvers_required: 2,
+            amount_cents: Some(50_000),
+            currency: Some("usd".into()),
+            capability: None,
+            draft: None,
+        })
+        .await
+        .unwrap();
+        let vote = |label: &str, user: Option<&str>, at| ApprovalVote {
+            approval_id: "apr_v".into(),
+            approver: label.into(),
+            user_id: user.map(str::to_string),
+            actor: label.into(),
+            channel: "dashboard".into(),
+            voted_at: at,
+        };
+        assert!(
+            db.add_approval_vote(&vote("token:alice-laptop", Some("usr_alice"), 2))
+                .await
+                .unwrap()
+        );
+        // The same user through another token, then through their Slack id: no second vote.
+        assert!(
+            !db.add_approval_vote(&vote("token:alice-phone", Some("usr_alice"), 3))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.add_approval_vote(&vote("slack:U0ALICE", Some("usr_alice"), 4))
+                .await
+                .unwrap()
+        );
+        // Another user, even through a label spelled like alice's: a second vote.
+        assert!(
+            db.add_approval_vote(&vote("token:alice-laptop", Some("usr_bob"), 5))
+                .await
+                .unwrap()
+        );
+        // The command line: unique by its label.
+        assert!(
+            db.add_approval_vote(&vote("cli:ops", None, 6))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !db.add_approval_vote(&vote("cli:ops", None, 7))
+                .await
+                .unwrap()
+        );
+        let votes = db.list_approval_votes("apr_v").await.unwrap();
+        assert_eq!(
+            votes
+                .iter()
+                .map(|v| (v.approver.as_str(), v.user_id.as_deref()))
+                .collect::<Vec<_>>(),
+            [
+                ("token:alice-laptop", Some("usr_alice")),
+                ("token:alice-laptop", Some("usr_bob")),
+                ("cli:ops", None)
+            ]
         );
     })
     .await;
