@@ -42,6 +42,10 @@ pub struct DemoState {
     /// The key for `POST /e/{key}` (the event API).
     #[serde(default)]
     pub inngest_event_key: String,
+    /// The Inngest signing key (`signkey-demo-<hex>`): signs calls to SDK apps and
+    /// authenticates `POST /fn/register` (its bearer). Used when none is configured.
+    #[serde(default)]
+    pub inngest_signing_key: String,
 }
 
 impl std::fmt::Debug for DemoState {
@@ -90,6 +94,11 @@ pub fn demo_master_key(data_dir: &Path) -> Result<MasterKey, HostError> {
     Ok(key)
 }
 
+/// A fresh Inngest-format signing key: `signkey-demo-` and 32 random bytes in hex.
+fn demo_signing_key() -> String {
+    format!("signkey-demo-{}", crypto::random_hex(32))
+}
+
 pub fn demo_json_path(data_dir: &Path) -> PathBuf {
     data_dir.join("demo.json")
 }
@@ -125,8 +134,17 @@ pub fn prepare(settings: &mut Settings) -> Result<DemoState, HostError> {
             },
             api_token: auth::mint_token().plaintext,
             inngest_event_key: crypto::random_hex(16),
+            inngest_signing_key: String::new(),
         },
     };
+    let mut state = state;
+    if state.inngest_signing_key.is_empty() {
+        // Also for a demo.json written before the key existed; `seed` rewrites the file.
+        state.inngest_signing_key = demo_signing_key();
+    }
+    if settings.inngest.signing_key.is_none() {
+        settings.inngest.signing_key = Some(Secret::new(state.inngest_signing_key.clone()));
+    }
     if settings.front.signing_secrets.is_empty() {
         settings.front.signing_secrets = vec![Secret::new(state.front_signing_secret.clone())];
     }

@@ -351,7 +351,9 @@ async fn steps_routes(p: &Platform) -> Result<Router, HostError> {
                 .map(|k| k.expose().to_string()),
             dev: inngest.is_dev(),
             backoff: Default::default(),
-            call_timeout: Duration::from_secs(300),
+            call_timeout: Duration::from_secs(inngest.call_timeout_secs),
+            allowed_hosts: inngest.allowed_hosts.clone(),
+            max_reply_bytes: usize::try_from(inngest.max_reply_bytes).unwrap_or(usize::MAX),
         };
         r = r.merge(
             p.engine

@@ -128,17 +128,42 @@ impl Default for OtelSettings {
 
 /// Inngest settings. Also read from Inngest's own variables: `INNGEST_SIGNING_KEY`,
 /// `INNGEST_SIGNING_KEY_FALLBACK`, `INNGEST_EVENT_KEY`, `INNGEST_BASE_URL`, `INNGEST_DEV`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct InngestSettings {
+    /// Signs calls to SDK apps and authenticates `POST /fn/register` (no key: registration
+    /// is refused). `--demo` generates one when none is set.
     pub signing_key: Option<Secret>,
     pub signing_key_fallback: Option<Secret>,
     pub event_key: Option<Secret>,
     #[serde(deserialize_with = "lenient_string")]
     pub base_url: Option<String>,
-    /// `INNGEST_DEV`: `1`/`true`, or the dev server's URL. Skips signature checks.
+    /// `INNGEST_DEV`: `1`/`true`, or the dev server's URL. Skips signature checks, and lets
+    /// SDK apps run on loopback or private addresses.
     #[serde(deserialize_with = "lenient_string")]
     pub dev: Option<String>,
+    /// Hosts (names or IP literals) that SDK apps may use as runtime URLs although they are
+    /// loopback, link-local or private addresses; outside dev mode others are refused.
+    pub allowed_hosts: Vec<String>,
+    /// Total timeout of one call to an SDK app, in seconds.
+    pub call_timeout_secs: u64,
+    /// The largest reply accepted from an SDK app; a bigger one fails the step.
+    pub max_reply_bytes: u64,
+}
+
+impl Default for InngestSettings {
+    fn default() -> Self {
+        Self {
+            signing_key: None,
+            signing_key_fallback: None,
+            event_key: None,
+            base_url: None,
+            dev: None,
+            allowed_hosts: Vec::new(),
+            call_timeout_secs: 30,
+            max_reply_bytes: 4 * 1024 * 1024,
+        }
+    }
 }
 
 impl InngestSettings {

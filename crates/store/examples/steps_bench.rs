@@ -403,6 +403,8 @@ async fn start_js(engine: &Engine, dir: &std::path::Path) -> Res<Option<tokio::p
     let register = engine
         .serve_sdk_apps(support_steps::server::ServerConfig {
             signing_key: Some(SIGNING_KEY.into()),
+            // The node app listens on loopback.
+            allowed_hosts: vec!["127.0.0.1".into()],
             ..Default::default()
         })
         .await?;

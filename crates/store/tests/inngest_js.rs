@@ -79,6 +79,8 @@ async fn conformance(db: support_store::Db) {
     let register = engine
         .serve_sdk_apps(ServerConfig {
             signing_key: Some(SIGNING_KEY.into()),
+            // The node app listens on loopback; outside dev mode that must be allowed.
+            allowed_hosts: vec!["127.0.0.1".into()],
             backoff: Backoff {
                 initial: Duration::from_millis(10),
                 max: Duration::from_millis(50),
