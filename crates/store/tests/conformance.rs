@@ -1394,3 +1394,151 @@ async fn approval_votes_count_once_per_user() {
     })
     .await;
 }
+
+/// Migration 20261205000100 on a database written before it: the demo token goes to the demo
+/// admin, every other token to a user of its own (role kept, no password), votes keep their
+/// label as their key, and a Slack id can no longer be linked to two users. Runs the SQL files
+/// on an empty database (SQLite in memory; a fresh schema on Postgres).
+#[tokio::test]
+async fn the_identity_migration_gives_earlier_tokens_users() {
+    use sqlx::{Connection, Row};
+    for t in TestDb::all().await.expect("test databases") {
+        eprintln!("-- backend {:?}", t.backend());
+        let (dialect, mut c) = match t.backend() {
+            Backend::Sqlite => (
+                "sqlite",
+                sqlx::AnyConnection::connect("sqlite::memory:")
+                    .await
+                    .unwrap(),
+            ),
+            Backend::Postgres => {
+                let mut c = sqlx::AnyConnection::connect(&t.url).await.unwrap();
+                sqlx::raw_sql("CREATE SCHEMA before_identity; SET search_path TO before_identity")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                ("postgres", c)
+            }
+        };
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../migrations")
+            .join(dialect);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        let run = |sql: String| sqlx::raw_sql(sqlx::AssertSqlSafe(sql));
+        let ours = "20261205000100_approver_identity.sql";
+        for f in files
+            .iter()
+            .filter(|f| f.file_name().unwrap().to_str().unwrap() < "20261205000100")
+        {
+            run(std::fs::read_to_string(f).unwrap())
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        }
+        run("INSERT INTO users (id, email, name, role, password_hash, slack_user_id, created_at) VALUES \
+             ('usr_admin', 'admin@demo.test', 'Demo admin', 'admin', 'x', NULL, 1); \
+             INSERT INTO api_tokens (id, name, role, token_hash, created_at, revoked_at) VALUES \
+             ('tok_demo', 'demo', 'admin', 'h0', 2, NULL), ('tok_ci', 'ci', 'agent', 'h1', 3, NULL), \
+             ('tok_u', 'U0ALICE', 'viewer', 'h2', 4, 9); \
+             INSERT INTO actions (id, kind, params, risk, status, idempotency_key, created_at, updated_at) VALUES \
+             ('act_1', 'processRefund', '{}', 'approval_required', 'pending_approval', 'act_1', 1, 1); \
+             INSERT INTO approvals (id, action_id, channel, status, expires_at, created_at, approvers_required) VALUES \
+             ('apr_1', 'act_1', 'dashboard', 'pending', 100, 1, 2); \
+             INSERT INTO approval_votes (approval_id, approver, actor, channel, voted_at) VALUES \
+             ('apr_1', 'token:ci', 'token:ci', 'dashboard', 5)"
+            .into())
+        .execute(&mut c)
+        .await
+        .unwrap();
+        run(std::fs::read_to_string(dir.join(ours)).unwrap())
+            .execute(&mut c)
+            .await
+            .unwrap();
+
+        let owner = |rows: Vec<sqlx::any::AnyRow>| -> Vec<(String, String)> {
+            rows.iter()
+                .map(|r| (r.try_get("id").unwrap(), r.try_get("user_id").unwrap()))
+                .collect()
+        };
+        let tokens = sqlx::query("SELECT id, user_id FROM api_tokens ORDER BY id")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(
+            owner(tokens),
+            [
+                ("tok_ci".to_string(), "usr_tok_ci".to_string()),
+                ("tok_demo".into(), "usr_admin".into()),
+                ("tok_u".into(), "usr_tok_u".into()),
+            ]
+        );
+        let u = sqlx::query(
+            "SELECT email, name, role, password_hash, slack_user_id, deactivated_at FROM users WHERE id = 'usr_tok_ci'",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        assert_eq!(
+            u.try_get::<String, _>("email").unwrap(),
+            "tok_ci@tokens.invalid"
+        );
+        assert_eq!(u.try_get::<String, _>("name").unwrap(), "token ci");
+        assert_eq!(u.try_get::<String, _>("role").unwrap(), "agent");
+        assert!(
+            u.try_get::<Option<String>, _>("password_hash")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            u.try_get::<Option<String>, _>("slack_user_id")
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            u.try_get::<Option<i64>, _>("deactivated_at")
+                .unwrap()
+                .is_none()
+        );
+        // A token named like a Slack id is not linked to that Slack user.
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE slack_user_id IS NOT NULL")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(n, 0);
+
+        // The earlier vote keeps its label as its key; votes are now unique per voter.
+        let v = sqlx::query("SELECT voter, approver, user_id FROM approval_votes")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(v.try_get::<String, _>("voter").unwrap(), "token:ci");
+        assert_eq!(v.try_get::<String, _>("approver").unwrap(), "token:ci");
+        assert!(v.try_get::<Option<String>, _>("user_id").unwrap().is_none());
+        let vote = |voter: &str| {
+            format!(
+                "INSERT INTO approval_votes (approval_id, voter, user_id, approver, actor, channel, voted_at) \
+                 VALUES ('apr_1', '{voter}', '{voter}', 'token:ci', 'x', 'dashboard', 6)"
+            )
+        };
+        run(vote("usr_admin")).execute(&mut c).await.unwrap();
+        assert!(run(vote("usr_admin")).execute(&mut c).await.is_err());
+
+        // One Slack id, one user.
+        run("UPDATE users SET slack_user_id = 'U0ALICE' WHERE id = 'usr_admin'".into())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        assert!(
+            run("UPDATE users SET slack_user_id = 'U0ALICE' WHERE id = 'usr_tok_ci'".into())
+                .execute(&mut c)
+                .await
+                .is_err()
+        );
+        c.close().await.unwrap();
+    }
+}
