@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub remote: RwLock<Option<Invoker>>,
     /// Group commit of [`Engine::send`]: see [`SendQueue`].
     pub sends: SendQueue,
+    /// Set once SDK apps are served: which stored apps this engine has loaded (see `fleet`).
+    pub sdk_sync: std::sync::Mutex<Option<crate::fleet::SdkSync>>,
 }
 
 /// Events waiting to be stored, and who waits for them.
@@ -149,6 +151,7 @@ impl EngineBuilder {
                 changes,
                 remote: RwLock::new(None),
                 sends: SendQueue::default(),
+                sdk_sync: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -222,6 +225,10 @@ impl Engine {
 
     pub(crate) fn function(&self, id: &str) -> Option<Arc<Compiled>> {
         read(&self.inner.functions).get(id).cloned()
+    }
+
+    pub(crate) fn lock_sdk_sync(&self) -> std::sync::MutexGuard<'_, Option<crate::fleet::SdkSync>> {
+        lock(&self.inner.sdk_sync)
     }
 
     pub(crate) fn add_function(&self, c: Compiled) {
@@ -494,6 +501,10 @@ impl Engine {
             // A worker fans an event out with the functions it knows. Without any it would
             // mark events processed that start nothing, so it leaves them to workers that
             // have functions (SDK apps registered later make it take part).
+            if !self.has_functions() {
+                // SDK apps registered on another instance may give it some.
+                self.sync_sdk_apps().await;
+            }
             if self.has_functions() {
                 match self.process_events().await {
                     Ok(n) => more_events = n >= cfg.event_batch as usize,
@@ -590,6 +601,11 @@ impl Engine {
             )
             .await?;
         let n = events.len();
+        if n > 0 {
+            // Fan out with the functions of the whole fleet: SDK apps registered on any
+            // instance since this one last looked are loaded first.
+            self.sync_sdk_apps().await;
+        }
         // One transaction for the batch. Effects are computed from the waits as they were
         // before the batch: a wait created meanwhile (by a run, or as a new run's cancel
         // wait) is registered after every event already stored, so it could not match these.

@@ -25,6 +25,7 @@ pub mod error;
 pub mod event;
 pub mod event_api;
 pub mod expr;
+mod fleet;
 pub mod function;
 pub mod hash;
 pub mod sdk;

@@ -363,6 +363,8 @@ impl Engine {
             policy: policy.clone(),
             max_reply,
         }));
+        // Apps registered with other instances reach this one's fan-out too.
+        self.follow_sdk_apps(config.clone());
         Ok(axum::Router::new()
             .route("/fn/register", post(register))
             .with_state(Arc::new(RegisterState {
