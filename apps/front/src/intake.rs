@@ -50,6 +50,66 @@ fn inbox_ids(payload: &Value) -> Vec<String> {
     ids
 }
 
+/// A verified Front webhook body, parsed by [`parse_webhook`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// A type we do not handle (see [`runner_event`]): acknowledged and ignored.
+    Ignored { kind: String },
+    /// An event for the runner.
+    Event(FrontEvent),
+}
+
+/// What the intake takes from a Front event it handles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontEvent {
+    /// Front's envelope `type`.
+    pub kind: String,
+    /// Our runner event name for `kind`.
+    pub name: &'static str,
+    /// `payload.id`, Front's event id (non-empty).
+    pub event_id: String,
+    pub conversation_id: Option<String>,
+    /// The message id when the event's target is a message.
+    pub message_id: Option<String>,
+    /// Inbox ids named by the event's source or target.
+    pub inboxes: Vec<String>,
+    /// `payload.emitted_at`, as sent.
+    pub emitted_at: Value,
+}
+
+/// Parse a Front webhook body (after its signature was checked). Any input gives `Ok` or a
+/// [`FrontError::BadRequest`] (400 `bad_request`), never a panic; this is the function the
+/// property tests (`tests/prop_intake.rs`) drive with arbitrary bodies.
+pub fn parse_webhook(body: &[u8]) -> Result<Parsed, FrontError> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|e| FrontError::BadRequest(format!("body is not JSON: {e}")))?;
+    let kind = envelope["type"].as_str().unwrap_or_default().to_string();
+    let Some(name) = runner_event(&kind) else {
+        return Ok(Parsed::Ignored { kind });
+    };
+    let payload = &envelope["payload"];
+    let event_id = payload["id"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| FrontError::BadRequest("payload.id (the event id) is missing".into()))?
+        .to_string();
+    let conversation_id = payload["conversation"]["id"].as_str().map(str::to_string);
+    let message_id = if payload["target"]["_meta"]["type"] == "message" {
+        payload["target"]["data"]["id"].as_str().map(str::to_string)
+    } else {
+        None
+    };
+    Ok(Parsed::Event(FrontEvent {
+        kind,
+        name,
+        event_id,
+        conversation_id,
+        message_id,
+        inboxes: inbox_ids(payload),
+        emitted_at: payload["emitted_at"].clone(),
+    }))
+}
+
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -81,26 +141,22 @@ pub async fn webhook(
     if let Some(challenge) = header(&headers, "x-front-challenge") {
         return Ok(Json(json!({"challenge": challenge})));
     }
-    let envelope: Value = serde_json::from_slice(&body)
-        .map_err(|e| FrontError::BadRequest(format!("body is not JSON: {e}")))?;
-    let kind = envelope["type"].as_str().unwrap_or_default().to_string();
-    let Some(name) = runner_event(&kind) else {
-        metrics::counter!("front_webhooks_total", "outcome" => "ignored_type").increment(1);
-        return Ok(Json(json!({"status": "ignored", "type": kind})));
+    let event = match parse_webhook(&body)? {
+        Parsed::Ignored { kind } => {
+            metrics::counter!("front_webhooks_total", "outcome" => "ignored_type").increment(1);
+            return Ok(Json(json!({"status": "ignored", "type": kind})));
+        }
+        Parsed::Event(event) => event,
     };
-    let payload = &envelope["payload"];
-    let event_id = payload["id"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| FrontError::BadRequest("payload.id (the event id) is missing".into()))?
-        .to_string();
-    let conversation_id = payload["conversation"]["id"].as_str().map(str::to_string);
-    let message_id = if payload["target"]["_meta"]["type"] == "message" {
-        payload["target"]["data"]["id"].as_str().map(str::to_string)
-    } else {
-        None
-    };
-    let inboxes = inbox_ids(payload);
+    let FrontEvent {
+        kind,
+        name,
+        event_id,
+        conversation_id,
+        message_id,
+        inboxes,
+        emitted_at,
+    } = event;
     let mut app = None;
     for inbox in &inboxes {
         if let Some(a) = p
@@ -135,7 +191,7 @@ pub async fn webhook(
         "conversation_id": conversation_id,
         "message_id": message_id,
         "front_type": kind,
-        "emitted_at": payload["emitted_at"],
+        "emitted_at": emitted_at,
     });
     // The enqueued event is the receipt: its id is `front:{event id}`, and the runner (the
     // embedded one by a unique key, Inngest by event-id deduplication) stores it once. A retry

@@ -18,6 +18,58 @@ use support_web::Platform;
 /// Event types that change what the platform can do in Slack.
 const AUDITED: &[&str] = &["app_uninstalled", "tokens_revoked"];
 
+/// A verified Events API body, parsed by [`parse_envelope`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Envelope {
+    /// Slack checks the request URL: answer the `challenge`.
+    UrlVerification { challenge: String },
+    /// An event, with its non-empty `event_id` and its `event.type` (empty when absent).
+    EventCallback {
+        event_id: String,
+        kind: String,
+        envelope: Value,
+    },
+    /// Another envelope type (or none): acknowledged and ignored.
+    Other { kind: Option<String> },
+}
+
+/// Parse an Events API body (after its signature was checked). Any input gives `Ok` or a
+/// [`SlackError::BadPayload`] (400 `bad_payload`), never a panic; the property tests
+/// (`tests/prop_slack.rs`) drive it with arbitrary bodies.
+pub fn parse_envelope(body: &[u8]) -> Result<Envelope, SlackError> {
+    let envelope: Value = serde_json::from_slice(body)
+        .map_err(|e| SlackError::BadPayload(format!("body is not JSON: {e}")))?;
+    match envelope["type"].as_str() {
+        Some("url_verification") => {
+            let challenge = envelope["challenge"].as_str().ok_or_else(|| {
+                SlackError::BadPayload("url_verification without a challenge".into())
+            })?;
+            Ok(Envelope::UrlVerification {
+                challenge: challenge.to_string(),
+            })
+        }
+        Some("event_callback") => {
+            let event_id = envelope["event_id"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| SlackError::BadPayload("event_callback without an event_id".into()))?
+                .to_string();
+            let kind = envelope["event"]["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            Ok(Envelope::EventCallback {
+                event_id,
+                kind,
+                envelope,
+            })
+        }
+        other => Ok(Envelope::Other {
+            kind: other.map(str::to_string),
+        }),
+    }
+}
+
 pub async fn events(
     State(p): State<Platform>,
     headers: HeaderMap,
@@ -39,23 +91,14 @@ pub async fn events(
             .await;
         return Err(SlackError::InvalidSignature(e.to_string()));
     }
-    let envelope: Value = serde_json::from_slice(&body)
-        .map_err(|e| SlackError::BadPayload(format!("body is not JSON: {e}")))?;
-    match envelope["type"].as_str() {
-        Some("url_verification") => {
-            let challenge = envelope["challenge"].as_str().ok_or_else(|| {
-                SlackError::BadPayload("url_verification without a challenge".into())
-            })?;
-            Ok(Json(json!({ "challenge": challenge })))
-        }
-        Some("event_callback") => {
-            let event_id = envelope["event_id"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| {
-                    SlackError::BadPayload("event_callback without an event_id".into())
-                })?;
-            let kind = envelope["event"]["type"].as_str().unwrap_or_default();
+    match parse_envelope(&body)? {
+        Envelope::UrlVerification { challenge } => Ok(Json(json!({ "challenge": challenge }))),
+        Envelope::EventCallback {
+            event_id,
+            kind,
+            envelope,
+        } => {
+            let (event_id, kind) = (event_id.as_str(), kind.as_str());
             if !p
                 .store
                 .record_webhook_receipt("slack", event_id, now_ms())
@@ -82,6 +125,6 @@ pub async fn events(
             );
             Ok(Json(json!({"status": "accepted", "event_id": event_id})))
         }
-        other => Ok(Json(json!({"status": "ignored", "type": other}))),
+        Envelope::Other { kind } => Ok(Json(json!({"status": "ignored", "type": kind}))),
     }
 }

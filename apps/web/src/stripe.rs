@@ -90,14 +90,14 @@ async fn webhook(
             .await?;
         return Err(err);
     }
-    let event: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("body is not JSON: {e}")))?;
-    let event_id = event["id"]
-        .as_str()
-        .filter(|s| !s.is_empty() && s.len() <= 255)
-        .ok_or_else(|| ApiError::BadRequest("the event has no id".into()))?
-        .to_string();
-    let kind = event["type"].as_str().unwrap_or_default().to_string();
+    let sc::StripeEvent {
+        id: event_id,
+        kind,
+        raw: event,
+    } = sc::parse_event(&body).map_err(|e| match e {
+        sc::WebhookError::Invalid(m) => ApiError::BadRequest(m),
+        other => ApiError::BadRequest(other.to_string()),
+    })?;
     if !p
         .store
         .record_webhook_receipt(sc::WEBHOOK_RECEIPT_SOURCE, &event_id, now_ms())
