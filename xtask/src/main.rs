@@ -12,6 +12,9 @@
 //! - `cargo xtask llm-smoke`: opt-in, not part of `test`: the OpenAI-compatible adapter against
 //!   llama.cpp (`llama-cpp-python[server]` in a venv under the target dir, with a GGUF model
 //!   from PyPI); wire compatibility, not answer quality (writes `target/llm-smoke-report.json`).
+//! - `cargo xtask fuzz [--cases N]`: opt-in, not part of `test`: the property tests of every
+//!   signature verifier and webhook parser in release, 100,000 cases per property (writes
+//!   `target/fuzz-report.json`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use std::process::Command;
 
 mod bench_sdk;
 mod bench_steps;
+mod fuzz;
 mod llm_smoke;
 mod tidy;
 
@@ -100,8 +104,9 @@ fn main() -> Result<()> {
         Some("bench-sdk") => bench_sdk::run(&root, &args[1..]),
         Some("bench-steps") => bench_steps::run(&root, &args[1..]),
         Some("llm-smoke") => llm_smoke::run(&root, &args[1..]),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps|llm-smoke>");
+            eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps|llm-smoke|fuzz>");
             std::process::exit(2);
         }
     }

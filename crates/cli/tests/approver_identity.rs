@@ -423,6 +423,40 @@ async fn tokens_act_for_their_user() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user_id"], carol.id.as_str());
     assert_eq!(body["role"], "agent");
+    // An admin mints a token for carol through the API; it cannot outrank her.
+    let (status, body) = app
+        .post_json(
+            &app.demo.api_token,
+            "/api/v1/tokens",
+            json!({"name": "carol-ci", "role": "agent", "user": "Carol@Example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user_id"], carol.id.as_str());
+    let (_, me) = who(body["token"].as_str().unwrap().to_string()).await;
+    assert_eq!(me["user_id"], carol.id.as_str());
+    let (status, body) = app
+        .post_json(
+            &app.demo.api_token,
+            "/api/v1/tokens",
+            json!({"name": "carol-admin", "role": "admin", "user": "carol@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    // The demo token is the demo admin's.
+    let (_, me) = who(app.demo.api_token.clone()).await;
+    let admin = app
+        .platform
+        .store
+        .get_user_by_email(&app.demo.admin.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(me["user_id"], admin.id.as_str());
     app.platform
         .store
         .set_user_role(&carol.id, Role::Viewer)

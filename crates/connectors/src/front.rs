@@ -145,7 +145,9 @@ impl FrontClient {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
-                Some(Instant::now() + Duration::from_secs_f64((reset - now).clamp(0.0, 3600.0)))
+                // `reset` comes from Front: NaN or garbage must not panic `from_secs_f64`.
+                let wait = (reset - now).clamp(0.0, 3600.0);
+                Some(Instant::now() + Duration::try_from_secs_f64(wait).unwrap_or_default())
             } else {
                 None
             };

@@ -222,7 +222,8 @@ pub fn verify_webhook(
         .trim()
         .parse()
         .map_err(|_| WebhookAuthError::BadTimestamp)?;
-    if (now_ms - t).abs() > window_ms {
+    // Overflow-safe: `i64::MIN`/`i64::MAX` are just outside the window (no panic in debug).
+    if !crate::time::within(now_ms, t, window_ms) {
         return Err(WebhookAuthError::Expired);
     }
     let given = sig.trim().as_bytes();
@@ -327,5 +328,68 @@ mod webhook_tests {
             verify_webhook(&[""], Some(sig), Some("1700000000123"), BODY, now, w),
             Err(WebhookAuthError::Mismatch)
         );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_without_overflow() {
+        let sig = "ue4vv2PVauMOMhkrl1dDiGbx8XRT4vBANMELRuFrXf8=";
+        let now = 1_700_000_000_123;
+        for ts in [
+            i64::MIN.to_string(),
+            i64::MAX.to_string(),
+            (i64::MIN + 1).to_string(),
+            "-1".into(),
+        ] {
+            assert_eq!(
+                verify_webhook(
+                    &["front_test_secret"],
+                    Some(sig),
+                    Some(&ts),
+                    BODY,
+                    now,
+                    300_000
+                ),
+                Err(WebhookAuthError::Expired),
+                "{ts}"
+            );
+        }
+        // A signed timestamp at the extremes, checked at the extremes of `now`.
+        for (ts, now) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (i64::MIN, 0)] {
+            let t = ts.to_string();
+            let sig = webhook_signature("front_test_secret", &t, BODY);
+            assert_eq!(
+                verify_webhook(
+                    &["front_test_secret"],
+                    Some(&sig),
+                    Some(&t),
+                    BODY,
+                    now,
+                    300_000
+                ),
+                Err(WebhookAuthError::Expired),
+                "{ts} at {now}"
+            );
+        }
+        for garbage in [
+            "",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "1e3",
+            "0x10",
+            "١٢",
+        ] {
+            assert_eq!(
+                verify_webhook(
+                    &["front_test_secret"],
+                    Some(sig),
+                    Some(garbage),
+                    BODY,
+                    now,
+                    300_000
+                ),
+                Err(WebhookAuthError::BadTimestamp),
+                "{garbage:?}"
+            );
+        }
     }
 }

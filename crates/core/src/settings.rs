@@ -296,6 +296,115 @@ pub struct LlmSettings {
     pub prices: crate::llm::PriceTable,
 }
 
+/// HTTP server limits: how long a client may take, and how many connections it may hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    /// A request's line and headers must arrive within this many seconds of the connection
+    /// (or of the previous response) or the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// The body must keep arriving: at most this many seconds between two of its chunks.
+    pub body_timeout_secs: u64,
+    /// A whole request (reading the body, the handler) must finish within this many seconds:
+    /// answered `408 request_timeout` otherwise.
+    pub request_timeout_secs: u64,
+    /// The same for the runner's routes (`/api/inngest` runs steps inline, `/fn/register`,
+    /// `/e/{key}`), which need longer.
+    pub long_request_timeout_secs: u64,
+    /// A connection with no request in flight and no bytes in either direction for this many
+    /// seconds is closed (keep-alive idle, a client that stops reading a response).
+    pub idle_timeout_secs: u64,
+    /// At most this many connections at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 10,
+            body_timeout_secs: 30,
+            request_timeout_secs: 60,
+            long_request_timeout_secs: 300,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// One route class's quota per source: `per_minute` sustained, up to `burst` at once.
+/// `per_minute = 0` means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteQuota {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl RouteQuota {
+    pub const fn new(per_minute: u32, burst: u32) -> Self {
+        Self { per_minute, burst }
+    }
+}
+
+/// Rate limits per source on every public route, answered `429 rate_limited` with
+/// `Retry-After`. A source is the client IP, or the bearer token on `/api/v1`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// The off-switch (tests). Refusals are still counted and sampled into the audit log.
+    pub enabled: bool,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind one trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Sources tracked per route class: sources are hashed (with a per-process random seed)
+    /// into this many buckets, so no sender can grow the limiter's state beyond it.
+    pub max_sources: usize,
+    /// At most this many refusals (rate-limited requests, bad signatures) per minute per
+    /// route class and kind are written to the audit log; every one is counted in metrics.
+    pub audit_samples_per_minute: u32,
+    /// `POST /webhooks/front`.
+    pub front: RouteQuota,
+    /// `POST /webhooks/stripe`.
+    pub stripe: RouteQuota,
+    /// `/slack/*`.
+    pub slack: RouteQuota,
+    /// OAuth callbacks (`/stripe/oauth/callback`).
+    pub oauth: RouteQuota,
+    /// The event API, `POST /e/{key}`.
+    pub events: RouteQuota,
+    /// `POST /fn/register`.
+    pub fn_register: RouteQuota,
+    /// `/api/inngest`.
+    pub inngest: RouteQuota,
+    /// `/api/v1/*`, per bearer token.
+    pub api: RouteQuota,
+    /// The stand-ins for Front and the product that `--demo` serves itself (`/sandbox/…`,
+    /// `/demo-app/…`), called by the platform: unlimited by default.
+    pub demo: RouteQuota,
+    /// Every other route, per client IP.
+    pub other: RouteQuota,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            trust_forwarded_for: false,
+            max_sources: 65_536,
+            audit_samples_per_minute: 10,
+            front: RouteQuota::new(1200, 300),
+            stripe: RouteQuota::new(1200, 300),
+            slack: RouteQuota::new(600, 120),
+            oauth: RouteQuota::new(30, 10),
+            events: RouteQuota::new(1200, 300),
+            fn_register: RouteQuota::new(30, 10),
+            inngest: RouteQuota::new(1200, 300),
+            api: RouteQuota::new(1200, 300),
+            demo: RouteQuota::new(0, 0),
+            other: RouteQuota::new(1200, 300),
+        }
+    }
+}
+
 /// Retention: how long message bodies and decided approvals' payloads are kept before the
 /// `support-retention` cron function purges them (the rows stay). Apps override the days in
 /// their policy (`retention.message_body_days`, `retention.approval_payload_days`).
@@ -363,6 +472,10 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
+    /// Server timeouts and the connection cap.
+    pub http: HttpSettings,
+    /// Rate limits per source and the audit sampling of refusals.
+    pub rate_limit: RateLimitSettings,
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 4100)),
             data_dir: PathBuf::from(".support"),
@@ -386,6 +499,8 @@ impl Default for Settings {
 }
 
 /// A setting that is missing or invalid, with the key and where its value came from.
+            http: HttpSettings::default(),
+            rate_limit: RateLimitSettings::default(),
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid setting `{key}` (from {origin}): {message}")]
 pub struct SettingsError {
@@ -418,6 +533,8 @@ const INNGEST_VARS: &[&str] = &[
     "INNGEST_SIGNING_KEY",
     "INNGEST_SIGNING_KEY_FALLBACK",
     "INNGEST_EVENT_KEY",
+    "http",
+    "rate_limit",
     "INNGEST_BASE_URL",
     "INNGEST_DEV",
 ];
@@ -687,6 +804,21 @@ mod tests {
             assert_eq!(err.key, "master_key");
             Ok(())
         });
+    #[test]
+    fn http_and_rate_limit_settings_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SUPPORT_HTTP__HEADER_READ_TIMEOUT_SECS", "1");
+            jail.set_env("SUPPORT_RATE_LIMIT__ENABLED", "false");
+            jail.set_env("SUPPORT_RATE_LIMIT__FRONT__PER_MINUTE", "5");
+            let s = Settings::from_figment(Settings::figment(None)).map_err(|e| e.to_string())?;
+            assert_eq!(s.http.header_read_timeout_secs, 1);
+            assert_eq!(s.http.request_timeout_secs, 60);
+            assert!(!s.rate_limit.enabled);
+            assert_eq!(s.rate_limit.front, RouteQuota::new(5, 300));
+            Ok(())
+        });
+    }
+
     }
 
     #[test]

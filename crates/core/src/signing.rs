@@ -25,11 +25,12 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Overflow-safe (see [`crate::time::within`]): any `i64` timestamp is compared without panic.
 fn fresh(ts: i64, now_secs: i64, tolerance_secs: i64) -> Result<(), SignatureError> {
-    if now_secs.abs_diff(ts) > tolerance_secs.unsigned_abs() {
-        Err(SignatureError::Expired)
-    } else {
+    if crate::time::within(now_secs, ts, tolerance_secs) {
         Ok(())
+    } else {
+        Err(SignatureError::Expired)
     }
 }
 
@@ -285,6 +286,64 @@ mod tests {
                 v(&[SLACK_SECRET], Some(SLACK_SIG), Some(bad), b, now),
                 Err(SignatureError::BadTimestamp),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn extreme_timestamps_are_refused_without_overflow() {
+        let b = SLACK_BODY.as_bytes();
+        // Signed at the extremes and checked at the extremes of `now`: expired, never a panic.
+        for (ts, now) in [
+            (i64::MAX, 1_700_000_000),
+            (i64::MAX, i64::MIN),
+            (0, i64::MIN),
+            (0, i64::MAX),
+            (i64::MAX, -1),
+        ] {
+            let t = ts.to_string();
+            let sig = slack_signature(SLACK_SECRET, &t, b);
+            assert_eq!(
+                verify_slack(&[SLACK_SECRET], Some(&sig), Some(&t), b, now, 300),
+                Err(SignatureError::Expired),
+                "slack {ts} at {now}"
+            );
+            let header = stripe_signature_header(STRIPE_SECRET, ts, b);
+            assert_eq!(
+                verify_stripe(&[STRIPE_SECRET], Some(&header), b, now, 300),
+                Err(SignatureError::Expired),
+                "stripe {ts} at {now}"
+            );
+        }
+        // A tolerance of i64::MIN/MAX is a wide window, not an overflow.
+        let header = stripe_signature_header(STRIPE_SECRET, i64::MAX, b);
+        assert_eq!(
+            verify_stripe(&[STRIPE_SECRET], Some(&header), b, i64::MIN, i64::MIN),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            verify_stripe(&[STRIPE_SECRET], Some(&header), b, 0, i64::MAX),
+            Ok(i64::MAX)
+        );
+        // Out of range or signed values are not timestamps.
+        for bad in [
+            i64::MIN.to_string(),
+            "9223372036854775808".into(),
+            "99999999999999999999999999".into(),
+            "-1".into(),
+            "+1".into(),
+            "1e9".into(),
+        ] {
+            let sig = slack_signature(SLACK_SECRET, &bad, b);
+            assert_eq!(
+                verify_slack(&[SLACK_SECRET], Some(&sig), Some(&bad), b, 0, 300),
+                Err(SignatureError::BadTimestamp),
+                "slack {bad}"
+            );
+            assert_eq!(
+                verify_stripe(&[STRIPE_SECRET], Some(&format!("t={bad},v1=00")), b, 0, 300),
+                Err(SignatureError::BadTimestamp),
+                "stripe {bad}"
             );
         }
     }

@@ -275,6 +275,35 @@ fn s(v: &Value) -> Option<String> {
     v.as_str().filter(|x| !x.is_empty()).map(str::to_string)
 }
 
+/// The longest Stripe event id we store (receipts are keyed by it).
+pub const MAX_EVENT_ID_LEN: usize = 255;
+
+/// A verified Stripe webhook body, parsed by [`parse_event`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StripeEvent {
+    /// `id` (`evt_…`): non-empty, at most [`MAX_EVENT_ID_LEN`] bytes.
+    pub id: String,
+    /// `type`, empty when absent.
+    pub kind: String,
+    /// The whole event, for [`process_event`] and dead letters.
+    pub raw: Value,
+}
+
+/// Parse a Stripe webhook body (after its signature was checked): JSON with an event id. Any
+/// input gives `Ok` or [`WebhookError::Invalid`] (the webhook answers 400 `bad_request`), never
+/// a panic; the property tests (`tests/prop_signing.rs`) drive it with arbitrary bodies.
+pub fn parse_event(body: &[u8]) -> Result<StripeEvent, WebhookError> {
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| WebhookError::Invalid(format!("body is not JSON: {e}")))?;
+    let id = raw["id"]
+        .as_str()
+        .filter(|s| !s.is_empty() && s.len() <= MAX_EVENT_ID_LEN)
+        .ok_or_else(|| WebhookError::Invalid("the event has no id".into()))?
+        .to_string();
+    let kind = raw["type"].as_str().unwrap_or_default().to_string();
+    Ok(StripeEvent { id, kind, raw })
+}
+
 /// Apply one verified Stripe event seen for the first time.
 pub async fn process_event(
     deps: &WebhookDeps<'_>,

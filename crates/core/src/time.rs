@@ -15,3 +15,33 @@ pub fn now_ms() -> Millis {
 
 /// Thirty days, the half-life of trust scores and the default refund window.
 pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+
+/// Whether the timestamp `ts` is within `tolerance` of `now`, either way (both in the same
+/// unit). Overflow-safe for every pair of `i64`: a timestamp from outside such as `i64::MIN` or
+/// `i64::MAX` is simply outside the window, in debug and release builds alike. A negative
+/// tolerance counts as its absolute value.
+pub fn within(now: i64, ts: i64, tolerance: i64) -> bool {
+    now.abs_diff(ts) <= tolerance.unsigned_abs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_is_overflow_safe_and_inclusive() {
+        let now = 1_700_000_000_000;
+        assert!(within(now, now + 300_000, 300_000));
+        assert!(within(now, now - 300_000, 300_000));
+        assert!(!within(now, now + 300_001, 300_000));
+        assert!(!within(now, now - 300_001, 300_000));
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, -1] {
+            assert!(!within(now, ts, 300_000), "{ts}");
+        }
+        assert!(!within(i64::MIN, i64::MAX, 300_000));
+        assert!(!within(i64::MAX, i64::MIN, i64::MAX));
+        assert!(within(i64::MIN, i64::MIN, 0));
+        assert!(within(0, i64::MIN, i64::MIN));
+        assert!(within(now, now + 5, -5));
+    }
+}

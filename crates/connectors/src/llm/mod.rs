@@ -343,9 +343,10 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.trim().parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v >= 0.0)
     };
+    // `try_from`: a huge value (`1e300`) from the server is ignored, never a panic.
     num("retry-after-ms")
-        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
-        .or_else(|| num("retry-after").map(Duration::from_secs_f64))
+        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok())
+        .or_else(|| num("retry-after").and_then(|s| Duration::try_from_secs_f64(s).ok()))
 }
 
 /// At most `max` characters of `s` (provider messages can be long).
@@ -374,6 +375,13 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&d), None);
+        // Absurd values from the server are ignored (the backoff applies), never a panic.
+        for absurd in ["1e300", "inf", "NaN", "-1"] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", absurd.parse().unwrap());
+            h.insert("retry-after-ms", absurd.parse().unwrap());
+            assert_eq!(retry_after(&h), None, "{absurd}");
+        }
     }
 
     #[test]
