@@ -107,8 +107,24 @@ pub async fn approval_json(store: &dyn Store, a: &ApprovalRow) -> Result<Value, 
         Some(slug) => store.get_app(&slug).await?.map(|a| a.name),
         None => None,
     };
+    // The money at stake is the Stripe charge's (amount left on it, its currency), with the
+    // charge id; without a charge id (Stripe not configured) it is the product's figure.
+    let charge_id = action
+        .as_ref()
+        .and_then(|x| x.params["chargeId"].as_str().map(str::to_string));
+    let amount = a
+        .amount_cents
+        .map(|c| support_core::payments::format_amount(c, a.currency.as_deref().unwrap_or("usd")));
+    let amount_source = a.amount_cents.map(|_| {
+        if charge_id.is_some() {
+            "stripe_charge"
+        } else {
+            "product"
+        }
+    });
     Ok(json!({
         "id": a.id, "action_id": a.action_id, "status": a.status, "channel": a.channel,
+        "amount": amount, "charge_id": charge_id, "amount_source": amount_source,
         "slack_channel": a.slack_channel, "slack_ts": a.slack_ts,
         "decided_by": a.decided_by, "reason": a.reason, "expires_at": a.expires_at,
         "created_at": a.created_at, "decided_at": a.decided_at,

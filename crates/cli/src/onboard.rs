@@ -623,6 +623,10 @@ impl SupportIntegration for {Type} {
         Ok(None)
     }
 
+    /// Each `Purchase.amount` is in MAJOR units of its `currency`, as a decimal: `179.0` for
+    /// $179.00, `1000.0` for ¥1,000, never cents. Set `stripe_charge_id` to the charge that
+    /// paid for it: refunds are made on that charge for the amount Stripe reports, and your
+    /// figure is only cross-checked against it (a mismatch goes to a human, nothing refunded).
     async fn get_purchases(&self, user_id: &str) -> Result<Vec<Purchase>, IntegrationError> {
         let _ = user_id;
         Ok(Vec::new())
@@ -687,6 +691,10 @@ export const integration: SupportIntegration = {
     void email
     return null
   },
+  // Each purchase's `amount` is in MAJOR units of its `currency`, as a decimal: 179 or 179.00
+  // for $179.00, 1000 for ¥1,000, never cents. Set `stripeChargeId` to the charge that paid
+  // for it: refunds are made on that charge for the amount Stripe reports, and your figure is
+  // only cross-checked against it (a mismatch goes to a human, nothing is refunded).
   async getPurchases(userId) {
     void userId
     return []

@@ -40,6 +40,10 @@ async fn kill_9_between_approval_and_execution_executes_once() {
     let front_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(support_front::sandbox::serve(front.clone(), listener));
     let (stripe, stripe_url) = FakeStripe::start(STRIPE_SECRET_KEY).await.unwrap();
+    // The demo product's charges, as Stripe holds them: refunds take their amount from these.
+    for c in course_app::seeded_charges() {
+        stripe.set_charge(None, &c.id, c.amount_cents, c.currency);
+    }
     let envs = [
         ("SUPPORT_FRONT__API_TOKEN", "crash-front-token"),
         ("SUPPORT_FRONT__API_URL", front_url.as_str()),

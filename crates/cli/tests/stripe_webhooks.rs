@@ -272,6 +272,20 @@ async fn deauthorization_disconnects_the_app_and_refunds_fail_without_calling_st
     let stripe = app.stripe.clone().unwrap();
     let slug = app.demo.apps[1].slug.clone();
     set_account(&app, &slug, "acct_tailwind").await;
+    // Paul's charge is a direct charge on the connected account.
+    let charge = course_app::seeded_charges()
+        .into_iter()
+        .find(|c| c.email == "paul.ferguson@example.net")
+        .unwrap();
+    stripe.set_charge(
+        Some("acct_tailwind"),
+        &charge.id,
+        charge.amount_cents,
+        charge.currency,
+    );
+    // A refund waits for approval, read from the connected account.
+    let (d, action, approval) = app.pending_refund(0).await;
+    assert_eq!(approval.amount_cents, Some(charge.amount_cents));
 
     let ev = event(
         "evt_deauth_1",
@@ -295,8 +309,8 @@ async fn deauthorization_disconnects_the_app_and_refunds_fail_without_calling_st
     assert_eq!(emitted[0]["data"]["app_id"], slug.as_str());
     assert_eq!(emitted[0]["id"], "stripe:evt_deauth_1");
 
-    // An approved refund for that app fails clearly and never reaches Stripe.
-    let (d, action, approval) = app.pending_refund(0).await;
+    // The approved refund for that app fails clearly and never reaches Stripe.
+    let before = stripe.calls().len();
     let run = approve(&app, &d, &approval).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     let decision = &run.run.output.as_ref().unwrap()["decisions"][0];
@@ -316,7 +330,66 @@ async fn deauthorization_disconnects_the_app_and_refunds_fail_without_calling_st
         .unwrap()
         .unwrap();
     assert_eq!(got.status, "failed");
-    assert!(stripe.calls().iter().all(|c| c.path != "/v1/refunds"));
+    assert_eq!(stripe.calls().len(), before, "{:?}", stripe.calls());
+    assert!(stripe.refunds().is_empty());
+
+    // A new refund for that app cannot be read from (or made on) Stripe: it is not put up
+    // for approval, the conversation goes to a human with the reason, and Stripe is never
+    // called.
+    let d = app
+        .front
+        .deliver(app.inbound(
+            1,
+            "paul.ferguson@example.net",
+            "Refund",
+            "Hello, could I get a refund please? It isn't what I needed.",
+        ))
+        .await
+        .unwrap();
+    let run = app
+        .settled_run(
+            &d.event_id,
+            &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    assert_eq!(
+        run.run.output.as_ref().unwrap()["pending_actions"],
+        json!([])
+    );
+    let actions = app
+        .platform
+        .store
+        .list_actions(&d.conversation_id)
+        .await
+        .unwrap();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0].status, "rejected");
+    assert!(
+        actions[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("stripe_disconnected"),
+        "{actions:?}"
+    );
+    let conv = app
+        .platform
+        .store
+        .get_conversation(&d.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        conv.escalation_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("stripe_disconnected"),
+        "{conv:?}"
+    );
+    assert_eq!(stripe.calls().len(), before, "{:?}", stripe.calls());
     assert!(stripe.refunds().is_empty());
 }
 
@@ -687,7 +760,7 @@ async fn query_tools_read_the_connected_account_live_and_are_audited() {
     stripe.add_subscription(Some("acct_typewise"), "cus_q1", "sub_q1", "active");
 
     let s = &app.platform.services;
-    let deps = support_cli::functions::inbound_deps(s).unwrap();
+    let deps = support_web::functions::inbound_deps(s).unwrap();
     let row = s.registry.require(&slug).await.unwrap();
     let tools =
         support_core::workflow::PlatformTools::new(&deps, &row, "run_tools_test", "cnv_tools")

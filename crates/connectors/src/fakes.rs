@@ -6,8 +6,12 @@
 //!   `chat.postMessage`, `chat.update`, `views.open`, `chat.postEphemeral`.
 //! - [`FakeStripe`]: form-encoded `POST /v1/refunds` with `Idempotency-Key` replay (same key and
 //!   parameters → the stored answer; other parameters → `idempotency_error`), `Stripe-Account`,
-//!   and Stripe's error body `{"error":{"type","code","message","param"}}`. Any `ch_…` charge is
-//!   known (with [`FakeStripe::charge_amount`] cents) unless a card error is queued.
+//!   and Stripe's error body `{"error":{"type","code","message","param"}}`. A charge registered
+//!   with [`FakeStripe::set_charge`] / [`FakeStripe::add_charge`] lives on its account only
+//!   (`Stripe-Account`; elsewhere it is `resource_missing`) with its amount and currency; any
+//!   other `ch_…` charge is known (with [`FakeStripe::charge_amount`] cents in `usd`).
+//!   `GET /v1/charges/{id}` answers the charge object (`amount`, `amount_refunded`, `currency`,
+//!   …) as Stripe does.
 //!   `GET /v1/charges?customer=`, `/v1/refunds?charge=` and `/v1/subscriptions?customer=` answer
 //!   in Stripe's list format (`{"object":"list","data":[…],"has_more":…,"url"}`) from
 //!   [`FakeStripe::add_charge`] / [`FakeStripe::add_subscription`] and the refunds made; Connect's
@@ -247,13 +251,14 @@ const REFUND_FIXTURE: &str = include_str!("../tests/fixtures/stripe/refund.json"
 const CHARGE_FIXTURE: &str = include_str!("../tests/fixtures/stripe/charge.json");
 const SUBSCRIPTION_FIXTURE: &str = include_str!("../tests/fixtures/stripe/subscription.json");
 
-/// A charge the fake lists for a customer ([`FakeStripe::add_charge`]).
+/// A charge the fake knows ([`FakeStripe::add_charge`], [`FakeStripe::set_charge`]).
 #[derive(Debug, Clone)]
 struct FakeCharge {
     account: Option<String>,
     id: String,
-    customer: String,
+    customer: Option<String>,
     amount: i64,
+    currency: String,
 }
 
 type Replays = BTreeMap<(Option<String>, String), (Vec<(String, String)>, u16, Value)>;
@@ -400,14 +405,35 @@ impl FakeStripe {
         lock(&self.0).charge_amount = cents;
     }
 
-    /// A charge of `customer` on `account` (`None`: the platform) that `GET /v1/charges` lists.
+    /// A charge of `customer` on `account` (`None`: the platform) that `GET /v1/charges` lists,
+    /// of `amount` cents in `usd`.
     pub fn add_charge(&self, account: Option<&str>, id: &str, customer: &str, amount: i64) {
         lock(&self.0).charges.push(FakeCharge {
             account: account.map(str::to_string),
             id: id.into(),
-            customer: customer.into(),
+            customer: Some(customer.into()),
             amount,
+            currency: "usd".into(),
         });
+    }
+
+    /// The charge `id` on `account` (`None`: the platform), of `amount` minor units of
+    /// `currency`, without a customer; replaces an earlier registration of the same id.
+    pub fn set_charge(&self, account: Option<&str>, id: &str, amount: i64, currency: &str) {
+        let mut st = lock(&self.0);
+        st.charges.retain(|c| c.id != id);
+        st.charges.push(FakeCharge {
+            account: account.map(str::to_string),
+            id: id.into(),
+            customer: None,
+            amount,
+            currency: currency.to_ascii_lowercase(),
+        });
+    }
+
+    /// Minor units refunded so far on `charge` (by anyone).
+    pub fn refunded(&self, charge: &str) -> i64 {
+        lock(&self.0).refunded.get(charge).copied().unwrap_or(0)
     }
 
     /// A subscription of `customer` on `account` that `GET /v1/subscriptions` lists.
@@ -437,11 +463,40 @@ fn query_param(query: &[(String, String)], k: &str) -> Option<String> {
     query.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
 }
 
+/// The charge `id` as seen from `account`: a registered one on its own account only; any
+/// other `ch_…` is known with the default amount, in `usd`.
+fn find_charge(st: &StripeState, account: Option<&String>, id: &str) -> Option<FakeCharge> {
+    match st.charges.iter().rev().find(|c| c.id == id) {
+        Some(c) if c.account.as_ref() == account => Some(c.clone()),
+        Some(_) => None,
+        None => id.starts_with("ch_").then(|| FakeCharge {
+            account: account.cloned(),
+            id: id.into(),
+            customer: None,
+            amount: st.charge_amount,
+            currency: "usd".into(),
+        }),
+    }
+}
+
+fn no_such_charge(id: &str, param: &str) -> (u16, Value) {
+    let (status, mut body) = stripe_error(
+        404,
+        "invalid_request_error",
+        Some("resource_missing"),
+        &format!("No such charge: '{id}'"),
+    );
+    body["error"]["param"] = json!(param);
+    body["error"]["doc_url"] = json!("https://stripe.com/docs/error-codes/resource-missing");
+    (status, body)
+}
+
 fn charge_json(st: &StripeState, c: &FakeCharge) -> Value {
     let mut v: Value = serde_json::from_str(CHARGE_FIXTURE).unwrap_or_else(|_| json!({}));
     let refunded = st.refunded.get(&c.id).copied().unwrap_or(0);
     v["id"] = json!(c.id);
     v["amount"] = json!(c.amount);
+    v["currency"] = json!(c.currency);
     v["amount_captured"] = json!(c.amount);
     v["amount_refunded"] = json!(refunded);
     v["refunded"] = json!(refunded >= c.amount);
@@ -472,7 +527,9 @@ fn list_endpoint(
             st.charges
                 .iter()
                 .rev()
-                .filter(|c| c.account.as_ref() == account && Some(&c.customer) == customer.as_ref())
+                .filter(|c| {
+                    c.account.as_ref() == account && c.customer.is_some() && c.customer == customer
+                })
                 .map(|c| charge_json(st, c))
                 .collect()
         }
@@ -502,7 +559,16 @@ fn list_endpoint(
                 })
                 .collect()
         }
-        _ => return None,
+        _ => {
+            let id = path.strip_prefix("/v1/charges/")?;
+            if id.is_empty() || id.contains('/') {
+                return None;
+            }
+            return Some(match find_charge(st, account, id) {
+                Some(c) => (200, charge_json(st, &c)),
+                None => no_such_charge(id, "id"),
+            });
+        }
     };
     let has_more = data.len() > limit;
     let mut body = stripe_list(path, data.into_iter().take(limit).collect());
@@ -577,7 +643,11 @@ fn oauth_token(
     )
 }
 
-fn create_refund(st: &mut StripeState, form: &[(String, String)]) -> (u16, Value) {
+fn create_refund(
+    st: &mut StripeState,
+    account: Option<&String>,
+    form: &[(String, String)],
+) -> (u16, Value) {
     let get = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let Some(charge) = get("charge") else {
         return stripe_error(
@@ -587,19 +657,14 @@ fn create_refund(st: &mut StripeState, form: &[(String, String)]) -> (u16, Value
             "One of the following params should be provided for this request: payment_intent or charge.",
         );
     };
-    if !charge.starts_with("ch_") {
-        return stripe_error(
-            404,
-            "invalid_request_error",
-            Some("resource_missing"),
-            &format!("No such charge: '{charge}'"),
-        );
-    }
+    let Some(known) = find_charge(st, account, &charge) else {
+        return no_such_charge(&charge, "charge");
+    };
     if !st.card_errors.is_empty() {
         let (code, message) = st.card_errors.remove(0);
         return stripe_error(402, "card_error", Some(&code), &message);
     }
-    let left = st.charge_amount - st.refunded.get(&charge).copied().unwrap_or(0);
+    let left = known.amount - st.refunded.get(&charge).copied().unwrap_or(0);
     if left <= 0 {
         return stripe_error(
             400,
@@ -634,6 +699,7 @@ fn create_refund(st: &mut StripeState, form: &[(String, String)]) -> (u16, Value
     r["id"] = json!(format!("re_fake{:04}", st.next));
     r["amount"] = json!(amount);
     r["charge"] = json!(charge);
+    r["currency"] = json!(known.currency);
     r["payment_intent"] = Value::Null;
     r["created"] = json!(1_700_000_000 + i64::from(st.next));
     r["reason"] = json!(get("reason"));
@@ -730,7 +796,7 @@ fn stripe_answer(
         return Answer::Now(stripe_respond(s, &b, false));
     }
     let Some(key) = call.idempotency_key.clone() else {
-        let (s, b) = create_refund(&mut st, &form);
+        let (s, b) = create_refund(&mut st, call.stripe_account.as_ref(), &form);
         return Answer::Now(stripe_respond(s, &b, false));
     };
     let mut sorted = form.clone();
@@ -750,7 +816,7 @@ fn stripe_answer(
         );
         return Answer::Now(stripe_respond(s, &b, false));
     }
-    let (status, body) = create_refund(&mut st, &form);
+    let (status, body) = create_refund(&mut st, call.stripe_account.as_ref(), &form);
     st.idempotency.insert(slot, (sorted, status, body.clone()));
     if st.hold {
         return Answer::Held(status, body, st.signal.0.subscribe());

@@ -231,9 +231,8 @@ impl ApprovalChannel for SlackApprovals {
 /// ≤ 3000, input initial value ≤ 3000.
 pub mod blocks {
     use serde_json::{Value, json};
-    use support_core::approvals::{
-        ApprovalModal, ApprovalRequest, ApprovalState, Approver, format_money, ids,
-    };
+    use support_core::approvals::{ApprovalModal, ApprovalRequest, ApprovalState, Approver, ids};
+    use support_core::payments::{currency_exponent, format_amount, major_units};
 
     pub const MAX_HEADER: usize = 150;
     pub const MAX_SECTION: usize = 3000;
@@ -300,12 +299,31 @@ pub mod blocks {
         list.iter().map(mention).collect::<Vec<_>>().join(", ")
     }
 
-    /// A one-line description of the action: `processRefund $25.00`.
+    /// A one-line description of the action: `processRefund $25.00 USD`.
     pub fn summary(req: &ApprovalRequest) -> String {
         match req.amount_cents {
-            Some(a) => format!("{} {}", req.tool, format_money(a, req.currency.as_deref())),
+            Some(a) => format!(
+                "{} {}",
+                req.tool,
+                format_amount(a, req.currency.as_deref().unwrap_or("usd"))
+            ),
             None => req.tool.clone(),
         }
+    }
+
+    /// The money line: the charge's amount and currency and the charge id (`*Refund*
+    /// $179.00 USD from Stripe charge `ch_…``), or why there is no charge.
+    pub fn money(req: &ApprovalRequest) -> Option<String> {
+        let amount = format_amount(req.amount_cents?, req.currency.as_deref().unwrap_or("usd"));
+        Some(match req.params["chargeId"].as_str() {
+            Some(charge) => format!(
+                "*Amount*\n{amount} from Stripe charge `{}` (what is left on the charge, read from Stripe)",
+                escape(charge)
+            ),
+            None => format!(
+                "*Amount*\n{amount} as the product reports it (Stripe is not configured: no money moves, access is revoked)"
+            ),
+        })
     }
 
     fn status_line(state: &ApprovalState) -> (&'static str, String) {
@@ -440,6 +458,9 @@ pub mod blocks {
             "type": "section",
             "fields": fields.iter().map(|f| mrkdwn(f, MAX_FIELD)).collect::<Vec<_>>(),
         }));
+        if let Some(m) = money(req) {
+            blocks.push(json!({"type": "section", "text": mrkdwn(&m, MAX_SECTION)}));
+        }
         blocks.push(json!({
             "type": "section",
             "text": mrkdwn(&format!("*Why*\n{}", escape(req.reasoning.trim())), MAX_SECTION),
@@ -534,19 +555,22 @@ pub mod blocks {
                     },
                 })];
                 if let Some(a) = amount_cents {
-                    let cur = currency.as_deref().unwrap_or("usd").to_ascii_uppercase();
-                    let major = format!("{}.{:02}", a / 100, a % 100);
+                    let code = currency.as_deref().unwrap_or("usd");
+                    let cur = code.to_ascii_uppercase();
+                    let major = major_units(*a, code);
+                    let min = major_units(1, code);
+                    let decimals = currency_exponent(code) > 0;
                     blocks.push(json!({
                         "type": "input",
                         "block_id": ids::AMOUNT_BLOCK,
                         "label": plain(&format!("Amount ({cur})"), 2000),
-                        "hint": plain("At most the amount the agent proposed.", 2000),
+                        "hint": plain("At most what is left on the Stripe charge.", 2000),
                         "element": {
                             "type": "number_input",
                             "action_id": ids::AMOUNT_INPUT,
-                            "is_decimal_allowed": true,
+                            "is_decimal_allowed": decimals,
                             "initial_value": major,
-                            "min_value": "0.01",
+                            "min_value": min,
                             "max_value": major,
                         },
                     }));
@@ -583,7 +607,7 @@ mod tests {
             conversation_id: "cnv_1".into(),
             front_url: Some("https://app.frontapp.com/open/cnv_1".into()),
             tool: "processRefund".into(),
-            params: json!({"purchaseId": "pur_1", "amount": 2500}),
+            params: json!({"purchaseId": "pur_1", "reason": "r", "chargeId": "ch_3Mtw"}),
             amount_cents: Some(2500),
             currency: Some("usd".into()),
             reasoning: "Bought 40 days ago; policy allows refunds with approval up to 60 days."
@@ -648,7 +672,7 @@ mod tests {
         assert_eq!(blocks[0]["type"], "header");
         assert_eq!(
             blocks[0]["text"]["text"],
-            "Approval needed: processRefund $25.00"
+            "Approval needed: processRefund $25.00 USD"
         );
         let text = v.to_string();
         assert!(text.contains("Total TypeScript"));
@@ -657,6 +681,25 @@ mod tests {
         assert!(text.contains("policy allows refunds"));
         assert!(text.contains("Your refund is on its way"));
         assert!(text.contains("purchaseId"));
+        assert!(
+            text.contains("$25.00 USD from Stripe charge `ch_3Mtw`"),
+            "the charge's amount, currency and id: {text}"
+        );
+        // Without a charge (Stripe not configured) the figure is labelled as the product's.
+        let mut r = request();
+        r.params = json!({"purchaseId": "pur_1", "reason": "r"});
+        let text = approval_message(
+            &r,
+            &ApprovalState::Pending {
+                approved_by: vec![],
+            },
+        )
+        .to_string();
+        assert!(text.contains("as the product reports it"), "{text}");
+        // Zero-decimal currencies are not divided by 100.
+        r.amount_cents = Some(12_000);
+        r.currency = Some("jpy".into());
+        assert_eq!(summary(&r), "processRefund ¥12000 JPY");
         let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
         let els = actions["elements"].as_array().unwrap();
         let ids_: Vec<&str> = els
@@ -688,7 +731,7 @@ mod tests {
         assert!(texts[7].contains("Expired"));
         assert_eq!(
             fallback_text(&request(), &ApprovalState::Expired),
-            "Expired: processRefund $25.00 for Total TypeScript"
+            "Expired: processRefund $25.00 USD for Total TypeScript"
         );
     }
 
@@ -763,6 +806,22 @@ mod tests {
             currency: None,
         });
         assert_eq!(no_amount["blocks"].as_array().unwrap().len(), 1);
+        let yen = modal(&ApprovalModal::Edit {
+            action_id: "act_1".into(),
+            draft: None,
+            amount_cents: Some(12_000),
+            currency: Some("jpy".into()),
+        });
+        let input = &yen["blocks"][1]["element"];
+        assert_eq!(
+            (
+                &input["initial_value"],
+                &input["max_value"],
+                &input["min_value"]
+            ),
+            (&json!("12000"), &json!("12000"), &json!("1"))
+        );
+        assert_eq!(input["is_decimal_allowed"], false);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Stripe Connect refunds and read-only queries with async-stripe (1.0, lean features: core
 //! `refund` + `charge`, billing `subscription`).
 //!
-//! Wire format (what the fakes in `tests/stripe_client.rs` check): `POST /v1/refunds`
+//! Wire format (what the fakes in `tests/stripe_client.rs` check): `GET /v1/charges/{id}` (the
+//! amount, refunded amount and currency a refund is made from), `POST /v1/refunds`
 //! form-encoded with `charge` or `payment_intent`, `amount`, `reason`, `metadata[k]`,
 //! `reverse_transfer`/`refund_application_fee` for destination charges; header
 //! `Stripe-Account: acct_…` for direct charges; always `Idempotency-Key`. Errors are
@@ -14,7 +15,7 @@ use stripe::{
     AccountId, Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest,
 };
 use stripe_billing::subscription::{ListSubscription, ListSubscriptionStatus};
-use stripe_core::charge::ListCharge;
+use stripe_core::charge::{ListCharge, RetrieveCharge};
 use stripe_core::refund::{CreateRefund, CreateRefundReason, ListRefund};
 use support_core::payments::{
     Charge, ChargeLocation, Payments, PaymentsError, Refund, RefundReason, RefundRequest,
@@ -144,6 +145,23 @@ fn limit(n: u8) -> i64 {
     i64::from(n.clamp(1, 100))
 }
 
+fn charge_from(c: stripe_core::Charge) -> Charge {
+    Charge {
+        id: c.id.to_string(),
+        amount_cents: c.amount,
+        amount_refunded_cents: c.amount_refunded,
+        currency: c.currency.to_string(),
+        paid: c.paid,
+        refunded: c.refunded,
+        disputed: c.disputed,
+        status: c.status.as_str().to_string(),
+        created: c.created,
+        customer: c.customer.as_ref().map(|x| x.id().to_string()),
+        payment_intent: c.payment_intent.as_ref().map(|x| x.id().to_string()),
+        description: c.description,
+    }
+}
+
 fn refund_from(r: stripe_core::Refund) -> Refund {
     Refund {
         id: r.id.to_string(),
@@ -232,24 +250,21 @@ impl Payments for StripePayments {
             call = call.account_id(acct);
         }
         let list = call.send(&self.client).await.map_err(map_err)?;
-        Ok(list
-            .data
-            .into_iter()
-            .map(|c| Charge {
-                id: c.id.to_string(),
-                amount_cents: c.amount,
-                amount_refunded_cents: c.amount_refunded,
-                currency: c.currency.to_string(),
-                paid: c.paid,
-                refunded: c.refunded,
-                disputed: c.disputed,
-                status: c.status.as_str().to_string(),
-                created: c.created,
-                customer: c.customer.as_ref().map(|x| x.id().to_string()),
-                payment_intent: c.payment_intent.as_ref().map(|x| x.id().to_string()),
-                description: c.description,
-            })
-            .collect())
+        Ok(list.data.into_iter().map(charge_from).collect())
+    }
+
+    async fn get_charge(
+        &self,
+        account: Option<&str>,
+        charge: &str,
+    ) -> Result<Charge, PaymentsError> {
+        id_ok(charge, &["ch_", "py_"])?;
+        let mut call = RetrieveCharge::new(charge).customize();
+        if let Some(acct) = account_id(account)? {
+            call = call.account_id(acct);
+        }
+        let c = call.send(&self.client).await.map_err(map_err)?;
+        Ok(charge_from(c))
     }
 
     async fn list_refunds(

@@ -45,6 +45,8 @@ struct FakeCharge {
     /// `None` = on the platform.
     account: Option<String>,
     amount: i64,
+    /// Lowercase ISO code (`usd`, `jpy`).
+    currency: &'static str,
     refunded: i64,
     /// Refunds of this charge fail with this card error.
     card_error: Option<(&'static str, &'static str)>,
@@ -121,6 +123,7 @@ fn charge_json(c: &FakeCharge) -> Value {
     let mut v: Value = serde_json::from_str(CHARGE_FIXTURE).unwrap();
     v["id"] = json!(c.id);
     v["amount"] = json!(c.amount);
+    v["currency"] = json!(c.currency);
     v["amount_captured"] = json!(c.amount);
     v["amount_refunded"] = json!(c.refunded);
     v["refunded"] = json!(c.refunded >= c.amount);
@@ -366,6 +369,27 @@ async fn handle(
                 .collect();
             respond(200, &list("/v1/refunds", data), false)
         }
+        ("GET", path) if path.starts_with("/v1/charges/") => {
+            // Retrieve a charge: only on the account it lives on (`Stripe-Account`).
+            let id = &path["/v1/charges/".len()..];
+            match st
+                .charges
+                .iter()
+                .find(|c| c.id == id && c.account == account)
+            {
+                Some(c) => respond(200, &charge_json(c), false),
+                None => {
+                    let (s, b) = stripe_error(
+                        404,
+                        "invalid_request_error",
+                        Some("resource_missing"),
+                        &format!("No such charge: '{id}'"),
+                        Some("id"),
+                    );
+                    respond(s, &b, false)
+                }
+            }
+        }
         ("GET", "/v1/subscriptions") => {
             let customer = get_param(&query, "customer").unwrap_or_default();
             let data = if customer == "cus_subscriber" && account.is_some() {
@@ -411,6 +435,7 @@ async fn start() -> (FakeStripe, StripePayments) {
         customer: "cus_jane".into(),
         account: Some("acct_product1".into()),
         amount: 10_000,
+        currency: "usd",
         refunded: 0,
         card_error: None,
     });
@@ -420,6 +445,17 @@ async fn start() -> (FakeStripe, StripePayments) {
         customer: "cus_jane".into(),
         account: None,
         amount: 5_000,
+        currency: "usd",
+        refunded: 0,
+        card_error: None,
+    });
+    fake.add_charge(FakeCharge {
+        id: "ch_yen1".into(),
+        payment_intent: None,
+        customer: "cus_kenji".into(),
+        account: Some("acct_product1".into()),
+        amount: 12_000,
+        currency: "jpy",
         refunded: 0,
         card_error: None,
     });
@@ -429,6 +465,7 @@ async fn start() -> (FakeStripe, StripePayments) {
         customer: "cus_jane".into(),
         account: Some("acct_product1".into()),
         amount: 1_000,
+        currency: "usd",
         refunded: 0,
         card_error: Some((
             "expired_card",
@@ -825,4 +862,67 @@ async fn a_wrong_secret_key_is_an_auth_error() {
         matches!(&e, PaymentsError::Auth { message } if message.contains("Invalid API Key")),
         "{e:?}"
     );
+}
+
+#[tokio::test]
+async fn retrieve_a_charge_on_its_account_with_amount_refunded_and_currency() {
+    let (fake, stripe) = start().await;
+    stripe
+        .refund(&refund(
+            RefundTarget::Charge("ch_direct1".into()),
+            direct(),
+            Some(2_500),
+            "k_partial",
+        ))
+        .await
+        .unwrap();
+    let c = stripe
+        .get_charge(Some("acct_product1"), "ch_direct1")
+        .await
+        .unwrap();
+    assert_eq!(c.id, "ch_direct1");
+    assert_eq!((c.amount_cents, c.amount_refunded_cents), (10_000, 2_500));
+    assert_eq!(c.remaining_cents(), 7_500);
+    assert_eq!(c.currency, "usd");
+    assert!(c.paid && !c.refunded);
+    let req = fake.requests().pop().unwrap();
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("GET", "/v1/charges/ch_direct1")
+    );
+    assert_eq!(req.stripe_account.as_deref(), Some("acct_product1"));
+    assert_eq!(req.idempotency_key, None);
+    assert!(req.form.is_empty() && req.query.is_empty());
+
+    // Zero-decimal currencies come back as they are (12 000 yen, not 120.00).
+    let yen = stripe
+        .get_charge(Some("acct_product1"), "ch_yen1")
+        .await
+        .unwrap();
+    assert_eq!((yen.amount_cents, yen.currency.as_str()), (12_000, "jpy"));
+    assert_eq!(format_amount(yen.amount_cents, &yen.currency), "¥12000 JPY");
+
+    // A direct charge is not on the platform, and a platform charge not on the account.
+    let e = stripe.get_charge(None, "ch_direct1").await.unwrap_err();
+    assert!(
+        matches!(&e, PaymentsError::InvalidRequest { status: 404, code: Some(c), .. } if c == "resource_missing"),
+        "{e:?}"
+    );
+    assert!(
+        stripe
+            .get_charge(Some("acct_product1"), "ch_dest1")
+            .await
+            .is_err()
+    );
+    // Ids are checked before they reach the URL.
+    let before = fake.requests().len();
+    assert!(matches!(
+        stripe.get_charge(None, "ch_1/../../v1/refunds").await,
+        Err(PaymentsError::Invalid(_))
+    ));
+    assert!(matches!(
+        stripe.get_charge(None, "re_1").await,
+        Err(PaymentsError::Invalid(_))
+    ));
+    assert_eq!(fake.requests().len(), before);
 }

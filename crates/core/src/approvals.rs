@@ -257,11 +257,13 @@ pub struct Alert {
     pub fields: Vec<(String, String)>,
 }
 
-/// `1234` cents in `usd` -> `$12.34`; other currencies -> `12.34 EUR`.
+/// `1234` cents in `usd` -> `$12.34`; other currencies -> `12.34 CHF`, in the currency's own
+/// minor units (`1000` in `jpy` -> `1000 JPY`). Approval messages use
+/// [`crate::payments::format_amount`] (`$12.34 USD`).
 pub fn format_money(amount_cents: i64, currency: Option<&str>) -> String {
     let sign = if amount_cents < 0 { "-" } else { "" };
-    let abs = amount_cents.unsigned_abs();
-    let major = format!("{}.{:02}", abs / 100, abs % 100);
+    let major =
+        crate::payments::major_units(amount_cents.saturating_abs(), currency.unwrap_or("usd"));
     match currency.map(str::to_ascii_lowercase).as_deref() {
         None | Some("usd") => format!("{sign}${major}"),
         Some("eur") => format!("{sign}€{major}"),
@@ -313,7 +315,7 @@ mod tests {
         assert_eq!(format_money(5, None), "$0.05");
         assert_eq!(format_money(-250, Some("USD")), "-$2.50");
         assert_eq!(format_money(1000, Some("eur")), "€10.00");
-        assert_eq!(format_money(1000, Some("jpy")), "10.00 JPY");
+        assert_eq!(format_money(1000, Some("jpy")), "1000 JPY");
         assert_eq!(parse_money("12"), Some(1200));
         assert_eq!(parse_money("12.5"), Some(1250));
         assert_eq!(parse_money(" $1,200.05 "), Some(120_005));

@@ -13,7 +13,10 @@ use crate::crypto::MasterKey;
 use crate::decision;
 use crate::events;
 use crate::front::{FrontApi, FrontError, Message, NewDraft};
-use crate::payments::{ChargeLocation, Payments, RefundReason, RefundRequest, RefundTarget};
+use crate::payments::{
+    ChargeLocation, Payments, PaymentsError, RefundQuote, RefundReason, RefundRequest,
+    RefundTarget, cross_check, format_amount,
+};
 use crate::pipeline::agent::{self, AgentInput, AgentOutcome};
 use crate::pipeline::inbound::{CustomerFacts, Direction, Inbound, ThreadMessage};
 use crate::pipeline::kb::Bm25Index;
@@ -457,85 +460,44 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         .await?
     };
 
-    // Gate: approval-required proposals become pending actions and wait for a human.
+    // Gate: approval-required proposals become pending actions and wait for a human. A refund
+    // is quoted from its Stripe charge first: the approval carries the charge's amount and
+    // currency, and a charge that disagrees with the product's figure goes to a human instead.
     let mut pending = Vec::new();
+    let mut escalations = Vec::new();
     for (i, proposal) in drafted.outcome.proposals.iter().enumerate() {
-        let (d, s, r, t, prop) = (
+        let (d, s, r, t, prop, a, p) = (
             deps.clone(),
             snap.clone(),
             route.clone(),
             trace.clone(),
             proposal.clone(),
+            app.clone(),
+            policy.clone(),
         );
         let draft = drafted.outcome.draft.clone();
-        let ttl_ms = policy.approval_ttl_ms();
-        let action_id: String = ctx
+        let gated: Gated = ctx
             .run(&format!("gate-{i}"), move || async move {
-                let now = now_ms();
-                let id = crate::ids::new_id("act");
-                let needs = prop.gate.needs_approval();
-                let status = if needs { "pending_approval" } else { "rejected" };
-                d.store
-                    .insert_action(&ActionRow {
-                        id: id.clone(),
-                        conversation_id: Some(s.conversation_id.clone()),
-                        app: Some(s.app.clone()),
-                        kind: prop.call.tool.as_str().to_string(),
-                        params: prop.call.params.clone(),
-                        category: Some(r.category.as_str().to_string()),
-                        confidence: Some(f64::from(r.confidence)),
-                        reasoning: Some(prop.gate.reason.clone()),
-                        risk: prop.call.tool.risk().as_str().to_string(),
-                        status: status.into(),
-                        idempotency_key: id.clone(),
-                        result: None,
-                        error: None,
-                        trace_id: Some(t.clone()),
-                        created_at: now,
-                        updated_at: now,
-                    })
-                    .await
-                    .map_err(store_err)?;
-                if needs {
-                    let required = match prop.gate.outcome {
-                        crate::pipeline::gate::GateOutcome::Approval { approvers } => i64::from(approvers.max(1)),
-                        _ => 1,
-                    };
-                    let money = (prop.call.tool == ToolName::ProcessRefund)
-                        .then(|| prop.call.param("purchaseId").and_then(|pid| s.facts.purchases.iter().find(|p| p.id == pid)))
-                        .flatten();
-                    d.store
-                        .insert_approval(&ApprovalRow {
-                            id: crate::ids::new_id("apr"),
-                            action_id: id.clone(),
-                            channel: "dashboard".into(),
-                            slack_channel: None,
-                            slack_ts: None,
-                            status: "pending".into(),
-                            decided_by: None,
-                            reason: None,
-                            expires_at: now + ttl_ms,
-                            created_at: now,
-                            decided_at: None,
-                            approvers_required: required,
-                            amount_cents: money.map(|p| p.amount_cents),
-                            currency: money.map(|p| p.currency.clone()),
-                            capability: None,
-                            draft,
-                        })
-                        .await
-                        .map_err(store_err)?;
-                }
-                audit(d.store.as_ref(), &t, &s.app, &s.conversation_id, "gate.decided",
-                      json!({"action_id": id, "tool": prop.call.tool, "params": prop.call.params,
-                             "outcome": prop.gate.outcome, "rule": prop.gate.rule, "reason": prop.gate.reason})).await?;
-                Ok(id)
+                gate_proposal(&d, &s, &r, &t, &a, &p, &prop, draft).await
             })
             .await?;
-        if proposal.gate.needs_approval() {
-            pending.push(action_id);
+        if gated.pending {
+            pending.push(gated.action_id);
         }
+        escalations.extend(gated.escalation);
     }
+    // A refund refused at the gate: the promised reply is withheld and a human takes over.
+    let drafted = if escalations.is_empty() {
+        drafted
+    } else {
+        let mut dr = drafted.clone();
+        dr.outcome.action = RouteAction::EscalateHuman;
+        dr.outcome.draft = None;
+        dr.outcome
+            .notes
+            .push(format!("handed over: {}", escalations.join("; ")));
+        dr
+    };
     // Post each request to the approval channel (Slack) when one is configured. A failure to
     // post is audited; the dashboard and the CLI still see the approval.
     let mut channels = Vec::new();
@@ -680,6 +642,148 @@ fn action_event(s: &Snapshot, action_id: &str, outcome: &Value) -> Option<Event>
 }
 
 /// Post the approval request of `action_id` to `channel`; `true` when posted.
+/// What the gate step decided about one proposal (memoized).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Gated {
+    action_id: String,
+    /// The action waits for approval.
+    pending: bool,
+    /// Why it went to a human instead (a refund whose Stripe charge disagrees with the
+    /// product's figure, is already refunded, cannot be found, …).
+    #[serde(default)]
+    escalation: Option<String>,
+}
+
+/// Record one proposal as an action and, when it needs approval, its approval. A refund's
+/// amount and currency are the Stripe charge's ([`PlatformTools::quote_refund`]); the
+/// two-approver limit compares the charge's minor units.
+#[allow(clippy::too_many_arguments)]
+async fn gate_proposal(
+    d: &InboundDeps,
+    s: &Snapshot,
+    r: &RouteDecision,
+    t: &str,
+    app: &AppRow,
+    policy: &AppPolicy,
+    prop: &agent::ProposedAction,
+    draft: Option<String>,
+) -> Result<Gated, StepError> {
+    let now = now_ms();
+    let id = crate::ids::new_id("act");
+    let mut needs = prop.gate.needs_approval();
+    let mut required = match prop.gate.outcome {
+        crate::pipeline::gate::GateOutcome::Approval { approvers } => i64::from(approvers.max(1)),
+        _ => 1,
+    };
+    let mut params = prop.call.params.clone();
+    let mut quote: Option<RefundQuote> = None;
+    let mut escalation: Option<String> = None;
+    if needs && prop.call.tool == ToolName::ProcessRefund {
+        let tools = PlatformTools::new(d, app, t, &s.conversation_id)
+            .await?
+            .with_facts(s.facts.clone());
+        let purchase = prop.call.param("purchaseId").unwrap_or_default();
+        match tools.quote_refund(purchase).await {
+            Ok(q) => {
+                if let (Some(map), Some(charge)) = (params.as_object_mut(), q.charge_id.as_ref()) {
+                    map.insert("chargeId".into(), json!(charge));
+                }
+                let base = if prop.gate.rule == "amount.two_approvers" {
+                    1
+                } else {
+                    required
+                };
+                let two = policy
+                    .two_approver_above_cents
+                    .is_some_and(|limit| q.amount_cents > limit);
+                required = if two { 2 } else { base };
+                quote = Some(q);
+            }
+            Err(QuoteError::Retry(e)) => return Err(StepError::retriable(e)),
+            Err(QuoteError::Escalate(why)) => {
+                needs = false;
+                escalation = Some(why);
+            }
+        }
+    }
+    let status = if needs {
+        "pending_approval"
+    } else {
+        "rejected"
+    };
+    d.store
+        .insert_action(&ActionRow {
+            id: id.clone(),
+            conversation_id: Some(s.conversation_id.clone()),
+            app: Some(s.app.clone()),
+            kind: prop.call.tool.as_str().to_string(),
+            params: params.clone(),
+            category: Some(r.category.as_str().to_string()),
+            confidence: Some(f64::from(r.confidence)),
+            reasoning: Some(prop.gate.reason.clone()),
+            risk: prop.call.tool.risk().as_str().to_string(),
+            status: status.into(),
+            idempotency_key: id.clone(),
+            result: None,
+            error: escalation.clone(),
+            trace_id: Some(t.to_string()),
+            created_at: now,
+            updated_at: now,
+        })
+        .await
+        .map_err(store_err)?;
+    if needs {
+        d.store
+            .insert_approval(&ApprovalRow {
+                id: crate::ids::new_id("apr"),
+                action_id: id.clone(),
+                channel: "dashboard".into(),
+                slack_channel: None,
+                slack_ts: None,
+                status: "pending".into(),
+                decided_by: None,
+                reason: None,
+                expires_at: now + policy.approval_ttl_ms(),
+                created_at: now,
+                decided_at: None,
+                approvers_required: required,
+                amount_cents: quote.as_ref().map(|q| q.amount_cents),
+                currency: quote.as_ref().map(|q| q.currency.clone()),
+                capability: None,
+                draft,
+            })
+            .await
+            .map_err(store_err)?;
+    }
+    let (outcome, rule) = match &escalation {
+        Some(_) => (
+            json!({"kind": "escalate"}),
+            "refund.charge_check".to_string(),
+        ),
+        None => (json!(prop.gate.outcome), prop.gate.rule.clone()),
+    };
+    audit(d.store.as_ref(), t, &s.app, &s.conversation_id, "gate.decided",
+          json!({"action_id": id, "tool": prop.call.tool, "params": params, "outcome": outcome, "rule": rule,
+                 "reason": escalation.as_deref().unwrap_or(&prop.gate.reason), "approvers_required": needs.then_some(required),
+                 "refund": quote})).await?;
+    if let Some(why) = &escalation {
+        audit(
+            d.store.as_ref(),
+            t,
+            &s.app,
+            &s.conversation_id,
+            "refund.refused",
+            json!({"action_id": id, "purchase_id": prop.call.param("purchaseId"), "reason": why}),
+        )
+        .await?;
+    }
+    Ok(Gated {
+        action_id: id,
+        pending: needs,
+        escalation,
+    })
+}
+
 async fn post_request(
     d: &InboundDeps,
     s: &Snapshot,
@@ -1472,6 +1576,15 @@ pub struct PlatformTools {
     facts: Option<CustomerFacts>,
 }
 
+/// Why a refund could not be quoted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuoteError {
+    /// Nothing is refunded; a human takes the conversation, with this reason.
+    Escalate(String),
+    /// A passing failure (Stripe or the product unreachable): try again.
+    Retry(String),
+}
+
 /// What a write runs under: its idempotency key (also the Stripe `Idempotency-Key`) and the
 /// approved amount.
 struct WriteCtx {
@@ -1517,8 +1630,11 @@ impl PlatformTools {
         self
     }
 
-    /// The Stripe charge of a purchase, through the app's SDK (`getPurchases` of its owner).
-    async fn charge_of(&self, purchase_id: &str) -> Result<String, ToolError> {
+    /// A purchase of this customer as the app reports it now (`getPurchases` of its owner).
+    async fn purchase_of(
+        &self,
+        purchase_id: &str,
+    ) -> Result<support_sdk::types::Purchase, ToolError> {
         let owner = self
             .facts
             .as_ref()
@@ -1535,13 +1651,103 @@ impl PlatformTools {
         purchases
             .into_iter()
             .find(|p| p.id == purchase_id)
-            .and_then(|p| p.stripe_charge_id)
-            .ok_or_else(|| {
-                ToolError::Failed(format!("purchase {purchase_id} has no Stripe charge"))
-            })
+            .ok_or_else(|| ToolError::NotFound(format!("purchase {purchase_id} of this customer")))
     }
 
-    /// Refund through Stripe when it is configured; `None` when it is not.
+    /// What refunding `purchase_id` would move, from its Stripe charge (queried now): the
+    /// charge's currency and what is left on it. The product's figure (`Purchase.amount`,
+    /// major units) is only cross-checked; a disagreement beyond rounding, a purchase without
+    /// a charge, a charge Stripe does not know or one already refunded is a reason to hand the
+    /// refund to a human ([`QuoteError::Escalate`]). Without Stripe nothing moves through it
+    /// (the product only revokes access): the quote is the product's figure, unverified.
+    pub async fn quote_refund(&self, purchase_id: &str) -> Result<RefundQuote, QuoteError> {
+        let Some(payments) = &self.payments else {
+            let fact = self
+                .facts
+                .as_ref()
+                .and_then(|f| f.purchases.iter().find(|p| p.id == purchase_id))
+                .ok_or_else(|| {
+                    QuoteError::Escalate(format!(
+                        "purchase {purchase_id} is not in the customer's records"
+                    ))
+                })?;
+            return Ok(RefundQuote {
+                charge_id: None,
+                amount_cents: fact.amount_cents,
+                currency: fact.currency.to_ascii_lowercase(),
+                charge_amount_cents: None,
+                refunded_cents: None,
+                verified: false,
+            });
+        };
+        self.stripe_connected()
+            .map_err(|e| QuoteError::Escalate(e.to_string()))?;
+        let purchase = self.purchase_of(purchase_id).await.map_err(|e| match e {
+            ToolError::NotFound(m) => QuoteError::Escalate(m),
+            other => QuoteError::Retry(other.to_string()),
+        })?;
+        let charge_id = purchase.stripe_charge_id.clone().ok_or_else(|| {
+            QuoteError::Escalate(format!(
+                "purchase {purchase_id} names no Stripe charge, so there is nothing to refund on Stripe"
+            ))
+        })?;
+        let charge = payments
+            .get_charge(self.stripe_account.as_deref(), &charge_id)
+            .await
+            .map_err(|e| {
+                if e.is_retriable() {
+                    QuoteError::Retry(format!("Stripe charge {charge_id}: {e}"))
+                } else {
+                    QuoteError::Escalate(format!("Stripe charge {charge_id}: {e}"))
+                }
+            })?;
+        cross_check(purchase.amount, &purchase.currency, &charge).map_err(|why| {
+            QuoteError::Escalate(format!(
+                "refund_amount_mismatch: {why}; nothing was refunded"
+            ))
+        })?;
+        if charge.remaining_cents() <= 0 {
+            return Err(QuoteError::Escalate(format!(
+                "Stripe charge {charge_id} is already fully refunded ({} of {})",
+                format_amount(charge.amount_refunded_cents, &charge.currency),
+                format_amount(charge.amount_cents, &charge.currency)
+            )));
+        }
+        Ok(RefundQuote {
+            charge_id: Some(charge_id),
+            amount_cents: charge.remaining_cents(),
+            currency: charge.currency.to_ascii_lowercase(),
+            charge_amount_cents: Some(charge.amount_cents),
+            refunded_cents: Some(charge.amount_refunded_cents),
+            verified: true,
+        })
+    }
+
+    /// Whether our own refund under `key` is already on the charge (an attempt that died after
+    /// Stripe made it): then Stripe replays it for the key and the remainder check is moot.
+    async fn refunded_under_key(
+        &self,
+        payments: &dyn Payments,
+        charge: &str,
+        key: &str,
+    ) -> Result<bool, ToolError> {
+        let refunds = payments
+            .list_refunds(
+                self.stripe_account.as_deref(),
+                &RefundTarget::Charge(charge.to_string()),
+                100,
+            )
+            .await
+            .map_err(|e| ToolError::Failed(e.to_string()))?;
+        Ok(refunds
+            .iter()
+            .any(|r| r.metadata.get("idempotency_key").map(String::as_str) == Some(key)))
+    }
+
+    /// Refund through Stripe when it is configured; `None` when it is not. The charge is read
+    /// from Stripe first: the product's figure must still agree with it, an approved charge id
+    /// must still be the purchase's, and the amount (the approved one, or what is left) never
+    /// exceeds what is left on the charge. Any of these failing refunds nothing.
     async fn stripe_refund(
         &self,
         call: &ToolCall,
@@ -1551,8 +1757,50 @@ impl PlatformTools {
         let Some(payments) = &self.payments else {
             return Ok(None);
         };
-        let purchase = call.param("purchaseId").unwrap_or_default();
-        let charge = self.charge_of(purchase).await?;
+        let purchase_id = call.param("purchaseId").unwrap_or_default();
+        let purchase = self.purchase_of(purchase_id).await?;
+        let charge_id = purchase.stripe_charge_id.clone().ok_or_else(|| {
+            ToolError::Failed(format!("purchase {purchase_id} has no Stripe charge"))
+        })?;
+        if let Some(approved) = call.param("chargeId")
+            && approved != charge_id
+        {
+            return Err(ToolError::Failed(format!(
+                "refund_charge_changed: purchase {purchase_id} now names Stripe charge {charge_id}, the approval was for {approved}; nothing was refunded"
+            )));
+        }
+        let charge = payments
+            .get_charge(self.stripe_account.as_deref(), &charge_id)
+            .await
+            .map_err(|e: PaymentsError| {
+                ToolError::Failed(format!("Stripe charge {charge_id}: {e}"))
+            })?;
+        cross_check(purchase.amount, &purchase.currency, &charge).map_err(|why| {
+            ToolError::Failed(format!(
+                "refund_amount_mismatch: {why}; nothing was refunded"
+            ))
+        })?;
+        let left = charge.remaining_cents();
+        let fits = match w.amount_cents {
+            Some(a) => a > 0 && a <= left,
+            None => left > 0,
+        };
+        if !fits
+            && !self
+                .refunded_under_key(payments.as_ref(), &charge_id, &w.key)
+                .await?
+        {
+            let asked = w.amount_cents.map_or_else(
+                || "the rest".to_string(),
+                |a| format_amount(a, &charge.currency),
+            );
+            return Err(ToolError::Failed(format!(
+                "refund_exceeds_remaining: {asked} asked, {} left on Stripe charge {charge_id} ({} of {} already refunded); nothing was refunded",
+                format_amount(left, &charge.currency),
+                format_amount(charge.amount_refunded_cents, &charge.currency),
+                format_amount(charge.amount_cents, &charge.currency)
+            )));
+        }
         let location = match &self.stripe_account {
             Some(account) => ChargeLocation::Direct {
                 account: account.clone(),
@@ -1560,13 +1808,13 @@ impl PlatformTools {
             None => ChargeLocation::Platform,
         };
         let request = RefundRequest {
-            target: RefundTarget::Charge(charge),
+            target: RefundTarget::Charge(charge_id),
             location,
             amount_cents: w.amount_cents,
             reason: Some(RefundReason::RequestedByCustomer),
             metadata: [
                 ("app".to_string(), self.app.clone()),
-                ("purchase_id".to_string(), purchase.to_string()),
+                ("purchase_id".to_string(), purchase_id.to_string()),
                 ("idempotency_key".to_string(), w.key.clone()),
             ]
             .into_iter()

@@ -158,9 +158,19 @@ pub struct Purchase {
     pub product_name: String,
     /// ISO-8601 timestamp (a `Date` on the TypeScript side).
     pub purchased_at: String,
+    /// What the customer paid, in **major units** of `currency`, as a decimal: `179` or
+    /// `179.00` for $179.00, `49.99` for $49.99, `1000` for ¥1,000 (never cents: `17900` would
+    /// read as $17,900.00). The npm types only say `amount: number`; this is what the platform
+    /// expects. The support platform never refunds this figure: a refund's amount and currency
+    /// come from the Stripe charge named by `stripe_charge_id`, and this figure is only
+    /// cross-checked against it (a mismatch beyond rounding hands the refund to a human and
+    /// nothing is refunded).
     #[serde(with = "js_number")]
     pub amount: f64,
+    /// ISO 4217 currency code (`usd`; either case).
     pub currency: String,
+    /// The Stripe charge (`ch_…`/`py_…`) that paid for it: refunds are made on it, for the
+    /// amount Stripe reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stripe_charge_id: Option<String>,
     pub status: PurchaseStatus,

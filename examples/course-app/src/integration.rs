@@ -35,6 +35,9 @@ fn user(row: &SqliteRow) -> Result<User, sqlx::Error> {
     })
 }
 
+/// A purchase row on the SDK's wire. The store keeps cents; `Purchase.amount` is in major
+/// units (dollars, as a decimal), which is what the platform expects and cross-checks against
+/// the Stripe charge.
 fn purchase(row: &SqliteRow) -> Result<Purchase, sqlx::Error> {
     let amount: i64 = row.try_get("amount_cents")?;
     Ok(Purchase {

@@ -49,6 +49,30 @@ pub enum CourseAppError {
     Db(#[from] sqlx::Error),
 }
 
+/// Create `path` with mode `0600` if missing; make it `0600` if it is readable by others.
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if !path.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+    }
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_file(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// The course store. Cheap to clone (a pool handle).
 #[derive(Clone)]
 pub struct CourseApp {
@@ -63,8 +87,12 @@ impl std::fmt::Debug for CourseApp {
 }
 
 impl CourseApp {
-    /// Opens (creating if needed) the SQLite database at `path` and creates the schema.
+    /// Opens (creating if needed) the SQLite database at `path` and creates the schema. The
+    /// database holds customers' purchases: it is created `0600` (SQLite gives its `-wal` and
+    /// `-shm` files the same mode), and an existing one is tightened to `0600`.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, CourseAppError> {
+        let path = path.as_ref();
+        private_file(path).map_err(|e| CourseAppError::Db(sqlx::Error::Io(e)))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -313,6 +341,45 @@ impl CourseApp {
             .await?
             .try_get("n")?)
     }
+}
+
+/// A Stripe charge the seeded store names (`Purchase.stripe_charge_id`): what Stripe would
+/// report for it. Tests mirror these on their fake Stripe, since a refund's amount is always
+/// read from the charge, never from the store's own figure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeededCharge {
+    /// `ch_demo_NNN`.
+    pub id: String,
+    /// The buyer.
+    pub email: &'static str,
+    /// Minor units (cents).
+    pub amount_cents: i64,
+    /// Lowercase ISO code.
+    pub currency: &'static str,
+}
+
+/// Every charge [`CourseApp::seed`] records, with its amount (the same rules as the seed:
+/// seat holders paid nothing and have no charge).
+pub fn seeded_charges() -> Vec<SeededCharge> {
+    seed::CUSTOMERS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let product = match c.role {
+                seed::Role::Buyer { product, .. } | seed::Role::TeamAdmin { product, .. } => {
+                    product
+                }
+                seed::Role::Seat { .. } | seed::Role::NoPurchase => return None,
+            };
+            let p = seed::product_by_id(product)?;
+            (p.price_cents > 0).then(|| SeededCharge {
+                id: format!("ch_demo_{i:03}"),
+                email: c.email,
+                amount_cents: p.price_cents,
+                currency: "usd",
+            })
+        })
+        .collect()
 }
 
 /// A customer's relation to an app, as the scenario set labels it.

@@ -45,17 +45,18 @@ impl CustomerState {
     }
 }
 
-/// The product each launch app sells in the simulation: (id, name, cents).
+/// The product each launch app sells in the simulation: (id, name, price in major units, as
+/// `Purchase.amount` carries it).
 fn product(app: &str, team: bool) -> (&'static str, &'static str, f64) {
     match (app, team) {
-        ("typescript-course", false) => ("typewise-pro", "Typewise Pro", 34_900.0),
-        ("typescript-course", true) => ("typewise-team", "Typewise Team License", 349_000.0),
-        ("tailwind-course", false) => ("tailwind-atelier", "Tailwind Atelier", 24_900.0),
-        ("tailwind-course", true) => ("tailwind-team", "Tailwind Atelier Team License", 249_000.0),
-        ("ai-workshops", false) => ("agents-from-scratch", "Agents from Scratch", 39_000.0),
-        ("ai-workshops", true) => ("ai-team", "Applied AI Workshops Team License", 390_000.0),
-        (_, false) => ("course", "Course", 19_900.0),
-        (_, true) => ("course-team", "Course Team License", 199_000.0),
+        ("typescript-course", false) => ("typewise-pro", "Typewise Pro", 349.0),
+        ("typescript-course", true) => ("typewise-team", "Typewise Team License", 3490.0),
+        ("tailwind-course", false) => ("tailwind-atelier", "Tailwind Atelier", 249.0),
+        ("tailwind-course", true) => ("tailwind-team", "Tailwind Atelier Team License", 2490.0),
+        ("ai-workshops", false) => ("agents-from-scratch", "Agents from Scratch", 390.0),
+        ("ai-workshops", true) => ("ai-team", "Applied AI Workshops Team License", 3900.0),
+        (_, false) => ("course", "Course", 199.0),
+        (_, true) => ("course-team", "Course Team License", 1990.0),
     }
 }
 

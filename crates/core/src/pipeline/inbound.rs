@@ -136,14 +136,17 @@ pub struct PurchaseFact {
 }
 
 impl PurchaseFact {
-    /// Builds a fact from the SDK model. `amount` is in cents on the wire.
+    /// Builds a fact from the SDK model. `Purchase.amount` is in major units on the wire
+    /// (`179` for $179.00, `1000` for ¥1,000); the fact keeps the currency's minor units (a
+    /// figure that is not an amount becomes 0). It is the product's figure, for the agent's
+    /// context and the policy: refunds take theirs from the Stripe charge.
     pub fn from_sdk(p: &Purchase, owner: &User, now: Millis) -> Self {
         let lower = format!("{} {}", p.product_id, p.product_name).to_lowercase();
         Self {
             id: p.id.clone(),
             product_id: p.product_id.clone(),
             product: p.product_name.clone(),
-            amount_cents: p.amount.round() as i64,
+            amount_cents: crate::payments::to_minor_units(p.amount, &p.currency).unwrap_or(0),
             currency: p.currency.clone(),
             purchased_at: p.purchased_at.clone(),
             age_days: parse_iso_millis(&p.purchased_at).map(|at| (now - at).max(0) / DAY_MS),
@@ -303,7 +306,7 @@ mod tests {
             product_id: id.into(),
             product_name: name.into(),
             purchased_at: at.into(),
-            amount: 24_900.0,
+            amount: 249.0,
             currency: "usd".into(),
             stripe_charge_id: None,
             status: PurchaseStatus::Active,
@@ -337,6 +340,8 @@ mod tests {
             now,
         );
         assert_eq!(facts.purchases[0].age_days, Some(10));
+        // `Purchase.amount` is in major units: $249.00 is 24 900 cents.
+        assert_eq!(facts.purchases[0].amount_cents, 24_900);
         assert!(facts.purchases[1].is_team);
         assert_eq!(facts.purchases[1].owner_email, "a@x.test");
         assert_eq!(facts.first_name().as_deref(), Some("Ana"));

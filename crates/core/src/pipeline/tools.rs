@@ -180,7 +180,8 @@ impl ToolName {
             ToolName::ProcessRefund => (
                 json!({
                     "purchaseId": string("The purchase to refund."),
-                    "reason": string("Why, in the customer's words.")
+                    "reason": string("Why, in the customer's words."),
+                    "chargeId": string("Leave it out: the platform sets the purchase's Stripe charge (`ch_…`) when it quotes the refund; the amount always comes from that charge.")
                 }),
                 &["purchaseId", "reason"],
             ),
