@@ -468,14 +468,14 @@ pub struct Settings {
     pub llm: LlmSettings,
     /// How long message bodies and approval payloads are kept (see `retention`).
     pub retention: RetentionSettings,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
     /// Server timeouts and the connection cap.
     pub http: HttpSettings,
     /// Rate limits per source and the audit sampling of refusals.
     pub rate_limit: RateLimitSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 4100)),
             data_dir: PathBuf::from(".support"),
@@ -494,13 +494,13 @@ impl Default for Settings {
             stripe: StripeSettings::default(),
             llm: LlmSettings::default(),
             retention: RetentionSettings::default(),
+            http: HttpSettings::default(),
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }
 
 /// A setting that is missing or invalid, with the key and where its value came from.
-            http: HttpSettings::default(),
-            rate_limit: RateLimitSettings::default(),
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid setting `{key}` (from {origin}): {message}")]
 pub struct SettingsError {
@@ -527,14 +527,14 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "stripe",
     "llm",
     "retention",
+    "http",
+    "rate_limit",
 ];
 
 const INNGEST_VARS: &[&str] = &[
     "INNGEST_SIGNING_KEY",
     "INNGEST_SIGNING_KEY_FALLBACK",
     "INNGEST_EVENT_KEY",
-    "http",
-    "rate_limit",
     "INNGEST_BASE_URL",
     "INNGEST_DEV",
 ];
@@ -797,14 +797,6 @@ mod tests {
     }
 
     #[test]
-    fn bad_master_key_is_rejected() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SUPPORT_MASTER_KEY", "too-short");
-            let err = Settings::from_figment(Settings::figment(None)).expect_err("short key");
-            assert_eq!(err.key, "master_key");
-            Ok(())
-        });
-    #[test]
     fn http_and_rate_limit_settings_from_the_environment() {
         Jail::expect_with(|jail| {
             jail.set_env("SUPPORT_HTTP__HEADER_READ_TIMEOUT_SECS", "1");
@@ -819,6 +811,14 @@ mod tests {
         });
     }
 
+    #[test]
+    fn bad_master_key_is_rejected() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SUPPORT_MASTER_KEY", "too-short");
+            let err = Settings::from_figment(Settings::figment(None)).expect_err("short key");
+            assert_eq!(err.key, "master_key");
+            Ok(())
+        });
     }
 
     #[test]
