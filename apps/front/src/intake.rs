@@ -136,6 +136,18 @@ pub async fn webhook(
     ) {
         tracing::warn!(reason = %e, "Front webhook refused");
         metrics::counter!("front_webhooks_total", "outcome" => "unauthorized").increment(1);
+        // Sampled: a flood of unsigned requests writes a few rows a minute, not one each.
+        let ev = AuditEvent::new(
+            "front.webhook_refused",
+            "front",
+            json!({"code": "invalid_signature", "reason": e.to_string()}),
+        );
+        if let Err(err) =
+            support_web::limits::audit_refusal(p.store.as_ref(), "front", "invalid_signature", &ev)
+                .await
+        {
+            tracing::warn!(cause = %err, "cannot audit a refused Front webhook");
+        }
         return Err(FrontError::Unauthorized(e.to_string()));
     }
     if let Some(challenge) = header(&headers, "x-front-challenge") {

@@ -6,7 +6,10 @@
 //! Front does. It can inject 429s, 5xx and preview-only webhook payloads. `skill dev --demo` uses
 //! it when no Front token is configured; the tests use it as the fake Front.
 //!
-//! Control endpoints (not Front's) live under `/_sandbox`.
+//! Control endpoints (not Front's) live under `/_sandbox` and need the sandbox's API token like
+//! every other route (401 without). The request log is a ring of the last [`LOG_CAP`] requests,
+//! and every id (conversation, message, event, draft) is random, so a restarted sandbox never
+//! reuses an event id the intake has already recorded.
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -16,7 +19,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A conversation as the sandbox keeps it.
@@ -55,10 +58,12 @@ struct Inner {
     /// draft id → (conversation id, version)
     drafts: HashMap<String, (String, String)>,
     faults: Faults,
-    seq: u64,
-    /// Every API request as `METHOD path`, for tests and the demo UI.
-    log: Vec<String>,
+    /// The last [`LOG_CAP`] API requests as `METHOD path`, for tests and the demo UI.
+    log: VecDeque<String>,
 }
+
+/// How many requests the sandbox's request log keeps (the oldest go first).
+pub const LOG_CAP: usize = 1000;
 
 /// Where the sandbox sends webhooks.
 #[derive(Clone)]
@@ -134,9 +139,9 @@ impl Sandbox {
         self.lock().faults = faults;
     }
 
-    /// Every API request so far, as `METHOD path`.
+    /// The last [`LOG_CAP`] API requests, oldest first, as `METHOD path`.
     pub fn request_log(&self) -> Vec<String> {
-        self.lock().log.clone()
+        self.lock().log.iter().cloned().collect()
     }
 
     /// Drafts currently in `conversation_id`.
@@ -177,9 +182,9 @@ impl Sandbox {
             .and_then(|c| c.assignee.clone())
     }
 
-    fn next_id(inner: &mut Inner, prefix: &str) -> String {
-        inner.seq += 1;
-        format!("{prefix}_sbx{:06}", inner.seq)
+    /// A random id (a ULID): unique across restarts, unlike a counter.
+    fn next_id(_: &mut Inner, prefix: &str) -> String {
+        support_core::ids::new_id(&format!("{prefix}_sbx"))
     }
 
     fn links(&self, kind: &str, id: &str) -> Value {
@@ -351,7 +356,8 @@ impl Sandbox {
         let control = Router::new()
             .route("/_sandbox/messages", post(control_deliver))
             .route("/_sandbox/faults", put(control_faults))
-            .route("/_sandbox/log", get(control_log));
+            .route("/_sandbox/log", get(control_log))
+            .layer(middleware::from_fn_with_state(self.clone(), control_gate));
         api.merge(control).with_state(self.clone())
     }
 }
@@ -398,24 +404,42 @@ fn html_escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Auth, fault injection, rate-limit headers and the request log for every API call.
-async fn api_gate(State(sb): State<Sandbox>, req: Request, next: Next) -> Response {
-    let authorized = req
-        .headers()
+fn authorized(sb: &Sandbox, req: &Request) -> bool {
+    req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| support_core::crypto::ct_eq(t.as_bytes(), sb.token.as_bytes()));
+        .is_some_and(|t| support_core::crypto::ct_eq(t.as_bytes(), sb.token.as_bytes()))
+}
+
+fn unauthenticated() -> Response {
+    front_error(
+        StatusCode::UNAUTHORIZED,
+        "Unauthenticated",
+        "Invalid or missing API token",
+    )
+}
+
+/// The control routes (`/_sandbox/*`) need the sandbox's API token too.
+async fn control_gate(State(sb): State<Sandbox>, req: Request, next: Next) -> Response {
+    if !authorized(&sb, &req) {
+        return unauthenticated();
+    }
+    next.run(req).await
+}
+
+/// Auth, fault injection, rate-limit headers and the request log for every API call.
+async fn api_gate(State(sb): State<Sandbox>, req: Request, next: Next) -> Response {
+    let authorized = authorized(&sb, &req);
     let line = format!("{} {}", req.method(), req.uri().path());
     let injected = {
         let mut inner = sb.lock();
-        inner.log.push(line);
+        if inner.log.len() >= LOG_CAP {
+            inner.log.pop_front();
+        }
+        inner.log.push_back(line);
         if !authorized {
-            Some(front_error(
-                StatusCode::UNAUTHORIZED,
-                "Unauthenticated",
-                "Invalid or missing API token",
-            ))
+            Some(unauthenticated())
         } else if inner.faults.rate_limit_next > 0 {
             inner.faults.rate_limit_next -= 1;
             let mut res = front_error(

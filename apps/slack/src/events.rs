@@ -81,14 +81,14 @@ pub async fn events(
         &body,
         now_ms() / 1000,
     ) {
-        let _ = p
-            .store
-            .append_audit(&AuditEvent::new(
-                "slack.request_refused",
-                "slack",
-                json!({"code": "invalid_signature", "error": e.to_string(), "endpoint": "events"}),
-            ))
-            .await;
+        let ev = AuditEvent::new(
+            "slack.request_refused",
+            "slack",
+            json!({"code": "invalid_signature", "error": e.to_string(), "endpoint": "events"}),
+        );
+        let _ =
+            support_web::limits::audit_refusal(p.store.as_ref(), "slack", "invalid_signature", &ev)
+                .await;
         return Err(SlackError::InvalidSignature(e.to_string()));
     }
     match parse_envelope(&body)? {

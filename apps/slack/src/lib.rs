@@ -70,14 +70,14 @@ async fn interactions(
     if let Err(e) =
         verify::verify_request(&p.settings.slack.signing_secrets, &headers, &body, now_secs)
     {
-        let _ = p
-            .store
-            .append_audit(&AuditEvent::new(
-                "slack.request_refused",
-                "slack",
-                json!({"code": "invalid_signature", "error": e.to_string()}),
-            ))
-            .await;
+        let ev = AuditEvent::new(
+            "slack.request_refused",
+            "slack",
+            json!({"code": "invalid_signature", "error": e.to_string()}),
+        );
+        let _ =
+            support_web::limits::audit_refusal(p.store.as_ref(), "slack", "invalid_signature", &ev)
+                .await;
         return Err(SlackError::InvalidSignature(e.to_string()));
     }
     let interaction =

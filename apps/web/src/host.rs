@@ -21,6 +21,7 @@ use support_store::Db;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 #[derive(Debug, thiserror::Error)]
@@ -260,14 +261,30 @@ async fn record_metrics(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let start = Instant::now();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     res
+}
+
+/// The method as a metrics label: the standard ones by name, any other as `OTHER` (a client
+/// must not be able to mint label values).
+fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -283,6 +300,36 @@ pub fn router(platform: &Platform, mounts: &[Mount]) -> Router {
 /// [`router`] plus `extra` routers that carry their own state (e.g. the demo app that
 /// `crates/cli` mounts in `--demo`). They get the same metrics, tracing and panic layers.
 pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) -> Router {
+    compose(platform, mounts, extra, Vec::new())
+}
+
+/// Request timeouts of a set of routes: the body must keep arriving (`http.body_timeout_secs`
+/// between chunks) and the whole request must finish within `whole` (`408 request_timeout`).
+fn with_timeouts(
+    router: Router,
+    http: &support_core::settings::HttpSettings,
+    whole: u64,
+) -> Router {
+    router
+        .layer(middleware::from_fn(crate::limits::body_timeout_json))
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+            http.body_timeout_secs.max(1),
+        )))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(whole.max(1)),
+        ))
+}
+
+/// [`router_with`], where the routers in `long` get `http.long_request_timeout_secs` instead of
+/// `http.request_timeout_secs`.
+fn compose(
+    platform: &Platform,
+    mounts: &[Mount],
+    extra: Vec<Router>,
+    long: Vec<Router>,
+) -> Router {
+    let http = &platform.settings.http;
     let mut app = Router::new()
         .merge(crate::health::router())
         .merge(crate::api::router())
@@ -298,8 +345,14 @@ pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) ->
     for router in extra {
         app = app.merge(router);
     }
+    let mut app = with_timeouts(app, http, http.request_timeout_secs);
+    for router in long {
+        app = app.merge(with_timeouts(router, http, http.long_request_timeout_secs));
+    }
+    let edge = crate::limits::Edge::new(&platform.settings.rate_limit, platform.store.clone());
     app.fallback(crate::error::not_found)
         .method_not_allowed_fallback(crate::error::method_not_allowed)
+        .layer(middleware::from_fn_with_state(edge, crate::limits::edge))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
@@ -412,16 +465,14 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
     notify: watch::Sender<bool>,
 ) -> Result<(), HostError> {
-    let mut extra = extra;
-    extra.push(steps_routes(&platform).await?);
-    let app = router_with(&platform, mounts, extra);
+    // The runner's routes run steps inline (`/api/inngest`): the long request timeout.
+    let runner_routes = steps_routes(&platform).await?;
+    let app = compose(&platform, mounts, extra, vec![runner_routes]);
     let grace = Duration::from_secs(platform.settings.shutdown_grace_secs);
     let runner = crate::runner::is_embedded(&platform.settings).then(|| platform.engine.start());
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop_rx.wait_for(|v| *v).await;
-    });
-    let mut server = tokio::spawn(async move { server.await });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let limits = crate::server::ServerLimits::from(&platform.settings.http);
+    let mut server = tokio::spawn(crate::server::serve(listener, app, limits, stop_rx));
     tokio::select! {
         res = &mut server => {
             return res.map_err(|e| HostError::Io(e.to_string()))?.map_err(|e| HostError::Io(e.to_string()));

@@ -14,7 +14,9 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod host;
+pub mod limits;
 pub mod runner;
+pub mod server;
 pub mod stripe;
 pub mod telemetry;
 

@@ -81,13 +81,12 @@ async fn webhook(
     ) {
         let err = signature_error(&e);
         metrics::counter!("stripe_webhooks_total", "outcome" => "refused").increment(1);
-        p.store
-            .append_audit(&AuditEvent::new(
-                "stripe.webhook_refused",
-                "stripe",
-                json!({"code": err.code(), "reason": e.to_string()}),
-            ))
-            .await?;
+        let ev = AuditEvent::new(
+            "stripe.webhook_refused",
+            "stripe",
+            json!({"code": err.code(), "reason": e.to_string()}),
+        );
+        crate::limits::audit_refusal(p.store.as_ref(), "stripe", err.code(), &ev).await?;
         return Err(err);
     }
     let sc::StripeEvent {
@@ -241,7 +240,7 @@ async fn refuse(
     if let Some(a) = app {
         ev = ev.app(a);
     }
-    if let Err(e) = p.store.append_audit(&ev).await {
+    if let Err(e) = crate::limits::audit_refusal(p.store.as_ref(), "oauth", code, &ev).await {
         return e.into();
     }
     metrics::counter!("stripe_oauth_total", "outcome" => code).increment(1);

@@ -115,6 +115,10 @@ pub struct DevArgs {
     /// Address to listen on (default 127.0.0.1:4100).
     #[arg(long)]
     pub bind: Option<SocketAddr>,
+    /// With --demo, allow a non-loopback --bind (the demo's generated secrets, admin token
+    /// and Front sandbox then face the network).
+    #[arg(long)]
+    pub allow_remote: bool,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +320,12 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
     }
     if let Some(bind) = args.bind {
         settings.bind = bind;
+    }
+    if args.demo && !settings.bind.ip().is_loopback() && !args.allow_remote {
+        return Err(usage(format!(
+            "--demo refuses to listen on {}: the demo generates an admin API token and signing secrets (written to demo.json), seeds sample customers and runs a Front sandbox, so it is meant for this machine only. Bind a loopback address (e.g. --bind 127.0.0.1:4100), or pass --allow-remote to expose it anyway",
+            settings.bind
+        )));
     }
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await

@@ -272,5 +272,49 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
             StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
         })?;
     }
+    // sqlx creates a missing database only with `mode=rwc`; so do we.
+    private_sqlite_files(std::path::Path::new(path), url.contains("mode=rwc"))
+}
+
+/// The database holds sealed secrets, tokens' hashes and customer mail: create it `0600`
+/// before SQLite opens it (SQLite gives its `-wal` and `-shm` files the database file's mode),
+/// and tighten the files of an existing database to `0600`.
+#[cfg(unix)]
+fn private_sqlite_files(db: &std::path::Path, create: bool) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |p: &std::path::Path, e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot secure {}: {e}", p.display()))
+    };
+    if create && !db.exists() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(db)
+            .map_err(|e| fail(db, e))?;
+    }
+    let mut files = vec![db.to_path_buf()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(std::path::PathBuf::from(name));
+    }
+    for file in files {
+        match std::fs::metadata(&file) {
+            Ok(md) if md.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| fail(&file, e))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(&file, e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_sqlite_files(_: &std::path::Path, _: bool) -> Result<(), StoreError> {
     Ok(())
 }
