@@ -40,6 +40,7 @@ impl InngestSink {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| EventSinkError(e.to_string()))?;
         Ok(Self {

@@ -195,11 +195,13 @@ async fn without_a_signing_key_registration_is_disabled() {
     init_crypto();
     let db = support_store::testing::TestDb::sqlite().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = Settings::default();
-    settings.data_dir = dir.path().to_path_buf();
-    settings.database_url = Some(Secret::new(db.url.clone()));
-    settings.master_key = Some(Secret::new(support_core::crypto::MasterKey::generate().1));
-    settings.shutdown_grace_secs = 1;
+    let settings = Settings {
+        data_dir: dir.path().to_path_buf(),
+        database_url: Some(Secret::new(db.url.clone())),
+        master_key: Some(Secret::new(support_core::crypto::MasterKey::generate().1)),
+        shutdown_grace_secs: 1,
+        ..Settings::default()
+    };
     assert!(settings.inngest.signing_key.is_none());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
