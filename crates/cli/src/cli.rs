@@ -177,8 +177,14 @@ pub enum TokensCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Walk the hash chain and report the first broken link.
+    /// Walk the hash chain (from the last archive's genesis) and report the first broken link.
     Verify,
+    /// Export the rows written before a date (JSON lines with the range's head hash) to a new
+    /// file, delete them and record the new genesis; audited. The only way rows leave the log.
+    Archive(crate::audit_cmd::ArchiveArgs),
+    /// Check an archive file on its own (every row's hash and link, up to its head hash).
+    #[command(name = "verify-archive")]
+    VerifyArchive(crate::audit_cmd::VerifyArchiveArgs),
 }
 
 /// A failure with the exit code it maps to.
@@ -288,8 +294,17 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
                 Ok(r) => {
                     emit(
                         cli,
-                        &json!({"ok": true, "rows": r.rows, "head_hash": r.head_hash}),
-                        || format!("audit chain intact: {} rows, head {}", r.rows, r.head_hash),
+                        &json!({"ok": true, "rows": r.rows, "head_hash": r.head_hash,
+                                "genesis_seq": r.genesis_seq, "genesis_hash": r.genesis_hash}),
+                        || match r.genesis_seq {
+                            0 => {
+                                format!("audit chain intact: {} rows, head {}", r.rows, r.head_hash)
+                            }
+                            g => format!(
+                                "audit chain intact: {} rows after archived seq {g} (genesis {}), head {}",
+                                r.rows, r.genesis_hash, r.head_hash
+                            ),
+                        },
                     );
                     Ok(())
                 }
@@ -298,6 +313,10 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
                     message: e.to_string(),
                 }),
             }
+        }
+        Command::Audit(AuditCmd::Archive(args)) => crate::audit_cmd::archive(cli, args).await,
+        Command::Audit(AuditCmd::VerifyArchive(args)) => {
+            crate::audit_cmd::verify_archive(cli, args)
         }
         Command::Health => health(cli).await,
         Command::Eval(args) => eval_cmd(cli, args).await,

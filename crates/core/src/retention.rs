@@ -9,13 +9,20 @@
 //!   and result; the rows, statuses, amounts, approvers and votes stay, and `purged_at` is set.
 //!   Pending approvals, actions still in flight and actions with an unresolved dead letter (a
 //!   retry needs their params) are never purged;
+//! - purges the runner's copies of that text for runs that ended before the shortest message
+//!   retention of any app: memoized step results (the hydrated thread, drafts) become
+//!   `{"purged": true}`, run outputs are dropped, and the data of their events (and of processed
+//!   events whose runs are all purged) becomes `{"purged": true}` (`purged_at` set on both).
+//!   Failed or cancelled runs with an unresolved dead letter are kept for their replay. A purged
+//!   run can no longer be replayed with `skill replay`;
 //! - writes one `retention.purged` audit entry with the counts.
 //!
 //! The days are per app: `AppPolicy.retention` overrides the global defaults; conversations and
 //! actions of no registered app follow the defaults. The cutoffs come from a [`Clock`] read once
 //! in the run's first step (memoized), so a retried run purges against the same instant.
 //! Work is bounded: batches of `batch_size` rows (one statement and one durable step each), at
-//! most `max_batches_per_run` per run; a run that hits the bound asks for a follow-up run.
+//! most `max_batches_per_run` full batches per run (plus the last, partial or empty, batch of
+//! each scope); a run that hits the bound asks for a follow-up run, which picks up the rest.
 //! Every batch only touches rows not purged yet, so a second run changes nothing.
 //!
 //! The audit chain stays verifiable: purging never touches `audit_log`. Audit entries do not
@@ -108,6 +115,10 @@ impl ScopePlan {
 pub struct Plan {
     pub now: Millis,
     pub scopes: Vec<ScopePlan>,
+    /// The runner's copies (memoized step results, run outputs, event data: the hydrated
+    /// thread, drafts) of runs that ended before this are purged: the shortest message
+    /// retention of any app, since runs are not kept per app.
+    pub runs_before: Millis,
     /// Apps whose stored policy cannot be read: left alone (their override is unknown).
     pub skipped: Vec<String>,
 }
@@ -153,9 +164,16 @@ pub fn plan(apps: &[AppRow], defaults: &RetentionSettings, now: Millis) -> Plan 
         defaults.message_body_days.max(1),
         defaults.approval_payload_days.max(1),
     ));
+    let runner_days = scopes
+        .iter()
+        .map(|s| s.message_body_days)
+        .min()
+        .unwrap_or(defaults.message_body_days)
+        .max(1);
     Plan {
         now,
         scopes,
+        runs_before: cutoff(now, runner_days),
         skipped,
     }
 }
@@ -174,8 +192,14 @@ pub struct RetentionReport {
     pub now: Millis,
     pub messages: u64,
     pub approvals: u64,
+    /// Runs and events of the runner whose copies were purged.
+    #[serde(default)]
+    pub runs: u64,
+    #[serde(default)]
+    pub events: u64,
     /// Per app (`_unowned` for rows of no registered app), only where something was purged.
     pub by_app: BTreeMap<String, Counts>,
+    /// Statements run (full, partial and empty batches).
     pub batches: i64,
     /// `false` when the run stopped at `max_batches_per_run` (a follow-up run continues).
     pub complete: bool,
@@ -186,6 +210,16 @@ pub struct RetentionReport {
 enum Kind {
     Messages,
     Approvals,
+    Runs,
+    Events,
+}
+
+/// One kind of purge over one scope, in batches.
+struct Task {
+    kind: Kind,
+    scope: RetentionScope,
+    label: String,
+    before: Millis,
 }
 
 fn store_err(e: StoreError) -> StepError {
@@ -233,53 +267,85 @@ async fn run(
         skipped_apps: plan.skipped.clone(),
         ..Default::default()
     };
-    'all: for sp in &plan.scopes {
-        for kind in [Kind::Messages, Kind::Approvals] {
-            let mut i = 0;
-            loop {
-                if budget == 0 {
-                    report.complete = false;
-                    break 'all;
-                }
-                let (s, scope, at) = (store.clone(), sp.scope.clone(), plan.now);
-                let (id, before) = match kind {
-                    Kind::Messages => (format!("messages:{}:{i}", sp.label()), sp.messages_before),
-                    Kind::Approvals => {
-                        (format!("approvals:{}:{i}", sp.label()), sp.approvals_before)
-                    }
-                };
-                let n: u64 = ctx
-                    .run(&id, move || async move {
-                        match kind {
-                            Kind::Messages => {
-                                s.purge_message_batch(&scope, before, at, batch).await
-                            }
-                            Kind::Approvals => {
-                                s.purge_approval_batch(&scope, before, at, batch).await
-                            }
-                        }
-                        .map_err(store_err)
-                    })
-                    .await?;
-                budget -= 1;
-                report.batches += 1;
-                i += 1;
-                if n > 0 {
-                    let c = report.by_app.entry(sp.label().to_string()).or_default();
+    let mut tasks = Vec::new();
+    for sp in &plan.scopes {
+        for (kind, before) in [
+            (Kind::Messages, sp.messages_before),
+            (Kind::Approvals, sp.approvals_before),
+        ] {
+            tasks.push(Task {
+                kind,
+                scope: sp.scope.clone(),
+                label: sp.label().to_string(),
+                before,
+            });
+        }
+    }
+    for kind in [Kind::Runs, Kind::Events] {
+        tasks.push(Task {
+            kind,
+            scope: RetentionScope::Unowned,
+            label: "_runner".into(),
+            before: plan.runs_before,
+        });
+    }
+    'all: for task in tasks {
+        let mut i = 0;
+        loop {
+            if budget == 0 {
+                report.complete = false;
+                break 'all;
+            }
+            let (s, scope, at, before, kind) = (
+                store.clone(),
+                task.scope.clone(),
+                plan.now,
+                task.before,
+                task.kind,
+            );
+            let name = match kind {
+                Kind::Messages => "messages",
+                Kind::Approvals => "approvals",
+                Kind::Runs => "runs",
+                Kind::Events => "events",
+            };
+            let n: u64 = ctx
+                .run(&format!("{name}:{}:{i}", task.label), move || async move {
                     match kind {
-                        Kind::Messages => {
-                            c.messages += n;
-                            report.messages += n;
-                        }
-                        Kind::Approvals => {
-                            c.approvals += n;
-                            report.approvals += n;
-                        }
+                        Kind::Messages => s.purge_message_batch(&scope, before, at, batch).await,
+                        Kind::Approvals => s.purge_approval_batch(&scope, before, at, batch).await,
+                        Kind::Runs => s.purge_run_batch(before, at, batch).await,
+                        Kind::Events => s.purge_event_batch(before, at, batch).await,
+                    }
+                    .map_err(store_err)
+                })
+                .await?;
+            // Only a full batch may leave work behind, so only full batches spend the budget:
+            // a run stops early only after purging `max_batches_per_run` full batches, and the
+            // chain of follow-up runs ends with the backlog. A run costs at most
+            // `max_batches_per_run` statements plus one per task.
+            if n as i64 >= batch {
+                budget -= 1;
+            }
+            report.batches += 1;
+            i += 1;
+            match kind {
+                Kind::Messages | Kind::Approvals if n > 0 => {
+                    let c = report.by_app.entry(task.label.clone()).or_default();
+                    if matches!(kind, Kind::Messages) {
+                        c.messages += n;
+                        report.messages += n;
+                    } else {
+                        c.approvals += n;
+                        report.approvals += n;
                     }
                 }
-                if (n as i64) < batch {
-                    break;
-                }
+                Kind::Runs => report.runs += n,
+                Kind::Events => report.events += n,
+                _ => {}
+            }
+            if (n as i64) < batch {
+                break;
             }
         }
     }

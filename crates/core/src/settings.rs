@@ -420,7 +420,7 @@ pub struct RetentionSettings {
     pub schedule: String,
     /// Rows per batch (one statement and one durable step each).
     pub batch_size: i64,
-    /// Batches per run, over every app; what is left is picked up by a follow-up run.
+    /// Full batches per run, over every app; what is left is picked up by a follow-up run.
     pub max_batches_per_run: i64,
 }
 

@@ -452,6 +452,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// When an approval's payload was purged (`None`: not purged, or no such approval).
     async fn approval_purged_at(&self, id: &str) -> StoreResult<Option<Millis>>;
+    /// Retention of the runner's copies: for at most `limit` runs that ended before `before`
+    /// (completed, or failed/cancelled without an unresolved dead letter), replace every
+    /// memoized step result with `{"purged": true}`, drop the output and the event's data, and
+    /// set `purged_at = at`. Returns how many runs.
+    async fn purge_run_batch(&self, before: Millis, at: Millis, limit: i64) -> StoreResult<u64>;
+    /// Retention of the runner's copies: replace the data of at most `limit` events processed
+    /// before `before` whose runs are all purged (or that started none) with
+    /// `{"purged": true}`, and set `purged_at = at`. Returns how many events.
+    async fn purge_event_batch(&self, before: Millis, at: Millis, limit: i64)
+    -> StoreResult<u64>;
 
     // actions and approvals
     async fn insert_action(&self, a: &ActionRow) -> StoreResult<()>;

@@ -48,6 +48,21 @@ impl Db {
     }
 }
 
+/// What retention leaves in place of a purged step result or event data.
+const PURGED_JSON: &str = r#"{"purged":true}"#;
+
+/// A stored event (JSON) with its `data` replaced by `{"purged": true}`; its name, id and
+/// time stay. Unparseable text is replaced whole.
+fn purged_event(stored: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(stored) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("data".into(), serde_json::json!({"purged": true}));
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => PURGED_JSON.to_string(),
+    }
+}
+
 /// Append one audit row inside `tx` (the caller commits).
 async fn append_audit_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -957,6 +972,70 @@ impl Store for Db {
         q.execute(&mut *tx).await.map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)?;
         Ok(done.rows_affected())
+    }
+
+    async fn purge_run_batch(&self, before: Millis, at: Millis, limit: i64) -> R<u64> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let rows = sqlx::query(
+            "SELECT r.id, r.event FROM steps_runs r WHERE r.purged_at IS NULL AND r.ended_at IS NOT NULL \
+             AND r.ended_at < $1 AND (r.status = 'completed' OR (r.status IN ('failed', 'cancelled') \
+             AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.ref_id = r.id AND d.resolved_at IS NULL))) \
+             ORDER BY r.ended_at, r.id LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit.max(0))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        for r in &rows {
+            let id: String = r.try_get("id").map_err(corrupt)?;
+            let event: String = r.try_get("event").map_err(corrupt)?;
+            sqlx::query("UPDATE steps_steps SET result = $2 WHERE run_id = $1")
+                .bind(&id)
+                .bind(PURGED_JSON)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            sqlx::query(
+                "UPDATE steps_runs SET event = $2, output = NULL, purged_at = $3 WHERE id = $1",
+            )
+            .bind(&id)
+            .bind(purged_event(&event))
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn purge_event_batch(&self, before: Millis, at: Millis, limit: i64) -> R<u64> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let rows = sqlx::query(
+            "SELECT e.seq, e.payload FROM steps_events e WHERE e.purged_at IS NULL \
+             AND e.processed_at IS NOT NULL AND e.processed_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM steps_runs r WHERE r.event_id = e.id AND r.purged_at IS NULL) \
+             ORDER BY e.processed_at, e.seq LIMIT $2",
+        )
+        .bind(before)
+        .bind(limit.max(0))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        for r in &rows {
+            let seq: i64 = r.try_get("seq").map_err(corrupt)?;
+            let payload: String = r.try_get("payload").map_err(corrupt)?;
+            sqlx::query("UPDATE steps_events SET payload = $2, purged_at = $3 WHERE seq = $1")
+                .bind(seq)
+                .bind(purged_event(&payload))
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
+        tx.commit().await.map_err(backend_err)?;
+        Ok(rows.len() as u64)
     }
 
     async fn approval_purged_at(&self, id: &str) -> R<Option<Millis>> {
