@@ -65,6 +65,16 @@ async fn plugin() -> FrontError {
     FrontError::NotImplemented("the Front sidebar plugin")
 }
 
+/// The Front service, for `support-front` and `skill dev`.
+pub const SERVICE: support_web::Service = support_web::Service {
+    name: "front",
+    routes: &[
+        "POST /webhooks/front               Front's application webhook (signed)",
+        "GET  /plugin/front                 the Front sidebar plugin",
+    ],
+    mount,
+};
+
 /// Front's routes, for `skill dev` and `support-front`.
 pub fn mount(_: &Platform) -> Router<Platform> {
     Router::new()

@@ -342,6 +342,16 @@ async fn open_modal(
     }
 }
 
+/// The Slack service, for `support-slack` and `skill dev`.
+pub const SERVICE: support_web::Service = support_web::Service {
+    name: "slack",
+    routes: &[
+        "POST /slack/interactions           Slack buttons and modals (signed)",
+        "POST /slack/events                 Slack's Events API (signed)",
+    ],
+    mount,
+};
+
 /// Slack's routes, for `skill dev` and `support-slack`.
 pub fn mount(_: &Platform) -> Router<Platform> {
     Router::new()

@@ -6,14 +6,16 @@ use support_connectors::front::{FrontClient, FrontConfig};
 use support_connectors::product::SdkProducts;
 use support_core::dead_letters::dead_letter_function;
 use support_core::workflow::{InboundDeps, action_retry_function, inbound_function};
-use support_web::host::{FunctionsFn, Services};
+use crate::host::{FunctionsFn, Services};
 
-/// The functions `skill dev` and the tests run: the dead-letter recorder, and the inbound
+/// The functions every binary (`skill dev`, `support-web`, `support-slack`, `support-front`)
+/// and the tests run by default: the dead-letter recorder, and the inbound
 /// workflow. Without a Front API token there is nothing to hydrate from, so the inbound
 /// workflow is left out (and a warning says so).
 pub fn platform_functions() -> FunctionsFn {
     Arc::new(|s: &Services| {
         let mut fns = vec![dead_letter_function(s.store.clone())];
+        fns.push(support_core::retention::retention_function(s.store.clone(), s.settings.retention.clone(), Arc::new(support_core::retention::SystemClock)));
         if let Some(deps) = inbound_deps(s) {
             fns.push(action_retry_function(deps.clone()));
             fns.push(inbound_function(deps));

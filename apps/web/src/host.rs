@@ -88,13 +88,33 @@ impl Platform {
 /// A function that adds an app's routes (e.g. `support_slack::mount`).
 pub type Mount = fn(&Platform) -> Router<Platform>;
 
+/// One app's routes and what the start-up banner and `--help` say about them.
+#[derive(Clone, Copy)]
+pub struct Service {
+    /// Short name (`web`, `slack`, `front`).
+    pub name: &'static str,
+    /// The routes it adds, one line each (`POST /webhooks/front  Front's application webhook`).
+    pub routes: &'static [&'static str],
+    pub mount: Mount,
+}
+
+/// The routes every instance serves besides its services' own: health and metrics, and the
+/// runner's event API and Inngest protocol (every instance can run the platform's functions).
+pub const COMMON_ROUTES: &[&str] = &[
+    "GET  /healthz, /readyz, /metrics   health, readiness, Prometheus metrics",
+    "POST /e/{event_key}                the event API",
+    "GET|PUT|POST /api/inngest          the Inngest protocol (an external Inngest server)",
+    "POST /fn/register                  SDK apps register their functions (signed)",
+];
+
 /// Options for [`build`].
 #[derive(Clone, Default)]
 pub struct BuildOptions {
     /// Generate what is missing (master key, signing secrets), seed the demo apps, an admin,
     /// an API token and write `DIR/demo.json`.
     pub demo: bool,
-    /// The durable functions to run.
+    /// The durable functions to run; `None` = [`crate::functions::platform_functions`], the
+    /// same set in every binary.
     pub functions: Option<FunctionsFn>,
     /// Runner tuning (tests shorten leases and polls).
     pub runner: Option<RunnerConfig>,
@@ -160,11 +180,11 @@ pub async fn build(
         store,
         master_key,
     };
+    // Every binary serves the same functions unless a caller (a test) chooses others.
     let functions = opts
         .functions
-        .as_ref()
-        .map(|f| f(&services))
-        .unwrap_or_default();
+        .clone()
+        .unwrap_or_else(crate::functions::platform_functions)(&services);
     let mut builder =
         Engine::builder(Arc::new(db.clone())).config(opts.runner.clone().unwrap_or_else(|| {
             RunnerConfig {
@@ -292,15 +312,15 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     crate::error::ApiError::Internal("handler panicked".into()).into_response()
 }
 
-/// The full router: health, the JSON API, the dashboard, plus `mounts`.
-pub fn router(platform: &Platform, mounts: &[Mount]) -> Router {
-    router_with(platform, mounts, Vec::new())
+/// The full router: health and metrics, plus the routes of `services`.
+pub fn router(platform: &Platform, services: &[Service]) -> Router {
+    router_with(platform, services, Vec::new())
 }
 
 /// [`router`] plus `extra` routers that carry their own state (e.g. the demo app that
 /// `crates/cli` mounts in `--demo`). They get the same metrics, tracing and panic layers.
-pub fn router_with(platform: &Platform, mounts: &[Mount], extra: Vec<Router>) -> Router {
-    compose(platform, mounts, extra, Vec::new())
+pub fn router_with(platform: &Platform, services: &[Service], extra: Vec<Router>) -> Router {
+    compose(platform, services, extra, Vec::new())
 }
 
 /// Request timeouts of a set of routes: the body must keep arriving (`http.body_timeout_secs`
@@ -325,21 +345,14 @@ fn with_timeouts(
 /// `http.request_timeout_secs`.
 fn compose(
     platform: &Platform,
-    mounts: &[Mount],
+    services: &[Service],
     extra: Vec<Router>,
     long: Vec<Router>,
 ) -> Router {
     let http = &platform.settings.http;
-    let mut app = Router::new()
-        .merge(crate::health::router())
-        .merge(crate::api::router())
-        .merge(crate::approvals::router())
-        .merge(crate::actions::router())
-        .merge(crate::dead_letters::router())
-        .merge(crate::stripe::router())
-        .merge(crate::dashboard::router());
-    for mount in mounts {
-        app = app.merge(mount(platform));
+    let mut app = Router::new().merge(crate::health::router());
+    for service in services {
+        app = app.merge((service.mount)(platform));
     }
     let mut app: Router = app.with_state(platform.clone());
     for router in extra {
@@ -449,27 +462,29 @@ async fn steps_routes(p: &Platform) -> Result<Router, HostError> {
 pub async fn serve(
     platform: Platform,
     listener: TcpListener,
-    mounts: &[Mount],
+    services: &[Service],
     shutdown: impl Future<Output = ()> + Send + 'static,
     notify: watch::Sender<bool>,
 ) -> Result<(), HostError> {
-    serve_with(platform, listener, mounts, Vec::new(), shutdown, notify).await
+    serve_with(platform, listener, services, Vec::new(), shutdown, notify).await
 }
 
 /// [`serve`] with `extra` routers (see [`router_with`]).
 pub async fn serve_with(
     platform: Platform,
     listener: TcpListener,
-    mounts: &[Mount],
+    services: &[Service],
     extra: Vec<Router>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     notify: watch::Sender<bool>,
 ) -> Result<(), HostError> {
     // The runner's routes run steps inline (`/api/inngest`): the long request timeout.
     let runner_routes = steps_routes(&platform).await?;
-    let app = compose(&platform, mounts, extra, vec![runner_routes]);
+    let app = compose(&platform, services, extra, vec![runner_routes]);
     let grace = Duration::from_secs(platform.settings.shutdown_grace_secs);
-    let runner = crate::runner::is_embedded(&platform.settings).then(|| platform.engine.start());
+    // A web-only instance (`worker = false`) records events and leaves runs to the fleet.
+    let runner = (crate::runner::is_embedded(&platform.settings) && platform.settings.worker)
+        .then(|| platform.engine.start());
     let (stop_tx, stop_rx) = watch::channel(false);
     let limits = crate::server::ServerLimits::from(&platform.settings.http);
     let mut server = tokio::spawn(crate::server::serve(listener, app, limits, stop_rx));
@@ -519,7 +534,7 @@ pub async fn launch(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    mounts: &[Mount],
+    services: &[Service],
     opts: BuildOptions,
 ) -> Result<(), HostError> {
     let addr = listener
@@ -527,17 +542,27 @@ pub async fn launch(
         .map_err(|e| HostError::Io(e.to_string()))?;
     let (notify, rx) = watch::channel(false);
     let platform = build(settings, addr, rx, opts).await?;
-    announce(&platform);
-    serve(platform, listener, mounts, shutdown, notify).await
+    announce(&platform, services);
+    serve(platform, listener, services, shutdown, notify).await
 }
 
-/// Print where the platform listens (the first line is what scripts and tests read).
-pub fn announce(p: &Platform) {
+/// Print where the platform listens and the routes this instance serves (the first line is
+/// what scripts and tests read).
+pub fn announce(p: &Platform, services: &[Service]) {
     let base = p.base_url();
-    tracing::info!(%base, database = p.store.backend(), "listening");
+    tracing::info!(%base, database = p.store.backend(), worker = p.settings.worker, "listening");
     println!("Support platform listening on {base}");
-    println!("  dashboard: {base}/");
+    if services.iter().any(|s| s.name == crate::SERVICE.name) {
+        println!("  dashboard: {base}/");
+    }
     println!("  health:    {base}/healthz  ready: {base}/readyz  metrics: {base}/metrics");
+    println!("  routes:");
+    for line in routes_of(services) {
+        println!("    {line}");
+    }
+    if !p.settings.worker {
+        println!("  worker:    off (web-only: runs are left to the fleet's workers)");
+    }
     if p.demo.is_some() {
         println!(
             "  demo:      {}",
@@ -568,8 +593,54 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// `main` for the standalone binaries: settings, telemetry, bind, launch with `mounts`.
-pub fn run_binary(name: &str, mounts: &'static [Mount]) -> anyhow::Result<()> {
+/// The routes `services` serve, with the common ones, one line each.
+pub fn routes_of(services: &[Service]) -> Vec<String> {
+    let mut lines: Vec<String> = services
+        .iter()
+        .flat_map(|s| s.routes.iter().map(|r| r.to_string()))
+        .collect();
+    lines.extend(COMMON_ROUTES.iter().map(|r| r.to_string()));
+    lines
+}
+
+/// What `NAME --help` prints: what the binary is, the routes it serves, how it is configured.
+pub fn usage(name: &str, about: &str, services: &[Service]) -> String {
+    let mut text = format!(
+        "{name} {}: {about}\n\nUsage: {name} [--help | --version]\n\nRoutes:\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for line in routes_of(services) {
+        text.push_str(&format!("  {line}\n"));
+    }
+    text.push_str(
+        "\nSettings come from support.toml and SUPPORT_* environment variables (see docs/scale-out.md);\n\
+         SUPPORT_WORKER=false runs this instance web-only (no durable-function worker).\n",
+    );
+    text
+}
+
+/// `main` for the standalone binaries: arguments, settings, telemetry, bind, launch with
+/// `services` and the platform's functions (the same in every binary).
+pub fn run_binary(name: &str, about: &str, services: &'static [Service]) -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => {}
+        Some("-h" | "--help" | "help") => {
+            print!("{}", usage(name, about, services));
+            return Ok(());
+        }
+        Some("-V" | "--version") => {
+            println!("{name} {}", env!("CARGO_PKG_VERSION"));
+            return Ok(());
+        }
+        Some(other) => {
+            eprintln!(
+                "{name}: unexpected argument {other:?}\n\n{}",
+                usage(name, about, services)
+            );
+            std::process::exit(2);
+        }
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = match Settings::load() {
         Ok(s) => s,
@@ -590,7 +661,7 @@ pub fn run_binary(name: &str, mounts: &'static [Mount]) -> anyhow::Result<()> {
             settings,
             listener,
             shutdown_signal(),
-            mounts,
+            services,
             BuildOptions::default(),
         )
         .await?;

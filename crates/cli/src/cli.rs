@@ -1,6 +1,6 @@
 //! Command-line parsing and the commands themselves.
 
-use crate::ALL_MOUNTS;
+use crate::ALL_SERVICES;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
@@ -356,7 +356,7 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
         })?;
     let opts = support_web::BuildOptions {
         demo: args.demo,
-        functions: Some(crate::functions::platform_functions()),
+        functions: Some(support_web::functions::platform_functions()),
         runner: None,
     };
     let base_url = settings.public_url.clone().unwrap_or_else(|| {
@@ -403,7 +403,7 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
         // Delivered once the server accepts connections (the listener is already bound).
         tokio::spawn(async move { crate::demo_front::replay_samples(&p, &sb).await });
     }
-    support_web::host::announce(&platform);
+    support_web::host::announce(&platform, ALL_SERVICES);
     if args.demo {
         println!(
             "  demo app:  {}{}",
@@ -414,7 +414,7 @@ async fn dev(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
     support_web::host::serve_with(
         platform,
         listener,
-        ALL_MOUNTS,
+        ALL_SERVICES,
         extra,
         support_web::host::shutdown_signal(),
         notify,

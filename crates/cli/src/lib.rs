@@ -8,7 +8,6 @@
 
 pub mod approvals_cmd;
 pub mod audit_cmd;
-pub mod audit_cmd;
 pub mod cli;
 pub mod demo_app;
 pub mod demo_front;

@@ -458,6 +458,10 @@ pub struct Settings {
     /// How long a worker's claim on a run lasts without a heartbeat; after a crash, another
     /// worker (or the restarted one) resumes the run once it lapses.
     pub runner_lease_secs: u64,
+    /// Run the durable-function worker in this instance (default). `false` makes a web-only
+    /// instance: it records webhooks and events and leaves every run to the workers of the
+    /// fleet (`SUPPORT_WORKER=false`).
+    pub worker: bool,
     pub log: LogSettings,
     pub otel: OtelSettings,
     pub inngest: InngestSettings,
@@ -486,6 +490,7 @@ impl Default for Settings {
             runner: RunnerKind::Embedded,
             shutdown_grace_secs: 20,
             runner_lease_secs: 30,
+            worker: true,
             log: LogSettings::default(),
             otel: OtelSettings::default(),
             inngest: InngestSettings::default(),
@@ -519,6 +524,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "runner",
     "shutdown_grace_secs",
     "runner_lease_secs",
+    "worker",
     "log",
     "otel",
     "inngest",
@@ -732,7 +738,9 @@ mod tests {
             jail.set_env("SUPPORT_FRONT__SIGNING_SECRETS", "[one, two]");
             jail.set_env("INNGEST_SIGNING_KEY", "signkey-test-abc");
             jail.set_env("INNGEST_DEV", "1");
+            jail.set_env("SUPPORT_WORKER", "false");
             let s = Settings::from_figment(Settings::figment(None)).map_err(|e| e.to_string())?;
+            assert!(!s.worker, "SUPPORT_WORKER=false makes a web-only instance");
             assert_eq!(s.bind.port(), 5000);
             assert_eq!(s.log.format, LogFormat::Json);
             assert_eq!(s.log.filter, "warn");
