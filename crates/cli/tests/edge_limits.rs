@@ -123,6 +123,63 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
 }
 
 #[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    let app = spawn(|s| {
+        s.http.header_read_timeout_secs = 30;
+        s.http.idle_timeout_secs = 1;
+    })
+    .await;
+    let mut s = TcpStream::connect(app.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.ends_with(b"}") {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(answer.starts_with(b"HTTP/1.1 200"));
+    // Kept alive, then idle: closed after about 1 s, well before the 30 s header timeout.
+    let answered = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let closed = closed_by(s, deadline).await.expect("closed when idle");
+    let idle = closed.duration_since(answered);
+    assert!(
+        idle >= Duration::from_millis(900) && idle < Duration::from_secs(5),
+        "closed after {idle:?}"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_the_source() {
+    let app = spawn(|s| {
+        s.rate_limit.enabled = true;
+        s.rate_limit.trust_forwarded_for = true;
+        s.rate_limit.other = RouteQuota::new(60, 1);
+    })
+    .await;
+    let get = |xff: &'static str| {
+        app.client
+            .get(app.url("/healthz"))
+            .header("x-forwarded-for", xff)
+            .send()
+    };
+    assert_eq!(get("203.0.113.7").await.unwrap().status(), 200);
+    assert_eq!(get("203.0.113.7").await.unwrap().status(), 429);
+    // Another client behind the same proxy has its own quota; the last entry is the one
+    // the proxy appended.
+    assert_eq!(
+        get("203.0.113.7, 198.51.100.9").await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn a_slow_body_is_answered_408() {
     let app = spawn(|s| {
         s.http.body_timeout_secs = 1;
