@@ -349,3 +349,67 @@ async fn the_approval_is_what_is_left_on_the_charge_not_the_products_figure() {
         "the whole charge, no more"
     );
 }
+
+#[tokio::test]
+async fn refunds_inside_the_auto_window_are_cross_checked_too() {
+    let app = spawn(false).await;
+    let stripe = app.stripe.clone().unwrap();
+    let refund = |email: &'static str| {
+        app.front.deliver(app.inbound(
+            1,
+            email,
+            "Refund",
+            "Hello, could I get a refund please? It isn't what I needed.",
+        ))
+    };
+    let charge_of = |email: &str| {
+        course_app::seeded_charges()
+            .into_iter()
+            .find(|c| c.email == email)
+            .unwrap()
+    };
+
+    // Rosa (4 days): the charge agrees, the whole charge is refunded at once.
+    let rosa = charge_of("r.grant@example.net");
+    let d = refund("r.grant@example.net").await.unwrap();
+    let run = app
+        .settled_run(
+            &d.event_id,
+            &[RunStatus::Completed, RunStatus::Failed],
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    assert_eq!(stripe.refunded(&rosa.id), rosa.amount_cents);
+
+    // Rhys (11 days): Stripe says $1,790.00 where the product says $179.00 (cents sent as
+    // dollars somewhere): nothing is refunded and a human gets the conversation, with why.
+    let rhys = charge_of("rhys.evans@example.com");
+    stripe.set_charge(None, &rhys.id, 179_000, "usd");
+    let before = our_refund_requests(&stripe);
+    let d = refund("rhys.evans@example.com").await.unwrap();
+    let run = app
+        .settled_run(
+            &d.event_id,
+            &[RunStatus::Completed, RunStatus::Failed],
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    assert_eq!(our_refund_requests(&stripe), before, "no refund request");
+    assert_eq!(stripe.refunded(&rhys.id), 0);
+    let conv = app
+        .platform
+        .store
+        .get_conversation(&d.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let reason = conv.escalation_reason.unwrap_or_default();
+    assert!(
+        reason.contains("refund_amount_mismatch") && reason.contains("$1790.00 USD"),
+        "{reason}"
+    );
+}

@@ -437,7 +437,21 @@ impl<'a> Run<'a> {
             GateOutcome::Auto => Situation::Refunded(p),
             GateOutcome::Approval { .. } => Situation::RefundPending(p),
             GateOutcome::NoAction => Situation::Answer,
-            GateOutcome::Escalate => self.escalate("refund outside the policy"),
+            GateOutcome::Escalate => {
+                // A refund the gate cleared but that could not be made (its Stripe charge
+                // disagrees with the product, nothing is left on it, …) says why.
+                let failed = self
+                    .steps
+                    .last()
+                    .filter(|s| {
+                        s.status == StepStatus::Failed && s.call.tool == ToolName::ProcessRefund
+                    })
+                    .and_then(|s| s.error.clone());
+                match failed {
+                    Some(e) => self.escalate(&format!("the refund was not made: {e}")),
+                    None => self.escalate("refund outside the policy"),
+                }
+            }
         }
     }
 
