@@ -348,7 +348,9 @@ impl Engine {
             config.call_timeout
         };
         let policy = config.policy();
+        // No proxy: through one, the address check would judge the proxy, not the app.
         let http = crate::sdk::http_builder(timeout)
+            .no_proxy()
             .dns_resolver(Arc::new(PublicOnly(policy.clone())))
             .build()
             .map_err(|e| EngineError::Http(e.to_string()))?;
