@@ -1,7 +1,8 @@
 //! Property tests of the vendor signature verifiers in `support-core` (Slack `v0`, Stripe
 //! `Stripe-Signature`, Front application webhooks) and of the Stripe event parser: arbitrary
 //! headers, timestamps (`i64::MIN`, `i64::MAX`, garbage), clocks and bodies never panic and
-//! never verify; a valid signature over a body verifies, and one flipped byte does not.
+//! never verify; a valid signature over a body verifies, and one flipped byte does not. Also the
+//! Stripe Connect OAuth `state` (signed by us, returned by anyone to the public callback).
 //!
 //! Cases per property: `PROPTEST_CASES` (default 2,000); `cargo xtask fuzz` runs 100,000 in
 //! release and reads the `prop-cases …` lines printed here.
@@ -11,12 +12,15 @@ use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use serde_json::{Value, json};
 use std::cell::Cell;
 use std::time::Instant;
+use support_core::crypto::MasterKey;
 use support_core::front::{WebhookAuthError, verify_webhook, webhook_signature};
 use support_core::signing::{
     SignatureError, slack_signature, stripe_signature, stripe_signature_header, verify_slack,
     verify_stripe,
 };
-use support_core::stripe_connect::{MAX_EVENT_ID_LEN, parse_event};
+use support_core::stripe_connect::{
+    MAX_EVENT_ID_LEN, STATE_TTL_MS, StateError, mint_state, parse_event, verify_state,
+};
 
 /// Cases per property: `PROPTEST_CASES`, else 2,000.
 fn cases() -> u32 {
@@ -441,6 +445,70 @@ fn stripe_event_parser_never_panics() {
                     .and_then(|v| v["id"].as_str())
                     .is_some_and(|id| !id.is_empty() && id.len() <= MAX_EVENT_ID_LEN);
                 prop_assert!(!id_ok, "a body with a valid id was refused");
+            }
+            Ok(())
+        },
+    );
+}
+
+fn master_key() -> MasterKey {
+    MasterKey::from_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("a 32-byte key")
+}
+
+/// OAuth states as a caller could return them: well-formed but unsigned, near misses, garbage.
+fn state_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        ".{0,120}",
+        ("[A-Za-z0-9_-]{0,200}", "[A-Za-z0-9_-]{0,60}").prop_map(|(p, m)| format!("sst1.{p}.{m}")),
+        json_value().prop_map(|v| {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+            format!(
+                "sst1.{}.{}",
+                b64.encode(v.to_string()),
+                b64.encode([0_u8; 32])
+            )
+        }),
+        "x{2040,2060}",
+    ]
+}
+
+#[test]
+fn stripe_oauth_state_arbitrary_never_verifies() {
+    let key = master_key();
+    check(
+        "stripe_oauth_state",
+        "arbitrary_never_verifies",
+        (state_text(), now_ms()),
+        |(state, now)| {
+            let r = verify_state(&key, &state, now);
+            prop_assert!(r.is_err(), "verified: {r:?}");
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn stripe_oauth_state_valid_verifies_and_one_flip_does_not() {
+    let key = master_key();
+    check(
+        "stripe_oauth_state",
+        "valid_verifies_flip_does_not",
+        ("[a-z0-9-]{1,30}", now_ms(), 0..STATE_TTL_MS, any::<usize>()),
+        |(app, now, age, at)| {
+            let state = mint_state(&key, &app, now, STATE_TTL_MS);
+            let later = now.saturating_add(age);
+            let claims = verify_state(&key, &state, later);
+            prop_assert_eq!(claims.map(|c| c.app), Ok(app));
+            prop_assert_eq!(
+                verify_state(&key, &flip_char(&state, 5, at), later),
+                Err(StateError::Forged)
+            );
+            if now < i64::MAX - STATE_TTL_MS {
+                prop_assert_eq!(
+                    verify_state(&key, &state, now + STATE_TTL_MS + 1),
+                    Err(StateError::Expired)
+                );
             }
             Ok(())
         },

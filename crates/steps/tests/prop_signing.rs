@@ -1,15 +1,19 @@
 //! Property tests of the Inngest request verifier (`X-Inngest-Signature: t=…&s=…`): arbitrary
 //! headers, timestamps (`i64::MIN`, `i64::MAX`, garbage), clocks and bodies never panic and
-//! never verify; a valid signature over a body verifies, and one flipped byte does not.
+//! never verify; a valid signature over a body verifies, and one flipped byte does not. Also the
+//! event API's body parser (`POST /e/{key}`) and the time strings remote SDK apps send.
 //!
 //! Cases per property: `PROPTEST_CASES` (default 2,000); `cargo xtask fuzz` runs 100,000 in
 //! release and reads the `prop-cases …` lines printed here.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseResult, TestRunner};
+use serde_json::{Value, json};
 use std::cell::Cell;
 use std::time::Instant;
+use support_steps::event::Event;
 use support_steps::signing::{SignatureError, WINDOW_SECS, sign, verify};
+use support_steps::timestr::{parse_duration, parse_rfc3339};
 
 /// Cases per property: `PROPTEST_CASES`, else 2,000.
 fn cases() -> u32 {
@@ -187,4 +191,79 @@ fn inngest_valid_verifies_and_one_flip_does_not() {
             Ok(())
         },
     );
+}
+
+/// Any JSON value, a few levels deep.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        ".{0,20}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{0,8}", inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// One event as a client could send it: any name, data, timestamp and id.
+fn one_event() -> impl Strategy<Value = Value> {
+    (
+        prop_oneof![".{0,16}".prop_map(Value::from), json_value()],
+        json_value(),
+        prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            Just(json!(i64::MIN)),
+            Just(json!(u64::MAX)),
+            json_value()
+        ],
+        json_value(),
+    )
+        .prop_map(|(name, data, ts, id)| json!({"name": name, "data": data, "ts": ts, "id": id}))
+}
+
+fn event_body() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        body(),
+        json_value().prop_map(|v| v.to_string().into_bytes()),
+        one_event().prop_map(|e| e.to_string().into_bytes()),
+        prop::collection::vec(one_event(), 0..4)
+            .prop_map(|es| Value::Array(es).to_string().into_bytes()),
+    ]
+}
+
+#[test]
+fn inngest_event_parser_never_panics() {
+    check(
+        "inngest_event_parser",
+        "arbitrary_bodies",
+        event_body(),
+        |body| {
+            if let Ok(events) = Event::parse_many(&body) {
+                prop_assert!(events.iter().all(|e| !e.name.trim().is_empty()));
+            }
+            Ok(())
+        },
+    );
+}
+
+#[test]
+fn inngest_time_strings_never_panic() {
+    let text = prop_oneof![
+        ".{0,40}",
+        "[0-9.]{0,30}(ns|us|µs|ms|s|m|h|d|w){0,3}",
+        "[0-9]{1,400}w",
+        "[-+0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,30})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}T.{0,20}",
+    ];
+    check("inngest_time_parser", "arbitrary_strings", text, |s| {
+        let _ = parse_duration(&s);
+        let _ = parse_rfc3339(&s);
+        Ok(())
+    });
 }
