@@ -515,7 +515,10 @@ impl Engine {
             let mut store_ok = true;
             // Nor does it claim runs it could only push back as "unknown function".
             let can_run = self.has_functions();
-            while can_run {
+            loop {
+                if !can_run {
+                    break;
+                }
                 if inflight.len() >= cfg.max_concurrency {
                     full = true;
                     break;
