@@ -40,9 +40,11 @@ pub struct PropLine {
     pub seconds: f64,
 }
 
-/// Parse a line printed by a property test; `None` for any other line.
+/// Parse a line printed by a property test (libtest may print `test name ... ` before it on
+/// the same line); `None` for any other line.
 pub fn parse_line(line: &str) -> Option<PropLine> {
-    let rest = line.trim().strip_prefix("prop-cases ")?;
+    let at = line.find("prop-cases ")?;
+    let rest = &line[at + "prop-cases ".len()..];
     let mut fields = BTreeMap::new();
     for part in rest.split_whitespace() {
         let (k, v) = part.split_once('=')?;
@@ -163,6 +165,9 @@ mod tests {
             parse_line("prop-cases target=slack_verifier property=b cases=7 failed=1 seconds=0.5")
                 .expect("a prop line");
         assert_eq!(parse_line("test foo ... ok"), None);
+        let prefixed =
+            parse_line("test x ... prop-cases target=t property=p cases=3 failed=0 seconds=0.1");
+        assert_eq!(prefixed.map(|l| (l.target, l.cases)), Some(("t".into(), 3)));
         assert_eq!(parse_line("prop-cases target=x cases=nope"), None);
         let r = report(100_000, &[a, b], &[], 2.0);
         assert_eq!(r["targets"][0]["target"], "slack_verifier");
