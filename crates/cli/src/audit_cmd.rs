@@ -256,8 +256,8 @@ mod tests {
     #[test]
     fn dates_round_trip() {
         assert_eq!(parse_date("1970-01-01"), Some(0));
-        assert_eq!(parse_date("2026-11-01"), Some(1_761_955_200_000));
-        assert_eq!(format_utc(1_761_955_200_000), "2026-11-01T00:00:00.000Z");
+        assert_eq!(parse_date("2026-11-01"), Some(1_793_491_200_000));
+        assert_eq!(format_utc(1_793_491_200_000), "2026-11-01T00:00:00.000Z");
         let t = 1_764_977_123_456;
         assert_eq!(parse_date(&format_utc(t)), Some(t));
         assert_eq!(parse_date("yesterday"), None);
@@ -266,7 +266,7 @@ mod tests {
         assert_eq!(parse_date("2026-11-01T24:00:00Z"), None);
         assert_eq!(
             parse_date("2026-11-01T01:00:00+01:00"),
-            Some(1_761_955_200_000)
+            Some(1_793_491_200_000)
         );
     }
 }

@@ -20,7 +20,7 @@ use support_store::Db;
 use support_store::testing::TestDb;
 
 const T: Duration = Duration::from_secs(30);
-/// The manual clock starts here: 2026-12-05T00:00:00Z.
+/// The manual clock starts here: 2025-12-05T00:00:00Z.
 const NOW: i64 = 1_764_892_800_000;
 
 fn day(n: i64) -> i64 {
@@ -505,8 +505,6 @@ async fn retention_purges_the_runners_copies_of_finished_runs() {
                 "SELECT COUNT(*) FROM {table} WHERE {col} LIKE $1 AND {} <> $2",
                 if table == "steps_steps" {
                     "run_id"
-                } else if table == "steps_runs" {
-                    "id"
                 } else {
                     "id"
                 }
@@ -573,9 +571,21 @@ async fn retention_fires_on_its_cron_schedule() {
 // ---- skill audit archive ----
 
 async fn skill(db_url: &str, cwd: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    skill_env(db_url, cwd, args, &[]).await
+}
+
+async fn skill_env(
+    db_url: &str,
+    cwd: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_skill"));
+    cmd.envs(env.iter().copied());
     for (k, _) in std::env::vars() {
-        if k.starts_with("SUPPORT_") || k.starts_with("INNGEST_") {
+        if (k.starts_with("SUPPORT_") || k.starts_with("INNGEST_"))
+            && !env.iter().any(|(e, _)| *e == k)
+        {
             cmd.env_remove(k);
         }
     }
@@ -848,4 +858,75 @@ async fn audit_archive_refuses_a_broken_chain() {
             .count(),
         0
     );
+}
+
+#[tokio::test]
+async fn every_platform_runs_the_retention_function() {
+    for app in support_cli::testing::TestApp::each_backend().await {
+        let engine = &app.platform.engine;
+        let def = engine
+            .functions()
+            .into_iter()
+            .find(|f| f.id == RETENTION_FN)
+            .expect("platform_functions() registers support-retention");
+        assert!(def.triggers.iter().any(|t| matches!(
+            t,
+            support_steps::Trigger::Cron { cron } if cron == "17 3 * * *"
+        )));
+        // A message of the demo's conversations stored 40 days ago loses its body on request.
+        conversation(&app.platform.services.db, "cnv_old", None).await;
+        message(
+            &app.platform.services.db,
+            "m_old",
+            "cnv_old",
+            now_ms() - day(40),
+        )
+        .await;
+        let id = engine
+            .send_one(Event::new(RETENTION_REQUESTED, json!({})).with_id("admin-request"))
+            .await
+            .unwrap();
+        let run = engine.wait_for_runs_of(&id, 1, T).await.unwrap()[0]
+            .id
+            .clone();
+        let done = engine.wait_for_run(&run, T).await.unwrap();
+        assert_eq!(done.run.output.unwrap()["messages"], 1);
+        assert!(!has_body(&app.platform.services.db, "cnv_old", "m_old").await);
+        audit::verify(&app.platform.services.db).await.unwrap();
+        app.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn retention_settings_are_checked_and_shown() {
+    let t = TestDb::sqlite().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = skill_env(
+        &t.url,
+        dir.path(),
+        &["--json", "config", "show"],
+        &[("SUPPORT_RETENTION__MESSAGE_BODY_DAYS", "14")],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["retention"]["message_body_days"], 14);
+    assert_eq!(v["retention"]["approval_payload_days"], 90);
+    for (var, value, key) in [
+        (
+            "SUPPORT_RETENTION__MESSAGE_BODY_DAYS",
+            "0",
+            "retention.message_body_days",
+        ),
+        (
+            "SUPPORT_RETENTION__SCHEDULE",
+            "every day",
+            "retention.schedule",
+        ),
+    ] {
+        let (code, _, err) =
+            skill_env(&t.url, dir.path(), &["config", "show"], &[(var, value)]).await;
+        assert_eq!(code, 2, "{var}={value}: {err}");
+        assert!(err.contains(key), "{err}");
+    }
 }
