@@ -141,12 +141,20 @@ pub enum ApprovalsCmd {
         id: String,
         #[arg(long)]
         reason: Option<String>,
+        /// Decide as this user (email): the vote counts as theirs, once, like their tokens and
+        /// linked Slack id. Without it the vote is the operating-system user's (`cli:<user>`).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: Option<String>,
     },
     /// Reject an action with a reason.
     Reject {
         id: String,
         #[arg(long)]
         reason: String,
+        /// Decide as this user (email): the vote counts as theirs, once, like their tokens and
+        /// linked Slack id. Without it the vote is the operating-system user's (`cli:<user>`).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: Option<String>,
     },
     /// Approve with a smaller amount (in cents) and/or an edited reply.
     Edit {
@@ -157,6 +165,10 @@ pub enum ApprovalsCmd {
         draft: Option<String>,
         #[arg(long)]
         reason: Option<String>,
+        /// Decide as this user (email): the vote counts as theirs, once, like their tokens and
+        /// linked Slack id. Without it the vote is the operating-system user's (`cli:<user>`).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: Option<String>,
     },
 }
 
@@ -194,7 +206,7 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
     let settings = load_settings(cli)?;
     let db = open_db(&settings).await?;
     let store: Arc<dyn Store> = Arc::new(db.clone());
-    let (id, verdict, reason, amount_cents, draft) = match cmd {
+    let (id, verdict, reason, amount_cents, draft, as_user) = match cmd {
         ApprovalsCmd::List { status } => {
             let filter = (status != "all").then_some(status.as_str());
             let mut items = Vec::new();
@@ -234,25 +246,54 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
             });
             return Ok(());
         }
-        ApprovalsCmd::Approve { id, reason } => (id, Verdict::Approve, reason.clone(), None, None),
-        ApprovalsCmd::Reject { id, reason } => {
+        ApprovalsCmd::Approve {
+            id,
+            reason,
+            as_user,
+        } => (id, Verdict::Approve, reason.clone(), None, None, as_user),
+        ApprovalsCmd::Reject {
+            id,
+            reason,
+            as_user,
+        } => {
             if reason.trim().is_empty() {
                 return Err(usage("--reason must not be empty"));
             }
-            (id, Verdict::Reject, Some(reason.clone()), None, None)
+            (
+                id,
+                Verdict::Reject,
+                Some(reason.clone()),
+                None,
+                None,
+                as_user,
+            )
         }
         ApprovalsCmd::Edit {
             id,
             amount_cents,
             draft,
             reason,
+            as_user,
         } => (
             id,
             Verdict::Edit,
             reason.clone(),
             *amount_cents,
             draft.clone(),
+            as_user,
         ),
+    };
+    // `--as`: the user the vote counts as (checked again, with their role, by the decision).
+    let user_id = match as_user {
+        Some(email) => {
+            let email = support_core::ids::Email::parse(email).map_err(|e| usage(e.to_string()))?;
+            let u = store
+                .get_user_by_email(email.as_str())
+                .await?
+                .ok_or_else(|| usage(format!("--as: no user {}", email.as_str())))?;
+            Some(u.id)
+        }
+        None => None,
     };
     let key = match &settings.master_key {
         Some(k) => MasterKey::from_base64(k.expose()).map_err(|e| usage(e.to_string()))?,
@@ -274,6 +315,7 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
         verdict,
         principal: support_core::auth::Principal::Cli {
             os_user: approver.trim_start_matches("cli:").to_string(),
+            user_id,
         },
         approver,
         claimed_actor: None,

@@ -677,3 +677,74 @@ async fn the_dashboard_needs_a_token() {
     assert!(html.contains("Support platform"), "{html}");
     assert!(html.contains(&app.demo.apps[0].slug), "{html}");
 }
+
+/// `skill approvals approve --as <email>` counts as that user: once with their token, and as a
+/// second person for another user. An unknown `--as` is bad usage.
+#[tokio::test]
+async fn the_cli_decides_as_a_user() {
+    let app = TestApp::spawn_with_fakes(TestBackend::Sqlite, Fakes::default(), |_| {})
+        .await
+        .unwrap();
+    app.set_policy(1, |p| p.two_approver_above_cents = Some(100))
+        .await;
+    let (_d, _action, approval) = app.pending_refund(0).await;
+    assert_eq!(approval.approvers_required, 2);
+    let alice = add_user(&app, "alice@example.com", Role::Agent, None).await;
+    let token = token_for(&app, &alice, "alice").await;
+    let path = format!("/api/v1/approvals/{}/approve", approval.id);
+    let (status, body) = app.post_json(&token, &path, json!({})).await;
+    assert_eq!(
+        (status, body["decision"].as_str()),
+        (200, Some("pending")),
+        "{body}"
+    );
+
+    let (code, out, err) = skill(
+        &app,
+        &[
+            "approvals",
+            "approve",
+            &approval.id,
+            "--as",
+            "alice@example.com",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(out.contains("approver_already_approved"), "{out}");
+    let (code, _, err) = skill(
+        &app,
+        &[
+            "approvals",
+            "approve",
+            &approval.id,
+            "--as",
+            "nobody@example.com",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+
+    let bob = add_user(&app, "bob@example.com", Role::Agent, None).await;
+    let (code, out, err) = skill(
+        &app,
+        &[
+            "approvals",
+            "approve",
+            &approval.id,
+            "--as",
+            "bob@example.com",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out} {err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"], "approved");
+    assert_eq!(v["approvers"], json!(["token:alice", "cli:ops"]));
+    let approved = audit(&app, "approval.approved").await;
+    assert_eq!(approved[0].data["users"], json!([alice.id, bob.id]));
+    assert_eq!(approved[0].data["via"], "cli");
+    assert_eq!(approved[0].data["user"]["email"], "bob@example.com");
+}

@@ -45,9 +45,13 @@ pub enum Principal {
     /// A Slack user from a signature-checked interaction. It counts only through the user it
     /// is linked to (`skill users link-slack`); an unlinked Slack user decides nothing.
     Slack { slack_user_id: String },
-    /// The command line, as the operating-system user: database access is the authority. It
-    /// has no platform user and counts as itself (`cli:<os user>`).
-    Cli { os_user: String },
+    /// The command line, as the operating-system user: database access is the authority.
+    /// With `skill approvals … --as <email>` it counts as that user; otherwise it has no
+    /// platform user and counts as itself (`cli:<os user>`).
+    Cli {
+        os_user: String,
+        user_id: Option<String>,
+    },
 }
 
 impl Principal {

@@ -12,10 +12,11 @@
 //!
 //! Identity: a decision carries the [`Principal`] its channel authenticated. A token counts as
 //! its user; a Slack user id counts as the user it is linked to and, unlinked, decides nothing
-//! (`approver_not_linked`); the command line counts as `cli:<os user>`. Votes are unique per
-//! user, so one person with two tokens, or a token and their Slack id, approves once. The
-//! approver list names users: by id, email or linked Slack id (or `cli:<os user>`); a token's
-//! name matches nothing, so a token named like a Slack user id is nobody else.
+//! (`approver_not_linked`); the command line counts as `--as <email>`'s user, or else as
+//! `cli:<os user>`. Votes are unique per user, so one person with two tokens, or a token and
+//! their Slack id, approves once. The approver list names users: by id, email or linked Slack
+//! id (or `cli:<os user>`); a token's name matches nothing, so a token named like a Slack user
+//! id is nobody else.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -181,14 +182,21 @@ impl Decider {
 /// or deactivated user, and a user whose role may not decide (viewer).
 pub async fn identify(store: &dyn Store, principal: &Principal) -> Result<Decider, DecisionError> {
     let user = match principal {
-        Principal::Cli { os_user } => {
+        Principal::Cli {
+            os_user,
+            user_id: None,
+        } => {
             return Ok(Decider {
                 user: None,
                 key: format!("cli:{os_user}"),
                 via: principal.via(),
             });
         }
-        Principal::Token { user_id, .. } => store
+        Principal::Token { user_id, .. }
+        | Principal::Cli {
+            user_id: Some(user_id),
+            ..
+        } => store
             .get_user(user_id)
             .await?
             .ok_or_else(|| DecisionError::Inactive(format!("user {user_id}")))?,
@@ -298,7 +306,7 @@ fn principal_json(p: &Principal) -> Value {
     match p {
         Principal::Token { user_id, token_id } => json!({"user_id": user_id, "token_id": token_id}),
         Principal::Slack { slack_user_id } => json!({"slack_user_id": slack_user_id}),
-        Principal::Cli { os_user } => json!({"os_user": os_user}),
+        Principal::Cli { os_user, user_id } => json!({"os_user": os_user, "user_id": user_id}),
     }
 }
 

@@ -34,7 +34,9 @@ pub struct AppPolicy {
     pub never_auto_send: Vec<String>,
     /// Where approvals go, e.g. a Slack channel id.
     pub approval_channel: Option<String>,
-    /// Who may approve (Slack user ids or emails). Empty: any admin or agent.
+    /// Who may approve: users, named by id, email or linked Slack user id (`U…` or `slack:U…`),
+    /// or `cli:<os user>` for the command line without `--as`. Token names match nothing.
+    /// Empty: any active admin or agent.
     pub approvers: Vec<String>,
     pub approval_ttl_hours: i64,
     /// When set, the approval lifetime in seconds (overrides `approval_ttl_hours`).
