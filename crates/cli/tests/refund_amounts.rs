@@ -413,3 +413,45 @@ async fn refunds_inside_the_auto_window_are_cross_checked_too() {
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn a_charge_that_changed_after_approval_is_checked_again_and_nothing_is_refunded() {
+    let app = spawn(false).await;
+    let stripe = app.stripe.clone().unwrap();
+    let charge = pauls_charge();
+    let (d, action, approval) = app.pending_refund(0).await;
+    assert_eq!(approval.amount_cents, Some(17_900));
+    // After the approval was requested, Stripe's charge no longer agrees with the product.
+    stripe.set_charge(None, &charge.id, 20_000, "eur");
+    let (status, body) = app
+        .post_json(
+            &app.demo.api_token,
+            &format!("/api/v1/approvals/{}/approve", approval.id),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run = app
+        .settled_run(
+            &d.event_id,
+            &[RunStatus::Completed, RunStatus::Failed],
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    assert_eq!(our_refund_requests(&stripe), 0);
+    let got = app
+        .platform
+        .store
+        .get_action(&action.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.status, "failed");
+    let error = got.error.unwrap_or_default();
+    assert!(
+        error.contains("refund_amount_mismatch") && error.contains("€200.00 EUR"),
+        "{error}"
+    );
+}

@@ -318,3 +318,44 @@ async fn seeding_twice_changes_nothing_and_the_file_store_persists() {
     let reopened = CourseApp::open(&path).await.unwrap();
     assert_eq!(reopened.user_count().await.unwrap(), n);
 }
+
+#[tokio::test]
+async fn purchases_report_major_units_and_the_seeded_charges_match_them() {
+    let app = seeded().await;
+    let charges = course_app::seeded_charges();
+    assert!(!charges.is_empty());
+    let paul = charges
+        .iter()
+        .find(|c| c.email == "paul.ferguson@example.net")
+        .unwrap();
+    assert_eq!(paul.amount_cents, 17_900);
+    // Every seeded charge is named by exactly the purchase of its buyer, whose amount is the
+    // charge's in major units (dollars), as the SDK defines `Purchase.amount`.
+    for c in &charges {
+        let user = app.lookup_user(c.email).await.unwrap().unwrap();
+        let purchases = app.get_purchases(&user.id).await.unwrap();
+        let p = purchases
+            .iter()
+            .find(|p| p.stripe_charge_id.as_deref() == Some(c.id.as_str()))
+            .unwrap_or_else(|| panic!("{} names {}", c.email, c.id));
+        assert_eq!(p.currency, c.currency);
+        assert_eq!(p.amount, c.amount_cents as f64 / 100.0, "{}", c.id);
+    }
+    // And no purchase names a charge the list lacks.
+    let mut named = 0;
+    for c in CUSTOMERS {
+        let Some(user) = app.lookup_user(c.email).await.unwrap() else {
+            continue;
+        };
+        for p in app.get_purchases(&user.id).await.unwrap() {
+            if let Some(id) = p.stripe_charge_id
+                && p.amount > 0.0
+                && c.role != Role::NoPurchase
+            {
+                assert!(charges.iter().any(|x| x.id == id), "{id}");
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= charges.len());
+}
