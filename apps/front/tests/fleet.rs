@@ -20,7 +20,10 @@ fn fleet_env(app: &TestApp) -> Vec<(String, String)> {
     vec![
         ("SUPPORT_BIND".into(), "127.0.0.1:0".into()),
         ("SUPPORT_DATABASE_URL".into(), app.database_url()),
-        ("SUPPORT_DATA_DIR".into(), app.data_dir().display().to_string()),
+        (
+            "SUPPORT_DATA_DIR".into(),
+            app.data_dir().display().to_string(),
+        ),
         ("SUPPORT_MASTER_KEY".into(), master_key.trim().to_string()),
         ("SUPPORT_FRONT__API_URL".into(), s.front.api_url.clone()),
         (
@@ -103,7 +106,11 @@ async fn mixed_fleet(backend: TestBackend) {
     assert!(
         early.is_empty(),
         "a web-only instance started runs: {:?}",
-        early.iter().map(|r| (&r.function_id, &r.status, &r.event.name)).take(3).collect::<Vec<_>>()
+        early
+            .iter()
+            .map(|r| (&r.function_id, &r.status, &r.event.name))
+            .take(3)
+            .collect::<Vec<_>>()
     );
     let drafted = |convs: &[String]| {
         convs
@@ -123,7 +130,9 @@ async fn mixed_fleet(backend: TestBackend) {
             break;
         }
         assert!(
-            tokio::time::timeout_at(until, changes.changed()).await.is_ok(),
+            tokio::time::timeout_at(until, changes.changed())
+                .await
+                .is_ok(),
             "the worker drafted only {done} conversations"
         );
     }
@@ -145,7 +154,9 @@ async fn mixed_fleet(backend: TestBackend) {
         }
         let done = counts.iter().filter(|n| **n == 1).count();
         assert!(
-            tokio::time::timeout_at(until, changes.changed()).await.is_ok(),
+            tokio::time::timeout_at(until, changes.changed())
+                .await
+                .is_ok(),
             "only {done} of {CONVERSATIONS} conversations were drafted"
         );
     }
@@ -182,8 +193,14 @@ fn help_prints_usage_and_routes_instead_of_serving() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Usage: support-front"), "{text}");
     assert!(text.contains("POST /webhooks/front"), "{text}");
-    assert!(!text.contains("/slack/interactions"), "only its own routes: {text}");
-    assert!(!text.contains("listening"), "it did not start a server: {text}");
+    assert!(
+        !text.contains("/slack/interactions"),
+        "only its own routes: {text}"
+    );
+    assert!(
+        !text.contains("listening"),
+        "it did not start a server: {text}"
+    );
     let bad = std::process::Command::new(SUPPORT_FRONT)
         .arg("--bogus")
         .output()

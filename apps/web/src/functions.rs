@@ -1,12 +1,12 @@
 //! The platform's durable functions, wired to the real adapters: Front's Core API (or the
 //! sandbox), each app's SDK endpoint, the store and the registry.
 
+use crate::host::{FunctionsFn, Services};
 use std::sync::Arc;
 use support_connectors::front::{FrontClient, FrontConfig};
 use support_connectors::product::SdkProducts;
 use support_core::dead_letters::dead_letter_function;
 use support_core::workflow::{InboundDeps, action_retry_function, inbound_function};
-use crate::host::{FunctionsFn, Services};
 
 /// The functions every binary (`skill dev`, `support-web`, `support-slack`, `support-front`)
 /// and the tests run by default: the dead-letter recorder, and the inbound
@@ -15,7 +15,11 @@ use crate::host::{FunctionsFn, Services};
 pub fn platform_functions() -> FunctionsFn {
     Arc::new(|s: &Services| {
         let mut fns = vec![dead_letter_function(s.store.clone())];
-        fns.push(support_core::retention::retention_function(s.store.clone(), s.settings.retention.clone(), Arc::new(support_core::retention::SystemClock)));
+        fns.push(support_core::retention::retention_function(
+            s.store.clone(),
+            s.settings.retention.clone(),
+            Arc::new(support_core::retention::SystemClock),
+        ));
         if let Some(deps) = inbound_deps(s) {
             fns.push(action_retry_function(deps.clone()));
             fns.push(inbound_function(deps));

@@ -229,7 +229,8 @@ async fn unreachable_postgres_is_not_ready_with_a_503() {
     // Nothing can drain against a database that is down; do not wait long for it.
     settings.shutdown_grace_secs = 1;
     // `/fn/register` needs a signing key (without one it refuses every registration).
-    let signing_key = "signkey-test-f00f3005a3666b359a79c2bc3380ce2715e62727ac461ae1a2618f8766029c9f";
+    let signing_key =
+        "signkey-test-f00f3005a3666b359a79c2bc3380ce2715e62727ac461ae1a2618f8766029c9f";
     settings.inngest.signing_key = Some(Secret::new(signing_key));
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await

@@ -460,8 +460,7 @@ pub trait Store: Send + Sync + 'static {
     /// Retention of the runner's copies: replace the data of at most `limit` events processed
     /// before `before` whose runs are all purged (or that started none) with
     /// `{"purged": true}`, and set `purged_at = at`. Returns how many events.
-    async fn purge_event_batch(&self, before: Millis, at: Millis, limit: i64)
-    -> StoreResult<u64>;
+    async fn purge_event_batch(&self, before: Millis, at: Millis, limit: i64) -> StoreResult<u64>;
 
     // actions and approvals
     async fn insert_action(&self, a: &ActionRow) -> StoreResult<()>;

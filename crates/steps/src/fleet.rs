@@ -5,8 +5,8 @@
 //! instance has registered since it started.
 
 use crate::engine::Engine;
-use crate::server::ServerConfig;
 use crate::event::Millis;
+use crate::server::ServerConfig;
 
 /// What a worker needs to follow the stored SDK apps.
 pub(crate) struct SdkSync {
