@@ -19,60 +19,8 @@ use serde_json::Value;
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// What to record. `kind` is dotted, e.g. `route.decided`, `tool.called`, `webhook.ignored`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEvent {
-    pub kind: String,
-    pub app: Option<String>,
-    pub conversation_id: Option<String>,
-    /// Who did it: `system`, `agent`, `user:<email>`, `slack:<id>`, `token:<name>`.
-    pub actor: String,
-    pub trace_id: Option<String>,
-    pub data: Value,
-}
-
-impl AuditEvent {
-    pub fn new(kind: impl Into<String>, actor: impl Into<String>, data: Value) -> Self {
-        Self {
-            kind: kind.into(),
-            app: None,
-            conversation_id: None,
-            actor: actor.into(),
-            trace_id: None,
-            data,
-        }
-    }
-
-    pub fn app(mut self, app: impl Into<String>) -> Self {
-        self.app = Some(app.into());
-        self
-    }
-
-    pub fn conversation(mut self, id: impl Into<String>) -> Self {
-        self.conversation_id = Some(id.into());
-        self
-    }
-
-    pub fn trace(mut self, trace_id: impl Into<String>) -> Self {
-        self.trace_id = Some(trace_id.into());
-        self
-    }
-}
-
-/// A stored audit row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    pub seq: i64,
-    pub at: Millis,
-    pub kind: String,
-    pub app: Option<String>,
-    pub conversation_id: Option<String>,
-    pub actor: String,
-    pub trace_id: Option<String>,
-    pub data: Value,
-    pub prev_hash: String,
-    pub hash: String,
-}
+/// The audit row types live beside the storage port that persists them ([`crate::store`]).
+pub use crate::store::{AuditEvent, AuditRecord};
 
 /// JSON with object keys sorted at every level and no insignificant whitespace.
 pub fn canonical_json(v: &Value) -> String {

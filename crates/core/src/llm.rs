@@ -222,8 +222,16 @@ pub trait Llm: Send + Sync {
 pub trait ModelDirectory: Send + Sync {
     fn model(
         &self,
-        choice: &crate::settings::ModelChoice,
+        choice: &ModelChoice,
     ) -> Result<std::sync::Arc<dyn Llm>, String>;
+}
+
+/// A provider (by name, a key of `llm.providers`) and a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelChoice {
+    pub provider: String,
+    pub model: String,
 }
 
 /// US dollars per million tokens, input and output.

@@ -274,13 +274,9 @@ impl Default for LlmProviderSettings {
     }
 }
 
-/// A provider (by name, a key of `llm.providers`) and a model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelChoice {
-    pub provider: String,
-    pub model: String,
-}
+/// A provider and a model: defined beside the model port ([`crate::llm`]), re-exported here
+/// for settings' users.
+pub use crate::llm::ModelChoice;
 
 /// Model settings. A step with no [`ModelChoice`] (here or in the app's policy) uses the
 /// offline implementation.
@@ -678,7 +674,7 @@ impl Settings {
                 return Err(err(key, "must be at least 1".into()));
             }
         }
-        support_steps::cron::CronSpec::parse(&r.schedule).map_err(|e| err("schedule", e))?;
+        check_cron(&r.schedule).map_err(|e| err("schedule", e))?;
         Ok(())
     }
 
@@ -857,4 +853,22 @@ mod tests {
         }
         assert_eq!(s.redacted_json()["database_backend"], "postgres");
     }
+}
+
+/// Checks a five-field cron expression as the runner parses it (`croner`, no seconds, no
+/// year), with the runner's messages.
+fn check_cron(expr: &str) -> Result<(), String> {
+    use croner::parser::{CronParser, Seconds, Year};
+    if expr.split_whitespace().count() != 5 {
+        return Err(format!(
+            "cron {expr:?}: expected 5 fields (minute hour day month weekday)"
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+        .map(|_| ())
+        .map_err(|e| format!("cron {expr:?}: {e}"))
 }

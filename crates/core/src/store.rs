@@ -1,12 +1,66 @@
 //! The storage port. `crates/store` implements it on SQLite and Postgres; one conformance suite
 //! runs against both.
 
-use crate::audit::{AuditEvent, AuditRecord};
 use crate::auth::Role;
 use crate::time::Millis;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// What to record. `kind` is dotted, e.g. `route.decided`, `tool.called`, `webhook.ignored`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub kind: String,
+    pub app: Option<String>,
+    pub conversation_id: Option<String>,
+    /// Who did it: `system`, `agent`, `user:<email>`, `slack:<id>`, `token:<name>`.
+    pub actor: String,
+    pub trace_id: Option<String>,
+    pub data: Value,
+}
+
+impl AuditEvent {
+    pub fn new(kind: impl Into<String>, actor: impl Into<String>, data: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            app: None,
+            conversation_id: None,
+            actor: actor.into(),
+            trace_id: None,
+            data,
+        }
+    }
+
+    pub fn app(mut self, app: impl Into<String>) -> Self {
+        self.app = Some(app.into());
+        self
+    }
+
+    pub fn conversation(mut self, id: impl Into<String>) -> Self {
+        self.conversation_id = Some(id.into());
+        self
+    }
+
+    pub fn trace(mut self, trace_id: impl Into<String>) -> Self {
+        self.trace_id = Some(trace_id.into());
+        self
+    }
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: Millis,
+    pub kind: String,
+    pub app: Option<String>,
+    pub conversation_id: Option<String>,
+    pub actor: String,
+    pub trace_id: Option<String>,
+    pub data: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
