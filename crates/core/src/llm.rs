@@ -220,10 +220,7 @@ pub trait Llm: Send + Sync {
 /// Gives the model for a (provider, model) choice: the composition root builds adapters from
 /// `settings.llm.providers`; the workflow asks for the choice of each step.
 pub trait ModelDirectory: Send + Sync {
-    fn model(
-        &self,
-        choice: &ModelChoice,
-    ) -> Result<std::sync::Arc<dyn Llm>, String>;
+    fn model(&self, choice: &ModelChoice) -> Result<std::sync::Arc<dyn Llm>, String>;
 }
 
 /// A provider (by name, a key of `llm.providers`) and a model.
