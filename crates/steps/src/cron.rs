@@ -6,137 +6,87 @@
 //! same id are stored once.
 
 use crate::event::Millis;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+use jiff::civil::DateTime;
+use jiff::tz::Offset;
 
 /// The event name Inngest uses for scheduled runs.
 pub const SCHEDULED_EVENT: &str = "inngest/scheduled.timer";
 
-/// A parsed five-field cron expression.
+/// A parsed five-field cron expression (parsing and matching by `croner`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronSpec {
-    minutes: Vec<u32>,
-    hours: Vec<u32>,
-    days: Vec<u32>,
-    months: Vec<u32>,
-    weekdays: Vec<u32>,
-    day_restricted: bool,
-    weekday_restricted: bool,
+    cron: Cron,
 }
 
-fn field(spec: &str, min: u32, max: u32) -> Result<Vec<u32>, String> {
-    let mut out = Vec::new();
-    for part in spec.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => (
-                r,
-                s.parse::<u32>()
-                    .map_err(|_| format!("bad step in {part:?}"))?,
-            ),
-            None => (part, 1),
-        };
-        if step == 0 {
-            return Err(format!("step 0 in {part:?}"));
-        }
-        let (lo, hi) = if range == "*" {
-            (min, max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            let a = a
-                .parse::<u32>()
-                .map_err(|_| format!("bad range {part:?}"))?;
-            let b = b
-                .parse::<u32>()
-                .map_err(|_| format!("bad range {part:?}"))?;
-            (a, b)
-        } else {
-            let v = range
-                .parse::<u32>()
-                .map_err(|_| format!("bad value {part:?}"))?;
-            (v, if part.contains('/') { max } else { v })
-        };
-        if lo < min || hi > max || lo > hi {
-            return Err(format!("{part:?} is outside {min}-{max}"));
-        }
-        out.extend((lo..=hi).step_by(step as usize));
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+/// The UTC wall clock of a Unix millisecond (`None` outside jiff's range, years -9999..=9999).
+fn utc(ms: Millis) -> Option<DateTime> {
+    let ts = jiff::Timestamp::from_millisecond(ms).ok()?;
+    Some(Offset::UTC.to_datetime(ts))
+}
+
+/// The Unix millisecond of a UTC wall clock.
+fn millis(dt: DateTime) -> Option<Millis> {
+    Some(Offset::UTC.to_timestamp(dt).ok()?.as_millisecond())
 }
 
 impl CronSpec {
     /// Parse `m h dom mon dow` (Sunday is 0 or 7). `TZ=` prefixes are refused.
     pub fn parse(expr: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = expr.split_whitespace().collect();
-        if parts.len() != 5 {
+        if expr.split_whitespace().count() != 5 {
             return Err(format!(
                 "cron {expr:?}: expected 5 fields (minute hour day month weekday)"
             ));
         }
-        let mut weekdays = field(parts[4], 0, 7).map_err(|e| format!("cron {expr:?}: {e}"))?;
-        for d in &mut weekdays {
-            if *d == 7 {
-                *d = 0;
-            }
-        }
-        weekdays.sort_unstable();
-        weekdays.dedup();
-        Ok(Self {
-            minutes: field(parts[0], 0, 59).map_err(|e| format!("cron {expr:?}: {e}"))?,
-            hours: field(parts[1], 0, 23).map_err(|e| format!("cron {expr:?}: {e}"))?,
-            days: field(parts[2], 1, 31).map_err(|e| format!("cron {expr:?}: {e}"))?,
-            months: field(parts[3], 1, 12).map_err(|e| format!("cron {expr:?}: {e}"))?,
-            weekdays,
-            day_restricted: parts[2] != "*",
-            weekday_restricted: parts[4] != "*",
-        })
+        let cron = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build()
+            .parse(expr)
+            .map_err(|e| format!("cron {expr:?}: {e}"))?;
+        Ok(Self { cron })
     }
 
     /// Whether the minute starting at `minute_ms` (UTC) is scheduled.
     pub fn matches(&self, minute_ms: Millis) -> bool {
-        let mins = minute_ms.div_euclid(60_000);
-        let minute = (mins % 60) as u32;
-        let hour = (mins / 60 % 24) as u32;
-        let days_since_epoch = mins.div_euclid(60 * 24);
-        let (_, month, day) = civil_from_days(days_since_epoch);
-        // 1970-01-01 was a Thursday (4).
-        let weekday = ((days_since_epoch % 7 + 7 + 4) % 7) as u32;
-        let day_ok = self.days.contains(&day);
-        let weekday_ok = self.weekdays.contains(&weekday);
-        // As in cron: when both day fields are restricted, either may match.
-        let date_ok = match (self.day_restricted, self.weekday_restricted) {
-            (true, true) => day_ok || weekday_ok,
-            _ => day_ok && weekday_ok,
-        };
-        self.minutes.contains(&minute)
-            && self.hours.contains(&hour)
-            && self.months.contains(&month)
-            && date_ok
+        utc(minute_ms.div_euclid(60_000) * 60_000)
+            .is_some_and(|dt| self.cron.is_time_matching(&dt).unwrap_or(false))
     }
 
     /// Scheduled minutes in `(after, upto]`, oldest first, at most `limit`.
     pub fn due_between(&self, after: Millis, upto: Millis, limit: usize) -> Vec<Millis> {
         let mut out = Vec::new();
-        let mut m = (after.div_euclid(60_000) + 1) * 60_000;
-        while m <= upto && out.len() < limit {
-            if self.matches(m) {
-                out.push(m);
-            }
-            m += 60_000;
+        let Some(mut from) = utc((after.div_euclid(60_000) + 1) * 60_000) else {
+            return out;
+        };
+        while out.len() < limit {
+            // An error means no later occurrence (an impossible date, or past jiff's range).
+            let Ok(next) = self.cron.find_next_occurrence(&from, true) else {
+                break;
+            };
+            let Some(ms) = millis(next).filter(|ms| *ms <= upto) else {
+                break;
+            };
+            out.push(ms);
+            let Some(after_next) = utc(ms + 60_000) else {
+                break;
+            };
+            from = after_next;
         }
         out
     }
 }
 
-/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01; the tests check dates with it.
+#[cfg(test)]
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let d = utc(z * 86_400_000).map(|dt| dt.date()).unwrap_or_default();
+    (
+        i64::from(d.year()),
+        u32::from(d.month().unsigned_abs()),
+        u32::from(d.day().unsigned_abs()),
+    )
 }
 
 #[cfg(test)]

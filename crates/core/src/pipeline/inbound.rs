@@ -235,65 +235,37 @@ impl CustomerFacts {
 }
 
 /// Parses an ISO-8601 UTC timestamp (`2024-01-15T10:30:00.000Z`, or a plain date) into
-/// Unix milliseconds.
+/// Unix milliseconds. Only the date and the whole seconds are read; the rest is taken as UTC.
 pub fn parse_iso_millis(s: &str) -> Option<Millis> {
     let s = s.trim();
-    let date = s.get(..10)?;
-    let mut parts = date.split('-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    let mut ms = days_from_civil(y, m, d) * DAY_MS;
-    if let Some(time) = s.get(11..19) {
-        let mut t = time.split(':');
-        let h: i64 = t.next()?.parse().ok()?;
-        let min: i64 = t.next()?.parse().ok()?;
-        let sec: i64 = t.next()?.parse().ok()?;
-        ms += ((h * 60 + min) * 60 + sec) * 1000;
-    }
-    Some(ms)
+    let date: jiff::civil::Date = s.get(..10)?.parse().ok()?;
+    let time = match s.get(11..19) {
+        Some(t) => t.parse().ok()?,
+        None => jiff::civil::Time::midnight(),
+    };
+    let at = jiff::tz::Offset::UTC.to_timestamp(date.to_datetime(time)).ok()?;
+    Some(at.as_millisecond())
 }
 
-/// Formats Unix milliseconds as ISO-8601 UTC (`2024-01-15T10:30:00.000Z`).
+/// Formats Unix milliseconds as ISO-8601 UTC (`2024-01-15T10:30:00.000Z`), clamped to the
+/// years -9999..=9999.
 pub fn format_iso_millis(ms: Millis) -> String {
-    let days = ms.div_euclid(DAY_MS);
-    let rem = ms.rem_euclid(DAY_MS);
-    let (y, m, d) = civil_from_days(days);
-    let secs = rem / 1000;
+    let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    let t = jiff::tz::Offset::UTC.to_datetime(at);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        rem % 1000
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
     )
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
