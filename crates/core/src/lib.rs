@@ -13,7 +13,6 @@ pub mod auth;
 pub mod cache;
 pub mod capability;
 pub mod crypto;
-pub mod dead_letters;
 pub mod decision;
 pub mod events;
 pub mod front;
@@ -28,7 +27,6 @@ pub mod signing;
 pub mod store;
 pub mod stripe_connect;
 pub mod time;
-pub mod workflow;
 
 pub use ids::{AppSlug, Email, ParseError};
 pub use settings::Settings;

@@ -724,6 +724,14 @@ impl Registry {
     }
 }
 
+/// Gives the SDK client of an app (its endpoint, signed with its newest secret).
+pub trait ProductDirectory: Send + Sync + 'static {
+    fn client(
+        &self,
+        app: &AppRow,
+    ) -> Result<std::sync::Arc<dyn support_sdk::SupportIntegration>, String>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -717,6 +717,24 @@ impl Settings {
     }
 }
 
+/// Checks a five-field cron expression as the runner parses it (`croner`, no seconds, no
+/// year), with the runner's messages.
+fn check_cron(expr: &str) -> Result<(), String> {
+    use croner::parser::{CronParser, Seconds, Year};
+    if expr.split_whitespace().count() != 5 {
+        return Err(format!(
+            "cron {expr:?}: expected 5 fields (minute hour day month weekday)"
+        ));
+    }
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+        .map(|_| ())
+        .map_err(|e| format!("cron {expr:?}: {e}"))
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err, clippy::field_reassign_with_default)]
 mod tests {
@@ -853,22 +871,4 @@ mod tests {
         }
         assert_eq!(s.redacted_json()["database_backend"], "postgres");
     }
-}
-
-/// Checks a five-field cron expression as the runner parses it (`croner`, no seconds, no
-/// year), with the runner's messages.
-fn check_cron(expr: &str) -> Result<(), String> {
-    use croner::parser::{CronParser, Seconds, Year};
-    if expr.split_whitespace().count() != 5 {
-        return Err(format!(
-            "cron {expr:?}: expected 5 fields (minute hour day month weekday)"
-        ));
-    }
-    CronParser::builder()
-        .seconds(Seconds::Disallowed)
-        .year(Year::Disallowed)
-        .build()
-        .parse(expr)
-        .map(|_| ())
-        .map_err(|e| format!("cron {expr:?}: {e}"))
 }

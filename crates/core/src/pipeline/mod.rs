@@ -32,7 +32,6 @@ pub mod model_agent;
 pub mod model_classify;
 pub mod profile;
 pub mod promises;
-pub mod replay;
 pub mod reply;
 pub mod router;
 pub mod text;

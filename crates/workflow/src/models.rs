@@ -7,17 +7,17 @@
 //! entry holds the run's totals; a classifier fallback is audited as
 //! `route.classifier_fallback`, a provider that cannot be built as `llm.unavailable`.
 
-use super::{Drafted, InboundDeps, Snapshot, audit, failing};
-use crate::llm::Llm;
-use crate::pipeline::agent::AgentInput;
-use crate::pipeline::model_agent::{self, ModelAgentOptions, ModelCall};
-use crate::pipeline::model_classify::{self, RecordedClassification};
-use crate::pipeline::profile::AppProfile;
-use crate::pipeline::router::{RouteDecision, RouteInput};
-use crate::pipeline::tools::ToolExecutor;
-use crate::pipeline::validate::{self, ScorerResult};
-use crate::registry::AppPolicy;
-use crate::settings::ModelChoice;
+use crate::inbound::{Drafted, InboundDeps, Snapshot, audit, failing};
+use support_core::llm::Llm;
+use support_core::pipeline::agent::AgentInput;
+use support_core::pipeline::model_agent::{self, ModelAgentOptions, ModelCall};
+use support_core::pipeline::model_classify::{self, RecordedClassification};
+use support_core::pipeline::profile::AppProfile;
+use support_core::pipeline::router::{RouteDecision, RouteInput};
+use support_core::pipeline::tools::ToolExecutor;
+use support_core::pipeline::validate::{self, ScorerResult};
+use support_core::registry::AppPolicy;
+use support_core::settings::ModelChoice;
 use serde_json::json;
 use std::sync::Arc;
 use support_steps::StepError;
@@ -174,7 +174,7 @@ pub async fn agent(
     };
     let mut result = model_agent::run(input, tools, llm.as_ref(), &opts).await;
     audit_calls(d, s, trace, ModelStep::Agent, &result.calls).await?;
-    let vctx = crate::pipeline::eval::validation_context(input.route, &result.outcome, profile);
+    let vctx = support_core::pipeline::eval::validation_context(input.route, &result.outcome, profile);
     let score = |draft: Option<&str>| {
         draft
             .map(|dr| validate::validate(dr, &vctx))

@@ -10,18 +10,17 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support_steps::{Ctx, Event, Function, StepError};
 
-use super::{
-    InboundDeps, PlatformTools, audited, dead_letter_action, finish_action, front_err, store_err,
-    summarize, update_message_of,
-};
-use crate::approvals::ApprovalState;
-use crate::audit::AuditEvent;
-use crate::events;
-use crate::events::{EventSink, OutEvent};
-use crate::pipeline::tools::{ToolCall, ToolName};
-use crate::store::{ActionPatch, ActionRow, ApprovalRow, DeadLetter};
-use crate::store::{Store, StoreError};
-use crate::time::now_ms;
+use crate::approval::{audited, dead_letter_action, finish_action, summarize, update_message_of};
+use crate::inbound::{InboundDeps, front_err, store_err};
+use crate::tools::PlatformTools;
+use support_core::approvals::ApprovalState;
+use support_core::audit::AuditEvent;
+use support_core::events;
+use support_core::events::{EventSink, OutEvent};
+use support_core::pipeline::tools::{ToolCall, ToolName};
+use support_core::store::{ActionPatch, ActionRow, ApprovalRow, DeadLetter};
+use support_core::store::{Store, StoreError};
+use support_core::time::now_ms;
 
 /// The id of the retry function.
 pub const ACTION_RETRY_FN: &str = "support-action-retry";
@@ -227,7 +226,7 @@ async fn execute(
         .and_then(|a| a.decided_by.clone())
         .map(|who| who.split(',').map(str::to_string).collect())
         .unwrap_or_default();
-    let approved_by = crate::decision::approvers_of(&approved_by);
+    let approved_by = support_core::decision::approvers_of(&approved_by);
     // The approval's Slack message follows the retry, as it followed the first attempt.
     let show = |state: ApprovalState| {
         let (approval, email, app, action) = (&approval, &email, &app, &action);
@@ -319,7 +318,7 @@ async fn run_again(
     // The purchase behind a refund is the customer's: look them up again, as `hydrate` did.
     let mut tools = PlatformTools::new(d, &app_row, trace, conv).await?;
     if let Some(email) = email {
-        let facts = crate::pipeline::agent::hydrate(&tools, email, now_ms()).await;
+        let facts = support_core::pipeline::agent::hydrate(&tools, email, now_ms()).await;
         tools = tools.with_facts(facts);
     }
     let call = ToolCall::new(tool, action.params.clone());

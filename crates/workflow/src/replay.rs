@@ -13,22 +13,22 @@
 //! canonical parameters). A call the recording does not hold is answered with a
 //! `not recorded` error and listed in the diff; nothing runs against the real systems.
 
-use crate::audit::{AuditRecord, canonical_json};
-use crate::llm::Llm;
-use crate::pipeline::agent::{self, AgentInput, AgentOutcome, StepStatus, ToolStep};
-use crate::pipeline::eval::validation_context;
-use crate::pipeline::gate::GateDecision;
-use crate::pipeline::kb::Bm25Index;
-use crate::pipeline::model_agent::{self, ModelAgentOptions};
-use crate::pipeline::model_classify::{self, RecordedClassification};
-use crate::pipeline::profile::AppProfile;
-use crate::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
-use crate::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
-use crate::pipeline::validate::{self, ScorerResult, ValidationContext};
-use crate::registry::AppPolicy;
-use crate::store::{AuditFilter, CannedResponse, Store};
-use crate::time::Millis;
-use crate::workflow::{Drafted, INBOUND_FN, Snapshot};
+use support_core::audit::{AuditRecord, canonical_json};
+use support_core::llm::Llm;
+use support_core::pipeline::agent::{self, AgentInput, AgentOutcome, StepStatus, ToolStep};
+use support_core::pipeline::eval::validation_context;
+use support_core::pipeline::gate::GateDecision;
+use support_core::pipeline::kb::Bm25Index;
+use support_core::pipeline::model_agent::{self, ModelAgentOptions};
+use support_core::pipeline::model_classify::{self, RecordedClassification};
+use support_core::pipeline::profile::AppProfile;
+use support_core::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
+use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
+use support_core::pipeline::validate::{self, ScorerResult, ValidationContext};
+use support_core::registry::AppPolicy;
+use support_core::store::{AuditFilter, CannedResponse, Store};
+use support_core::time::Millis;
+use crate::inbound::{Drafted, INBOUND_FN, Snapshot};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -85,7 +85,7 @@ impl RouteInputs {
 /// SHA-256 (hex) of the canonical JSON of a list of canned responses.
 pub fn canned_hash(canned: &[CannedResponse]) -> String {
     let v = serde_json::to_value(canned).unwrap_or(Value::Null);
-    crate::crypto::sha256_hex(canonical_json(&v).as_bytes())
+    support_core::crypto::sha256_hex(canonical_json(&v).as_bytes())
 }
 
 /// Why a run cannot be replayed.
@@ -947,44 +947,35 @@ enum Op {
     Ins(usize),
 }
 
-/// Above this many table cells, sequences are not aligned.
-const MAX_LCS_CELLS: usize = 4_000_000;
-
-/// The edit script of a longest common subsequence.
-fn lcs<T: PartialEq>(a: &[T], b: &[T]) -> Vec<Op> {
-    let (n, m) = (a.len(), b.len());
-    if n.saturating_mul(m) > MAX_LCS_CELLS {
-        // Too big to align (a pathological draft): everything removed, then added.
-        return (0..n).map(Op::Del).chain((0..m).map(Op::Ins)).collect();
-    }
-    // table[i][j] = LCS length of a[i..] and b[j..]
-    let mut table = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            table[i][j] = if a[i] == b[j] {
-                table[i + 1][j + 1] + 1
-            } else {
-                table[i + 1][j].max(table[i][j + 1])
-            };
+/// The edit script of two sequences (Myers, through `similar`); within a replaced block the
+/// removals come before the additions.
+fn lcs<T: Ord + std::hash::Hash>(a: &[T], b: &[T]) -> Vec<Op> {
+    use similar::DiffOp;
+    let mut ops = Vec::with_capacity(a.len().max(b.len()));
+    for op in similar::capture_diff_slices(similar::Algorithm::Myers, a, b) {
+        match op {
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => ops.extend((0..len).map(|k| Op::Same(old_index + k, new_index + k))),
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => ops.extend((old_index..old_index + old_len).map(Op::Del)),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => ops.extend((new_index..new_index + new_len).map(Op::Ins)),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                ops.extend((old_index..old_index + old_len).map(Op::Del));
+                ops.extend((new_index..new_index + new_len).map(Op::Ins));
+            }
         }
     }
-    let (mut i, mut j) = (0, 0);
-    let mut ops = Vec::with_capacity(n.max(m));
-    while i < n && j < m {
-        if a[i] == b[j] {
-            ops.push(Op::Same(i, j));
-            i += 1;
-            j += 1;
-        } else if table[i + 1][j] >= table[i][j + 1] {
-            ops.push(Op::Del(i));
-            i += 1;
-        } else {
-            ops.push(Op::Ins(j));
-            j += 1;
-        }
-    }
-    ops.extend((i..n).map(Op::Del));
-    ops.extend((j..m).map(Op::Ins));
     ops
 }
 
@@ -1129,7 +1120,7 @@ mod tests {
 
     #[tokio::test]
     async fn unrecorded_searches_use_the_current_kb_only_when_given() {
-        let kb = Bm25Index::new(vec![crate::store::KbChunk {
+        let kb = Bm25Index::new(vec![support_core::store::KbChunk {
             id: "c1".into(),
             document_id: "d1".into(),
             app: "typewise".into(),
@@ -1167,7 +1158,7 @@ mod tests {
 
     #[test]
     fn a_route_decision_stored_before_inputs_were_recorded_still_reads() {
-        let inbound = crate::pipeline::inbound::Inbound {
+        let inbound = support_core::pipeline::inbound::Inbound {
             app: "typewise".into(),
             from: "a@x.test".into(),
             reply_to: None,

@@ -7,7 +7,7 @@
 //!
 //! [`replay_dead_letter`] is what an admin does about a letter, from the dashboard API
 //! (`POST /api/v1/dead-letters/{id}/replay`) or `skill dead-letters replay`:
-//! - `action`: a retry with a new idempotency key ([`crate::workflow::request_retry`]); the
+//! - `action`: a retry with a new idempotency key ([`crate::inbound::request_retry`]); the
 //!   retry resolves the letter when it succeeds;
 //! - `run`: the run is re-queued where it failed (its finished steps stay memoized);
 //! - `webhook` (a Stripe delivery that could not be applied): the stored event is applied again.
@@ -18,12 +18,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use support_steps::{Ctx, Event, FAILED_EVENT, Function, StepError};
 
-use crate::approvals::ApprovalChannel;
-use crate::audit::AuditEvent;
-use crate::store::{DeadLetter, Store, StoreError};
-use crate::stripe_connect::{self as sc, WebhookDeps};
-use crate::time::now_ms;
-use crate::workflow::{RetryRequestError, request_retry};
+use support_core::approvals::ApprovalChannel;
+use support_core::audit::AuditEvent;
+use support_core::store::{DeadLetter, Store, StoreError};
+use support_core::stripe_connect::{self as sc, WebhookDeps};
+use support_core::time::now_ms;
+use crate::inbound::{RetryRequestError, request_retry};
 
 /// The id of the dead-letter function.
 pub const DEAD_LETTER_FN: &str = "support-dead-letters";

@@ -1,0 +1,163 @@
+//! The draft step: the reply goes to Front as a draft (HTML, marked with the run id), with its
+//! comment and tags, or the conversation is escalated.
+
+use support_core::front::NewDraft;
+use support_core::pipeline::router::{RouteAction, RouteDecision};
+use support_core::time::now_ms;
+use serde_json::json;
+use support_steps::StepError;
+
+use crate::inbound::{
+    Drafted, InboundDeps, Snapshot, THREAD_DEPTH, audit, front_err,
+    store_err,
+};
+
+/// Marks drafts written by the platform, so a later diff can find them.
+pub fn draft_marker(run_id: &str) -> String {
+    format!("<!-- support-draft:{run_id} -->")
+}
+
+/// Tag the conversation in Front, record the escalation and audit it.
+pub(crate) async fn escalate(
+    d: &InboundDeps,
+    s: &Snapshot,
+    trace: &str,
+    tag: &str,
+    reason: &str,
+) -> Result<(), StepError> {
+    d.front
+        .add_tags(&s.conversation_id, &[tag.to_string()])
+        .await
+        .map_err(front_err)?;
+    if let Some(mut c) = d
+        .store
+        .get_conversation(&s.conversation_id)
+        .await
+        .map_err(store_err)?
+    {
+        c.escalation = Some(tag.to_string());
+        c.escalation_reason = Some(reason.to_string());
+        c.updated_at = now_ms();
+        d.store.upsert_conversation(&c).await.map_err(store_err)?;
+    }
+    audit(
+        d.store.as_ref(),
+        trace,
+        &s.app,
+        &s.conversation_id,
+        "conversation.escalated",
+        json!({"tag": tag, "reason": reason}),
+    )
+    .await
+}
+
+pub(crate) async fn write_draft(
+    d: &InboundDeps,
+    s: &Snapshot,
+    r: &RouteDecision,
+    dr: &Drafted,
+    trace: &str,
+    run_id: &str,
+) -> Result<Option<String>, StepError> {
+    let marker = draft_marker(run_id);
+    let escalated = dr.outcome.action.is_escalation() || dr.withheld;
+    if escalated {
+        let tag = match dr.outcome.action {
+            RouteAction::EscalateUrgent => "urgent",
+            RouteAction::EscalateInstructor => "instructor",
+            _ => "needs-human",
+        };
+        // The agent's own hand-over reason (the gate refused, the model agent stopped) says
+        // more than the route's when the agent changed the action.
+        let handed_over = (dr.outcome.action != r.action)
+            .then(|| {
+                dr.outcome
+                    .notes
+                    .iter()
+                    .rev()
+                    .find_map(|n| n.strip_prefix("handed over: "))
+            })
+            .flatten();
+        let reason = if dr.withheld {
+            "the draft failed validation twice".to_string()
+        } else if let Some(why) = handed_over {
+            why.to_string()
+        } else {
+            r.reasons.first().cloned().unwrap_or_default()
+        };
+        escalate(d, s, trace, tag, &reason).await?;
+    }
+    let body = match (&dr.outcome.draft, dr.withheld) {
+        (Some(text), false) => text.clone(),
+        _ => return Ok(None),
+    };
+    // Idempotent: a draft with this run's marker is not written twice.
+    let existing = d
+        .front
+        .list_messages(&s.conversation_id, THREAD_DEPTH)
+        .await
+        .map_err(front_err)?;
+    if let Some(m) = existing
+        .iter()
+        .find(|m| m.is_draft && m.body.as_deref().unwrap_or_default().contains(&marker))
+    {
+        return Ok(Some(m.id.clone()));
+    }
+    let html = format!("{}{marker}", text_to_html(&body));
+    let channel = s
+        .channel_id
+        .clone()
+        .unwrap_or_else(|| format!("cha_{}", s.app));
+    let created = d
+        .front
+        .create_draft(
+            &s.conversation_id,
+            &NewDraft {
+                body: html,
+                channel_id: channel,
+                mode: "shared".into(),
+                author_id: None,
+            },
+        )
+        .await
+        .map_err(front_err)?;
+    let context = format!(
+        "Support agent: {} ({}; rule {}). {}",
+        dr.outcome.action,
+        r.category.as_str(),
+        r.rule,
+        dr.outcome.notes.join(" ")
+    );
+    d.front
+        .add_comment(
+            &s.conversation_id,
+            &format!(
+                "{context}\nAudit: /api/v1/audit?conversation={}",
+                s.conversation_id
+            ),
+        )
+        .await
+        .map_err(front_err)?;
+    audit(
+        d.store.as_ref(),
+        trace,
+        &s.app,
+        &s.conversation_id,
+        "draft.created",
+        json!({"draft_id": created.id, "chars": body.len(), "action": dr.outcome.action}),
+    )
+    .await?;
+    Ok(Some(created.id))
+}
+
+pub(crate) fn text_to_html(text: &str) -> String {
+    text.split("\n\n")
+        .map(|p| {
+            format!(
+                "<p>{}</p>",
+                support_core::pipeline::text::escape_html(p).replace('\n', "<br>")
+            )
+        })
+        .collect()
+}
+

@@ -1,0 +1,21 @@
+//! The durable workflows of the support platform, on the runner (`support-steps`): the inbound
+//! workflow (a Front message becomes a draft), action retries, dead letters, retention, and the
+//! replay of a recorded inbound run.
+//!
+//! Architecture Invariant: `support-core` never depends on the runner; everything that runs as a
+//! durable function lives here, on top of core's pure pipeline and ports.
+
+pub mod approval;
+pub mod dead_letters;
+pub mod draft;
+pub mod hydrate;
+pub mod inbound;
+pub mod models;
+pub mod replay;
+pub mod retention;
+pub mod retry;
+pub mod tools;
+
+pub use draft::draft_marker;
+pub use inbound::*;
+pub use tools::{PlatformTools, QuoteError};
