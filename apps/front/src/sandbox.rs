@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use support_core::pipeline::text::escape_html;
 
 /// A conversation as the sandbox keeps it.
 #[derive(Debug, Clone)]
@@ -257,7 +258,7 @@ impl Sandbox {
                 "created_at": now,
                 "subject": msg.subject,
                 "blurb": msg.body.chars().take(120).collect::<String>(),
-                "body": format!("<div>{}</div>", html_escape(&msg.body).replace('\n', "<br>")),
+                "body": format!("<div>{}</div>", escape_html(&msg.body).replace('\n', "<br>")),
                 "text": msg.body,
                 "author": if msg.inbound { Value::Null } else { json!({"id": "tea_sandbox", "email": msg.from}) },
                 "recipients": recipients,
@@ -396,12 +397,6 @@ pub struct Delivered {
     pub webhook_status: Option<u16>,
     /// The envelope that was sent.
     pub event: Value,
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 fn authorized(sb: &Sandbox, req: &Request) -> bool {

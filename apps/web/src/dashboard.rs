@@ -15,12 +15,7 @@ pub fn router() -> Router<Platform> {
     Router::new().route("/", get(index))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use support_core::pipeline::text::escape_html as esc;
 
 async fn index(_caller: Caller, State(p): State<Platform>) -> Html<String> {
     let apps = p.store.list_apps().await.unwrap_or_default();

@@ -251,13 +251,6 @@ async fn refuse(
     }
 }
 
-fn escape_html(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 async fn callback(
     State(p): State<Platform>,
     Query(q): Query<CallbackQuery>,
@@ -368,7 +361,7 @@ async fn callback(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Stripe connected</title></head>\
          <body><h1>Stripe connected</h1><p>{} is now connected to Stripe account <code>{}</code>. \
          You can close this page.</p></body></html>",
-        escape_html(&app.name),
-        escape_html(&grant.stripe_user_id)
+        support_core::pipeline::text::escape_html(&app.name),
+        support_core::pipeline::text::escape_html(&grant.stripe_user_id)
     )))
 }

@@ -106,6 +106,23 @@ fn is_html_tag(inner: &str) -> bool {
             .is_none_or(|c| c == ' ' || c == '/')
 }
 
+/// Escapes text for HTML: `&`, `<`, `>` and `"`, so the result is safe both as element text and
+/// inside a double-quoted attribute. The one HTML escaper of the workspace (drafts, the Front
+/// sandbox, the dashboard, the Stripe pages); Slack's mrkdwn has its own (`&`, `<`, `>` only).
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn decode_entities(s: &str) -> String {
     const NAMED: &[(&str, &str)] = &[
         ("&nbsp;", " "),
@@ -623,6 +640,22 @@ pub fn signoff_first_name(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_html_escapes_markup_and_quotes_and_round_trips() {
+        let raw = r#"<b>Tom & "Jerry"</b> isn't <script>"#;
+        let escaped = escape_html(raw);
+        assert_eq!(
+            escaped,
+            "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt; isn't &lt;script&gt;"
+        );
+        assert_eq!(decode_entities(&escaped), raw);
+        assert_eq!(
+            escape_html("&amp;"),
+            "&amp;amp;",
+            "escaping is not idempotent"
+        );
+    }
 
     #[test]
     fn html_remnants_become_plain_text() {
