@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use support_core::audit::AuditEvent;
 use support_core::events::{self, OutEvent};
 use support_core::time::now_ms;
-use support_web::Platform;
+use support_host::Platform;
 
 const WINDOW_MS: i64 = 5 * 60 * 1000;
 
@@ -143,7 +143,7 @@ pub async fn webhook(
             json!({"code": "invalid_signature", "reason": e.to_string()}),
         );
         if let Err(err) =
-            support_web::limits::audit_refusal(p.store.as_ref(), "front", "invalid_signature", &ev)
+            support_host::limits::audit_refusal(p.store.as_ref(), "front", "invalid_signature", &ev)
                 .await
         {
             tracing::warn!(cause = %err, "cannot audit a refused Front webhook");

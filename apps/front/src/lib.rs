@@ -5,12 +5,11 @@
 pub mod intake;
 pub mod sandbox;
 
-use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use support_web::Platform;
+use support_host::{ApiError, Platform};
 
 /// The Front app's error type, with a stable machine-readable `code`. Causes are logged,
 /// never sent.
@@ -37,27 +36,38 @@ impl From<support_core::store::StoreError> for FrontError {
     }
 }
 
+impl From<FrontError> for ApiError {
+    /// The host's JSON error envelope (`{"error":{"code","message"}}`) with Front's stable
+    /// codes; causes stay in the log.
+    fn from(e: FrontError) -> Self {
+        let (status, code) = match &e {
+            FrontError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            FrontError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            FrontError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
+            FrontError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            // Logged by the envelope, answered `internal error`.
+            FrontError::Internal(cause) => return ApiError::Internal(cause.clone()),
+        };
+        ApiError::Refused {
+            code,
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for FrontError {
     fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Self::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
         match &self {
-            Self::Unavailable(cause) | Self::Internal(cause) => {
-                tracing::error!(code, %cause, "Front request failed")
+            Self::Unavailable(cause) => {
+                tracing::error!(code = "unavailable", %cause, "Front request failed")
             }
-            Self::Unauthorized(reason) => tracing::debug!(code, %reason, "Front request refused"),
+            Self::Unauthorized(reason) => {
+                tracing::debug!(code = "invalid_signature", %reason, "Front request refused")
+            }
             _ => {}
         }
-        (
-            status,
-            Json(serde_json::json!({"error": {"code": code, "message": self.to_string()}})),
-        )
-            .into_response()
+        ApiError::from(self).into_response()
     }
 }
 
@@ -66,7 +76,7 @@ async fn plugin() -> FrontError {
 }
 
 /// The Front service, for `support-front` and `skill dev`.
-pub const SERVICE: support_web::Service = support_web::Service {
+pub const SERVICE: support_host::Service = support_host::Service {
     name: "front",
     routes: &[
         "POST /webhooks/front               Front's application webhook (signed)",

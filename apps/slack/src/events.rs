@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use support_core::audit::AuditEvent;
 use support_core::time::now_ms;
-use support_web::Platform;
+use support_host::Platform;
 
 /// Event types that change what the platform can do in Slack.
 const AUDITED: &[&str] = &["app_uninstalled", "tokens_revoked"];
@@ -86,9 +86,13 @@ pub async fn events(
             "slack",
             json!({"code": "invalid_signature", "error": e.to_string(), "endpoint": "events"}),
         );
-        let _ =
-            support_web::limits::audit_refusal(p.store.as_ref(), "slack", "invalid_signature", &ev)
-                .await;
+        let _ = support_host::limits::audit_refusal(
+            p.store.as_ref(),
+            "slack",
+            "invalid_signature",
+            &ev,
+        )
+        .await;
         return Err(SlackError::InvalidSignature(e.to_string()));
     }
     match parse_envelope(&body)? {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use support_core::approvals::{ApprovalChannel, ApprovalModal, ids};
 use support_core::audit::AuditEvent;
 use support_core::decision::{self, Decision, Outcome, Verdict};
-use support_web::Platform;
+use support_host::{ApiError, Platform};
 
 /// The Slack app's error type, with a stable machine-readable `code`.
 #[derive(Debug, thiserror::Error)]
@@ -43,21 +43,26 @@ pub enum SlackError {
     Internal(String),
 }
 
+impl From<SlackError> for ApiError {
+    /// The host's JSON error envelope (`{"error":{"code","message"}}`) with Slack's stable
+    /// codes; an internal cause is logged, never sent.
+    fn from(e: SlackError) -> Self {
+        let (status, code) = match &e {
+            SlackError::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            SlackError::BadPayload(_) => (StatusCode::BAD_REQUEST, "bad_payload"),
+            SlackError::Internal(cause) => return ApiError::Internal(cause.clone()),
+        };
+        ApiError::Refused {
+            code,
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for SlackError {
     fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            Self::InvalidSignature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
-            Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "bad_payload"),
-            Self::Internal(cause) => {
-                tracing::error!(%cause, "Slack request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
-        };
-        (
-            status,
-            Json(json!({"error": {"code": code, "message": self.to_string()}})),
-        )
-            .into_response()
+        ApiError::from(self).into_response()
     }
 }
 
@@ -75,9 +80,13 @@ async fn interactions(
             "slack",
             json!({"code": "invalid_signature", "error": e.to_string()}),
         );
-        let _ =
-            support_web::limits::audit_refusal(p.store.as_ref(), "slack", "invalid_signature", &ev)
-                .await;
+        let _ = support_host::limits::audit_refusal(
+            p.store.as_ref(),
+            "slack",
+            "invalid_signature",
+            &ev,
+        )
+        .await;
         return Err(SlackError::InvalidSignature(e.to_string()));
     }
     let interaction =
@@ -195,7 +204,7 @@ async fn handle(p: Platform, cmd: ApprovalCommand) {
         .strip_prefix("slack:")
         .unwrap_or_default()
         .to_string();
-    match support_web::approvals::decide(&p, &decision).await {
+    match p.decide(&decision).await {
         Ok(Outcome::AwaitingAnother {
             approval,
             action,
@@ -343,7 +352,7 @@ async fn open_modal(
 }
 
 /// The Slack service, for `support-slack` and `skill dev`.
-pub const SERVICE: support_web::Service = support_web::Service {
+pub const SERVICE: support_host::Service = support_host::Service {
     name: "slack",
     routes: &[
         "POST /slack/interactions           Slack buttons and modals (signed)",

@@ -3,7 +3,7 @@
 //! `SUPPORT_WORKER=false` for a web-only instance). `support-slack --help` lists the routes.
 
 fn main() -> anyhow::Result<()> {
-    support_web::host::run_binary(
+    support_host::run_binary(
         "support-slack",
         "Slack's interactions and events, with the platform's durable functions",
         &[support_slack::SERVICE],

@@ -1,8 +1,6 @@
 //! The JSON API under `/api/v1`, for the dashboard and the CLI. Every route requires
 //! `Authorization: Bearer <token>`; the token's role is checked on the server.
 
-use crate::error::ApiError;
-use crate::host::Platform;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -15,6 +13,8 @@ use support_core::auth::{self, Principal, Role};
 use support_core::ids::new_id;
 use support_core::store::{ApiTokenRow, AuditFilter, UserRow};
 use support_core::time::now_ms;
+use support_host::ApiError;
+use support_host::Platform;
 
 /// Who is calling, established from the bearer token: the token's user, with the lower of
 /// the token's and the user's roles.

@@ -5,8 +5,6 @@
 //! body-supplied `actor` (which is recorded next to it).
 
 use crate::api::Caller;
-use crate::error::ApiError;
-use crate::host::Platform;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,9 +14,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use support_core::audit::AuditEvent;
 use support_core::auth::Role;
-use support_core::decision::{self, Decision, DecisionDeps, DecisionError, Outcome, Verdict};
+use support_core::decision::{Decision, DecisionError, Outcome, Verdict};
 use support_core::store::{ApprovalRow, Store};
-use support_core::time::now_ms;
+use support_host::ApiError;
+use support_host::Platform;
 
 pub fn router() -> Router<Platform> {
     Router::new()
@@ -59,18 +58,9 @@ pub fn decision_error(e: DecisionError) -> ApiError {
     }
 }
 
-/// Decide through the shared decision function.
+/// Decide through the shared decision function ([`Platform::decide`]).
 pub async fn decide(p: &Platform, d: &Decision) -> Result<Outcome, DecisionError> {
-    decision::decide(
-        DecisionDeps {
-            store: p.store.as_ref(),
-            events: p.events.as_ref(),
-            key: &p.master_key,
-        },
-        d,
-        now_ms(),
-    )
-    .await
+    p.decide(d).await
 }
 
 /// An outcome as JSON.

@@ -1,28 +1,23 @@
-//! `support-web`: the dashboard, the JSON API (`/api/v1`), health and metrics, Stripe's webhook
-//! and Connect onboarding ([`stripe`]), dead letters ([`dead_letters`]), and the hosting shell ([`host`]) that every binary and
-//! the test harness use to run the platform.
+//! `support-web`: the dashboard, the JSON API (`/api/v1`), Stripe's webhook and Connect
+//! onboarding ([`stripe`]) and dead letters ([`dead_letters`]), contributed to the host
+//! (`support-host`) as one [`Service`] ([`SERVICE`]).
 //!
 //! Architecture Invariant: handlers hold no state of their own; everything lives in
-//! [`host::Platform`], built once by [`host::build`].
+//! [`Platform`], built once by `support_host::host::build`.
 
 pub mod actions;
 pub mod api;
 pub mod approvals;
 pub mod dashboard;
 pub mod dead_letters;
-pub mod demo;
-pub mod error;
-pub mod functions;
-pub mod health;
-pub mod host;
-pub mod limits;
-pub mod models;
-pub mod runner;
-pub mod server;
 pub mod stripe;
-pub mod telemetry;
 
-pub use host::{BuildOptions, Mount, Platform, Service, launch};
+// Temporary: the host moved to `support-host`; these keep old `support_web::…` paths working
+// until their users import `support_host` directly.
+pub use support_host::{
+    BuildOptions, Mount, Platform, Service, demo, error, functions, health, host, launch, limits,
+    models, runner, server, telemetry,
+};
 
 /// The dashboard, the JSON API, Stripe's webhook and Connect callback.
 pub fn mount(_: &Platform) -> axum::Router<Platform> {

@@ -3,7 +3,7 @@
 //! `SUPPORT_WORKER=false` for a web-only instance). `support-web --help` lists the routes.
 
 fn main() -> anyhow::Result<()> {
-    support_web::host::run_binary(
+    support_host::run_binary(
         "support-web",
         "the dashboard, the JSON API and Stripe's webhook, with the platform's durable functions",
         &[support_web::SERVICE],

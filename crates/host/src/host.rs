@@ -76,6 +76,25 @@ impl std::ops::Deref for Platform {
 }
 
 impl Platform {
+    /// Decide an approval through the shared decision function
+    /// ([`support_core::decision::decide`]) with this platform's store, events and key: the
+    /// JSON API, Slack and the CLI all decide through it.
+    pub async fn decide(
+        &self,
+        d: &support_core::decision::Decision,
+    ) -> Result<support_core::decision::Outcome, support_core::decision::DecisionError> {
+        support_core::decision::decide(
+            support_core::decision::DecisionDeps {
+                store: self.store.as_ref(),
+                events: self.events.as_ref(),
+                key: &self.master_key,
+            },
+            d,
+            support_core::time::now_ms(),
+        )
+        .await
+    }
+
     /// The URL this platform is reached at (settings, or the bound address).
     pub fn base_url(&self) -> String {
         match &self.settings.public_url {
@@ -552,7 +571,8 @@ pub fn announce(p: &Platform, services: &[Service]) {
     let base = p.base_url();
     tracing::info!(%base, database = p.store.backend(), worker = p.settings.worker, "listening");
     println!("Support platform listening on {base}");
-    if services.iter().any(|s| s.name == crate::SERVICE.name) {
+    // The web app's service (`support_web::SERVICE`) serves the dashboard at `/`.
+    if services.iter().any(|s| s.name == "web") {
         println!("  dashboard: {base}/");
     }
     println!("  health:    {base}/healthz  ready: {base}/readyz  metrics: {base}/metrics");

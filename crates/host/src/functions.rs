@@ -5,8 +5,8 @@ use crate::host::{FunctionsFn, Services};
 use std::sync::Arc;
 use support_connectors::front::{FrontClient, FrontConfig};
 use support_connectors::product::SdkProducts;
-use support_core::dead_letters::dead_letter_function;
-use support_core::workflow::{InboundDeps, action_retry_function, inbound_function};
+use support_workflow::dead_letters::dead_letter_function;
+use support_workflow::{InboundDeps, action_retry_function, inbound_function};
 
 /// The functions every binary (`skill dev`, `support-web`, `support-slack`, `support-front`)
 /// and the tests run by default: the dead-letter recorder, and the inbound
@@ -15,10 +15,10 @@ use support_core::workflow::{InboundDeps, action_retry_function, inbound_functio
 pub fn platform_functions() -> FunctionsFn {
     Arc::new(|s: &Services| {
         let mut fns = vec![dead_letter_function(s.store.clone())];
-        fns.push(support_core::retention::retention_function(
+        fns.push(support_workflow::retention::retention_function(
             s.store.clone(),
             s.settings.retention.clone(),
-            Arc::new(support_core::retention::SystemClock),
+            Arc::new(support_workflow::retention::SystemClock),
         ));
         if let Some(deps) = inbound_deps(s) {
             fns.push(action_retry_function(deps.clone()));
