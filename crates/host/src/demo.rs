@@ -1,7 +1,8 @@
 //! `--demo`: generate what a local platform needs, seed the demo apps, an admin and an API
 //! token, and write `DIR/demo.json` so a person or a test can sign requests.
 
-use crate::host::{HostError, Platform};
+use crate::error::HostError;
+use crate::services::Services;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use support_core::audit::AuditEvent;
@@ -159,9 +160,8 @@ pub fn prepare(settings: &mut Settings) -> Result<DemoState, HostError> {
 
 /// Register the demo apps, the admin and the API token (idempotently), then write
 /// `demo.json` with the live base URL.
-pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
+pub async fn seed(p: &Services, base: &str, state: &DemoState) -> Result<(), HostError> {
     let now = now_ms();
-    let base = p.base_url();
     for app in &state.apps {
         let endpoint = format!("{base}/demo-app/support");
         if let Some(mut existing) = p.store.get_app(&app.slug).await? {
@@ -253,7 +253,7 @@ pub async fn seed(p: &Platform, state: &DemoState) -> Result<(), HostError> {
             .await?;
     }
     let mut written = state.clone();
-    written.base_url = base;
+    written.base_url = base.to_string();
     let json = serde_json::to_vec_pretty(&written).map_err(|e| HostError::Io(e.to_string()))?;
     write_private(&demo_json_path(&p.settings.data_dir), &json)?;
     tracing::info!(apps = state.apps.len(), "demo seeded");

@@ -5,7 +5,19 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use support_core::settings::SettingsError;
 use support_core::store::StoreError;
+
+/// Why the platform could not be built or served (settings, database, I/O).
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(String),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -1,7 +1,7 @@
 //! The platform's durable functions, wired to the real adapters: Front's Core API (or the
 //! sandbox), each app's SDK endpoint, the store and the registry.
 
-use crate::host::{FunctionsFn, Services};
+use crate::services::{FunctionsFn, Services};
 use std::sync::Arc;
 use support_connectors::front::{FrontClient, FrontConfig};
 use support_connectors::product::SdkProducts;

@@ -1,7 +1,7 @@
 //! `/healthz` (the process is up), `/readyz` (database reachable, migrations applied) and
 //! `/metrics` (Prometheus text format).
 
-use crate::host::Platform;
+use crate::platform::Platform;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;

@@ -6,7 +6,6 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,98 +23,11 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
-#[derive(Debug, thiserror::Error)]
-pub enum HostError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Io(String),
-}
-
-/// What durable functions and handlers use: settings, storage, the registry, the master key.
-#[derive(Clone)]
-pub struct Services {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub store: Arc<dyn Store>,
-    pub registry: Arc<Registry>,
-    pub master_key: MasterKey,
-}
-
-/// The durable functions of the platform, built from its services.
-pub type FunctionsFn = Arc<dyn Fn(&Services) -> Vec<Function> + Send + Sync>;
-
-/// Everything a request handler or background job needs. Cheap to clone; derefs to
-/// [`Services`].
-#[derive(Clone)]
-pub struct Platform {
-    pub services: Services,
-    /// The embedded executor (it also serves `/e/{key}` and the Inngest protocol).
-    pub engine: Engine,
-    /// Where the domain sends events: the embedded executor or an Inngest server.
-    pub events: Arc<dyn EventSink>,
-    /// The functions this platform serves (also to an external Inngest at `/api/inngest`).
-    pub functions: Arc<Vec<Function>>,
-    pub metrics: PrometheusHandle,
-    /// The address the server listens on.
-    pub local_addr: SocketAddr,
-    /// Flips to `true` when shutdown starts; background work watches it.
-    pub shutdown: watch::Receiver<bool>,
-    /// `Some` in `--demo`: the demo state (secrets, tokens) written to `demo.json`.
-    pub demo: Option<Arc<crate::demo::DemoState>>,
-}
-
-impl std::ops::Deref for Platform {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.services
-    }
-}
-
-impl Platform {
-    /// Decide an approval through the shared decision function
-    /// ([`support_core::decision::decide`]) with this platform's store, events and key: the
-    /// JSON API, Slack and the CLI all decide through it.
-    pub async fn decide(
-        &self,
-        d: &support_core::decision::Decision,
-    ) -> Result<support_core::decision::Outcome, support_core::decision::DecisionError> {
-        support_core::decision::decide(
-            support_core::decision::DecisionDeps {
-                store: self.store.as_ref(),
-                events: self.events.as_ref(),
-                key: &self.master_key,
-            },
-            d,
-            support_core::time::now_ms(),
-        )
-        .await
-    }
-
-    /// The URL this platform is reached at (settings, or the bound address).
-    pub fn base_url(&self) -> String {
-        match &self.settings.public_url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => format!("http://{}", self.local_addr),
-        }
-    }
-}
-
-/// A function that adds an app's routes (e.g. `support_slack::mount`).
-pub type Mount = fn(&Platform) -> Router<Platform>;
-
-/// One app's routes and what the start-up banner and `--help` say about them.
-#[derive(Clone, Copy)]
-pub struct Service {
-    /// Short name (`web`, `slack`, `front`).
-    pub name: &'static str,
-    /// The routes it adds, one line each (`POST /webhooks/front  Front's application webhook`).
-    pub routes: &'static [&'static str],
-    pub mount: Mount,
-}
+// The platform's types live in lower modules (the route modules, `demo` and `functions` use them
+// without depending on this composition); re-exported here under their historical paths.
+pub use crate::error::HostError;
+pub use crate::platform::{Mount, Platform, Service};
+pub use crate::services::{FunctionsFn, Services};
 
 /// The routes every instance serves besides its services' own: health and metrics, and the
 /// runner's event API and Inngest protocol (every instance can run the platform's functions).
@@ -256,7 +168,7 @@ pub async fn build(
         Ok(()) => {
             tracing::info!(backend = db.kind().name(), "database migrated");
             if let Some(demo) = &platform.demo {
-                crate::demo::seed(&platform, demo).await?;
+                crate::demo::seed(&platform.services, &platform.base_url(), demo).await?;
             }
         }
         Err(e) => {
@@ -280,7 +192,7 @@ async fn migrate_until_ready(p: Platform) {
             Ok(()) => {
                 tracing::info!("database reachable again; migrations applied");
                 if let Some(demo) = &p.demo
-                    && let Err(e) = crate::demo::seed(&p, demo).await
+                    && let Err(e) = crate::demo::seed(&p.services, &p.base_url(), demo).await
                 {
                     tracing::error!(cause = %e, "demo seeding failed");
                 }

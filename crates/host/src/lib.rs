@@ -14,8 +14,10 @@ pub mod health;
 pub mod host;
 pub mod limits;
 pub mod models;
+pub mod platform;
 pub mod runner;
 pub mod server;
+pub mod services;
 pub mod telemetry;
 
 pub use error::ApiError;
