@@ -5,11 +5,11 @@
 //! answers 401 with the JSON error `unauthorized` and shows nothing.
 
 use crate::api::Caller;
-use crate::host::Platform;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Html;
 use axum::routing::get;
+use support_host::Platform;
 
 pub fn router() -> Router<Platform> {
     Router::new().route("/", get(index))

@@ -14,8 +14,6 @@
 //! `stripe_user_id` as the app's connected account.
 
 use crate::api::Caller;
-use crate::error::ApiError;
-use crate::host::Platform;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -30,6 +28,8 @@ use support_core::signing::{self, SignatureError};
 use support_core::store::DeadLetter;
 use support_core::stripe_connect::{self as sc, StateError, WebhookDeps};
 use support_core::time::now_ms;
+use support_host::ApiError;
+use support_host::Platform;
 
 /// Where Stripe sends the user back after the authorize page.
 pub const CALLBACK_PATH: &str = "/stripe/oauth/callback";
@@ -86,7 +86,7 @@ async fn webhook(
             "stripe",
             json!({"code": err.code(), "reason": e.to_string()}),
         );
-        crate::limits::audit_refusal(p.store.as_ref(), "stripe", err.code(), &ev).await?;
+        support_host::limits::audit_refusal(p.store.as_ref(), "stripe", err.code(), &ev).await?;
         return Err(err);
     }
     let sc::StripeEvent {
@@ -240,7 +240,8 @@ async fn refuse(
     if let Some(a) = app {
         ev = ev.app(a);
     }
-    if let Err(e) = crate::limits::audit_refusal(p.store.as_ref(), "oauth", code, &ev).await {
+    if let Err(e) = support_host::limits::audit_refusal(p.store.as_ref(), "oauth", code, &ev).await
+    {
         return e.into();
     }
     metrics::counter!("stripe_oauth_total", "outcome" => code).increment(1);
