@@ -32,16 +32,27 @@ fn millis(dt: DateTime) -> Option<Millis> {
 }
 
 impl CronSpec {
-    /// Parse `m h dom mon dow` (Sunday is 0 or 7). `TZ=` prefixes are refused.
+    /// Parse `m h dom mon dow` (Sunday is 0 or 7): numbers, `*`, lists, ranges and steps, where
+    /// a step may start at a number (`5/10` is `5-59/10`). `TZ=` prefixes, names and croner's
+    /// extensions (`L`, `W`, `#`, `?`, `+`, `@daily`) are refused, as they always were here.
     pub fn parse(expr: &str) -> Result<Self, String> {
         if expr.split_whitespace().count() != 5 {
             return Err(format!(
                 "cron {expr:?}: expected 5 fields (minute hour day month weekday)"
             ));
         }
+        for part in expr.split_whitespace().flat_map(|f| f.split(',')) {
+            let plain = part
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '*' | '-' | '/'));
+            if part.is_empty() || part.starts_with('/') || !plain {
+                return Err(format!("cron {expr:?}: bad value {part:?}"));
+            }
+        }
         let cron = CronParser::builder()
             .seconds(Seconds::Disallowed)
             .year(Year::Disallowed)
+            .sloppy_ranges(true)
             .build()
             .parse(expr)
             .map_err(|e| format!("cron {expr:?}: {e}"))?;
@@ -144,6 +155,30 @@ mod tests {
             "a * * * *",
             "5-1 * * * *",
             "* * * * 8",
+        ] {
+            assert!(CronSpec::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn numbered_steps_are_accepted_and_croner_extensions_refused() {
+        // `5/20` is `5-59/20`, as before croner: 19:05, 19:25, 19:45.
+        let spec = CronSpec::parse("5/20 19 * * *").unwrap();
+        let start = MONDAY_1923 - 23 * 60_000;
+        let due = spec.due_between(start, start + 60 * 60_000, 10);
+        assert_eq!(
+            due,
+            [5, 25, 45].map(|m| start + m * 60_000),
+            "19:05, 19:25, 19:45"
+        );
+        for bad in [
+            "0 0 L * *",
+            "0 0 * * MON",
+            "0 0 ? * *",
+            "0 0 * * 5#2",
+            "@daily",
+            "/5 * * * *",
+            "1,,2 * * * *",
         ] {
             assert!(CronSpec::parse(bad).is_err(), "{bad:?}");
         }
