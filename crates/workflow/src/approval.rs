@@ -2,6 +2,8 @@
 //! request posted to Slack); a decision event is verified against the store and the action's
 //! capability, and an approved action is executed, announced and audited (`apply_decision`).
 
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use support_core::approvals::{ApprovalState, Approver, format_money};
 use support_core::audit::AuditEvent;
 use support_core::capability;
@@ -11,19 +13,12 @@ use support_core::pipeline::agent::{self};
 use support_core::pipeline::router::RouteDecision;
 use support_core::pipeline::tools::{ToolCall, ToolName};
 use support_core::registry::AppPolicy;
-use support_core::store::{
-    ActionPatch, ActionRow, AppRow, ApprovalRow, DeadLetter, Store,
-};
+use support_core::store::{ActionPatch, ActionRow, AppRow, ApprovalRow, DeadLetter, Store};
 use support_core::time::now_ms;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use support_steps::StepError;
 
-use crate::inbound::{
-    InboundDeps, Snapshot, audit, front_err,
-    store_err,
-};
 use crate::draft::escalate;
+use crate::inbound::{InboundDeps, Snapshot, audit, front_err, store_err};
 use crate::tools::{PlatformTools, QuoteError};
 
 /// Post the approval request of `action_id` to `channel`; `true` when posted.
@@ -57,7 +52,9 @@ pub(crate) async fn gate_proposal(
     let id = support_core::ids::new_id("act");
     let mut needs = prop.gate.needs_approval();
     let mut required = match prop.gate.outcome {
-        support_core::pipeline::gate::GateOutcome::Approval { approvers } => i64::from(approvers.max(1)),
+        support_core::pipeline::gate::GateOutcome::Approval { approvers } => {
+            i64::from(approvers.max(1))
+        }
         _ => 1,
     };
     let mut params = prop.call.params.clone();
@@ -293,7 +290,10 @@ pub(crate) async fn audit_as(
 /// Record a failed action's dead letter, once: the id is derived from the attempt, so a step
 /// that resumes after a crash finds it already there. It is written before the action is
 /// marked `failed`, so whoever sees the action failed also finds the letter a retry needs.
-pub(crate) async fn dead_letter_action(store: &dyn Store, letter: &DeadLetter) -> Result<(), StepError> {
+pub(crate) async fn dead_letter_action(
+    store: &dyn Store,
+    letter: &DeadLetter,
+) -> Result<(), StepError> {
     match store.insert_dead_letter(letter).await {
         Ok(()) | Err(support_core::store::StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(store_err(e)),
@@ -793,4 +793,3 @@ pub(crate) async fn audited(
         .map_err(store_err)?;
     Ok(rows.iter().any(|r| matches(&r.data)))
 }
-

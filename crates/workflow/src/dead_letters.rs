@@ -18,12 +18,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use support_steps::{Ctx, Event, FAILED_EVENT, Function, StepError};
 
+use crate::inbound::{RetryRequestError, request_retry};
 use support_core::approvals::ApprovalChannel;
 use support_core::audit::AuditEvent;
 use support_core::store::{DeadLetter, Store, StoreError};
 use support_core::stripe_connect::{self as sc, WebhookDeps};
 use support_core::time::now_ms;
-use crate::inbound::{RetryRequestError, request_retry};
 
 /// The id of the dead-letter function.
 pub const DEAD_LETTER_FN: &str = "support-dead-letters";

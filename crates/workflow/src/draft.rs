@@ -1,16 +1,13 @@
 //! The draft step: the reply goes to Front as a draft (HTML, marked with the run id), with its
 //! comment and tags, or the conversation is escalated.
 
+use serde_json::json;
 use support_core::front::NewDraft;
 use support_core::pipeline::router::{RouteAction, RouteDecision};
 use support_core::time::now_ms;
-use serde_json::json;
 use support_steps::StepError;
 
-use crate::inbound::{
-    Drafted, InboundDeps, Snapshot, THREAD_DEPTH, audit, front_err,
-    store_err,
-};
+use crate::inbound::{Drafted, InboundDeps, Snapshot, THREAD_DEPTH, audit, front_err, store_err};
 
 /// Marks drafts written by the platform, so a later diff can find them.
 pub fn draft_marker(run_id: &str) -> String {
@@ -160,4 +157,3 @@ pub(crate) fn text_to_html(text: &str) -> String {
         })
         .collect()
 }
-

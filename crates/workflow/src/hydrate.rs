@@ -2,22 +2,16 @@
 //! product's SDK, keep the platform's copy of the conversation and its messages, and record the
 //! [`Snapshot`] every later step (and a replay) decides on.
 
+use serde_json::{Value, json};
 use support_core::front::Message;
 use support_core::pipeline::agent::{self};
 use support_core::pipeline::inbound::{CustomerFacts, Direction, Inbound, ThreadMessage};
 use support_core::pipeline::text;
-use support_core::store::{
-    ConversationRow,
-    MessageRow,
-};
+use support_core::store::{ConversationRow, MessageRow};
 use support_core::time::now_ms;
-use serde_json::{Value, json};
 use support_steps::{Ctx, Event, StepError};
 
-use crate::inbound::{
-    InboundDeps, Snapshot, THREAD_DEPTH, audit, front_err,
-    store_err,
-};
+use crate::inbound::{InboundDeps, Snapshot, THREAD_DEPTH, audit, front_err, store_err};
 use crate::tools::PlatformTools;
 
 pub(crate) fn message_text(m: &Message) -> String {
@@ -38,7 +32,11 @@ pub(crate) fn platform_status(front_status: Option<&str>) -> &'static str {
     }
 }
 
-pub(crate) async fn hydrate(ctx: &Ctx, ev: &Event, deps: &InboundDeps) -> Result<Snapshot, StepError> {
+pub(crate) async fn hydrate(
+    ctx: &Ctx,
+    ev: &Event,
+    deps: &InboundDeps,
+) -> Result<Snapshot, StepError> {
     let conv_id = ev.data["conversation_id"]
         .as_str()
         .ok_or_else(|| StepError::non_retriable("event has no conversation_id"))?
@@ -194,4 +192,3 @@ pub(crate) async fn hydrate(ctx: &Ctx, ev: &Event, deps: &InboundDeps) -> Result
     .await?;
     Ok(snapshot)
 }
-

@@ -6,32 +6,33 @@
 //! (Front drafts by run, actions by their idempotency key), and every decision is audited with
 //! the run id as trace id.
 
+use crate::replay::RouteRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
 use support_core::approvals::ApprovalChannel;
 use support_core::audit::AuditEvent;
 use support_core::crypto::MasterKey;
 use support_core::events;
 use support_core::front::{FrontApi, FrontError};
 use support_core::payments::Payments;
-use support_core::pipeline::agent::{self, AgentInput, AgentOutcome};
+use support_core::pipeline::agent::{AgentInput, AgentOutcome};
 use support_core::pipeline::inbound::{CustomerFacts, Inbound};
 use support_core::pipeline::profile::AppProfile;
-use crate::replay::{RouteInputs, RouteRecord};
-use support_core::pipeline::router::{self, RouteAction, RouteInput};
-use support_core::pipeline::validate::{self, ScorerResult};
+use support_core::pipeline::router::RouteAction;
+use support_core::pipeline::validate::ScorerResult;
 use support_core::registry::{AppPolicy, Registry};
 use support_core::store::Store;
 use support_core::time::now_ms;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Duration;
 use support_steps::{Ctx, Event, Function, StepError};
 
-use crate::approval::{
-    Gated, apply_decision, gate_proposal, post_request,
-};
+use crate::agent::agent_step;
+use crate::approval::{Gated, apply_decision, gate_proposal, post_request};
 use crate::draft::write_draft;
 use crate::hydrate::hydrate;
+use crate::route::route_step;
+use crate::step::{self, StepAudit};
 use crate::tools::PlatformTools;
 
 pub use crate::models::{ModelStep, choice_for};
@@ -134,6 +135,41 @@ pub(crate) async fn audit(
         .map_err(store_err)
 }
 
+/// The audit port of the route and agent steps in a run: the conversation's audit log, under
+/// the run id as trace id.
+pub(crate) struct RunAudit<'a> {
+    store: &'a dyn Store,
+    trace: &'a str,
+    app: &'a str,
+    conversation: &'a str,
+}
+
+impl<'a> RunAudit<'a> {
+    pub(crate) fn new(d: &'a InboundDeps, s: &'a Snapshot, trace: &'a str) -> Self {
+        Self {
+            store: d.store.as_ref(),
+            trace,
+            app: &s.app,
+            conversation: &s.conversation_id,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl StepAudit for RunAudit<'_> {
+    type Error = StepError;
+    async fn audit(&self, kind: &str, data: Value) -> Result<(), StepError> {
+        audit(
+            self.store,
+            self.trace,
+            self.app,
+            self.conversation,
+            kind,
+            data,
+        )
+        .await
+    }
+}
 
 /// The result of the `agent` step: the outcome plus validation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,8 +184,11 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
     let trace = ctx.run_id().to_string();
     let snap: Snapshot = {
         let (c, e, d) = (ctx.clone(), ev.clone(), deps.clone());
-        ctx.run("hydrate", move || async move { hydrate(&c, &e, &d).await })
-            .await?
+        ctx.run(
+            step::HYDRATE,
+            move || async move { hydrate(&c, &e, &d).await },
+        )
+        .await?
     };
     let app = deps
         .registry
@@ -161,7 +200,7 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
     let profile = AppProfile::for_app(&snap.app);
 
     // The route step records the inputs it decided on (clock, policy, canned responses) next to
-    // the decision, so `skill replay` can re-run it exactly (`pipeline::replay`).
+    // the decision, so `skill replay` can re-run it exactly (`crate::replay`).
     let RouteRecord {
         decision: route,
         inputs: route_inputs,
@@ -173,23 +212,8 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             profile.clone(),
             trace.clone(),
         );
-        ctx.run("route", move || async move {
-            let canned = d.store.list_canned(Some(&s.app)).await.map_err(store_err)?;
-            let rin = RouteInput { inbound: &s.inbound, facts: Some(&s.facts), policy: &p, profile: &pr, canned: &canned };
-            let (decision, classified) = crate::models::route(&d, &s, &t, rin, router::route(rin)).await?;
-            let inputs = RouteInputs::new(now_ms(), p.clone(), canned).with_classifier(classified);
-            audit(
-                d.store.as_ref(),
-                &t,
-                &s.app,
-                &s.conversation_id,
-                "route.decided",
-                json!({"action": decision.action, "category": decision.category, "confidence": decision.confidence,
-                       "rule": decision.rule, "reasons": decision.reasons, "flags": decision.flags.names(),
-                       "canned_hash": inputs.canned_hash}),
-            )
-            .await?;
-            Ok(RouteRecord { decision, inputs: Some(inputs) })
+        ctx.run(step::ROUTE, move || async move {
+            route_step(&d, &s, &t, &p, &pr).await
         })
         .await?
     };
@@ -209,7 +233,7 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             trace.clone(),
             app.clone(),
         );
-        ctx.run("agent", move || async move {
+        ctx.run(step::AGENT, move || async move {
             let tools = PlatformTools::new(&d, &a, &t, &s.conversation_id)
                 .await?
                 .with_facts(s.facts.clone());
@@ -221,50 +245,7 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                 facts: Some(&s.facts),
                 now: decided_at,
             };
-            if let Some(drafted) = crate::models::agent(&d, &s, &t, input, &tools, &pr).await? {
-                return Ok(drafted);
-            }
-            let mut outcome = agent::run(input, &tools).await;
-            let vctx = support_core::pipeline::eval::validation_context(&r, &outcome, &pr);
-            let mut scorers = outcome
-                .draft
-                .as_deref()
-                .map(|dr| validate::validate(dr, &vctx))
-                .unwrap_or_default();
-            let mut withheld = false;
-            if scorers.iter().any(|sc| !sc.passed) {
-                audit(
-                    d.store.as_ref(),
-                    &t,
-                    &s.app,
-                    &s.conversation_id,
-                    "validate.failed",
-                    json!({"attempt": 1, "findings": failing(&scorers)}),
-                )
-                .await?;
-                // Rebuild once; a second failure withholds the draft and escalates.
-                outcome = agent::run(input, &tools).await;
-                scorers = outcome
-                    .draft
-                    .as_deref()
-                    .map(|dr| validate::validate(dr, &vctx))
-                    .unwrap_or_default();
-                withheld = scorers.iter().any(|sc| !sc.passed);
-            }
-            audit(
-                d.store.as_ref(),
-                &t,
-                &s.app,
-                &s.conversation_id,
-                "validate.completed",
-                json!({"passed": !withheld, "scorers": scorers}),
-            )
-            .await?;
-            Ok(Drafted {
-                outcome,
-                scorers,
-                withheld,
-            })
+            agent_step(&d, &s, &t, input, &tools, &pr).await
         })
         .await?
     };
@@ -286,7 +267,7 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         );
         let draft = drafted.outcome.draft.clone();
         let gated: Gated = ctx
-            .run(&format!("gate-{i}"), move || async move {
+            .run(&format!("{}{i}", step::GATE_PREFIX), move || async move {
                 gate_proposal(&d, &s, &r, &t, &a, &p, &prop, draft).await
             })
             .await?;
@@ -322,9 +303,12 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                     app.name.clone(),
                     drafted.outcome.draft.clone(),
                 );
-                ctx.run(&format!("notify-{id}"), move || async move {
-                    post_request(&d, &s, &t, &aid, &ch, &name, draft.as_deref()).await
-                })
+                ctx.run(
+                    &format!("{}{id}", step::NOTIFY_PREFIX),
+                    move || async move {
+                        post_request(&d, &s, &t, &aid, &ch, &name, draft.as_deref()).await
+                    },
+                )
                 .await?
             }
             _ => false,
@@ -359,7 +343,7 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             trace.clone(),
         );
         let run_id = ctx.run_id().to_string();
-        ctx.run("draft", move || async move {
+        ctx.run(step::DRAFT, move || async move {
             write_draft(&d, &s, &r, &dr, &t, &run_id).await
         })
         .await?
@@ -391,7 +375,7 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             };
             let decided = if remaining > 0 {
                 ctx.wait_for_event(
-                    &format!("approval-{id}{suffix}"),
+                    &format!("{}{id}{suffix}", step::APPROVAL_PREFIX),
                     events::APPROVAL_DECIDED,
                     Duration::from_millis(u64::try_from(remaining).unwrap_or(3_600_000)),
                     Some(&expr),
@@ -409,10 +393,14 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             );
             let last = attempt + 1 == MAX_DECISION_ATTEMPTS;
             outcome = ctx
-                .run(&format!("decided-{id}{suffix}"), move || async move {
-                    let data = decided.as_ref().map(|e| e.data.clone());
-                    apply_decision(&d, &s, &t, &aid, data.as_ref(), draft.as_deref(), last).await
-                })
+                .run(
+                    &format!("{}{id}{suffix}", step::DECIDED_PREFIX),
+                    move || async move {
+                        let data = decided.as_ref().map(|e| e.data.clone());
+                        apply_decision(&d, &s, &t, &aid, data.as_ref(), draft.as_deref(), last)
+                            .await
+                    },
+                )
                 .await?;
             if outcome["status"] != "refused" {
                 break;
@@ -450,8 +438,6 @@ pub(crate) fn action_event(s: &Snapshot, action_id: &str, outcome: &Value) -> Op
     Some(Event::new(name, data).with_id(format!("{name}:{action_id}")))
 }
 
-
 pub(crate) fn failing(scorers: &[ScorerResult]) -> Vec<&ScorerResult> {
     scorers.iter().filter(|s| !s.passed).collect()
 }
-

@@ -5,6 +5,7 @@
 //! Architecture Invariant: `support-core` never depends on the runner; everything that runs as a
 //! durable function lives here, on top of core's pure pipeline and ports.
 
+pub mod agent;
 pub mod approval;
 pub mod dead_letters;
 pub mod draft;
@@ -14,6 +15,8 @@ pub mod models;
 pub mod replay;
 pub mod retention;
 pub mod retry;
+pub mod route;
+pub mod step;
 pub mod tools;
 
 pub use draft::draft_marker;

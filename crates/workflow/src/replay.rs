@@ -13,27 +13,28 @@
 //! canonical parameters). A call the recording does not hold is answered with a
 //! `not recorded` error and listed in the diff; nothing runs against the real systems.
 
-use support_core::audit::{AuditRecord, canonical_json};
-use support_core::llm::Llm;
-use support_core::pipeline::agent::{self, AgentInput, AgentOutcome, StepStatus, ToolStep};
-use support_core::pipeline::eval::validation_context;
-use support_core::pipeline::gate::GateDecision;
-use support_core::pipeline::kb::Bm25Index;
-use support_core::pipeline::model_agent::{self, ModelAgentOptions};
-use support_core::pipeline::model_classify::{self, RecordedClassification};
-use support_core::pipeline::profile::AppProfile;
-use support_core::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
-use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
-use support_core::pipeline::validate::{self, ScorerResult, ValidationContext};
-use support_core::registry::AppPolicy;
-use support_core::store::{AuditFilter, CannedResponse, Store};
-use support_core::time::Millis;
+use crate::agent::AgentKind;
 use crate::inbound::{Drafted, INBOUND_FN, Snapshot};
+use crate::route::Classifier;
+use crate::step::{self, NoAudit, infallible};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use support_core::audit::{AuditRecord, canonical_json};
+use support_core::llm::Llm;
+use support_core::pipeline::agent::{AgentInput, StepStatus, ToolStep};
+use support_core::pipeline::gate::GateDecision;
+use support_core::pipeline::kb::Bm25Index;
+use support_core::pipeline::model_agent::ModelAgentOptions;
+use support_core::pipeline::model_classify::RecordedClassification;
+use support_core::pipeline::profile::AppProfile;
+use support_core::pipeline::router::{RouteAction, RouteDecision, RouteInput};
+use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
+use support_core::registry::AppPolicy;
+use support_core::store::{AuditFilter, CannedResponse, Store};
+use support_core::time::Millis;
 use support_steps::hash::hash_step_id;
 use support_steps::store::{RunDetail, RunStore, StepStatus as StoredStepStatus};
 
@@ -178,11 +179,12 @@ impl Recording {
             step: step.into(),
         };
         let (snapshot, _) =
-            read::<Snapshot>(detail, "hydrate")?.ok_or_else(|| missing("hydrate"))?;
-        let (routed, _) = read::<RouteRecord>(detail, "route")?.ok_or_else(|| missing("route"))?;
-        let agent = read::<Drafted>(detail, "agent")?;
+            read::<Snapshot>(detail, step::HYDRATE)?.ok_or_else(|| missing(step::HYDRATE))?;
+        let (routed, _) =
+            read::<RouteRecord>(detail, step::ROUTE)?.ok_or_else(|| missing(step::ROUTE))?;
+        let agent = read::<Drafted>(detail, step::AGENT)?;
         if agent.is_none() && routed.decision.action != RouteAction::Silence {
-            return Err(missing("agent"));
+            return Err(missing(step::AGENT));
         }
         let (drafted, agent_started_at) = match agent {
             Some((d, at)) => (Some(d), Some(at)),
@@ -488,15 +490,20 @@ pub async fn replay(rec: &Recording, opts: &ReplayOptions<'_>) -> Replayed {
         profile: &profile,
         canned: &canned,
     };
-    let mut route = router::route(route_input);
-    if let Some((llm, model)) = &opts.classifier {
-        route = model_classify::classify(route_input, route, *llm, model)
-            .await
-            .0;
-    } else if let Some(answer) = recorded.and_then(|i| i.classifier.as_ref()) {
+    let classifier = match (
+        &opts.classifier,
+        recorded.and_then(|i| i.classifier.as_ref()),
+    ) {
+        (Some((llm, model)), _) => Classifier::Model {
+            llm: *llm,
+            provider: "",
+            model,
+        },
         // The model classified the original: its answer comes from the recording.
-        route = model_classify::apply_recorded(route_input, route, answer);
-    }
+        (None, Some(answer)) => Classifier::Recorded(answer),
+        (None, None) => Classifier::Offline,
+    };
+    let (route, _) = infallible(crate::route::route(route_input, classifier, &NoAudit).await);
     let tools = RecordedTools::new(rec).with_kb(opts.current_kb);
     let (drafted, model) = if route.action == RouteAction::Silence {
         (None, None)
@@ -522,66 +529,28 @@ pub async fn replay(rec: &Recording, opts: &ReplayOptions<'_>) -> Replayed {
     }
 }
 
-fn scores(vctx: &ValidationContext, o: &AgentOutcome) -> Vec<ScorerResult> {
-    o.draft
-        .as_deref()
-        .map(|d| validate::validate(d, vctx))
-        .unwrap_or_default()
-}
-
-fn failed(scorers: &[ScorerResult]) -> bool {
-    scorers.iter().any(|s| !s.passed)
-}
-
-/// The agent step's logic, as the workflow runs it: run, validate (against the context of the
-/// first attempt), regenerate once on a failure (the model with the findings fed back),
-/// withhold on a second failure.
+/// The agent step as the workflow runs it ([`crate::agent::agent`]), on the recorded tools and
+/// without an audit; a model's summary for the report.
 async fn draft(
     input: AgentInput<'_>,
     tools: &dyn ToolExecutor,
     which: &ReplayAgent<'_>,
     profile: &AppProfile,
 ) -> (Drafted, Option<Value>) {
-    let context = |o: &AgentOutcome| validation_context(input.route, o, profile);
-    match which {
-        ReplayAgent::Offline => {
-            let mut outcome = agent::run(input, tools).await;
-            let vctx = context(&outcome);
-            let mut scorers = scores(&vctx, &outcome);
-            let mut withheld = false;
-            if failed(&scorers) {
-                outcome = agent::run(input, tools).await;
-                scorers = scores(&vctx, &outcome);
-                withheld = failed(&scorers);
-            }
-            (
-                Drafted {
-                    outcome,
-                    scorers,
-                    withheld,
-                },
-                None,
-            )
-        }
-        ReplayAgent::Model {
-            llm,
-            provider,
-            opts,
-        } => {
-            let mut result = model_agent::run(input, tools, *llm, opts).await;
-            let vctx = context(&result.outcome);
-            let mut scorers = scores(&vctx, &result.outcome);
-            let mut withheld = false;
-            if failed(&scorers) {
-                let findings: Vec<String> = scorers
-                    .iter()
-                    .filter(|s| !s.passed)
-                    .flat_map(|s| s.findings.iter().map(move |f| format!("{}: {f}", s.scorer)))
-                    .collect();
-                result = model_agent::regenerate(&result, &findings, input, *llm, opts).await;
-                scorers = scores(&vctx, &result.outcome);
-                withheld = failed(&scorers);
-            }
+    let kind = match which {
+        ReplayAgent::Offline => AgentKind::Offline,
+        ReplayAgent::Model { llm, opts, .. } => AgentKind::Model { llm: *llm, opts },
+    };
+    let run = infallible(crate::agent::agent(input, tools, kind, profile, &NoAudit).await);
+    let summary = match (which, &run.model) {
+        (
+            ReplayAgent::Model {
+                llm,
+                provider,
+                opts,
+            },
+            Some(result),
+        ) => {
             let mut summary = result.audit_summary();
             summary["agent"] = Value::from("model");
             summary["provider"] = Value::from(provider.as_str());
@@ -590,16 +559,11 @@ async fn draft(
             } else {
                 opts.model.as_str()
             });
-            (
-                Drafted {
-                    outcome: result.outcome,
-                    scorers,
-                    withheld,
-                },
-                Some(summary),
-            )
+            Some(summary)
         }
-    }
+        _ => None,
+    };
+    (run.drafted, summary)
 }
 
 // ── the diff ────────────────────────────────────────────────────────────────────────────────
@@ -1007,6 +971,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+    use support_core::pipeline::router;
 
     #[test]
     fn line_diff_marks_changed_lines_only() {

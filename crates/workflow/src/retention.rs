@@ -181,4 +181,3 @@ async fn run(
     }
     Ok(report)
 }
-

@@ -1,6 +1,11 @@
 //! The platform tools: [`PlatformTools`] answers the agent's tool calls from the app's SDK
 //! endpoint, the knowledge base, the action log and Stripe (refunds quoted from the charge).
 
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Instant;
 use support_core::audit::AuditEvent;
 use support_core::payments::{
     ChargeLocation, Payments, PaymentsError, RefundQuote, RefundReason, RefundRequest,
@@ -9,22 +14,12 @@ use support_core::payments::{
 use support_core::pipeline::inbound::CustomerFacts;
 use support_core::pipeline::kb::Bm25Index;
 use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
-use support_core::store::{
-    AppRow, IdempotencyState, Store,
-};
+use support_core::store::{AppRow, IdempotencyState, Store};
 use support_core::time::now_ms;
-use async_trait::async_trait;
-use serde::Serialize;
-use serde_json::{Value, json};
-use std::sync::Arc;
-use std::time::Instant;
 use support_sdk::SupportIntegration;
 use support_steps::StepError;
 
-use crate::inbound::{
-    InboundDeps,
-    store_err,
-};
+use crate::inbound::{InboundDeps, store_err};
 use crate::retry::retry_key;
 
 /// Tools backed by the app's SDK endpoint, the knowledge base and the action log. Writes are
@@ -564,7 +559,9 @@ impl ToolExecutor for PlatformTools {
             "{}:{}:{}",
             self.trace,
             call.tool.as_str(),
-            support_core::crypto::sha256_hex(support_core::audit::canonical_json(&call.params).as_bytes())
+            support_core::crypto::sha256_hex(
+                support_core::audit::canonical_json(&call.params).as_bytes()
+            )
         );
         let w = WriteCtx {
             key,
@@ -580,4 +577,3 @@ impl ToolExecutor for PlatformTools {
         result
     }
 }
-

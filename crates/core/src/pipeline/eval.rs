@@ -14,7 +14,8 @@ use super::inbound::{Direction, Inbound, ThreadMessage};
 use super::profile::AppProfile;
 use super::router::{self, RouteAction, RouteInput};
 use super::tools::ToolName;
-use super::validate::{self, DEFAULT_BANNED, ScorerResult, ValidationContext};
+pub use super::validate::validation_context;
+use super::validate::{self, ScorerResult};
 use crate::registry::AppPolicy;
 use crate::time::Millis;
 
@@ -232,45 +233,6 @@ pub async fn run_scenario(scenario: &Scenario, policy: &AppPolicy, now: Millis) 
         scorers,
         missing_mentions,
         forbidden_found,
-    }
-}
-
-/// The validation context of an agent run: tool results, knowledge and canned text are the
-/// trusted facts.
-pub fn validation_context(
-    route: &router::RouteDecision,
-    outcome: &agent::AgentOutcome,
-    profile: &AppProfile,
-) -> ValidationContext {
-    let mut facts: Vec<String> = outcome
-        .steps
-        .iter()
-        .filter_map(|s| s.result.as_ref().map(ToString::to_string))
-        .collect();
-    facts.extend(outcome.knowledge.iter().map(|k| k.text.clone()));
-    facts.extend(route.canned.iter().map(|c| c.body.clone()));
-    facts.extend(outcome.facts.purchases.iter().map(|p| p.product.clone()));
-    ValidationContext {
-        inbound: route.analysis.cleaned.clone(),
-        injected: route.analysis.injected.clone(),
-        facts: facts.join("\n"),
-        amounts_cents: outcome
-            .facts
-            .purchases
-            .iter()
-            .map(|p| p.amount_cents)
-            .collect(),
-        known_products: AppProfile::all_known_products(),
-        own_product: profile.product.clone(),
-        banned_phrases: DEFAULT_BANNED.iter().map(|s| (*s).to_owned()).collect(),
-        pending_action: !outcome.proposals.is_empty(),
-        legal: route.flags.legal,
-        executed_tools: outcome
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Executed)
-            .map(|s| s.call.tool.as_str().to_owned())
-            .collect(),
     }
 }
 

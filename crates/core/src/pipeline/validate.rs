@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::agent::{AgentOutcome, StepStatus};
 use super::classify::injection_cues;
+use super::profile::AppProfile;
+use super::router::RouteDecision;
 use super::text::{self, CueText};
 use super::tools::ToolName;
 
@@ -395,6 +398,45 @@ pub fn legal_safety(draft: &str, ctx: &ValidationContext) -> ScorerResult {
             ],
         ),
     )
+}
+
+/// The validation context of an agent run: tool results, knowledge and canned text are the
+/// trusted facts.
+pub fn validation_context(
+    route: &RouteDecision,
+    outcome: &AgentOutcome,
+    profile: &AppProfile,
+) -> ValidationContext {
+    let mut facts: Vec<String> = outcome
+        .steps
+        .iter()
+        .filter_map(|s| s.result.as_ref().map(ToString::to_string))
+        .collect();
+    facts.extend(outcome.knowledge.iter().map(|k| k.text.clone()));
+    facts.extend(route.canned.iter().map(|c| c.body.clone()));
+    facts.extend(outcome.facts.purchases.iter().map(|p| p.product.clone()));
+    ValidationContext {
+        inbound: route.analysis.cleaned.clone(),
+        injected: route.analysis.injected.clone(),
+        facts: facts.join("\n"),
+        amounts_cents: outcome
+            .facts
+            .purchases
+            .iter()
+            .map(|p| p.amount_cents)
+            .collect(),
+        known_products: AppProfile::all_known_products(),
+        own_product: profile.product.clone(),
+        banned_phrases: DEFAULT_BANNED.iter().map(|s| (*s).to_owned()).collect(),
+        pending_action: !outcome.proposals.is_empty(),
+        legal: route.flags.legal,
+        executed_tools: outcome
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Executed)
+            .map(|s| s.call.tool.as_str().to_owned())
+            .collect(),
+    }
 }
 
 #[cfg(test)]
