@@ -726,9 +726,19 @@ fn check_cron(expr: &str) -> Result<(), String> {
             "cron {expr:?}: expected 5 fields (minute hour day month weekday)"
         ));
     }
+    // The runner's syntax (support_steps::cron::CronSpec::parse): numbers, `*`, `,`, `-`, `/`.
+    for part in expr.split_whitespace().flat_map(|f| f.split(',')) {
+        let plain = part
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '*' | '-' | '/'));
+        if part.is_empty() || part.starts_with('/') || !plain {
+            return Err(format!("cron {expr:?}: bad value {part:?}"));
+        }
+    }
     CronParser::builder()
         .seconds(Seconds::Disallowed)
         .year(Year::Disallowed)
+        .sloppy_ranges(true)
         .build()
         .parse(expr)
         .map(|_| ())
