@@ -3,6 +3,7 @@
 //! `501 not_implemented` so the route table stays stable.
 
 pub mod intake;
+#[cfg(feature = "demo")]
 pub mod sandbox;
 
 use axum::Router;

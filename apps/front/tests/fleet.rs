@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
-use support_cli::testing::{SkillProcess, TestApp, TestBackend};
 use support_front::sandbox::{NewMessage, WebhookTarget};
 use support_steps::RunFilter;
+use support_testkit::{SkillProcess, TestApp, TestBackend};
 
 const SUPPORT_FRONT: &str = env!("CARGO_BIN_EXE_support-front");
 const CONVERSATIONS: usize = 200;
@@ -62,7 +62,7 @@ async fn mixed_fleet(backend: TestBackend) {
     // The TestApp is one more web-only instance: it seeds the demo, serves the demo app's SDK
     // endpoint, and lets the test read the store; it runs nothing.
     let Some(app) = TestApp::spawn_with(backend, |s| s.worker = false).await else {
-        support_store::testing::skip_notice("the Postgres fleet", "TEST_DATABASE_URL");
+        support_testkit::skip_notice("the Postgres fleet", "TEST_DATABASE_URL");
         return;
     };
     let intake = start(&app, &[("SUPPORT_WORKER", "false")]);

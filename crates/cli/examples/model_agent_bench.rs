@@ -17,7 +17,6 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
-use support_connectors::fakes::{FakeLlmRequest, FakeOpenAi, Reply};
 use support_core::llm::{Llm, LlmError, LlmRequest, LlmResponse, LlmToolCall, PriceTable, Usage};
 use support_core::pipeline::agent::{AgentInput, hydrate};
 use support_core::pipeline::fixtures::{CustomerState, ScenarioWorld};
@@ -26,6 +25,7 @@ use support_core::pipeline::model_agent::{self, ModelAgentOptions, StopReason};
 use support_core::pipeline::profile::AppProfile;
 use support_core::pipeline::router::{self, RouteInput};
 use support_core::registry::AppPolicy;
+use support_testkit::fakes::{FakeLlmRequest, FakeOpenAi, Reply};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -200,7 +200,7 @@ fn report(name: &str, (mut overhead, mut model): (Vec<f64>, Vec<f64>)) -> serde_
 
 #[tokio::main]
 async fn main() {
-    support_cli::testing::init_crypto();
+    support_testkit::init_crypto();
     let runs = arg("--runs", 500);
     let user_id = "usr_ana_example_test".to_string();
 

@@ -7,8 +7,8 @@
 
 use serde_json::json;
 use std::time::{Duration, Instant};
-use support_cli::testing::{TestApp, TestBackend, init_crypto};
 use support_front::sandbox::NewMessage;
+use support_testkit::{TestApp, TestBackend, init_crypto};
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);

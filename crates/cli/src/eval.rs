@@ -5,8 +5,8 @@
 //! policy-faithful customer per scenario), and the result is read back from what the pipeline
 //! produced: the audit trail, the actions and the draft in the sandbox.
 
-use crate::testing::{TestApp, TestBackend};
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support_core::pipeline::classify::Category;
@@ -15,8 +15,14 @@ use support_core::pipeline::inbound::Direction;
 use support_core::pipeline::router::RouteAction;
 use support_core::pipeline::validate::ScorerResult;
 use support_core::settings::{LlmSettings, ModelChoice};
-use support_front::sandbox::NewMessage;
+use support_core::settings::{Secret, Settings};
+use support_front::sandbox::{NewMessage, Sandbox, WebhookTarget};
 use support_steps::RunStatus;
+use support_host::Platform;
+use support_host::demo::DemoState;
+use support_host::host::{self, BuildOptions, HostError};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
 /// The thresholds of `--gate`.
 pub const GATE: &[(&str, f64)] = &[
@@ -215,7 +221,7 @@ fn customer_label(s: &Scenario) -> String {
         .unwrap_or_default()
 }
 
-async fn audit_of(app: &TestApp, conversation: &str) -> Vec<Value> {
+async fn audit_of(app: &Ephemeral, conversation: &str) -> Vec<Value> {
     let rows = app
         .platform
         .store
@@ -259,7 +265,7 @@ fn usage_of(audit: &[Value]) -> ModelUsage {
 
 /// Run one scenario through the platform; returns its outcome, latency and model usage.
 async fn run_one(
-    app: &TestApp,
+    app: &Ephemeral,
     course: &course_app::CourseApp,
     s: &Scenario,
 ) -> Result<(ScenarioOutcome, f64, ModelUsage), String> {
@@ -439,7 +445,7 @@ pub async fn run_with(
         }
     }
     let label = model.as_ref().map(EvalModel::label);
-    let app = TestApp::spawn_with(TestBackend::Sqlite, |s| {
+    let app = Ephemeral::launch(|s| {
         s.log.filter = "warn".into();
         if let Some(m) = model {
             s.llm = m.llm;
@@ -448,7 +454,7 @@ pub async fn run_with(
         }
     })
     .await
-    .ok_or("cannot start the in-process platform")?;
+    .map_err(|e| format!("cannot start the in-process platform: {e}"))?;
     let course = course_app::CourseApp::open(app.data_dir().join("course-app.db"))
         .await
         .map_err(|e| e.to_string())?;
@@ -474,7 +480,7 @@ pub async fn run_with(
         bar.inc(1);
     }
     bar.finish_and_clear();
-    let _ = app.shutdown().await;
+    app.shutdown().await;
     Ok(EvalRun {
         report: EvalReport::compute(&outcomes),
         outcomes,
@@ -482,4 +488,164 @@ pub async fn run_with(
         usage,
         model: label,
     })
+}
+
+/// The platform `skill eval` runs scenarios through: in this process on `127.0.0.1:0`, a fresh
+/// SQLite database in a temporary directory, demo data, the Front sandbox on its own port
+/// (Front API and webhooks) and the example product at `POST /demo-app/support`, as in
+/// `skill dev --demo`. Every step that can fail returns an error. Dropping it stops the server.
+struct Ephemeral {
+    platform: Platform,
+    demo: DemoState,
+    front: Sandbox,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), HostError>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Ephemeral {
+    /// Start it after `tweak` adjusted the settings.
+    async fn launch(tweak: impl FnOnce(&mut Settings)) -> Result<Ephemeral, String> {
+        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().map_err(|e| io("temporary directory", e))?;
+        let token = support_core::crypto::random_hex(16);
+        let front = Sandbox::new(token.clone());
+        let front_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| io("bind the Front sandbox", e))?;
+        let front_addr = front_listener
+            .local_addr()
+            .map_err(|e| io("the Front sandbox's address", e))?;
+        tokio::spawn(support_front::sandbox::serve(front.clone(), front_listener));
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("eval.db").display()
+            ))),
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            shutdown_grace_secs: 5,
+            ..Settings::default()
+        };
+        settings.front.api_url = format!("http://{front_addr}");
+        settings.front.api_token = Some(Secret::new(token));
+        // Scenarios arrive in a burst from one address: no rate limits.
+        settings.rate_limit.enabled = false;
+        tweak(&mut settings);
+        let listener = tokio::net::TcpListener::bind(settings.bind)
+            .await
+            .map_err(|e| io("bind 127.0.0.1:0", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| io("the platform's address", e))?;
+        let (notify, rx) = watch::channel(false);
+        let platform = host::build(
+            settings,
+            addr,
+            rx,
+            BuildOptions {
+                demo: true,
+                functions: Some(support_host::functions::platform_functions()),
+                runner: Some(support_steps::RunnerConfig {
+                    poll_interval: Duration::from_millis(200),
+                    drain_timeout: Duration::from_secs(5),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let demo_path = support_host::demo::demo_json_path(&platform.settings.data_dir);
+        let demo_json = std::fs::read(&demo_path).map_err(|e| io("read demo.json", e))?;
+        let demo: DemoState =
+            serde_json::from_slice(&demo_json).map_err(|e| format!("demo.json: {e}"))?;
+        crate::demo_front::import_kb(&platform)
+            .await
+            .map_err(|e| format!("demo knowledge base: {e}"))?;
+        let demo_app = crate::demo_app::router(&platform)
+            .await
+            .map_err(|e| format!("the example product (course-app): {e}"))?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let p = platform.clone();
+        let server = tokio::spawn(async move {
+            host::serve_with(
+                p,
+                listener,
+                crate::ALL_SERVICES,
+                vec![demo_app],
+                async move {
+                    let _ = stopped.await;
+                },
+                notify,
+            )
+            .await
+        });
+        front.set_webhook(WebhookTarget {
+            url: format!("http://{addr}/webhooks/front"),
+            secret: demo.front_signing_secret.clone(),
+        });
+        Ok(Ephemeral {
+            platform,
+            demo,
+            front,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        })
+    }
+
+    /// The data directory (`demo.json`, `master.key`, `course-app.db`).
+    fn data_dir(&self) -> &Path {
+        &self.platform.settings.data_dir
+    }
+
+    /// Wait for the run started by Front event `front_event_id` to reach one of `statuses`.
+    async fn settled_run(
+        &self,
+        front_event_id: &str,
+        statuses: &[RunStatus],
+        timeout: Duration,
+    ) -> Result<support_steps::RunDetail, support_steps::EngineError> {
+        let engine = &self.platform.engine;
+        let runs = engine
+            .wait_for_runs_of(&format!("front:{front_event_id}"), 1, timeout)
+            .await?;
+        let Some(first) = runs.first() else {
+            return Err(support_steps::EngineError::NotFound(format!(
+                "no run for front:{front_event_id}"
+            )));
+        };
+        let id = first.id.clone();
+        engine
+            .wait_until("run to settle", timeout, || async {
+                Ok(engine
+                    .get_run(&id)
+                    .await?
+                    .filter(|r| statuses.contains(&r.run.status)))
+            })
+            .await
+    }
+
+    /// Stop the server gracefully and wait for it (errors while draining are logged).
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(h) = self.server.take() {
+            match h.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "eval platform shutdown"),
+                Err(e) => tracing::warn!(error = %e, "eval platform task"),
+            }
+        }
+    }
+}
+
+impl Drop for Ephemeral {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }

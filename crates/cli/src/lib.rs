@@ -1,6 +1,6 @@
 //! The `skill` CLI: run the platform (`skill dev`), onboard apps (`skill init`, `apps`, `keys`,
-//! `doctor`), inspect settings, manage tokens, verify the audit trail. Also home of
-//! [`testing::TestApp`], the harness every integration test uses.
+//! `doctor`), inspect settings, manage tokens, verify the audit trail. The test harness
+//! (`TestApp`) lives in `support-testkit`, a dev-dependency.
 //!
 //! Exit codes: `0` success; `1` the operation failed; `2` bad usage or settings; `3` a check
 //! ran and found a problem (not ready, audit chain broken, an integration unreachable or not
@@ -9,12 +9,14 @@
 pub mod approvals_cmd;
 pub mod audit_cmd;
 pub mod cli;
+#[cfg(feature = "demo")]
 pub mod demo_app;
+#[cfg(feature = "demo")]
 pub mod demo_front;
+#[cfg(feature = "demo")]
 pub mod eval;
 pub mod onboard;
 pub mod replay;
-pub mod testing;
 pub mod users_cmd;
 
 use support_web::Service;

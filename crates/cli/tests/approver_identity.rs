@@ -6,10 +6,10 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support_cli::testing::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 use support_core::auth::Role;
 use support_core::store::{AuditFilter, UserRow};
 use support_steps::RunStatus;
+use support_testkit::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 
 const WAIT: Duration = Duration::from_secs(30);
 

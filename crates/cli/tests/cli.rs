@@ -4,7 +4,7 @@
 
 use std::process::Command;
 use std::time::Duration;
-use support_cli::testing::SkillProcess;
+use support_testkit::SkillProcess;
 
 const SKILL: &str = env!("CARGO_BIN_EXE_skill");
 
@@ -46,7 +46,7 @@ fn get(url: &str) -> (u16, serde_json::Value) {
 
 #[test]
 fn dev_demo_serves_then_drains_on_sigterm() {
-    support_cli::testing::init_crypto();
+    support_testkit::init_crypto();
     let dir = tempfile::tempdir().unwrap();
     let (mut running, base) = start_dev(dir.path());
     assert_eq!(get(&format!("{base}/healthz")).0, 200);
@@ -167,7 +167,7 @@ fn config_show_redacts_secrets() {
 
 #[test]
 fn tokens_create_works_against_the_running_server() {
-    support_cli::testing::init_crypto();
+    support_testkit::init_crypto();
     let dir = tempfile::tempdir().unwrap();
     let (_running, base) = start_dev(dir.path());
     let out = skill(dir.path())

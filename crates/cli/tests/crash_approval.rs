@@ -6,9 +6,9 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support_cli::testing::{STRIPE_SECRET_KEY, SkillProcess, init_crypto};
-use support_connectors::fakes::FakeStripe;
 use support_front::sandbox::{NewMessage, Sandbox, WebhookTarget};
+use support_testkit::fakes::FakeStripe;
+use support_testkit::{STRIPE_SECRET_KEY, SkillProcess, init_crypto};
 
 const SKILL: &str = env!("CARGO_BIN_EXE_skill");
 const WAIT: Duration = Duration::from_secs(60);

@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
-use support_cli::testing::{SkillProcess, init_crypto};
 use support_front::sandbox::{NewMessage, Sandbox, WebhookTarget};
+use support_testkit::{SkillProcess, init_crypto};
 
 const SKILL: &str = env!("CARGO_BIN_EXE_skill");
 

@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use support_cli::testing::{TestApp, TestBackend};
 use support_core::settings::{RouteQuota, Settings};
+use support_testkit::{TestApp, TestBackend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -330,7 +330,7 @@ async fn unsigned_webhooks_are_counted_and_only_sampled_into_the_audit_log() {
     for backend in [TestBackend::Sqlite, TestBackend::Postgres] {
         match TestApp::spawn_with(backend, |s| s.rate_limit.audit_samples_per_minute = 5).await {
             Some(app) => unsigned_webhooks_sampled(app, 5).await,
-            None => support_store::testing::skip_notice("Postgres", "TEST_DATABASE_URL"),
+            None => support_testkit::skip_notice("Postgres", "TEST_DATABASE_URL"),
         }
     }
 }

@@ -13,7 +13,7 @@ async fn dev_scenarios_pass_the_gate_through_the_real_pipeline() {
         eprintln!("SKIPPED: scenarios ({} not found)", dir.display());
         return;
     }
-    support_cli::testing::init_crypto();
+    support_testkit::init_crypto();
     let run = support_cli::eval::run(&dir, false).await.unwrap();
     eprintln!("{}", run.report);
     assert!(run.report.total >= 50, "{} scenarios", run.report.total);

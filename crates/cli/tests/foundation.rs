@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 use std::net::SocketAddr;
-use support_cli::testing::{TestApp, init_crypto};
 use support_core::registry;
 use support_core::settings::{Secret, Settings};
+use support_testkit::{TestApp, init_crypto};
 use support_web::host::{self, BuildOptions};
 
 async fn json(res: reqwest::Response) -> (u16, Value) {

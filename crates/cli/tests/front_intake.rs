@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
-use support_cli::testing::TestApp;
 use support_front::sandbox::{Faults, NewMessage};
+use support_testkit::TestApp;
 
 fn inbound(inbox: &str, body: &str) -> NewMessage {
     NewMessage {

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use support_cli::testing::{TestApp, TestBackend, init_crypto};
 use support_core::settings::{Secret, Settings};
 use support_steps::server::ServerConfig;
 use support_steps::store::AppRecord;
 use support_steps::{Event, RunStatus};
+use support_testkit::{TestApp, TestBackend, init_crypto};
 use support_web::host::{self, BuildOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -193,7 +193,7 @@ async fn the_demo_generates_a_signing_key_and_registration_needs_it() {
 #[tokio::test]
 async fn without_a_signing_key_registration_is_disabled() {
     init_crypto();
-    let db = support_store::testing::TestDb::sqlite().await.unwrap();
+    let db = support_testkit::TestDb::sqlite().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         data_dir: dir.path().to_path_buf(),
@@ -279,7 +279,7 @@ async fn inbound_runs_locally(app: &TestApp) {
 async fn a_remote_app_cannot_shadow_the_inbound_workflow() {
     for backend in [TestBackend::Sqlite, TestBackend::Postgres] {
         let Some(app) = TestApp::spawn_with(backend, trusting_loopback).await else {
-            support_store::testing::skip_notice("Postgres", "TEST_DATABASE_URL");
+            support_testkit::skip_notice("Postgres", "TEST_DATABASE_URL");
             continue;
         };
         let fake = FakeSdk::start().await;

@@ -8,12 +8,12 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
-use support_cli::testing::{TestApp, TestBackend};
-use support_connectors::fakes::{FakeAnthropic, FakeLlmRequest, FakeOpenAi, Reply};
 use support_core::llm::Price;
 use support_core::settings::{LlmProviderSettings, ModelChoice};
 use support_front::sandbox::{Delivered, NewMessage};
 use support_steps::{RunDetail, RunStatus};
+use support_testkit::fakes::{FakeAnthropic, FakeLlmRequest, FakeOpenAi, Reply};
+use support_testkit::{TestApp, TestBackend};
 
 const KEY: &str = "sk-test-fake-openai";
 const MODEL: &str = "gpt-4o-mini";

@@ -8,9 +8,9 @@
 use serde_json::json;
 use std::path::PathBuf;
 use support_cli::eval::{EvalModel, run_with};
-use support_connectors::fakes::{FakeLlmRequest, FakeOpenAi, Reply};
 use support_core::llm::Price;
 use support_core::settings::{LlmSettings, ModelChoice};
+use support_testkit::fakes::{FakeLlmRequest, FakeOpenAi, Reply};
 
 const KEY: &str = "sk-test-fake-openai";
 
@@ -68,7 +68,7 @@ async fn the_scripted_provider_runs_the_dev_scenarios_unchanged() {
         eprintln!("SKIPPED: scenarios ({} not found)", dir.display());
         return;
     }
-    support_cli::testing::init_crypto();
+    support_testkit::init_crypto();
     let fake = FakeOpenAi::start(KEY).await.unwrap();
     fake.respond_with(scripted);
     let mut llm = LlmSettings::default();

@@ -7,8 +7,8 @@
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use support_cli::testing::TestApp;
 use support_sdk::signing::sign_now;
+use support_testkit::TestApp;
 
 const SKILL: &str = env!("CARGO_BIN_EXE_skill");
 

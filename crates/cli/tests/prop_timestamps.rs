@@ -7,8 +7,8 @@
 
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
-use support_cli::testing::{Fakes, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 use support_core::settings::Secret;
+use support_testkit::{Fakes, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 
 const STRIPE_WEBHOOK_SECRET: &str = "whsec_prop_timestamps";
 

@@ -7,10 +7,10 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use support_cli::testing::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp, TestBackend};
-use support_connectors::fakes::FakeStripe;
 use support_core::store::AuditFilter;
 use support_steps::RunStatus;
+use support_testkit::fakes::FakeStripe;
+use support_testkit::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp, TestBackend};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The demo's refund at 36 days: Paul Ferguson, Tailwind Atelier, $179.00.

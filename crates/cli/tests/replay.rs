@@ -6,8 +6,6 @@
 
 use serde_json::Value;
 use std::time::Duration;
-use support_cli::testing::TestApp;
-use support_connectors::fakes::FakeOpenAi;
 use support_core::llm::PriceTable;
 use support_core::pipeline::model_agent::ModelAgentOptions;
 use support_core::pipeline::replay::{self, ChangeKind, Recording, ReplayAgent, ReplayOptions};
@@ -16,6 +14,8 @@ use support_core::registry::AppPolicy;
 use support_core::store::AuditFilter;
 use support_front::sandbox::NewMessage;
 use support_steps::RunStatus;
+use support_testkit::TestApp;
+use support_testkit::fakes::FakeOpenAi;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -402,7 +402,7 @@ async fn a_model_replay_answers_tools_from_the_recording_and_shows_the_diff() {
     let script = || {
         fake.push_tool_call("lookupUser", r#"{"email":"kyle.dunmore@example.com"}"#);
         fake.push_text(reply);
-        fake.set_default(support_connectors::fakes::Reply::text(reply));
+        fake.set_default(support_testkit::fakes::Reply::text(reply));
     };
     script();
     let llm = support_connectors::llm::build(
@@ -581,11 +581,11 @@ async fn a_model_run_reproduces_when_the_model_answers_the_same() {
     let script = || {
         fake.push_tool_call("lookupUser", r#"{"email":"kyle.dunmore@example.com"}"#);
         fake.push_text(reply);
-        fake.set_default(support_connectors::fakes::Reply::text(reply));
+        fake.set_default(support_testkit::fakes::Reply::text(reply));
     };
     script();
     let settings = fake.settings();
-    let app = TestApp::spawn_with(support_cli::testing::TestBackend::Sqlite, |s| {
+    let app = TestApp::spawn_with(support_testkit::TestBackend::Sqlite, |s| {
         s.llm.providers.insert("fake".into(), settings);
         s.llm.agent = Some(support_core::settings::ModelChoice {
             provider: "fake".into(),
@@ -659,7 +659,7 @@ async fn a_model_run_reproduces_when_the_model_answers_the_same() {
 async fn a_model_classified_route_replays_from_the_recorded_answer() {
     let fake = FakeOpenAi::start("sk-replay-cls").await.unwrap();
     let settings = fake.settings();
-    let app = TestApp::spawn_with(support_cli::testing::TestBackend::Sqlite, |s| {
+    let app = TestApp::spawn_with(support_testkit::TestBackend::Sqlite, |s| {
         s.llm.providers.insert("fake".into(), settings);
         s.llm.classifier = Some(support_core::settings::ModelChoice {
             provider: "fake".into(),

@@ -17,7 +17,7 @@ use support_core::store::*;
 use support_core::time::{DAY_MS, now_ms};
 use support_steps::{Engine, Event, Runner, RunnerConfig};
 use support_store::Db;
-use support_store::testing::TestDb;
+use support_testkit::TestDb;
 
 const T: Duration = Duration::from_secs(30);
 /// The manual clock starts here: 2025-12-05T00:00:00Z.
@@ -862,7 +862,7 @@ async fn audit_archive_refuses_a_broken_chain() {
 
 #[tokio::test]
 async fn every_platform_runs_the_retention_function() {
-    for app in support_cli::testing::TestApp::each_backend().await {
+    for app in support_testkit::TestApp::each_backend().await {
         let engine = &app.platform.engine;
         let def = engine
             .functions()

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
-use support_cli::testing::{Fakes, TestApp, TestBackend};
 use support_core::settings::Secret;
 use support_steps::RunStatus;
+use support_testkit::{Fakes, TestApp, TestBackend};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use serde_json::{Value, json};
-use support_cli::testing::{Fakes, SLACK_SIGNING_SECRET, TestApp, TestBackend};
+use support_testkit::{Fakes, SLACK_SIGNING_SECRET, TestApp, TestBackend};
 
 async fn spawn() -> TestApp {
     TestApp::spawn_with_fakes(

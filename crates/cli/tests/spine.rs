@@ -5,9 +5,9 @@
 
 use serde_json::Value;
 use std::time::Duration;
-use support_cli::testing::TestApp;
 use support_front::sandbox::{Delivered, Faults, NewMessage};
 use support_steps::{RunDetail, RunStatus};
+use support_testkit::TestApp;
 
 const WAIT: Duration = Duration::from_secs(30);
 

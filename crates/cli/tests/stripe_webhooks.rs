@@ -9,7 +9,6 @@
 use serde_json::{Value, json};
 use std::process::Stdio;
 use std::time::Duration;
-use support_cli::testing::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp, TestBackend};
 use support_core::auth::Role;
 use support_core::events;
 use support_core::pipeline::tools::{ToolCall, ToolExecutor, ToolName};
@@ -20,6 +19,7 @@ use support_core::stripe_connect;
 use support_core::time::now_ms;
 use support_front::sandbox::Delivered;
 use support_steps::{RunDetail, RunStatus};
+use support_testkit::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp, TestBackend};
 
 const WAIT: Duration = Duration::from_secs(30);
 const SKILL: &str = env!("CARGO_BIN_EXE_skill");

@@ -4,8 +4,6 @@
 //! with the retrieval issue. Each is tested against a local server that speaks the vendor's exact
 //! wire format, and `redis` against the real Redis when `TEST_REDIS_URL` is set.
 
-#[cfg(feature = "fakes")]
-pub mod fakes;
 pub mod front;
 pub mod llm;
 pub mod product;

@@ -11,10 +11,10 @@ use llm_common as common;
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support_connectors::fakes::{FakeAnthropic, Reply};
 use support_connectors::llm::anthropic::AnthropicChat;
 use support_connectors::llm::{LlmConfig, build};
 use support_core::llm::*;
+use support_testkit::fakes::{FakeAnthropic, Reply};
 
 const KEY: &str = "sk-ant-api03-test-5e1c2b";
 const MODEL: &str = "claude-sonnet-4-5";

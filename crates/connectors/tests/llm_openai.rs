@@ -10,10 +10,10 @@ use llm_common as common;
 
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support_connectors::fakes::{FakeOpenAi, Reply};
 use support_connectors::llm::openai::OpenAiChat;
 use support_connectors::llm::{LlmConfig, build};
 use support_core::llm::*;
+use support_testkit::fakes::{FakeOpenAi, Reply};
 
 const KEY: &str = "sk-test-3f9a0c7e1b2d4a6c";
 const MODEL: &str = "gpt-4o-mini";

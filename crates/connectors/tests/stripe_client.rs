@@ -2,7 +2,7 @@
 //! wire format: form-encoded `POST /v1/refunds`, `GET` lists with `{"object":"list",…}`,
 //! `Stripe-Account` for connected accounts, `Idempotency-Key` replay, and error bodies
 //! `{"error":{"type","code","message","param"}}`. Objects are Stripe's own API fixtures
-//! (`tests/fixtures/stripe/*.json`, from stripe/openapi `fixtures3.json`) with our ids.
+//! (`crates/testkit/fixtures/stripe/*.json`, from stripe/openapi `fixtures3.json`) with our ids.
 #![allow(clippy::unwrap_used)]
 
 use axum::Router;
@@ -20,9 +20,9 @@ use support_core::payments::*;
 use support_core::settings::Secret;
 
 const SK: &str = "sk_test_fake_platform_key";
-const CHARGE_FIXTURE: &str = include_str!("fixtures/stripe/charge.json");
-const REFUND_FIXTURE: &str = include_str!("fixtures/stripe/refund.json");
-const SUBSCRIPTION_FIXTURE: &str = include_str!("fixtures/stripe/subscription.json");
+const CHARGE_FIXTURE: &str = include_str!("../../testkit/fixtures/stripe/charge.json");
+const REFUND_FIXTURE: &str = include_str!("../../testkit/fixtures/stripe/refund.json");
+const SUBSCRIPTION_FIXTURE: &str = include_str!("../../testkit/fixtures/stripe/subscription.json");
 
 #[derive(Debug, Clone)]
 struct Recorded {

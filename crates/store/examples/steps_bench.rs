@@ -30,7 +30,7 @@ use support_steps::event::Millis;
 use support_steps::store::*;
 use support_steps::{Ctx, Engine, Event, Function, RunnerConfig, StepError};
 use support_store::Db;
-use support_store::testing::TestDb;
+use support_testkit::TestDb;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 

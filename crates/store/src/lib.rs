@@ -10,7 +10,6 @@
 mod rows;
 mod steps;
 mod store_impl;
-pub mod testing;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use support_core::audit::{self, AuditEvent, ChainError};
 use support_core::auth::Role;
 use support_core::store::*;
-use support_store::testing::TestDb;
 use support_store::{Backend, Db};
+use support_testkit::TestDb;
 
 async fn each_backend<F, Fut>(f: F)
 where

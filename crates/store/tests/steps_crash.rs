@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support_steps::{Engine, Event};
 use support_store::Db;
-use support_store::testing::TestDb;
+use support_testkit::TestDb;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_steps-crash-worker");
 const STEPS: i64 = 5;

@@ -56,7 +56,7 @@ fn invalid_cron_is_a_definition_error() {
     let built = support_steps::Engine::builder(std::sync::Arc::new(
         tokio::runtime::Runtime::new()
             .unwrap()
-            .block_on(async { support_store::testing::TestDb::sqlite().await.unwrap().db }),
+            .block_on(async { support_testkit::TestDb::sqlite().await.unwrap().db }),
     ))
     .function(f)
     .build();

@@ -833,7 +833,7 @@ async fn debounce_keeps_the_last_event() {
 
 #[tokio::test]
 async fn bad_definitions_are_clear_errors() {
-    let db = support_store::testing::TestDb::sqlite().await.unwrap();
+    let db = support_testkit::TestDb::sqlite().await.unwrap();
     let bad = Function::new("bad")
         .on_event_if("test/x", "event.data. ==")
         .handler(|_c: Ctx, _e: Event| async { Ok(()) });

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support_steps::{Engine, Function, RunnerConfig};
 use support_store::Db;
-use support_store::testing::TestDb;
+use support_testkit::TestDb;
 
 pub const T: Duration = Duration::from_secs(30);
 

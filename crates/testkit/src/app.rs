@@ -1,15 +1,15 @@
 //! `TestApp`: the whole platform on port 0 with a fresh database, for integration tests.
-//! It uses the same [`support_web::host::build`] and [`support_web::host::serve_with`] as
+//! It uses the same [`support_host::host::build`] and [`support_host::host::serve_with`] as
 //! `main`, with the example product mounted at `POST /demo-app/support` as in `skill dev --demo`.
 
-use crate::ALL_SERVICES;
+use crate::db::TestDb;
+use crate::fakes::{FakeSlack, FakeStripe};
 use std::net::SocketAddr;
-use support_connectors::fakes::{FakeSlack, FakeStripe};
+use support_cli::ALL_SERVICES;
 use support_core::settings::{Secret, Settings};
-use support_store::testing::TestDb;
-use support_web::Platform;
-use support_web::demo::DemoState;
-use support_web::host::{self, BuildOptions, HostError};
+use support_host::Platform;
+use support_host::demo::DemoState;
+use support_host::host::{self, BuildOptions, HostError};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -78,7 +78,7 @@ impl TestApp {
         let mut apps = vec![Self::spawn().await];
         match Self::spawn_with(TestBackend::Postgres, |_| {}).await {
             Some(pg) => apps.push(pg),
-            None => support_store::testing::skip_notice("Postgres", "TEST_DATABASE_URL"),
+            None => crate::db::skip_notice("Postgres", "TEST_DATABASE_URL"),
         }
         apps
     }
@@ -163,7 +163,7 @@ impl TestApp {
             rx,
             BuildOptions {
                 demo: true,
-                functions: Some(support_web::functions::platform_functions()),
+                functions: Some(support_host::functions::platform_functions()),
                 runner: Some(support_steps::RunnerConfig {
                     poll_interval: std::time::Duration::from_millis(200),
                     drain_timeout: std::time::Duration::from_secs(5),
@@ -173,15 +173,15 @@ impl TestApp {
         )
         .await
         .expect("build platform");
-        let demo_path = support_web::demo::demo_json_path(&platform.settings.data_dir);
+        let demo_path = support_host::demo::demo_json_path(&platform.settings.data_dir);
         let demo: DemoState =
             serde_json::from_slice(&std::fs::read(&demo_path).expect("demo.json written"))
                 .expect("demo.json parses");
-        crate::demo_front::import_kb(&platform)
+        support_cli::demo_front::import_kb(&platform)
             .await
             .expect("demo knowledge base");
         // As in `skill dev --demo`: the example product at `POST /demo-app/support`.
-        let demo_app = crate::demo_app::router(&platform)
+        let demo_app = support_cli::demo_app::router(&platform)
             .await
             .expect("demo app (course-app) opens");
         let (stop, stopped) = oneshot::channel::<()>();
@@ -274,7 +274,7 @@ impl TestApp {
 
     /// The URL of the demo SDK endpoint (the course-app).
     pub fn demo_app_url(&self) -> String {
-        self.url(crate::demo_app::PATH)
+        self.url(support_cli::demo_app::PATH)
     }
 
     /// Wait for the run started by Front event `front_event_id` to reach one of `statuses`.

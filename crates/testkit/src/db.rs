@@ -1,8 +1,8 @@
 //! Fresh databases for tests: a temporary SQLite file always, and a new Postgres database per
 //! test when `TEST_DATABASE_URL` is set.
 
-use crate::{Backend, Db};
 use support_core::store::StoreError;
+use support_store::{Backend, Db};
 
 /// A database that lives as long as this value (the SQLite file is deleted on drop; Postgres
 /// databases are named `support_test_*` and dropped by [`TestDb::cleanup`] or the next run).
@@ -39,7 +39,7 @@ impl TestDb {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(admin.write_pool())
             .await
-            .map_err(crate::backend_err)?;
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         admin.close().await;
         let url = replace_db_name(&admin_url, &name);
         let db = Db::connect(&url).await?;
