@@ -1,17 +1,17 @@
 //! Actions in the JSON API: `POST /api/v1/actions/{id}/retry` (admin) asks the runner to retry
-//! a dead-lettered action ([`support_core::workflow::request_retry`], shared with
-//! `skill actions retry`; the work is `support_core::workflow::action_retry_function`).
+//! a dead-lettered action ([`support_workflow::request_retry`], shared with
+//! `skill actions retry`; the work is `support_workflow::action_retry_function`).
 
 use crate::api::Caller;
-use crate::error::ApiError;
-use crate::host::Platform;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use support_core::auth::Role;
-use support_core::workflow::{RetryRequestError, request_retry};
+use support_host::ApiError;
+use support_host::Platform;
+use support_workflow::{RetryRequestError, request_retry};
 
 pub fn router() -> Router<Platform> {
     Router::new().route("/api/v1/actions/{id}/retry", post(retry))

@@ -1,11 +1,9 @@
 //! Dead letters in the JSON API (admin): `GET /api/v1/dead-letters?status=open|all` lists what
 //! failed for good (actions, runs, Stripe deliveries), newest first; `POST
 //! /api/v1/dead-letters/{id}/replay` replays one through
-//! [`support_core::dead_letters::replay_dead_letter`], shared with `skill dead-letters replay`.
+//! [`support_workflow::dead_letters::replay_dead_letter`], shared with `skill dead-letters replay`.
 
 use crate::api::Caller;
-use crate::error::ApiError;
-use crate::host::Platform;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -13,9 +11,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use support_core::auth::Role;
-use support_core::dead_letters::{ReplayDeps, ReplayError, RunReplayer, replay_dead_letter};
 use support_core::store::DeadLetter;
 use support_core::stripe_connect::WebhookDeps;
+use support_host::ApiError;
+use support_host::Platform;
+use support_workflow::dead_letters::{ReplayDeps, ReplayError, RunReplayer, replay_dead_letter};
 
 pub fn router() -> Router<Platform> {
     Router::new()
@@ -83,7 +83,7 @@ async fn replay(
     let payments = support_connectors::stripe::from_settings(&p.settings.stripe);
     let alerts = support_connectors::slack::from_settings(&p.settings.slack);
     let runs: Option<&dyn RunReplayer> =
-        crate::runner::is_embedded(&p.settings).then_some(&p.engine as &dyn RunReplayer);
+        support_host::runner::is_embedded(&p.settings).then_some(&p.engine as &dyn RunReplayer);
     let deps = ReplayDeps {
         webhook: WebhookDeps {
             store: p.store.as_ref(),

@@ -12,12 +12,7 @@ pub mod dashboard;
 pub mod dead_letters;
 pub mod stripe;
 
-// Temporary: the host moved to `support-host`; these keep old `support_web::…` paths working
-// until their users import `support_host` directly.
-pub use support_host::{
-    BuildOptions, Mount, Platform, Service, demo, error, functions, health, host, launch, limits,
-    models, runner, server, telemetry,
-};
+use support_host::{Platform, Service};
 
 /// The dashboard, the JSON API, Stripe's webhook and Connect callback.
 pub fn mount(_: &Platform) -> axum::Router<Platform> {

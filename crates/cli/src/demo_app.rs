@@ -11,9 +11,9 @@ use axum::extract::Request;
 use axum::routing::post;
 use course_app::CourseApp;
 use std::sync::Arc;
+use support_host::Platform;
+use support_host::host::HostError;
 use support_sdk::SupportHandler;
-use support_web::Platform;
-use support_web::host::HostError;
 
 /// The path of the demo SDK endpoint.
 pub const PATH: &str = course_app::SUPPORT_PATH;

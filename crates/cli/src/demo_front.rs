@@ -9,7 +9,7 @@ use support_core::settings::{Secret, Settings};
 use support_core::store::{KbChunk, KbDocument};
 use support_core::time::now_ms;
 use support_front::sandbox::{NewMessage, Sandbox, WebhookTarget};
-use support_web::Platform;
+use support_host::Platform;
 
 /// Where the in-process sandbox is mounted.
 pub const PREFIX: &str = "/sandbox/front";
@@ -36,7 +36,7 @@ pub fn router(sandbox: &Sandbox) -> Router {
 /// Import the demo knowledge base of each demo app (once).
 pub async fn import_kb(p: &Platform) -> Result<usize, support_core::store::StoreError> {
     let mut n = 0;
-    for (slug, _) in support_web::demo::DEMO_APPS {
+    for (slug, _) in support_host::demo::DEMO_APPS {
         if !p.store.list_kb_chunks(slug).await?.is_empty() {
             continue;
         }

@@ -17,10 +17,10 @@ use support_core::pipeline::validate::ScorerResult;
 use support_core::settings::{LlmSettings, ModelChoice};
 use support_core::settings::{Secret, Settings};
 use support_front::sandbox::{NewMessage, Sandbox, WebhookTarget};
-use support_steps::RunStatus;
 use support_host::Platform;
 use support_host::demo::DemoState;
 use support_host::host::{self, BuildOptions, HostError};
+use support_steps::RunStatus;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 

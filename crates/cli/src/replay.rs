@@ -1,5 +1,5 @@
 //! `skill replay`: re-run past inbound decisions on their recorded inputs and print what would
-//! change (`support_core::pipeline::replay`). One run by id, or every inbound run of an app in
+//! change (`support_workflow::replay`). One run by id, or every inbound run of an app in
 //! a time window (`--since 7d --app X`) with a progress bar and counts.
 
 use crate::cli::{Cli, Failure, emit, exit, load_settings, open_db, usage};
@@ -10,16 +10,16 @@ use std::sync::Arc;
 use support_core::llm::Llm;
 use support_core::pipeline::kb::Bm25Index;
 use support_core::pipeline::model_agent::ModelAgentOptions;
-use support_core::pipeline::replay::{
-    self, Recording, ReplayAgent, ReplayDiff, ReplayError, ReplayOptions,
-};
 use support_core::registry::AppPolicy;
 use support_core::settings::{ModelChoice, Settings};
 use support_core::store::{AuditFilter, Store};
 use support_core::time::now_ms;
-use support_core::workflow::INBOUND_FN;
 use support_steps::{RunFilter, RunStatus, RunStore};
 use support_store::Db;
+use support_workflow::INBOUND_FN;
+use support_workflow::replay::{
+    self, Recording, ReplayAgent, ReplayDiff, ReplayError, ReplayOptions,
+};
 
 /// How many runs a bulk replay reads at most (newest first).
 pub const BULK_LIMIT: u32 = 100_000;
@@ -73,7 +73,7 @@ fn model(settings: &Settings, args: &ReplayArgs) -> Result<Option<Arc<dyn Llm>>,
     let (Some(provider), Some(model)) = (&args.provider, &args.model) else {
         return Ok(None);
     };
-    let directory = support_web::models::directory(&settings.llm)
+    let directory = support_host::models::directory(&settings.llm)
         .ok_or_else(|| usage("--provider needs a provider configured in llm.providers"))?;
     directory
         .model(&ModelChoice {

@@ -5,8 +5,8 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use support_core::registry;
 use support_core::settings::{Secret, Settings};
+use support_host::host::{self, BuildOptions};
 use support_testkit::{TestApp, init_crypto};
-use support_web::host::{self, BuildOptions};
 
 async fn json(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();

@@ -12,11 +12,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support_core::settings::{Secret, Settings};
+use support_host::host::{self, BuildOptions};
 use support_steps::server::ServerConfig;
 use support_steps::store::AppRecord;
 use support_steps::{Event, RunStatus};
 use support_testkit::{TestApp, TestBackend, init_crypto};
-use support_web::host::{self, BuildOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The cap the reply tests run with.

@@ -760,12 +760,11 @@ async fn query_tools_read_the_connected_account_live_and_are_audited() {
     stripe.add_subscription(Some("acct_typewise"), "cus_q1", "sub_q1", "active");
 
     let s = &app.platform.services;
-    let deps = support_web::functions::inbound_deps(s).unwrap();
+    let deps = support_host::functions::inbound_deps(s).unwrap();
     let row = s.registry.require(&slug).await.unwrap();
-    let tools =
-        support_core::workflow::PlatformTools::new(&deps, &row, "run_tools_test", "cnv_tools")
-            .await
-            .unwrap();
+    let tools = support_workflow::PlatformTools::new(&deps, &row, "run_tools_test", "cnv_tools")
+        .await
+        .unwrap();
 
     let charges = tools
         .execute(&ToolCall::new(
