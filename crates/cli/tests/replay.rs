@@ -8,7 +8,6 @@ use serde_json::Value;
 use std::time::Duration;
 use support_core::llm::PriceTable;
 use support_core::pipeline::model_agent::ModelAgentOptions;
-use support_core::pipeline::replay::{self, ChangeKind, Recording, ReplayAgent, ReplayOptions};
 use support_core::pipeline::tools::ToolName;
 use support_core::registry::AppPolicy;
 use support_core::store::AuditFilter;
@@ -16,6 +15,7 @@ use support_front::sandbox::NewMessage;
 use support_steps::RunStatus;
 use support_testkit::TestApp;
 use support_testkit::fakes::FakeOpenAi;
+use support_workflow::replay::{self, ChangeKind, Recording, ReplayAgent, ReplayOptions};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -8,16 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use support_core::audit::{self, AuditEvent};
 use support_core::registry::{AppPolicy, AppRetention};
-use support_core::retention::{
-    Clock, ManualClock, PURGED_KIND, RETENTION_FN, RETENTION_REQUESTED, RetentionReport,
-    retention_function,
-};
 use support_core::settings::RetentionSettings;
 use support_core::store::*;
 use support_core::time::{DAY_MS, now_ms};
 use support_steps::{Engine, Event, Runner, RunnerConfig};
 use support_store::Db;
 use support_testkit::TestDb;
+use support_workflow::retention::{
+    Clock, ManualClock, PURGED_KIND, RETENTION_FN, RETENTION_REQUESTED, RetentionReport,
+    retention_function,
+};
 
 const T: Duration = Duration::from_secs(30);
 /// The manual clock starts here: 2025-12-05T00:00:00Z.
