@@ -1,7 +1,7 @@
 //! Replayable decisions: re-run a past inbound run's `route` and `agent` (+ validation) on the
 //! exact inputs it recorded, and diff the result against what it decided then.
 //!
-//! What a run records (see [`crate::workflow`]):
+//! What a run records (see [`crate::inbound`] and the step names in [`crate::step`]):
 //! - `hydrate` memoizes the [`Snapshot`] (inbound message, thread, customer facts);
 //! - `route` memoizes a [`RouteRecord`]: the [`RouteDecision`] plus the [`RouteInputs`] it was
 //!   made from (the clock, the app's policy, the canned responses and their hash);
@@ -11,7 +11,9 @@
 //!
 //! A replay answers every tool call from that recording ([`RecordedTools`], matching tool and
 //! canonical parameters). A call the recording does not hold is answered with a
-//! `not recorded` error and listed in the diff; nothing runs against the real systems.
+//! `not recorded` error and listed in the diff; nothing runs against the real systems. The
+//! replay runs the workflow's own route and agent steps ([`crate::route::route`],
+//! [`crate::agent::agent`]) with those answers and no audit ([`crate::step::NoAudit`]).
 
 use crate::agent::AgentKind;
 use crate::inbound::{Drafted, INBOUND_FN, Snapshot};

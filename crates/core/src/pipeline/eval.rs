@@ -14,7 +14,7 @@ use super::inbound::{Direction, Inbound, ThreadMessage};
 use super::profile::AppProfile;
 use super::router::{self, RouteAction, RouteInput};
 use super::tools::ToolName;
-pub use super::validate::validation_context;
+use super::validate::validation_context;
 use super::validate::{self, ScorerResult};
 use crate::registry::AppPolicy;
 use crate::time::Millis;
