@@ -1,25 +1,27 @@
-//! The `skill` CLI: run the platform (`skill dev`), onboard apps (`skill init`, `apps`, `keys`,
-//! `doctor`), inspect settings, manage tokens, verify the audit trail. The test harness
-//! (`TestApp`) lives in `support-testkit`, a dev-dependency.
+//! The `skill` CLI: run the platform (`skill serve` in production, `skill dev` locally),
+//! onboard apps (`skill init`, `apps`, `keys`, `doctor`), inspect settings, manage tokens,
+//! verify the audit trail. The test harness (`TestApp`) lives in `support-testkit`, a
+//! dev-dependency.
 //!
 //! Exit codes: `0` success; `1` the operation failed; `2` bad usage or settings; `3` a check
 //! ran and found a problem (not ready, audit chain broken, an integration unreachable or not
 //! conformant).
 
-pub mod approvals_cmd;
-pub mod audit_cmd;
-pub mod cli;
+pub mod cmd;
 #[cfg(feature = "demo")]
 pub mod demo_app;
 #[cfg(feature = "demo")]
 pub mod demo_front;
 #[cfg(feature = "demo")]
 pub mod eval;
-pub mod onboard;
 pub mod replay;
-pub mod users_cmd;
 
-use support_web::Service;
+// Temporary old paths: `crate::cli::…` (used by `replay.rs`) and `support_cli::audit_cmd::…`
+// (used by tests/retention.rs) until their users import `cmd` directly.
+pub use cmd as cli;
+pub use cmd::audit as audit_cmd;
+
+use support_host::Service;
 
 /// Every service the platform has, in one process (`skill dev`, the tests).
 pub const ALL_SERVICES: &[Service] = &[

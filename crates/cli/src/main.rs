@@ -1,5 +1,5 @@
 //! `skill`: the support platform's command line.
 
 fn main() {
-    std::process::exit(support_cli::cli::main_entry());
+    std::process::exit(support_cli::cmd::main_entry());
 }

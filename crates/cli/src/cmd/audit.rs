@@ -1,4 +1,5 @@
-//! `skill audit archive --before DATE [--out FILE]` and `skill audit verify-archive FILE`.
+//! `skill audit verify`, `skill audit archive --before DATE [--out FILE]` and
+//! `skill audit verify-archive FILE`.
 //!
 //! The audit log is pruned only here. The archive verifies the whole chain, exports the rows
 //! written before DATE (JSON lines: a header with the range and its head hash, then one row per
@@ -6,13 +7,62 @@
 //! transaction, records the archive (the new genesis), deletes the rows and appends its own
 //! `audit.archived` entry. `skill audit verify` then starts from the recorded genesis.
 
-use crate::cli::{Cli, Failure, emit, exit, load_settings, open_db, usage};
+use super::{Cli, Failure, emit, exit, load_settings, open_db, usage};
 use clap::Args;
+use clap::Subcommand;
 use serde_json::json;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use support_core::audit::{self, ArchiveError, ArchiveHeader};
-use support_core::time::{DAY_MS, Millis, now_ms};
+use support_core::time::{Millis, now_ms};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Walk the hash chain (from the last archive's genesis) and report the first broken link.
+    Verify,
+    /// Export the rows written before a date (JSON lines with the range's head hash) to a new
+    /// file, delete them and record the new genesis; audited. The only way rows leave the log.
+    Archive(ArchiveArgs),
+    /// Check an archive file on its own (every row's hash and link, up to its head hash).
+    #[command(name = "verify-archive")]
+    VerifyArchive(VerifyArchiveArgs),
+}
+
+pub(crate) async fn run(cli: &Cli, cmd: &AuditCmd) -> Result<(), Failure> {
+    match cmd {
+        AuditCmd::Verify => verify(cli).await,
+        AuditCmd::Archive(args) => archive(cli, args).await,
+        AuditCmd::VerifyArchive(args) => verify_archive(cli, args),
+    }
+}
+
+async fn verify(cli: &Cli) -> Result<(), Failure> {
+    let s = load_settings(cli)?;
+    let db = open_db(&s).await?;
+    match audit::verify(&db).await {
+        Ok(r) => {
+            emit(
+                cli,
+                &json!({"ok": true, "rows": r.rows, "head_hash": r.head_hash,
+                        "genesis_seq": r.genesis_seq, "genesis_hash": r.genesis_hash}),
+                || match r.genesis_seq {
+                    0 => {
+                        format!("audit chain intact: {} rows, head {}", r.rows, r.head_hash)
+                    }
+                    g => format!(
+                        "audit chain intact: {} rows after archived seq {g} (genesis {}), head {}",
+                        r.rows, r.genesis_hash, r.head_hash
+                    ),
+                },
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failure {
+            code: exit::CHECK_FAILED,
+            message: e.to_string(),
+        }),
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct ArchiveArgs {
@@ -56,25 +106,7 @@ pub fn parse_date(s: &str) -> Option<Millis> {
 
 /// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_utc(ms: Millis) -> String {
-    let days = ms.div_euclid(DAY_MS);
-    let rem = ms.rem_euclid(DAY_MS);
-    // Civil date from days since 1970-01-01 (H. Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
+    support_core::pipeline::inbound::format_iso_millis(ms)
 }
 
 fn archive_failure(e: ArchiveError) -> Failure {
@@ -191,7 +223,7 @@ pub async fn archive(cli: &Cli, args: &ArchiveArgs) -> Result<(), Failure> {
         }
     };
     let shown = path.display().to_string();
-    let actor = crate::approvals_cmd::cli_actor();
+    let actor = super::cli_actor();
     let record = match audit::commit_archive(&db, &plan, &actor, Some(&shown), &sha, now_ms()).await
     {
         Ok(r) => r,

@@ -1,132 +1,16 @@
-//! `skill approvals list|approve|reject|edit`: decide on pending approvals from the terminal;
-//! `skill actions retry`: retry a dead-lettered action; `skill dead-letters list|replay`.
+//! `skill approvals list|approve|reject|edit`: decide on pending approvals from the terminal.
 //! Talks to the database like the other commands; decisions go through the same decision
 //! function as the dashboard and Slack, and their events reach the runner through the embedded
 //! executor's event table (or Inngest's event API with `runner = "inngest"`).
 
-use crate::cli::{Cli, Failure, emit, exit, load_settings, open_db, usage};
+use super::{Cli, Failure, cli_actor, emit, event_sink, exit, load_settings, open_db, usage};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use support_core::crypto::MasterKey;
 use support_core::decision::{Decision, Verdict};
-use support_core::events::EventSink;
 use support_core::store::Store;
 use support_core::time::now_ms;
-
-/// `skill actions retry <id>`: retry a dead-lettered action (the same checks as
-/// `POST /api/v1/actions/{id}/retry`).
-#[derive(Debug, Subcommand)]
-pub enum ActionsCmd {
-    /// Retry a failed, dead-lettered action with a new idempotency key.
-    Retry { id: String },
-}
-
-pub async fn actions(cli: &Cli, cmd: &ActionsCmd) -> Result<(), Failure> {
-    let ActionsCmd::Retry { id } = cmd;
-    let settings = load_settings(cli)?;
-    let db = open_db(&settings).await?;
-    let events = event_sink(&settings, &db)?;
-    let r = support_core::workflow::request_retry(&db, events.as_ref(), id, &cli_actor())
-        .await
-        .map_err(|e| Failure {
-            code: exit::FAILED,
-            message: e.to_string(),
-        })?;
-    let v = json!({"action_id": r.action_id, "attempt": r.attempt, "event_id": r.event_id,
-                   "status": "retry_requested"});
-    emit(cli, &v, || {
-        format!(
-            "retry {} of action {} requested ({})",
-            r.attempt, r.action_id, r.event_id
-        )
-    });
-    Ok(())
-}
-
-/// `skill dead-letters list|replay` (the same checks as `/api/v1/dead-letters`).
-#[derive(Debug, Subcommand)]
-pub enum DeadLettersCmd {
-    /// Open dead letters, newest first (`--all`: resolved ones too).
-    List {
-        #[arg(long)]
-        all: bool,
-    },
-    /// Replay one: an action is retried with a new idempotency key, a run is re-queued where
-    /// it failed, a Stripe delivery is applied again.
-    Replay { id: String },
-}
-
-pub async fn dead_letters(cli: &Cli, cmd: &DeadLettersCmd) -> Result<(), Failure> {
-    let settings = load_settings(cli)?;
-    let db = open_db(&settings).await?;
-    match cmd {
-        DeadLettersCmd::List { all } => {
-            let mut letters = db.list_dead_letters(*all).await?;
-            letters.reverse();
-            let items: Vec<Value> = letters
-                .iter()
-                .map(support_web::dead_letters::letter_json)
-                .collect();
-            emit(cli, &json!({"items": items}), || {
-                if letters.is_empty() {
-                    return "no dead letters".into();
-                }
-                letters
-                    .iter()
-                    .map(|l| {
-                        let state = if l.resolved_at.is_some() {
-                            "resolved"
-                        } else {
-                            "open"
-                        };
-                        format!(
-                            "{}  {:<7} {:<8} {}  {}",
-                            l.id, l.kind, state, l.ref_id, l.error
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-            Ok(())
-        }
-        DeadLettersCmd::Replay { id } => {
-            let store: Arc<dyn Store> = Arc::new(db.clone());
-            let registry = support_web::host::shared_registry(&settings, store.clone()).await;
-            let events = event_sink(&settings, &db)?;
-            let payments = support_connectors::stripe::from_settings(&settings.stripe);
-            let alerts = support_connectors::slack::from_settings(&settings.slack);
-            // Re-queued here, the run is resumed by the serving process's runner.
-            let engine = support_web::runner::is_embedded(&settings)
-                .then(|| support_steps::Engine::builder(Arc::new(db.clone())).build())
-                .transpose()
-                .map_err(|e| Failure::from(e.to_string()))?;
-            let deps = support_core::dead_letters::ReplayDeps {
-                webhook: support_core::stripe_connect::WebhookDeps {
-                    store: store.as_ref(),
-                    registry: &registry,
-                    events: events.as_ref(),
-                    payments: payments.as_deref(),
-                },
-                runs: engine.as_ref().map(|e| e as _),
-                alerts: alerts.as_deref().map(|c| c as _),
-            };
-            let done = support_core::dead_letters::replay_dead_letter(&deps, id, &cli_actor())
-                .await
-                .map_err(|e| Failure {
-                    code: exit::FAILED,
-                    message: e.to_string(),
-                })?;
-            emit(cli, &done, || {
-                format!(
-                    "dead letter {id}: {}",
-                    done["status"].as_str().unwrap_or("replayed")
-                )
-            });
-            Ok(())
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCmd {
@@ -170,36 +54,6 @@ pub enum ApprovalsCmd {
         #[arg(long = "as", value_name = "EMAIL")]
         as_user: Option<String>,
     },
-}
-
-/// Where the CLI's events go: the embedded executor's event table, or Inngest's event API.
-pub(crate) fn event_sink(
-    settings: &support_core::Settings,
-    db: &support_store::Db,
-) -> Result<Arc<dyn EventSink>, Failure> {
-    if support_web::runner::is_embedded(settings) {
-        let engine = support_steps::Engine::builder(Arc::new(db.clone()))
-            .build()
-            .map_err(|e| Failure::from(e.to_string()))?;
-        return Ok(Arc::new(support_web::runner::EmbeddedSink(engine)));
-    }
-    let (Some(base), Some(k)) = (&settings.inngest.base_url, &settings.inngest.event_key) else {
-        return Err(usage(
-            "runner = \"inngest\" needs INNGEST_BASE_URL and INNGEST_EVENT_KEY",
-        ));
-    };
-    Ok(Arc::new(
-        support_web::runner::InngestSink::new(base, k.expose())
-            .map_err(|e| Failure::from(e.to_string()))?,
-    ))
-}
-
-/// Who decides from the CLI: the operating-system user (database access is the authority).
-pub(crate) fn cli_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
 }
 
 pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
@@ -299,7 +153,7 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
         Some(k) => MasterKey::from_base64(k.expose()).map_err(|e| usage(e.to_string()))?,
         // `skill dev --demo` keeps its generated key in DATA_DIR/master.key.
         None if settings.data_dir.join("master.key").is_file() => {
-            support_web::demo::demo_master_key(&settings.data_dir)
+            support_host::demo::demo_master_key(&settings.data_dir)
                 .map_err(|e| usage(format!("master_key: {e}")))?
         }
         None => {

@@ -3,8 +3,7 @@
 //! and a Slack user id counts only once it is linked to a user here: an unlinked Slack user's
 //! clicks are refused (`approver_not_linked`). Every change is audited (`user.*`).
 
-use crate::approvals_cmd::cli_actor;
-use crate::cli::{Cli, Failure, emit, exit, load_settings, open_db, usage};
+use super::{Cli, Failure, cli_actor, emit, exit, load_settings, open_db, usage};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use support_core::audit::AuditEvent;

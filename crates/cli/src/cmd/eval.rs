@@ -1,0 +1,109 @@
+//! `skill eval`: arguments and the report; the run itself is [`crate::eval`].
+
+use super::{Cli, Failure, usage};
+#[cfg(feature = "demo")]
+use super::{emit, exit, load_settings};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A folder of scenario files (see shared/scenarios/README.md).
+    pub dir: PathBuf,
+    /// Exit 3 below the thresholds: respond precision 0.92, recall 0.95, FP rate 0.03,
+    /// FN rate 0.02, escalate_urgent recall 1.0.
+    #[arg(long)]
+    pub gate: bool,
+    /// Run the agent step through a model: a provider named in `llm.providers`.
+    #[arg(long, requires = "model")]
+    pub provider: Option<String>,
+    /// The model for `--provider`.
+    #[arg(long, requires = "provider")]
+    pub model: Option<String>,
+    /// Which steps run on the model: the agent (default), the route step's classifier, or
+    /// both.
+    #[arg(long, value_enum, default_value = "agent", requires = "provider")]
+    pub steps: EvalSteps,
+}
+
+/// The steps `skill eval --provider` runs on the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSteps {
+    Agent,
+    Classifier,
+    Both,
+}
+
+#[cfg(feature = "demo")]
+pub(crate) async fn run(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
+    if !args.dir.is_dir() {
+        return Err(usage(format!(
+            "{} is not a folder of scenario files",
+            args.dir.display()
+        )));
+    }
+    let progress = !cli.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let model = match (&args.provider, &args.model) {
+        (Some(provider), Some(model)) => {
+            let llm = load_settings(cli)?.llm;
+            if !llm.providers.contains_key(provider) {
+                return Err(usage(format!(
+                    "no provider {provider:?} in llm.providers (configured: {})",
+                    llm.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let choice = support_core::settings::ModelChoice {
+                provider: provider.clone(),
+                model: model.clone(),
+            };
+            let (agent, classifier) = match args.steps {
+                EvalSteps::Agent => (Some(choice), None),
+                EvalSteps::Classifier => (None, Some(choice)),
+                EvalSteps::Both => (Some(choice.clone()), Some(choice)),
+            };
+            Some(crate::eval::EvalModel {
+                llm,
+                agent,
+                classifier,
+            })
+        }
+        _ => None,
+    };
+    let run = crate::eval::run_with(&args.dir, progress, model)
+        .await
+        .map_err(|e| Failure {
+            code: exit::FAILED,
+            message: e,
+        })?;
+    let failures = run.gate_failures();
+    emit(cli, &run.to_json(), || {
+        format!(
+            "{}\nlatency (webhook to settled run): p50 {:.1} ms, p99 {:.1} ms\n{}{}",
+            run.report,
+            run.percentile(50.0),
+            run.percentile(99.0),
+            run.model_json()
+                .map(|m| format!("model: {m}\n"))
+                .unwrap_or_default(),
+            if failures.is_empty() {
+                "gate: pass".to_string()
+            } else {
+                format!("gate: FAIL\n  {}", failures.join("\n  "))
+            }
+        )
+    });
+    if args.gate && !failures.is_empty() {
+        return Err(Failure {
+            code: exit::CHECK_FAILED,
+            message: format!("eval below the gate: {}", failures.join("; ")),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "demo"))]
+pub(crate) async fn run(_cli: &Cli, _args: &EvalArgs) -> Result<(), Failure> {
+    Err(usage(
+        "`skill eval` needs a `skill` built with the `demo` feature (the default)",
+    ))
+}
