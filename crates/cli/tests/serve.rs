@@ -29,6 +29,16 @@ fn serve(dir: &std::path::Path, envs: &[(&str, &str)]) -> Command {
     c
 }
 
+/// Kills the child when dropped, so that a failing assertion leaves no server behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs `skill serve` expecting a refusal: exit 2 and one stderr line that names `setting`.
 fn refused(envs: &[(&str, &str)], setting: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -87,8 +97,9 @@ fn serve_without_front_settings_exits_2_naming_the_setting() {
 
 #[test]
 fn serve_with_production_settings_serves_healthz_without_demo_data() {
+    support_testkit::init_crypto();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = serve(
+    let child = serve(
         dir.path(),
         &[
             ("SUPPORT_MASTER_KEY", MASTER_KEY),
@@ -100,7 +111,8 @@ fn serve_with_production_settings_serves_healthz_without_demo_data() {
     .stderr(Stdio::inherit())
     .spawn()
     .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Running(child);
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
     let base = first
@@ -130,14 +142,14 @@ fn serve_with_production_settings_serves_healthz_without_demo_data() {
     // The banner is printed before the server accepts connections; stop it and read it all.
     assert!(
         Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &child.0.id().to_string()])
             .status()
             .unwrap()
             .success()
     );
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
-    let exit = child.wait().unwrap();
+    let exit = child.0.wait().unwrap();
     assert!(exit.success(), "graceful exit on SIGTERM: {exit:?}");
     assert!(
         rest.contains("health:") && rest.contains("dashboard:"),
