@@ -468,12 +468,16 @@ const LONG_FILES: &[(&str, &str)] = &[
         "crates/testkit/src/fakes/llm.rs",
         "test kit: the fake LLM server",
     ),
-    // Being split (issue 12): remove each entry when its file is under the limit.
-    ("crates/steps/src/engine.rs", "being split"),
-    ("crates/workflow/src/replay.rs", "being split"),
-    ("crates/store/src/store_impl.rs", "being split"),
-    ("crates/core/src/pipeline/classify.rs", "being split"),
-    ("crates/core/src/pipeline/model_agent.rs", "being split"),
+    // Not split yet (issue 12; state at the end of the restructuring). Remove an entry when its
+    // file is under the limit.
+    // The step runner's engine: queue, leases, crons and waits (1,106 lines).
+    ("crates/steps/src/engine.rs", "not split yet"),
+    // The one SQL implementation of the storage port for both dialects (1,415 lines).
+    ("crates/store/src/store_impl.rs", "not split yet"),
+    // The offline classifier (1,330 lines before its tests).
+    ("crates/core/src/pipeline/classify.rs", "not split yet"),
+    // The model-backed agent loop (~1,030 lines) and its tests.
+    ("crates/core/src/pipeline/model_agent.rs", "not split yet"),
 ];
 
 /// Whether a path is under a `src/` folder.
