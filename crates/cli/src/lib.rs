@@ -16,11 +16,6 @@ pub mod demo_front;
 pub mod eval;
 pub mod replay;
 
-// Temporary old paths: `crate::cli::…` (used by `replay.rs`) and `support_cli::audit_cmd::…`
-// (used by tests/retention.rs) until their users import `cmd` directly.
-pub use cmd as cli;
-pub use cmd::audit as audit_cmd;
-
 use support_host::Service;
 
 /// Every service the platform has, in one process (`skill dev`, the tests).

@@ -645,7 +645,7 @@ async fn audit_archive_exports_deletes_and_records_the_new_genesis() {
         assert!(rows.last().unwrap().at >= split, "the clock never moved");
         let expected: Vec<_> = rows.iter().take_while(|r| r.at < split).cloned().collect();
         let through = expected.last().unwrap().clone();
-        let before = support_cli::audit_cmd::format_utc(split);
+        let before = support_cli::cmd::audit::format_utc(split);
         let out = dir.path().join("archive.jsonl");
 
         // Bad input: a clear usage error, nothing changed.
@@ -778,7 +778,7 @@ async fn audit_archive_exports_deletes_and_records_the_new_genesis() {
         assert!(stdout.contains("nothing to archive"), "{stdout}");
         assert_eq!(db.audit_page(0, 1000).await.unwrap().len(), left.len());
         // Everything so far, into the existing file: refused before anything is deleted.
-        let now = support_cli::audit_cmd::format_utc(now_ms());
+        let now = support_cli::cmd::audit::format_utc(now_ms());
         let (code, _, err) = skill(
             &t.url,
             dir.path(),
@@ -836,7 +836,7 @@ async fn audit_archive_refuses_a_broken_chain() {
         .execute(db.write_pool())
         .await
         .unwrap();
-    let now = support_cli::audit_cmd::format_utc(now_ms());
+    let now = support_cli::cmd::audit::format_utc(now_ms());
     let (code, _, err) = skill(&t.url, dir.path(), &["audit", "archive", "--before", &now]).await;
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("altered"), "{err}");
