@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 use support_core::crypto::MasterKey;
+use support_core::registry::ProductDirectory;
 use support_core::registry::Registry;
 use support_core::store::AppRow;
-use support_core::registry::ProductDirectory;
 use support_sdk::{IntegrationClient, SupportIntegration};
 
 /// Builds an app's client from the registry row: its endpoint and its newest live secret,

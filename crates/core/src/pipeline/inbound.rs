@@ -243,7 +243,9 @@ pub fn parse_iso_millis(s: &str) -> Option<Millis> {
         Some(t) => t.parse().ok()?,
         None => jiff::civil::Time::midnight(),
     };
-    let at = jiff::tz::Offset::UTC.to_timestamp(date.to_datetime(time)).ok()?;
+    let at = jiff::tz::Offset::UTC
+        .to_timestamp(date.to_datetime(time))
+        .ok()?;
     Some(at.as_millisecond())
 }
 
