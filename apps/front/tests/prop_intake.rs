@@ -8,70 +8,10 @@
 //! release and reads the `prop-cases …` lines printed here.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use serde_json::{Value, json};
-use std::cell::Cell;
-use std::time::Instant;
 use support_front::FrontError;
 use support_front::intake::{Parsed, parse_webhook, runner_event};
-
-/// Cases per property: `PROPTEST_CASES`, else 2,000.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(2_000)
-}
-
-/// Runs `test` on `cases()` values of `strategy` (a panic is a failure) and prints the figures
-/// `cargo xtask fuzz` collects.
-fn check<S: Strategy>(
-    target: &str,
-    property: &str,
-    strategy: S,
-    test: impl Fn(S::Value) -> TestCaseResult,
-) {
-    let mut config = Config::with_cases(cases());
-    config.failure_persistence = None;
-    let mut runner = TestRunner::new(config);
-    let ran = Cell::new(0_u64);
-    let started = Instant::now();
-    let result = runner.run(&strategy, |v| {
-        ran.set(ran.get() + 1);
-        test(v)
-    });
-    println!(
-        "prop-cases target={target} property={property} cases={} failed={} seconds={:.3}",
-        ran.get(),
-        u8::from(result.is_err()),
-        started.elapsed().as_secs_f64()
-    );
-    if let Err(e) = result {
-        panic!("{target}/{property}: {e}");
-    }
-}
-
-fn body() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(any::<u8>(), 0..256)
-}
-
-/// Any JSON value, a few levels deep.
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::from),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| json!(f)),
-        ".{0,20}".prop_map(Value::from),
-    ];
-    leaf.prop_recursive(3, 24, 5, |inner| {
-        prop_oneof![
-            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{0,8}", inner, 0..5)
-                .prop_map(|m| Value::Object(m.into_iter().collect())),
-        ]
-    })
-}
+use support_testkit::prop::*;
 
 const TYPES: &[&str] = &[
     "inbound_received",
@@ -83,14 +23,6 @@ const TYPES: &[&str] = &[
     "tag_added",
     "sync",
 ];
-
-/// Mostly the right type (a short string), sometimes any JSON.
-fn text_or_any() -> impl Strategy<Value = Value> {
-    prop_oneof![
-        3 => ".{0,12}".prop_map(Value::from),
-        1 => json_value(),
-    ]
-}
 
 /// `source`/`target` sides: inboxes (one or a list), a message, or anything.
 fn side() -> impl Strategy<Value = Value> {

@@ -6,76 +6,17 @@
 //! Cases per property: `PROPTEST_CASES` (default 2,000); `cargo xtask fuzz` runs 100,000 in
 //! release and reads the `prop-cases …` lines printed here.
 
+#[path = "../../testkit/src/prop_common.rs"]
+mod prop_common;
+use prop_common::*;
+
 mod common;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseResult, TestRunner};
 use serde_json::{Value, json};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::time::Instant;
 use support_sdk::signing::{sign, sign_now, unix_now};
 use support_sdk::{Action, SupportHandler, SupportIntegration};
-
-/// Cases per property: `PROPTEST_CASES`, else 2,000.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(2_000)
-}
-
-/// Runs `test` on `cases()` values of `strategy` (a panic is a failure) and prints the figures
-/// `cargo xtask fuzz` collects.
-fn check<S: Strategy>(
-    target: &str,
-    property: &str,
-    strategy: S,
-    test: impl Fn(S::Value) -> TestCaseResult,
-) {
-    let mut config = Config::with_cases(cases());
-    config.failure_persistence = None;
-    let mut runner = TestRunner::new(config);
-    let ran = Cell::new(0_u64);
-    let started = Instant::now();
-    let result = runner.run(&strategy, |v| {
-        ran.set(ran.get() + 1);
-        test(v)
-    });
-    println!(
-        "prop-cases target={target} property={property} cases={} failed={} seconds={:.3}",
-        ran.get(),
-        u8::from(result.is_err()),
-        started.elapsed().as_secs_f64()
-    );
-    if let Err(e) = result {
-        panic!("{target}/{property}: {e}");
-    }
-}
-
-fn body() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(any::<u8>(), 0..256)
-}
-
-/// Timestamps as a header carries them: numbers of any size and sign, the extremes, garbage.
-fn timestamp_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<i64>().prop_map(|t| t.to_string()),
-        prop::sample::select(vec![i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX])
-            .prop_map(|t| t.to_string()),
-        "[0-9]{0,40}",
-        "[-+ ]?[0-9]{1,22}[a-z.e ]{0,3}",
-        ".{0,24}",
-    ]
-}
-
-/// Flip one byte of `bytes` (non-empty) at `at` with a non-zero `mask`.
-fn flip(bytes: &[u8], at: usize, mask: u8) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    let i = at % out.len();
-    out[i] ^= mask;
-    out
-}
 
 /// Any JSON value, a few levels deep.
 fn json_value() -> impl Strategy<Value = Value> {
