@@ -9,86 +9,30 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support_core::auth::Role;
 use support_core::events::OutEvent;
-use support_core::store::{ApprovalRow, UserRow};
-use support_front::sandbox::Delivered;
-use support_steps::{RunDetail, RunStatus};
-use support_testkit::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, TestBackend};
+use support_steps::RunStatus;
+use support_testkit::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, slack_click};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn spawn(fakes: Fakes) -> TestApp {
-    TestApp::spawn_with_fakes(TestBackend::Sqlite, fakes, |_| {})
-        .await
-        .unwrap()
-}
 
 /// Slack and Stripe fakes, with the second demo app's approvals posted to the Slack channel,
 /// and Slack user U0ALICE linked to the agent alice@example.com (only linked Slack users may
 /// decide).
 async fn spawn_with_slack() -> TestApp {
-    let app = spawn(Fakes {
+    let app = TestApp::sqlite_with_fakes(Fakes {
         stripe: true,
         slack: true,
     })
     .await;
     app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
         .await;
-    add_user(&app, "alice@example.com", Some("U0ALICE")).await;
-    app
-}
-
-/// A user (agent) and, optionally, the Slack user id linked to it.
-async fn add_user(app: &TestApp, email: &str, slack: Option<&str>) -> UserRow {
-    let u = UserRow {
-        id: support_core::ids::new_id("usr"),
-        email: email.into(),
-        name: None,
-        role: Role::Agent,
-        password_hash: None,
-        slack_user_id: slack.map(str::to_string),
-        created_at: 0,
-        deactivated_at: None,
-    };
-    app.platform.store.insert_user(&u).await.unwrap();
-    u
-}
-
-/// Approve `approval` from the dashboard API as the demo admin, and wait for its run to end.
-async fn approve_as_admin(app: &TestApp, d: &Delivered, approval: &ApprovalRow) -> RunDetail {
-    let (status, body) = app
-        .post_json(
-            &app.demo.api_token,
-            &format!("/api/v1/approvals/{}/approve", approval.id),
-            json!({}),
-        )
+    app.add_user("alice@example.com", Role::Agent, Some("U0ALICE"))
         .await;
-    assert_eq!(status, 200, "{body}");
-    let run = wait_run(app, d).await;
-    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
-    run
-}
-
-/// The approval's Slack message as it reads now.
-fn slack_message(app: &TestApp, approval: &ApprovalRow) -> String {
-    app.slack
-        .as_ref()
-        .unwrap()
-        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
-        .unwrap()
-        .to_string()
-}
-
-async fn run_of(app: &TestApp, d: &Delivered, statuses: &[RunStatus]) -> RunDetail {
-    app.settled_run(&d.event_id, statuses, WAIT).await.unwrap()
-}
-
-async fn wait_run(app: &TestApp, d: &Delivered) -> RunDetail {
-    run_of(app, d, &[RunStatus::Completed, RunStatus::Failed]).await
+    app
 }
 
 #[tokio::test]
 async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
-    let app = spawn(Fakes {
+    let app = TestApp::sqlite_with_fakes(Fakes {
         stripe: true,
         ..Fakes::default()
     })
@@ -150,7 +94,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
         format!("approval-decided:{}", approval.id)
     );
 
-    let run = wait_run(&app, &d).await;
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     assert_eq!(
         run.run.output.as_ref().unwrap()["decisions"][0]["status"],
@@ -174,13 +118,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
         calls[0].param("amount"),
         Some(approval.amount_cents.unwrap().to_string().as_str())
     );
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "executed");
     let result = got.result.unwrap();
     assert_eq!(result["refundId"], refunds[0]["id"]);
@@ -300,18 +238,12 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
         })
         .await
         .unwrap();
-    let still = app
-        .platform
-        .store
-        .get_action(&other.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let still = app.action(&other.id).await;
     assert_eq!(still.status, "pending_approval");
     assert_eq!(stripe.refunds().len(), 1);
 
     // The app names its approvers (users: here by email): anyone else is refused (and audited).
-    let lead_user = add_user(&app, "lead@example.com", None).await;
+    let lead_user = app.add_user("lead@example.com", Role::Agent, None).await;
     app.set_policy(0, |p| p.approvers = vec!["lead@example.com".into()])
         .await;
     let (status, body) = app
@@ -347,15 +279,9 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["decision"], "rejected");
-    let run = wait_run(&app, &d2).await;
+    let run = app.finished_run(&d2.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
-    let got = app
-        .platform
-        .store
-        .get_action(&other.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&other.id).await;
     assert_eq!(got.status, "rejected");
     assert_eq!(stripe.refunds().len(), 1, "no refund on rejection");
     let rejected = app.audit_of("action.rejected").await;
@@ -384,7 +310,7 @@ async fn approve_from_the_dashboard_refunds_once_and_audits_the_approver() {
 
 #[tokio::test]
 async fn large_amounts_need_two_different_approvers() {
-    let app = spawn(Fakes::default()).await;
+    let app = TestApp::sqlite_with_fakes(Fakes::default()).await;
     app.set_policy(1, |p| p.two_approver_above_cents = Some(100))
         .await;
     let (d, action, approval) = app.pending_refund(0).await;
@@ -403,13 +329,7 @@ async fn large_amounts_need_two_different_approvers() {
         (status, body["error"]["code"].as_str()),
         (409, Some("approver_already_approved"))
     );
-    let still = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let still = app.action(&action.id).await;
     assert_eq!(still.status, "pending_approval");
     let (status, body) = app.post_json(&bob, &path, json!({})).await;
     assert_eq!(
@@ -418,15 +338,9 @@ async fn large_amounts_need_two_different_approvers() {
         "{body}"
     );
     assert_eq!(body["approvers"], json!(["token:alice", "token:bob"]));
-    let run = wait_run(&app, &d).await;
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "executed");
     let executed = app.audit_of("action.executed").await;
     assert_eq!(
@@ -444,14 +358,8 @@ async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
         "The refund could not be processed because the card has expired.",
     );
     let (d, action, approval) = app.pending_refund(0).await;
-    approve_as_admin(&app, &d, &approval).await;
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    app.approve_as_admin(&d.event_id, &approval, WAIT).await;
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "failed");
     assert!(
         got.error.as_deref().unwrap().contains("card has expired"),
@@ -562,7 +470,7 @@ async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
         .count();
     assert_eq!(retried, 1);
     // The approval's Slack message follows the retry.
-    let message = slack_message(&app, &approval);
+    let message = app.slack_message(&approval);
     assert!(
         message.contains("Executed") && message.contains("retry 1"),
         "{message}"
@@ -577,48 +485,6 @@ async fn a_stripe_card_error_fails_the_action_into_a_dead_letter() {
     );
 }
 
-/// A signed Slack interaction body for `payload`.
-fn slack_request(app: &TestApp, payload: &Value) -> reqwest::RequestBuilder {
-    slack_request_signed(app, payload, SLACK_SIGNING_SECRET)
-}
-
-fn slack_request_signed(app: &TestApp, payload: &Value, secret: &str) -> reqwest::RequestBuilder {
-    let mut body = String::from("payload=");
-    for b in payload.to_string().bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                body.push(b as char)
-            }
-            b' ' => body.push('+'),
-            _ => body.push_str(&format!("%{b:02X}")),
-        }
-    }
-    let ts = (support_core::time::now_ms() / 1000).to_string();
-    let sig = support_core::signing::slack_signature(secret, &ts, body.as_bytes());
-    app.client
-        .post(app.url("/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", sig)
-        .body(body)
-}
-
-fn click(action_id: &str, button: &str, user: &str, ts: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": "alice", "name": "alice", "team_id": "T0TEAM"},
-        "api_app_id": "A0APP",
-        "container": {"type": "message", "message_ts": ts, "channel_id": SLACK_CHANNEL, "is_ephemeral": false},
-        "trigger_id": "12345.98765.abcd",
-        "team": {"id": "T0TEAM", "domain": "acme"},
-        "channel": {"id": SLACK_CHANNEL, "name": "approvals"},
-        "message": {"type": "message", "text": "Approval needed", "ts": ts, "blocks": []},
-        "response_url": "https://hooks.slack.com/actions/T0TEAM/1/abc",
-        "actions": [{"action_id": button, "block_id": format!("approval:{action_id}"), "type": "button",
-                     "value": action_id, "action_ts": "1700000001.000200"}]
-    })
-}
-
 #[tokio::test]
 async fn slack_approve_click_executes_and_updates_the_message() {
     let app = spawn_with_slack().await;
@@ -631,30 +497,23 @@ async fn slack_approve_click_executes_and_updates_the_message() {
     assert!(posted[0].args.to_string().contains(&action.id));
 
     // A forged signature is refused before anything happens.
-    let res = slack_request_signed(
-        &app,
-        &click(&action.id, "approval_approve", "U0ALICE", &ts),
-        "not-the-secret",
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(res.status().as_u16(), 401);
-
-    let res = slack_request(&app, &click(&action.id, "approval_approve", "U0ALICE", &ts))
+    let res = app
+        .slack_interaction(
+            &slack_click(&action.id, "approval_approve", "U0ALICE", &ts),
+            "not-the-secret",
+        )
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+
+    let res = app
+        .click_in_slack(&action.id, "approval_approve", "U0ALICE", &ts)
+        .await;
     assert_eq!(res.status().as_u16(), 200);
-    let run = wait_run(&app, &d).await;
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "executed");
     assert_eq!(app.stripe.as_ref().unwrap().refunds().len(), 1);
     let message = slack.message(SLACK_CHANNEL, &ts).unwrap();
@@ -670,10 +529,9 @@ async fn slack_approve_click_executes_and_updates_the_message() {
     }
 
     // A second click is refused: audited, and the clicker is told.
-    let res = slack_request(&app, &click(&action.id, "approval_approve", "U0BOB", &ts))
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .click_in_slack(&action.id, "approval_approve", "U0BOB", &ts)
+        .await;
     assert_eq!(res.status().as_u16(), 200);
     let store = app.platform.store.clone();
     app.platform
@@ -701,7 +559,11 @@ async fn slack_approve_click_executes_and_updates_the_message() {
 
     // A replay: the very same signed request again is refused (already decided), and an old
     // one outside the 5-minute window is refused before anything happens.
-    let replay = slack_request(&app, &click(&action.id, "approval_approve", "U0ALICE", &ts))
+    let replay = app
+        .slack_interaction(
+            &slack_click(&action.id, "approval_approve", "U0ALICE", &ts),
+            SLACK_SIGNING_SECRET,
+        )
         .build()
         .unwrap();
     let body = replay.body().unwrap().as_bytes().unwrap().to_vec();
@@ -731,13 +593,9 @@ async fn slack_approve_click_executes_and_updates_the_message() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 401);
     // A tampered action id (a well-signed click on an action that does not exist).
-    let res = slack_request(
-        &app,
-        &click("act_tampered", "approval_approve", "U0ALICE", &ts),
-    )
-    .send()
-    .await
-    .unwrap();
+    let res = app
+        .click_in_slack("act_tampered", "approval_approve", "U0ALICE", &ts)
+        .await;
     assert_eq!(res.status().as_u16(), 200);
     let refusals = app
         .platform
@@ -777,7 +635,7 @@ async fn skill(app: &TestApp, args: &[&str]) -> (i32, String, String) {
 
 #[tokio::test]
 async fn the_cli_lists_and_rejects_with_the_same_checks() {
-    let app = spawn(Fakes::default()).await;
+    let app = TestApp::sqlite_with_fakes(Fakes::default()).await;
     let (d, action, approval) = app.pending_refund(0).await;
     let (code, out, err) = skill(&app, &["approvals", "list", "--json"]).await;
     assert_eq!(code, 0, "{err}");
@@ -801,15 +659,9 @@ async fn the_cli_lists_and_rejects_with_the_same_checks() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "rejected");
     assert_eq!(v["approvers"], json!(["cli:ops"]));
-    let run = wait_run(&app, &d).await;
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "rejected");
 
     // Deciding twice fails with the stable code.
@@ -820,7 +672,7 @@ async fn the_cli_lists_and_rejects_with_the_same_checks() {
 
 #[tokio::test]
 async fn an_expired_approval_executes_nothing_and_escalates() {
-    let app = spawn(Fakes {
+    let app = TestApp::sqlite_with_fakes(Fakes {
         slack: true,
         stripe: true,
     })
@@ -835,7 +687,7 @@ async fn an_expired_approval_executes_nothing_and_escalates() {
     let slack = app.slack.clone().unwrap();
     let (d, action, approval) = app.pending_refund(0).await;
     assert!(approval.expires_at - approval.created_at <= 2000);
-    let run = wait_run(&app, &d).await;
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
 
     let store = &app.platform.store;
@@ -900,10 +752,9 @@ async fn slack_edit_opens_the_draft_and_amount_and_the_edit_is_what_runs() {
     let ts = approval.slack_ts.clone().unwrap();
 
     // Edit opens a modal holding the draft and the amount.
-    let res = slack_request(&app, &click(&action.id, "approval_edit", "U0ALICE", &ts))
-        .send()
-        .await
-        .unwrap();
+    let res = app
+        .click_in_slack(&action.id, "approval_edit", "U0ALICE", &ts)
+        .await;
     assert_eq!(res.status().as_u16(), 200);
     app.platform
         .engine
@@ -952,9 +803,13 @@ async fn slack_edit_opens_the_draft_and_amount_and_the_edit_is_what_runs() {
                                                  "value": format!("{}.{:02}", half / 100, half % 100)}}}},
                  "hash": "156772938.1827394"}
     });
-    let res = slack_request(&app, &submission).send().await.unwrap();
+    let res = app
+        .slack_interaction(&submission, SLACK_SIGNING_SECRET)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    let run = wait_run(&app, &d).await;
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     let refunds = app.stripe.as_ref().unwrap().refunds();
     assert_eq!(refunds.len(), 1);
@@ -966,13 +821,7 @@ async fn slack_edit_opens_the_draft_and_amount_and_the_edit_is_what_runs() {
             .any(|c| c["body"].as_str().unwrap_or_default().contains(edited)),
         "{comments:?}"
     );
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "executed");
 }
 
@@ -989,7 +838,7 @@ async fn a_front_failure_after_the_refund_still_audits_comments_and_updates_slac
         server_error_next: 1,
         ..Default::default()
     });
-    let run = approve_as_admin(&app, &d, &approval).await;
+    let run = app.approve_as_admin(&d.event_id, &approval, WAIT).await;
     assert_eq!(
         run.run.output.as_ref().unwrap()["decisions"][0]["status"],
         "executed"
@@ -1015,7 +864,7 @@ async fn a_front_failure_after_the_refund_still_audits_comments_and_updates_slac
         .filter(|c| c.to_string().contains(&action.id))
         .collect();
     assert_eq!(done.len(), 1, "{comments:?}");
-    let message = slack_message(&app, &approval);
+    let message = app.slack_message(&approval);
     assert!(message.contains("Executed"), "{message}");
     assert_eq!(app.runner_events("support/action.executed").await.len(), 1);
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use support_core::auth::Role;
 use support_core::store::{AuditFilter, UserRow};
 use support_steps::RunStatus;
-use support_testkit::{Fakes, SLACK_CHANNEL, SLACK_SIGNING_SECRET, TestApp, TestBackend};
+use support_testkit::{Fakes, SLACK_CHANNEL, TestApp, TestBackend};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -26,21 +26,6 @@ async fn apps(fakes: Fakes) -> Vec<TestApp> {
         }
     }
     out
-}
-
-async fn add_user(app: &TestApp, email: &str, role: Role, slack: Option<&str>) -> UserRow {
-    let u = UserRow {
-        id: support_core::ids::new_id("usr"),
-        email: email.into(),
-        name: None,
-        role,
-        password_hash: None,
-        slack_user_id: slack.map(str::to_string),
-        created_at: 0,
-        deactivated_at: None,
-    };
-    app.platform.store.insert_user(&u).await.unwrap();
-    u
 }
 
 async fn token_for(app: &TestApp, user: &UserRow, name: &str) -> String {
@@ -63,43 +48,6 @@ async fn audit(app: &TestApp, kind: &str) -> Vec<support_core::audit::AuditRecor
         .unwrap()
 }
 
-fn slack_request(app: &TestApp, payload: &Value) -> reqwest::RequestBuilder {
-    let mut body = String::from("payload=");
-    for b in payload.to_string().bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                body.push(b as char)
-            }
-            b' ' => body.push('+'),
-            _ => body.push_str(&format!("%{b:02X}")),
-        }
-    }
-    let ts = (support_core::time::now_ms() / 1000).to_string();
-    let sig = support_core::signing::slack_signature(SLACK_SIGNING_SECRET, &ts, body.as_bytes());
-    app.client
-        .post(app.url("/slack/interactions"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", sig)
-        .body(body)
-}
-
-fn click(action_id: &str, button: &str, user: &str, ts: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "user": {"id": user, "username": "someone", "name": "someone", "team_id": "T0TEAM"},
-        "api_app_id": "A0APP",
-        "container": {"type": "message", "message_ts": ts, "channel_id": SLACK_CHANNEL, "is_ephemeral": false},
-        "trigger_id": "12345.98765.abcd",
-        "team": {"id": "T0TEAM", "domain": "acme"},
-        "channel": {"id": SLACK_CHANNEL, "name": "approvals"},
-        "message": {"type": "message", "text": "Approval needed", "ts": ts, "blocks": []},
-        "response_url": "https://hooks.slack.com/actions/T0TEAM/1/abc",
-        "actions": [{"action_id": button, "block_id": format!("approval:{action_id}"), "type": "button",
-                     "value": action_id, "action_ts": "1700000001.000200"}]
-    })
-}
-
 /// Click `button` as Slack user `user` and wait for the refusal's audit entry with `code`
 /// (bounded polling); returns that entry's data and the ephemeral text the user was sent.
 async fn refused_click(
@@ -120,10 +68,7 @@ async fn refused_click(
             .collect()
     };
     let seen = matching(audit(app, "approval.refused").await).len();
-    let res = slack_request(app, &click(action_id, button, user, ts))
-        .send()
-        .await
-        .unwrap();
+    let res = app.click_in_slack(action_id, button, user, ts).await;
     assert_eq!(res.status().as_u16(), 200);
     let data = app
         .platform
@@ -160,7 +105,7 @@ async fn one_user_with_two_tokens_counts_once_and_two_users_satisfy_the_rule() {
             .await;
         let (d, action, approval) = app.pending_refund(0).await;
         assert_eq!(approval.approvers_required, 2);
-        let alice = add_user(&app, "alice@example.com", Role::Agent, None).await;
+        let alice = app.add_user("alice@example.com", Role::Agent, None).await;
         let laptop = token_for(&app, &alice, "alice-laptop").await;
         let phone = token_for(&app, &alice, "alice-phone").await;
         let path = format!("/api/v1/approvals/{}/approve", approval.id);
@@ -185,13 +130,7 @@ async fn one_user_with_two_tokens_counts_once_and_two_users_satisfy_the_rule() {
             .unwrap();
         assert_eq!(votes.len(), 1, "{votes:?}");
         assert_eq!(votes[0].user_id.as_deref(), Some(alice.id.as_str()));
-        let still = app
-            .platform
-            .store
-            .get_action(&action.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let still = app.action(&action.id).await;
         assert_eq!(still.status, "pending_approval");
         let refused = audit(&app, "approval.refused").await;
         let r = refused
@@ -202,7 +141,7 @@ async fn one_user_with_two_tokens_counts_once_and_two_users_satisfy_the_rule() {
         assert_eq!(r.data["principal"]["user_id"], alice.id.as_str());
 
         // A different user completes it; the audit names both users and the channel.
-        let bob = add_user(&app, "bob@example.com", Role::Agent, None).await;
+        let bob = app.add_user("bob@example.com", Role::Agent, None).await;
         let bob_token = token_for(&app, &bob, "bob").await;
         let (status, body) = app.post_json(&bob_token, &path, json!({})).await;
         assert_eq!(
@@ -224,22 +163,9 @@ async fn one_user_with_two_tokens_counts_once_and_two_users_satisfy_the_rule() {
         assert_eq!(approved[0].data["via"], "token");
         let recorded = audit(&app, "approval.vote_recorded").await;
         assert_eq!(recorded[0].data["user"]["email"], "alice@example.com");
-        let run = app
-            .settled_run(
-                &d.event_id,
-                &[RunStatus::Completed, RunStatus::Failed],
-                WAIT,
-            )
-            .await
-            .unwrap();
+        let run = app.finished_run(&d.event_id, WAIT).await;
         assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
-        let got = app
-            .platform
-            .store
-            .get_action(&action.id)
-            .await
-            .unwrap()
-            .unwrap();
+        let got = app.action(&action.id).await;
         assert_eq!(got.status, "executed");
     }
 }
@@ -263,7 +189,9 @@ async fn token_and_linked_slack_id_count_once_and_unlinked_slack_users_cannot_ap
         let (d, action, approval) = app.pending_refund(0).await;
         assert_eq!(approval.approvers_required, 2);
         let ts = approval.slack_ts.clone().unwrap();
-        let alice = add_user(&app, "alice@example.com", Role::Agent, Some("U0ALICE")).await;
+        let alice = app
+            .add_user("alice@example.com", Role::Agent, Some("U0ALICE"))
+            .await;
         let alice_token = token_for(&app, &alice, "alice").await;
 
         // An unlinked Slack user: refused, told why, audited, and no vote.
@@ -331,33 +259,18 @@ async fn token_and_linked_slack_id_count_once_and_unlinked_slack_users_cannot_ap
             .await
             .unwrap();
         assert_eq!(votes.len(), 1, "{votes:?}");
-        assert_eq!(
-            app.platform
-                .store
-                .get_action(&action.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .status,
-            "pending_approval"
-        );
+        assert_eq!(app.action(&action.id).await.status, "pending_approval");
         assert!(app.stripe.as_ref().unwrap().refunds().is_empty());
 
         // Bob, linked, completes it from Slack.
-        let bob = add_user(&app, "bob@example.com", Role::Agent, Some("U0BOB")).await;
-        let res = slack_request(&app, &click(&action.id, "approval_approve", "U0BOB", &ts))
-            .send()
-            .await
-            .unwrap();
+        let bob = app
+            .add_user("bob@example.com", Role::Agent, Some("U0BOB"))
+            .await;
+        let res = app
+            .click_in_slack(&action.id, "approval_approve", "U0BOB", &ts)
+            .await;
         assert_eq!(res.status().as_u16(), 200);
-        let run = app
-            .settled_run(
-                &d.event_id,
-                &[RunStatus::Completed, RunStatus::Failed],
-                WAIT,
-            )
-            .await
-            .unwrap();
+        let run = app.finished_run(&d.event_id, WAIT).await;
         assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
         let approved = audit(&app, "approval.approved").await;
         assert_eq!(approved.len(), 1);
@@ -376,11 +289,11 @@ async fn token_and_linked_slack_id_count_once_and_unlinked_slack_users_cannot_ap
 /// *named* like that Slack id is nobody on the list; the linked user's own token is.
 #[tokio::test]
 async fn a_token_named_like_a_slack_id_is_not_that_slack_user() {
-    let app = TestApp::spawn_with_fakes(TestBackend::Sqlite, Fakes::default(), |_| {})
-        .await
-        .unwrap();
+    let app = TestApp::sqlite_with_fakes(Fakes::default()).await;
     let (_d, _action, approval) = app.pending_refund(0).await;
-    let alice = add_user(&app, "alice@example.com", Role::Agent, Some("U0ALICE")).await;
+    let alice = app
+        .add_user("alice@example.com", Role::Agent, Some("U0ALICE"))
+        .await;
     app.set_policy(1, |p| p.approvers = vec!["U0ALICE".into()])
         .await;
     let impostor = app.token("U0ALICE", Role::Agent).await;
@@ -404,7 +317,7 @@ async fn a_token_named_like_a_slack_id_is_not_that_slack_user() {
 #[tokio::test]
 async fn tokens_act_for_their_user() {
     let app = TestApp::spawn().await;
-    let carol = add_user(&app, "carol@example.com", Role::Agent, None).await;
+    let carol = app.add_user("carol@example.com", Role::Agent, None).await;
     let token = token_for(&app, &carol, "carol").await;
     let who = |t: String| {
         let app = &app;
@@ -682,14 +595,12 @@ async fn the_dashboard_needs_a_token() {
 /// second person for another user. An unknown `--as` is bad usage.
 #[tokio::test]
 async fn the_cli_decides_as_a_user() {
-    let app = TestApp::spawn_with_fakes(TestBackend::Sqlite, Fakes::default(), |_| {})
-        .await
-        .unwrap();
+    let app = TestApp::sqlite_with_fakes(Fakes::default()).await;
     app.set_policy(1, |p| p.two_approver_above_cents = Some(100))
         .await;
     let (_d, _action, approval) = app.pending_refund(0).await;
     assert_eq!(approval.approvers_required, 2);
-    let alice = add_user(&app, "alice@example.com", Role::Agent, None).await;
+    let alice = app.add_user("alice@example.com", Role::Agent, None).await;
     let token = token_for(&app, &alice, "alice").await;
     let path = format!("/api/v1/approvals/{}/approve", approval.id);
     let (status, body) = app.post_json(&token, &path, json!({})).await;
@@ -726,7 +637,7 @@ async fn the_cli_decides_as_a_user() {
     .await;
     assert_eq!(code, 2, "{err}");
 
-    let bob = add_user(&app, "bob@example.com", Role::Agent, None).await;
+    let bob = app.add_user("bob@example.com", Role::Agent, None).await;
     let (code, out, err) = skill(
         &app,
         &[

@@ -10,23 +10,18 @@ use std::time::Duration;
 use support_core::store::AuditFilter;
 use support_steps::RunStatus;
 use support_testkit::fakes::FakeStripe;
-use support_testkit::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp, TestBackend};
+use support_testkit::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The demo's refund at 36 days: Paul Ferguson, Tailwind Atelier, $179.00.
 const PAUL: &str = "paul.ferguson@example.net";
 
 async fn spawn(slack: bool) -> TestApp {
-    let app = TestApp::spawn_with_fakes(
-        TestBackend::Sqlite,
-        Fakes {
-            stripe: true,
-            slack,
-        },
-        |_| {},
-    )
-    .await
-    .unwrap();
+    let app = TestApp::sqlite_with_fakes(Fakes {
+        stripe: true,
+        slack,
+    })
+    .await;
     if slack {
         app.set_policy(1, |p| p.approval_channel = Some(SLACK_CHANNEL.into()))
             .await;
@@ -114,13 +109,7 @@ async fn the_demo_refund_approval_reads_17900_cents_from_the_stripe_charge() {
     assert_eq!(item["amount"], "$179.00 USD");
     assert_eq!(item["charge_id"], charge.id.as_str());
     assert_eq!(item["amount_source"], "stripe_charge");
-    let message = app
-        .slack
-        .as_ref()
-        .unwrap()
-        .message(SLACK_CHANNEL, approval.slack_ts.as_deref().unwrap())
-        .unwrap()
-        .to_string();
+    let message = app.slack_message(&approval);
     assert!(message.contains("processRefund $179.00 USD"), "{message}");
     assert!(
         message.contains(&format!("from Stripe charge `{}`", charge.id)),
@@ -128,23 +117,7 @@ async fn the_demo_refund_approval_reads_17900_cents_from_the_stripe_charge() {
     );
 
     // Approved, Stripe refunds exactly the charge's 17 900 cents.
-    let (status, body) = app
-        .post_json(
-            &app.demo.api_token,
-            &format!("/api/v1/approvals/{}/approve", approval.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Completed, RunStatus::Failed],
-            WAIT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    app.approve_as_admin(&d.event_id, &approval, WAIT).await;
     let refunds = stripe.refunds();
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["amount"], 17_900);
@@ -169,14 +142,7 @@ async fn a_charge_that_disagrees_with_the_product_escalates_and_nothing_is_refun
         ))
         .await
         .unwrap();
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
-            WAIT,
-        )
-        .await
-        .unwrap();
+    let run = app.run_at_rest(&d.event_id, WAIT).await;
     assert_eq!(
         run.run.status,
         RunStatus::Completed,
@@ -263,14 +229,7 @@ async fn an_edited_amount_above_what_is_left_on_the_charge_is_refused_at_executi
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Completed, RunStatus::Failed],
-            WAIT,
-        )
-        .await
-        .unwrap();
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     assert_eq!(
         run.run.output.as_ref().unwrap()["decisions"][0]["status"],
@@ -282,13 +241,7 @@ async fn an_edited_amount_above_what_is_left_on_the_charge_is_refused_at_executi
     // Refused before Stripe was asked: only the dashboard's refund is on the charge.
     assert_eq!(our_refund_requests(&stripe), 0);
     assert_eq!(stripe.refunded(&charge.id), 10_000);
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "failed");
     let error = got.error.unwrap_or_default();
     assert!(error.contains("refund_exceeds_remaining"), "{error}");
@@ -325,23 +278,7 @@ async fn the_approval_is_what_is_left_on_the_charge_not_the_products_figure() {
     assert_eq!(gate[0]["refund"]["refunded_cents"], 2_000);
     assert_eq!(gate[0]["refund"]["verified"], true);
 
-    let (status, body) = app
-        .post_json(
-            &app.demo.api_token,
-            &format!("/api/v1/approvals/{}/approve", approval.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Completed, RunStatus::Failed],
-            WAIT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    app.approve_as_admin(&d.event_id, &approval, WAIT).await;
     assert_eq!(our_refund_requests(&stripe), 1);
     assert_eq!(
         stripe.refunded(&charge.id),
@@ -372,14 +309,7 @@ async fn refunds_inside_the_auto_window_are_cross_checked_too() {
     // Rosa (4 days): the charge agrees, the whole charge is refunded at once.
     let rosa = charge_of("r.grant@example.net");
     let d = refund("r.grant@example.net").await.unwrap();
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Completed, RunStatus::Failed],
-            WAIT,
-        )
-        .await
-        .unwrap();
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     assert_eq!(stripe.refunded(&rosa.id), rosa.amount_cents);
 
@@ -389,14 +319,7 @@ async fn refunds_inside_the_auto_window_are_cross_checked_too() {
     stripe.set_charge(None, &rhys.id, 179_000, "usd");
     let before = our_refund_requests(&stripe);
     let d = refund("rhys.evans@example.com").await.unwrap();
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Completed, RunStatus::Failed],
-            WAIT,
-        )
-        .await
-        .unwrap();
+    let run = app.finished_run(&d.event_id, WAIT).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     assert_eq!(our_refund_requests(&stripe), before, "no refund request");
     assert_eq!(stripe.refunded(&rhys.id), 0);
@@ -423,31 +346,9 @@ async fn a_charge_that_changed_after_approval_is_checked_again_and_nothing_is_re
     assert_eq!(approval.amount_cents, Some(17_900));
     // After the approval was requested, Stripe's charge no longer agrees with the product.
     stripe.set_charge(None, &charge.id, 20_000, "eur");
-    let (status, body) = app
-        .post_json(
-            &app.demo.api_token,
-            &format!("/api/v1/approvals/{}/approve", approval.id),
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Completed, RunStatus::Failed],
-            WAIT,
-        )
-        .await
-        .unwrap();
-    assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
+    app.approve_as_admin(&d.event_id, &approval, WAIT).await;
     assert_eq!(our_refund_requests(&stripe), 0);
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "failed");
     let error = got.error.unwrap_or_default();
     assert!(

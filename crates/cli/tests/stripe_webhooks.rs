@@ -140,13 +140,7 @@ async fn approve(app: &TestApp, d: &Delivered, approval: &ApprovalRow) -> RunDet
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    app.settled_run(
-        &d.event_id,
-        &[RunStatus::Completed, RunStatus::Failed],
-        WAIT,
-    )
-    .await
-    .unwrap()
+    app.finished_run(&d.event_id, WAIT).await
 }
 
 #[tokio::test]
@@ -322,13 +316,7 @@ async fn deauthorization_disconnects_the_app_and_refunds_fail_without_calling_st
             .contains("stripe_disconnected"),
         "{decision}"
     );
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "failed");
     assert_eq!(stripe.calls().len(), before, "{:?}", stripe.calls());
     assert!(stripe.refunds().is_empty());
@@ -346,14 +334,7 @@ async fn deauthorization_disconnects_the_app_and_refunds_fail_without_calling_st
         ))
         .await
         .unwrap();
-    let run = app
-        .settled_run(
-            &d.event_id,
-            &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
+    let run = app.run_at_rest(&d.event_id, Duration::from_secs(30)).await;
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     assert_eq!(
         run.run.output.as_ref().unwrap()["pending_actions"],
@@ -500,13 +481,7 @@ async fn charge_refunded_reconciles_our_action_and_audits_outside_refunds() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["reconciled"][0]["action_id"], action.id.as_str());
     assert_eq!(b["reconciled"][0]["outcome"], "confirmed");
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     assert_eq!(got.status, "executed");
     let result = got.result.unwrap();
     assert_eq!(result["reconciled"]["refund_id"], refund["id"]);
@@ -872,13 +847,7 @@ async fn a_refund_stripe_reports_for_a_failed_action_is_recorded_without_hiding_
     .await;
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["reconciled"][0]["outcome"], "refunded_but_failed");
-    let got = app
-        .platform
-        .store
-        .get_action(&action.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let got = app.action(&action.id).await;
     // Still failed (the dead letter stays for the retry), with the refund recorded.
     assert_eq!(got.status, "failed");
     assert!(got.error.unwrap().contains("declined"));

@@ -472,6 +472,159 @@ impl TestApp {
         (d, actions[0].clone(), approval)
     }
 
+    /// The platform on SQLite with `fakes` and default settings.
+    pub async fn sqlite_with_fakes(fakes: Fakes) -> TestApp {
+        TestApp::spawn_with_fakes(TestBackend::Sqlite, fakes, |_| {})
+            .await
+            .expect("SQLite is always available")
+    }
+
+    /// Wait for the run started by Front event `front_event_id` to complete or fail.
+    pub async fn finished_run(
+        &self,
+        front_event_id: &str,
+        timeout: std::time::Duration,
+    ) -> support_steps::RunDetail {
+        use support_steps::RunStatus;
+        self.settled_run(
+            front_event_id,
+            &[RunStatus::Completed, RunStatus::Failed],
+            timeout,
+        )
+        .await
+        .expect("the run settles")
+    }
+
+    /// Wait for the run started by Front event `front_event_id` to wait, complete or fail.
+    pub async fn run_at_rest(
+        &self,
+        front_event_id: &str,
+        timeout: std::time::Duration,
+    ) -> support_steps::RunDetail {
+        use support_steps::RunStatus;
+        self.settled_run(
+            front_event_id,
+            &[RunStatus::Waiting, RunStatus::Completed, RunStatus::Failed],
+            timeout,
+        )
+        .await
+        .expect("the run settles")
+    }
+
+    /// Action `id` as stored now.
+    pub async fn action(&self, id: &str) -> support_core::store::ActionRow {
+        self.platform
+            .store
+            .get_action(id)
+            .await
+            .expect("store")
+            .expect("the action")
+    }
+
+    /// Approve `approval` from the dashboard API as the demo admin (asserting a 200), wait for
+    /// the run of `front_event_id` to end and assert it completed.
+    pub async fn approve_as_admin(
+        &self,
+        front_event_id: &str,
+        approval: &support_core::store::ApprovalRow,
+        timeout: std::time::Duration,
+    ) -> support_steps::RunDetail {
+        let (status, body) = self
+            .post_json(
+                &self.demo.api_token,
+                &format!("/api/v1/approvals/{}/approve", approval.id),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let run = self.finished_run(front_event_id, timeout).await;
+        assert_eq!(
+            run.run.status,
+            support_steps::RunStatus::Completed,
+            "{:?}",
+            run.run.error
+        );
+        run
+    }
+
+    /// A user with `role` and, optionally, the Slack user id linked to it.
+    pub async fn add_user(
+        &self,
+        email: &str,
+        role: support_core::auth::Role,
+        slack: Option<&str>,
+    ) -> support_core::store::UserRow {
+        let u = support_core::store::UserRow {
+            id: support_core::ids::new_id("usr"),
+            email: email.into(),
+            name: None,
+            role,
+            password_hash: None,
+            slack_user_id: slack.map(str::to_string),
+            created_at: 0,
+            deactivated_at: None,
+        };
+        self.platform.store.insert_user(&u).await.expect("user");
+        u
+    }
+
+    /// The approval's Slack message (on the fake Slack) as it reads now.
+    pub fn slack_message(&self, approval: &support_core::store::ApprovalRow) -> String {
+        self.slack
+            .as_ref()
+            .expect("the Slack fake")
+            .message(
+                SLACK_CHANNEL,
+                approval.slack_ts.as_deref().expect("posted in Slack"),
+            )
+            .expect("the message")
+            .to_string()
+    }
+
+    /// Slack user `user` clicks `button` on the approval message of action `action_id` posted
+    /// at `ts`: the signed interaction is sent and Slack's view of the answer returned.
+    pub async fn click_in_slack(
+        &self,
+        action_id: &str,
+        button: &str,
+        user: &str,
+        ts: &str,
+    ) -> reqwest::Response {
+        self.slack_interaction(
+            &slack_click(action_id, button, user, ts),
+            SLACK_SIGNING_SECRET,
+        )
+        .send()
+        .await
+        .expect("request")
+    }
+
+    /// A Slack interaction request for `payload`, form-encoded and signed with `secret`.
+    pub fn slack_interaction(
+        &self,
+        payload: &serde_json::Value,
+        secret: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut body = String::from("payload=");
+        for b in payload.to_string().bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    body.push(b as char)
+                }
+                b' ' => body.push('+'),
+                _ => body.push_str(&format!("%{b:02X}")),
+            }
+        }
+        let ts = (support_core::time::now_ms() / 1000).to_string();
+        let sig = support_core::signing::slack_signature(secret, &ts, body.as_bytes());
+        self.client
+            .post(self.url("/slack/interactions"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+    }
+
     /// Stop the server gracefully and wait for it.
     pub async fn shutdown(mut self) -> Result<(), HostError> {
         if let Some(stop) = self.stop.take() {
@@ -490,6 +643,24 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// Slack's `block_actions` payload for Slack user `user` clicking `button` on the approval
+/// message of action `action_id` posted at `ts` in [`SLACK_CHANNEL`].
+pub fn slack_click(action_id: &str, button: &str, user: &str, ts: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "name": "someone", "team_id": "T0TEAM"},
+        "api_app_id": "A0APP",
+        "container": {"type": "message", "message_ts": ts, "channel_id": SLACK_CHANNEL, "is_ephemeral": false},
+        "trigger_id": "12345.98765.abcd",
+        "team": {"id": "T0TEAM", "domain": "acme"},
+        "channel": {"id": SLACK_CHANNEL, "name": "approvals"},
+        "message": {"type": "message", "text": "Approval needed", "ts": ts, "blocks": []},
+        "response_url": "https://hooks.slack.com/actions/T0TEAM/1/abc",
+        "actions": [{"action_id": button, "block_id": format!("approval:{action_id}"), "type": "button",
+                     "value": action_id, "action_ts": "1700000001.000200"}]
+    })
 }
 
 /// A `skill dev` child process, killed when dropped.
