@@ -35,6 +35,21 @@ async fn token_for(app: &TestApp, user: &UserRow, name: &str) -> String {
         .1
 }
 
+/// Paul's refund pending approval with two approvers required (the rule's limit is $1.00).
+async fn two_approver_refund(
+    app: &TestApp,
+) -> (
+    support_front::sandbox::Delivered,
+    support_core::store::ActionRow,
+    support_core::store::ApprovalRow,
+) {
+    app.set_policy(1, |p| p.two_approver_above_cents = Some(100))
+        .await;
+    let (d, action, approval) = app.pending_refund(0).await;
+    assert_eq!(approval.approvers_required, 2);
+    (d, action, approval)
+}
+
 /// Audit rows of `kind`, oldest first, straight from the store.
 async fn audit(app: &TestApp, kind: &str) -> Vec<support_core::audit::AuditRecord> {
     app.platform
@@ -101,10 +116,7 @@ async fn refused_click(
 async fn one_user_with_two_tokens_counts_once_and_two_users_satisfy_the_rule() {
     for app in apps(Fakes::default()).await {
         eprintln!("-- backend {:?}", app.backend);
-        app.set_policy(1, |p| p.two_approver_above_cents = Some(100))
-            .await;
-        let (d, action, approval) = app.pending_refund(0).await;
-        assert_eq!(approval.approvers_required, 2);
+        let (d, action, approval) = two_approver_refund(&app).await;
         let alice = app.add_user("alice@example.com", Role::Agent, None).await;
         let laptop = token_for(&app, &alice, "alice-laptop").await;
         let phone = token_for(&app, &alice, "alice-phone").await;
@@ -596,10 +608,7 @@ async fn the_dashboard_needs_a_token() {
 #[tokio::test]
 async fn the_cli_decides_as_a_user() {
     let app = TestApp::sqlite_with_fakes(Fakes::default()).await;
-    app.set_policy(1, |p| p.two_approver_above_cents = Some(100))
-        .await;
-    let (_d, _action, approval) = app.pending_refund(0).await;
-    assert_eq!(approval.approvers_required, 2);
+    let (_d, _action, approval) = two_approver_refund(&app).await;
     let alice = app.add_user("alice@example.com", Role::Agent, None).await;
     let token = token_for(&app, &alice, "alice").await;
     let path = format!("/api/v1/approvals/{}/approve", approval.id);

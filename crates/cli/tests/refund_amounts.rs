@@ -10,7 +10,7 @@ use std::time::Duration;
 use support_core::store::AuditFilter;
 use support_steps::RunStatus;
 use support_testkit::fakes::FakeStripe;
-use support_testkit::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp};
+use support_testkit::{Fakes, SLACK_CHANNEL, TestApp};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// The demo's refund at 36 days: Paul Ferguson, Tailwind Atelier, $179.00.
@@ -48,17 +48,7 @@ fn our_refund_requests(stripe: &FakeStripe) -> usize {
 
 /// A refund made in Stripe's dashboard (straight on the fake, no metadata of ours).
 async fn outside_refund(app: &TestApp, charge: &str, amount: i64) {
-    let res = app
-        .client
-        .post(format!(
-            "{}v1/refunds",
-            app.platform.settings.stripe.api_url
-        ))
-        .bearer_auth(STRIPE_SECRET_KEY)
-        .form(&[("charge", charge), ("amount", &amount.to_string())])
-        .send()
-        .await
-        .unwrap();
+    let res = app.stripe_dashboard_refund(charge, amount).await;
     assert_eq!(res.status(), 200);
 }
 

@@ -19,7 +19,7 @@ use support_core::stripe_connect;
 use support_core::time::now_ms;
 use support_front::sandbox::Delivered;
 use support_steps::{RunDetail, RunStatus};
-use support_testkit::{Fakes, SLACK_CHANNEL, STRIPE_SECRET_KEY, TestApp, TestBackend};
+use support_testkit::{Fakes, SLACK_CHANNEL, TestApp, TestBackend};
 
 const WAIT: Duration = Duration::from_secs(30);
 const SKILL: &str = env!("CARGO_BIN_EXE_skill");
@@ -106,19 +106,8 @@ async fn audited(app: &TestApp, kind: &str, n: usize) -> Vec<Value> {
 
 /// A refund made in Stripe's dashboard (straight on the fake, no metadata of ours).
 async fn outside_refund(app: &TestApp, charge: &str, amount: i64) -> Value {
-    app.client
-        .post(format!(
-            "{}v1/refunds",
-            app.platform.settings.stripe.api_url
-        ))
-        .bearer_auth(STRIPE_SECRET_KEY)
-        .form(&[("charge", charge), ("amount", &amount.to_string())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let res = app.stripe_dashboard_refund(charge, amount).await;
+    res.json().await.unwrap()
 }
 
 async fn set_account(app: &TestApp, slug: &str, account: &str) {

@@ -599,6 +599,21 @@ impl TestApp {
         .expect("request")
     }
 
+    /// A refund made in Stripe's dashboard: straight on the fake Stripe with the platform's key,
+    /// no metadata of ours.
+    pub async fn stripe_dashboard_refund(&self, charge: &str, amount: i64) -> reqwest::Response {
+        self.client
+            .post(format!(
+                "{}v1/refunds",
+                self.platform.settings.stripe.api_url
+            ))
+            .bearer_auth(STRIPE_SECRET_KEY)
+            .form(&[("charge", charge), ("amount", &amount.to_string())])
+            .send()
+            .await
+            .expect("request")
+    }
+
     /// A Slack interaction request for `payload`, form-encoded and signed with `secret`.
     pub fn slack_interaction(
         &self,
