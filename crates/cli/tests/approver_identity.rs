@@ -400,6 +400,19 @@ async fn tokens_act_for_their_user() {
     );
 }
 
+/// `skill approvals approve <id> --as <email> --json`: the exit code, stdout and stderr.
+async fn approve_via_cli_as(
+    app: &TestApp,
+    approval_id: &str,
+    email: &str,
+) -> (i32, String, String) {
+    skill(
+        app,
+        &["approvals", "approve", approval_id, "--as", email, "--json"],
+    )
+    .await
+}
+
 async fn skill(app: &TestApp, args: &[&str]) -> (i32, String, String) {
     app.skill_at(env!("CARGO_BIN_EXE_skill"), None, args)
         .await
@@ -619,18 +632,7 @@ async fn the_cli_decides_as_a_user() {
         "{body}"
     );
 
-    let (code, out, err) = skill(
-        &app,
-        &[
-            "approvals",
-            "approve",
-            &approval.id,
-            "--as",
-            "alice@example.com",
-            "--json",
-        ],
-    )
-    .await;
+    let (code, out, err) = approve_via_cli_as(&app, &approval.id, "alice@example.com").await;
     assert_eq!(code, 1, "{out} {err}");
     assert!(out.contains("approver_already_approved"), "{out}");
     let (code, _, err) = skill(
@@ -647,18 +649,7 @@ async fn the_cli_decides_as_a_user() {
     assert_eq!(code, 2, "{err}");
 
     let bob = app.add_user("bob@example.com", Role::Agent, None).await;
-    let (code, out, err) = skill(
-        &app,
-        &[
-            "approvals",
-            "approve",
-            &approval.id,
-            "--as",
-            "bob@example.com",
-            "--json",
-        ],
-    )
-    .await;
+    let (code, out, err) = approve_via_cli_as(&app, &approval.id, "bob@example.com").await;
     assert_eq!(code, 0, "{out} {err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["decision"], "approved");

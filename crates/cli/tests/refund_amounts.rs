@@ -313,13 +313,7 @@ async fn refunds_inside_the_auto_window_are_cross_checked_too() {
     assert_eq!(run.run.status, RunStatus::Completed, "{:?}", run.run.error);
     assert_eq!(our_refund_requests(&stripe), before, "no refund request");
     assert_eq!(stripe.refunded(&rhys.id), 0);
-    let conv = app
-        .platform
-        .store
-        .get_conversation(&d.conversation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conv = app.conversation(&d.conversation_id).await;
     let reason = conv.escalation_reason.unwrap_or_default();
     assert!(
         reason.contains("refund_amount_mismatch") && reason.contains("$1790.00 USD"),

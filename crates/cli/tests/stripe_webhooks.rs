@@ -345,13 +345,7 @@ async fn deauthorization_disconnects_the_app_and_refunds_fail_without_calling_st
             .contains("stripe_disconnected"),
         "{actions:?}"
     );
-    let conv = app
-        .platform
-        .store
-        .get_conversation(&d.conversation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conv = app.conversation(&d.conversation_id).await;
     assert!(
         conv.escalation_reason
             .as_deref()

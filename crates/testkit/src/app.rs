@@ -521,6 +521,16 @@ impl TestApp {
             .expect("the action")
     }
 
+    /// Conversation `id` as stored now.
+    pub async fn conversation(&self, id: &str) -> support_core::store::ConversationRow {
+        self.platform
+            .store
+            .get_conversation(id)
+            .await
+            .expect("store")
+            .expect("the conversation")
+    }
+
     /// Approve `approval` from the dashboard API as the demo admin (asserting a 200), wait for
     /// the run of `front_event_id` to end and assert it completed.
     pub async fn approve_as_admin(
