@@ -2,7 +2,8 @@
 //! the fleet fans events out with them. Before a batch of events is fanned out, the worker
 //! compares the stored apps (id and `updated_at`) with the ones it loaded and loads them again
 //! when they differ, so no worker marks an event processed without the functions another
-//! instance has registered since it started.
+//! instance has registered since it started. The comparison is one aggregate read (count and
+//! newest `updated_at`); the apps themselves are read only when it changed.
 
 use crate::engine::Engine;
 use crate::event::Millis;
@@ -11,8 +12,8 @@ use crate::server::ServerConfig;
 /// What a worker needs to follow the stored SDK apps.
 pub(crate) struct SdkSync {
     config: ServerConfig,
-    /// `(app id, updated_at)` of the apps loaded last, sorted; `None` before the first load.
-    seen: Option<Vec<(String, Millis)>>,
+    /// `(count, newest updated_at)` of the stored apps at the last load; `None` before it.
+    seen: Option<(i64, Millis)>,
 }
 
 impl Engine {
@@ -27,21 +28,18 @@ impl Engine {
         let Some((config, seen)) = self
             .lock_sdk_sync()
             .as_ref()
-            .map(|s| (s.config.clone(), s.seen.clone()))
+            .map(|s| (s.config.clone(), s.seen))
         else {
             return;
         };
-        let apps = match self.store().list_apps().await {
-            Ok(apps) => apps,
+        let now = match self.store().apps_version().await {
+            Ok(v) => v,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the registered SDK apps");
                 return;
             }
         };
-        let mut now: Vec<(String, Millis)> =
-            apps.into_iter().map(|a| (a.id, a.updated_at)).collect();
-        now.sort();
-        if seen.as_ref() == Some(&now) {
+        if seen == Some(now) {
             return;
         }
         match self.load_sdk_apps(&config).await {

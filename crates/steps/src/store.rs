@@ -435,4 +435,13 @@ pub trait RunStore: Send + Sync + 'static {
     async fn upsert_app(&self, app: &AppRecord) -> StoreResult<()>;
 
     async fn list_apps(&self) -> StoreResult<Vec<AppRecord>>;
+
+    /// How many SDK apps are stored and the newest `updated_at`: what a worker compares, before
+    /// each batch, to know whether another instance registered or re-registered an app. The
+    /// default reads every app; stores answer it with one aggregate query.
+    async fn apps_version(&self) -> StoreResult<(i64, Millis)> {
+        let apps = self.list_apps().await?;
+        let newest = apps.iter().map(|a| a.updated_at).max().unwrap_or(0);
+        Ok((apps.len() as i64, newest))
+    }
 }

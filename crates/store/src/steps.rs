@@ -974,6 +974,16 @@ impl RunStore for Db {
         Ok(())
     }
 
+    async fn apps_version(&self) -> R<(i64, Millis)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS newest FROM steps_apps",
+        )
+        .fetch_one(&self.read)
+        .await
+        .map_err(err)?;
+        Ok((get(&row, "n")?, get(&row, "newest")?))
+    }
+
     async fn list_apps(&self) -> R<Vec<AppRecord>> {
         sqlx::query(
             "SELECT id, url, sdk, framework, functions, updated_at FROM steps_apps ORDER BY id",
