@@ -1,18 +1,15 @@
-//! `impl RunStore for Db`: the durable step runner's storage on SQLite and Postgres.
-//!
-//! Claims are exclusive: on Postgres a claim takes a transaction-scoped advisory lock (so the
-//! concurrency-key count cannot race between instances) and `FOR UPDATE SKIP LOCKED`; on
-//! SQLite the single writer connection serializes them.
+//! `impl RunStore for Db`: the durable step runner's storage on SQLite and Postgres. Claims are
+//! exclusive: on Postgres a claim takes a transaction-scoped advisory lock (so the concurrency-key
+//! count cannot race between instances) and `FOR UPDATE SKIP LOCKED`; on SQLite the single
+//! writer connection serializes them.
 
 use crate::{Backend, Db};
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row, Transaction, any::AnyRow};
 use std::collections::{HashMap, HashSet};
-use support_steps::error::RunStoreError;
-use support_steps::event::{Event, Millis};
 use support_steps::store::*;
+use support_steps::{error::RunStoreError, event::Event, event::Millis};
 
 type R<T> = Result<T, RunStoreError>;
 
@@ -975,13 +972,9 @@ impl RunStore for Db {
     }
 
     async fn apps_version(&self) -> R<(i64, Millis)> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS newest FROM steps_apps",
-        )
-        .fetch_one(&self.read)
-        .await
-        .map_err(err)?;
-        Ok((get(&row, "n")?, get(&row, "newest")?))
+        let sql = "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS m FROM steps_apps";
+        let row = sqlx::query(sql).fetch_one(&self.read).await.map_err(err)?;
+        Ok((get(&row, "n")?, get(&row, "m")?))
     }
 
     async fn list_apps(&self) -> R<Vec<AppRecord>> {
