@@ -7,10 +7,14 @@
 //!   `TEST_DATABASE_URL` is set.
 //! - [`fakes`]: local fakes of the Slack Web API, Stripe and the LLM providers (OpenAI,
 //!   Anthropic), on the vendors' wire formats.
+//! - [`browser`]: headless Debian Chromium through chromedriver and `fantoccini` (skipped with
+//!   `SKIPPED:` when not installed, required when `SUPPORT_REQUIRE_BROWSER=1`), screenshots to
+//!   `docs/screenshots/`.
 //! - [`prop`]: the strategies and runner the `prop_*` property suites share (proptest only;
 //!   suites of crates that must stay light include the same file by `#[path]`).
 
 pub mod app;
+pub mod browser;
 pub mod db;
 pub mod fakes;
 #[path = "prop_common.rs"]
