@@ -472,8 +472,6 @@ const LONG_FILES: &[(&str, &str)] = &[
     // file is under the limit.
     // The one SQL implementation of the storage port for both dialects (1,415 lines).
     ("crates/store/src/store_impl.rs", "not split yet"),
-    // The offline classifier (1,330 lines before its tests).
-    ("crates/core/src/pipeline/classify.rs", "not split yet"),
     // The model-backed agent loop (~1,030 lines) and its tests.
     ("crates/core/src/pipeline/model_agent.rs", "not split yet"),
 ];
