@@ -8,28 +8,42 @@
 pub mod actions;
 pub mod api;
 pub mod approvals;
-pub mod dashboard;
+pub mod auth;
 pub mod dead_letters;
+pub mod pages;
 pub mod stripe;
+pub mod ui;
 
 use support_host::{Platform, Service};
 
 /// The dashboard, the JSON API, Stripe's webhook and Connect callback.
-pub fn mount(_: &Platform) -> axum::Router<Platform> {
+pub fn mount(p: &Platform) -> axum::Router<Platform> {
     axum::Router::new()
         .merge(api::router())
         .merge(approvals::router())
         .merge(actions::router())
         .merge(dead_letters::router())
         .merge(stripe::router())
-        .merge(dashboard::router())
+        .merge(dashboard_router(p))
+}
+
+/// The dashboard: its pages ([`pages::router`]) and stylesheet, every response with the
+/// security headers ([`ui::headers::security_headers`]).
+pub fn dashboard_router(p: &Platform) -> axum::Router<Platform> {
+    axum::Router::new()
+        .merge(pages::router())
+        .route("/ui/style.css", axum::routing::get(ui::headers::stylesheet))
+        .layer(axum::middleware::from_fn_with_state(
+            p.clone(),
+            ui::headers::security_headers,
+        ))
 }
 
 /// The web service, for `support-web` and `skill dev`.
 pub const SERVICE: Service = Service {
     name: "web",
     routes: &[
-        "GET  /                             the dashboard (a session or API token)",
+        "GET  /                             the dashboard (sign in at /login)",
         "     /api/v1/...                   the JSON API (bearer tokens, roles)",
         "POST /webhooks/stripe              Stripe's webhook (signed)",
         "GET  /stripe/oauth/callback        Stripe Connect onboarding (signed state)",

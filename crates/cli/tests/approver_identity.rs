@@ -583,36 +583,27 @@ async fn skill_users_manage_users_slack_links_and_token_owners() {
     }
 }
 
-/// The dashboard page shows nothing without a valid bearer token (401, the API's JSON error).
+/// The dashboard shows nothing without a session: a GET goes to the login page, a bearer token
+/// does not open it; a signed-in viewer sees the apps.
 #[tokio::test]
-async fn the_dashboard_needs_a_token() {
+async fn the_dashboard_needs_a_session() {
     let app = TestApp::spawn().await;
-    let res = app.client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(res.status().as_u16(), 401);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "unauthorized");
-    let res = app
-        .client
-        .get(app.url("/"))
-        .bearer_auth("sup_not-a-token")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 401);
-    let text = res.text().await.unwrap();
-    assert!(!text.contains(&app.demo.apps[0].slug), "{text}");
-
+    let client = support_testkit::web_client();
     let viewer = app.token("viewer", Role::Viewer).await;
-    let res = app
-        .client
-        .get(app.url("/"))
-        .bearer_auth(viewer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    let html = res.text().await.unwrap();
-    assert!(html.contains("Support platform"), "{html}");
+    for token in [None, Some("sup_not-a-token"), Some(viewer.as_str())] {
+        let mut req = client.get(app.url("/"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 303, "{token:?}");
+        assert_eq!(res.headers()["location"], "/login");
+        let text = res.text().await.unwrap();
+        assert!(!text.contains(&app.demo.apps[0].slug), "{text}");
+    }
+    let session = app.login_as(Role::Viewer).await;
+    let html = session.page("/").await;
+    assert!(html.contains("Overview"), "{html}");
     assert!(html.contains(&app.demo.apps[0].slug), "{html}");
 }
 

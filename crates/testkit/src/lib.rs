@@ -19,6 +19,8 @@ pub mod db;
 pub mod fakes;
 #[path = "prop_common.rs"]
 pub mod prop;
+pub mod web;
 
 pub use app::*;
 pub use db::*;
+pub use web::{WebSession, web_client};
