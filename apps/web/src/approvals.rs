@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use support_core::audit::AuditEvent;
 use support_core::auth::Role;
 use support_core::decision::{Decision, DecisionError, Outcome, Verdict};
-use support_core::store::{ApprovalRow, Store};
+use support_core::store::{ApprovalRow, ApprovalStatus, Store};
 use support_host::ApiError;
 use support_host::Platform;
 
@@ -139,16 +139,18 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
-    let status = q.status.filter(|s| s != "all");
-    if let Some(s) = &status
-        && !["pending", "approved", "rejected", "expired"].contains(&s.as_str())
-    {
-        return Err(ApiError::BadRequest(
-            "status must be pending, approved, rejected, expired or all".into(),
-        ));
-    }
+    let status = q
+        .status
+        .filter(|s| s != "all")
+        .map(|s| ApprovalStatus::parse(&s))
+        .transpose()
+        .map_err(|_| {
+            ApiError::BadRequest(
+                "status must be pending, approved, rejected, expired or all".into(),
+            )
+        })?;
     let mut items = Vec::new();
-    for a in p.store.list_approvals(status.as_deref()).await? {
+    for a in p.store.list_approvals(status).await? {
         items.push(approval_json(p.store.as_ref(), &a).await?);
     }
     Ok(Json(json!({"items": items})))

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use support_core::audit::AuditEvent;
 use support_core::auth::Role;
 use support_core::signing::{self, SignatureError};
-use support_core::store::DeadLetter;
+use support_core::store::{DeadLetter, DeadLetterKind};
 use support_core::stripe_connect::{self as sc, StateError, WebhookDeps};
 use support_core::time::now_ms;
 use support_host::ApiError;
@@ -124,7 +124,7 @@ async fn webhook(
             p.store
                 .insert_dead_letter(&DeadLetter {
                     id: support_core::ids::new_id("dl"),
-                    kind: "webhook".into(),
+                    kind: DeadLetterKind::Webhook,
                     ref_id: format!("stripe:{event_id}"),
                     error: e.to_string(),
                     payload: event.clone(),

@@ -42,7 +42,7 @@ fn app_row(slug: &str, retention: AppRetention) -> AppRow {
         })
         .unwrap(),
         capabilities: json!({}),
-        status: "connected".into(),
+        status: support_core::store::AppStatus::Connected,
         created_at: 1,
         updated_at: 1,
     }
@@ -55,7 +55,7 @@ async fn conversation(db: &Db, front_id: &str, app: Option<&str>) {
         app: app.map(str::to_string),
         customer_email: Some("jane@example.com".into()),
         subject: Some("Refund please".into()),
-        status: "open".into(),
+        status: support_core::store::ConversationStatus::Open,
         escalation: None,
         escalation_reason: None,
         assignee: None,
@@ -72,7 +72,7 @@ async fn message(db: &Db, id: &str, conversation: &str, sent_at: i64) {
         id: format!("msg_{id}"),
         front_id: id.into(),
         conversation_id: conversation.into(),
-        direction: "inbound".into(),
+        direction: support_core::pipeline::inbound::Direction::Inbound,
         author: Some("jane@example.com".into()),
         body: Some(format!("I bought the course, message {id}")),
         raw_body: Some(format!("<p>I bought the course, message {id}</p>")),

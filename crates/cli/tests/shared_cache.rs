@@ -50,7 +50,7 @@ async fn refund_status(app: &TestApp, conversation: &str) -> Option<String> {
     actions
         .into_iter()
         .find(|a| a.kind == "processRefund")
-        .map(|a| a.status)
+        .map(|a| a.status.to_string())
 }
 
 #[tokio::test]

@@ -286,7 +286,7 @@ async fn refunds_inside_the_window_run_once_and_at_35_days_wait_for_approval() {
     let approvals = app
         .platform
         .store
-        .list_approvals(Some("pending"))
+        .list_approvals(Some(support_core::store::ApprovalStatus::Pending))
         .await
         .unwrap();
     assert!(approvals.iter().any(|a| a.action_id == actions[0].id));

@@ -27,9 +27,12 @@ use crate::auth::{Principal, Role};
 use crate::capability::{self, Grant};
 use crate::crypto::MasterKey;
 use crate::events::{self, EventSink, OutEvent};
-use crate::pipeline::tools::{ToolCall, ToolName};
+use crate::pipeline::tools::ToolCall;
 use crate::registry::{AppPolicy, policy_of};
-use crate::store::{ActionPatch, ActionRow, ApprovalRow, ApprovalVote, Store, StoreError, UserRow};
+use crate::store::{
+    ActionPatch, ActionRow, ActionStatus, ApprovalRow, ApprovalStatus, ApprovalVote, Store,
+    StoreError, UserRow,
+};
 use crate::time::Millis;
 
 /// How long a minted capability stays valid (the executor runs right after the decision; this
@@ -334,7 +337,7 @@ async fn decide_inner(
     let (approval, action) = resolve(store, &d.id).await?;
     *context = Some((approval.clone(), action.clone()));
     if approval.status != "pending" {
-        return Err(DecisionError::AlreadyDecided(approval.status.clone()));
+        return Err(DecisionError::AlreadyDecided(approval.status.to_string()));
     }
     if now >= approval.expires_at {
         return Err(DecisionError::Expired);
@@ -360,7 +363,7 @@ async fn decide_inner(
         if !store
             .decide_approval(
                 &approval.id,
-                "rejected",
+                ApprovalStatus::Rejected,
                 &d.approver,
                 d.reason.as_deref(),
                 now,
@@ -405,10 +408,7 @@ async fn decide_inner(
             ));
         }
         if let Some(p) = &d.params {
-            let tool = ToolName::parse(&action.kind).ok_or_else(|| {
-                DecisionError::InvalidEdit(format!("unknown tool {}", action.kind))
-            })?;
-            ToolCall::new(tool, p.clone())
+            ToolCall::new(action.kind, p.clone())
                 .validate()
                 .map_err(|e| DecisionError::InvalidEdit(e.to_string()))?;
             params = p.clone();
@@ -458,8 +458,8 @@ async fn decide_inner(
         && !store
             .transition_action(
                 &action.id,
-                &["pending_approval"],
-                "pending_approval",
+                &[ActionStatus::PendingApproval],
+                ActionStatus::PendingApproval,
                 &ActionPatch {
                     params: Some(params.clone()),
                     ..Default::default()
@@ -494,7 +494,7 @@ async fn decide_inner(
     if !store
         .decide_approval(
             &approval.id,
-            "approved",
+            ApprovalStatus::Approved,
             &approvers.join(","),
             d.reason.as_deref(),
             now,
@@ -507,7 +507,7 @@ async fn decide_inner(
         deps.key,
         &Grant {
             action_id: &action.id,
-            tool: &action.kind,
+            tool: action.kind.as_str(),
             args: &params,
             amount_cents: amount,
             approvers: &approvers,
@@ -620,7 +620,7 @@ pub fn request_for(
             .conversation_id
             .as_ref()
             .map(|c| format!("https://app.frontapp.com/open/{c}")),
-        tool: action.kind.clone(),
+        tool: action.kind.to_string(),
         params: action.params.clone(),
         amount_cents: approval.amount_cents,
         currency: approval.currency.clone(),

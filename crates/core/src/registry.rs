@@ -11,7 +11,7 @@
 use crate::cache::{Cache, MemoryCache};
 use crate::crypto::{CryptoError, MasterKey};
 use crate::ids::{AppSlug, new_id};
-use crate::store::{AppRow, Store, StoreError};
+use crate::store::{AppRow, AppStatus, Store, StoreError};
 use crate::time::{Millis, now_ms};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -550,7 +550,7 @@ impl Registry {
             policy: serde_json::to_value(&new.policy)
                 .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
             capabilities: serde_json::json!({}),
-            status: "connected".into(),
+            status: AppStatus::Connected,
             created_at: now,
             updated_at: now,
         };
@@ -583,12 +583,11 @@ impl Registry {
                 serde_json::to_value(&policy).map_err(|e| RegistryError::Corrupt(e.to_string()))?;
         }
         if let Some(status) = patch.status {
-            if !matches!(status.as_str(), "connected" | "disconnected") {
-                return Err(RegistryError::Invalid(format!(
+            app.status = AppStatus::parse(&status).map_err(|_| {
+                RegistryError::Invalid(format!(
                     "invalid status {status:?}: expected connected or disconnected"
-                )));
-            }
-            app.status = status;
+                ))
+            })?;
         }
         app.updated_at = now_ms();
         self.update(&app).await?;

@@ -226,7 +226,7 @@ mod tests {
             stripe_account: None,
             policy: serde_json::to_value(policy).unwrap_or_default(),
             capabilities: json!({}),
-            status: "connected".into(),
+            status: crate::store::AppStatus::Connected,
             created_at: 0,
             updated_at: 0,
         }

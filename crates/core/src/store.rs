@@ -2,10 +2,16 @@
 //! runs against both.
 
 use crate::auth::Role;
+use crate::pipeline::inbound::Direction;
+use crate::pipeline::tools::{RiskClass, ToolName};
 use crate::time::Millis;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+mod status;
+pub(crate) use status::string_like;
+pub use status::*;
 
 /// What to record. `kind` is dotted, e.g. `route.decided`, `tool.called`, `webhook.ignored`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,7 +113,7 @@ pub struct AppRow {
     pub policy: Value,
     pub capabilities: Value,
     /// `connected`, `disconnected` (e.g. Stripe deauthorized).
-    pub status: String,
+    pub status: AppStatus,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -167,7 +173,7 @@ pub struct ConversationRow {
     pub app: Option<String>,
     pub customer_email: Option<String>,
     pub subject: Option<String>,
-    pub status: String,
+    pub status: ConversationStatus,
     pub escalation: Option<String>,
     pub escalation_reason: Option<String>,
     pub assignee: Option<String>,
@@ -182,7 +188,7 @@ pub struct MessageRow {
     pub front_id: String,
     pub conversation_id: String,
     /// `inbound` or `outbound`.
-    pub direction: String,
+    pub direction: Direction,
     pub author: Option<String>,
     /// Plain text body; `None` once purged.
     pub body: Option<String>,
@@ -208,14 +214,15 @@ pub struct ActionRow {
     pub id: String,
     pub conversation_id: Option<String>,
     pub app: Option<String>,
-    pub kind: String,
+    /// The tool the action runs.
+    pub kind: ToolName,
     pub params: Value,
     pub category: Option<String>,
     pub confidence: Option<f64>,
     pub reasoning: Option<String>,
     /// `read`, `low_impact`, `approval_required`.
-    pub risk: String,
-    pub status: String,
+    pub risk: RiskClass,
+    pub status: ActionStatus,
     pub idempotency_key: String,
     pub result: Option<Value>,
     pub error: Option<String>,
@@ -241,7 +248,7 @@ pub struct ApprovalRow {
     pub slack_channel: Option<String>,
     pub slack_ts: Option<String>,
     /// `pending`, `approved`, `rejected`, `expired`.
-    pub status: String,
+    pub status: ApprovalStatus,
     pub decided_by: Option<String>,
     pub reason: Option<String>,
     pub expires_at: Millis,
@@ -327,7 +334,7 @@ pub struct CannedResponse {
 pub struct DeadLetter {
     pub id: String,
     /// What died: `run`, `action`, `webhook`.
-    pub kind: String,
+    pub kind: DeadLetterKind,
     pub ref_id: String,
     pub error: String,
     pub payload: Value,
@@ -524,19 +531,20 @@ pub trait Store: Send + Sync + 'static {
     async fn transition_action(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[ActionStatus],
+        to: ActionStatus,
         patch: &ActionPatch,
         at: Millis,
     ) -> StoreResult<bool>;
     async fn insert_approval(&self, a: &ApprovalRow) -> StoreResult<()>;
     async fn get_approval(&self, id: &str) -> StoreResult<Option<ApprovalRow>>;
-    async fn list_approvals(&self, status: Option<&str>) -> StoreResult<Vec<ApprovalRow>>;
+    async fn list_approvals(&self, status: Option<ApprovalStatus>)
+    -> StoreResult<Vec<ApprovalRow>>;
     /// Compare-and-set from `pending`; `false` if it was already decided.
     async fn decide_approval(
         &self,
         id: &str,
-        status: &str,
+        status: ApprovalStatus,
         decided_by: &str,
         reason: Option<&str>,
         at: Millis,

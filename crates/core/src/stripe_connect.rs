@@ -30,7 +30,7 @@ use crate::crypto::{MasterKey, ct_eq, random_hex};
 use crate::events::{self, EventSink, OutEvent};
 use crate::payments::{Payments, RefundTarget};
 use crate::registry::{Registry, policy_of};
-use crate::store::{ActionPatch, AppRow, Store, StoreError};
+use crate::store::{ActionPatch, ActionStatus, AppRow, AppStatus, Store, StoreError};
 use crate::time::Millis;
 
 /// The `purpose` under which the master key signs OAuth states.
@@ -191,7 +191,7 @@ pub async fn connect_account(
     let mut app = registry.require(slug).await?;
     let previous = app.stripe_account.clone();
     app.stripe_account = Some(account.to_string());
-    app.status = "connected".into();
+    app.status = AppStatus::Connected;
     app.updated_at = now;
     registry.update(&app).await?;
     registry
@@ -339,7 +339,7 @@ async fn deauthorized(
     let app = app_for_account(deps.store, account).await?;
     let slug = app.as_ref().map(|a| a.slug.clone());
     if let Some(mut app) = app {
-        app.status = DISCONNECTED.into();
+        app.status = AppStatus::Disconnected;
         app.stripe_account = None;
         app.updated_at = now;
         deps.registry
@@ -603,8 +603,8 @@ async fn refunded(
                 deps.store
                     .transition_action(
                         &action.id,
-                        &["executed"],
-                        "executed",
+                        &[ActionStatus::Executed],
+                        ActionStatus::Executed,
                         &ActionPatch {
                             result: Some(result),
                             ..Default::default()
@@ -626,8 +626,8 @@ async fn refunded(
                 deps.store
                     .transition_action(
                         &action.id,
-                        &["failed"],
-                        "failed",
+                        &[ActionStatus::Failed],
+                        ActionStatus::Failed,
                         &ActionPatch {
                             result: Some(result),
                             ..Default::default()

@@ -193,7 +193,7 @@ pub async fn seed(p: &Services, base: &str, state: &DemoState) -> Result<(), Hos
             stripe_account: None,
             policy: serde_json::to_value(AppPolicy::default()).unwrap_or_default(),
             capabilities: serde_json::json!({}),
-            status: "connected".into(),
+            status: support_core::store::AppStatus::Connected,
             created_at: now,
             updated_at: now,
         };

@@ -4,6 +4,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use support_core::audit::AuditRecord;
 use support_core::auth::Role;
+use support_core::pipeline::inbound::Direction;
+use support_core::pipeline::tools::{RiskClass, ToolName};
 use support_core::store::*;
 
 pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -29,6 +31,20 @@ fn opt_json(row: &AnyRow, col: &str) -> StoreResult<Option<serde_json::Value>> {
         .transpose()
 }
 
+/// A text column parsed into its enum: an unknown value is a corrupt row.
+fn parsed<T, E: std::fmt::Display>(
+    row: &AnyRow,
+    col: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> StoreResult<T> {
+    let s: String = get(row, col)?;
+    parse(&s).map_err(|e| corrupt(format!("column {col}: {e}")))
+}
+
+fn tool(s: &str) -> Result<ToolName, String> {
+    ToolName::parse(s).ok_or_else(|| format!("unknown tool: {s:?}"))
+}
+
 fn role(row: &AnyRow) -> StoreResult<Role> {
     let s: String = get(row, "role")?;
     Role::parse(&s).map_err(corrupt)
@@ -46,7 +62,7 @@ pub(crate) fn app(row: &AnyRow) -> StoreResult<AppRow> {
         stripe_account: get(row, "stripe_account")?,
         policy: json(row, "policy")?,
         capabilities: json(row, "capabilities")?,
-        status: get(row, "status")?,
+        status: parsed(row, "status", AppStatus::parse)?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
@@ -104,7 +120,7 @@ pub(crate) fn session(row: &AnyRow) -> StoreResult<SessionRow> {
 pub(crate) fn dead_letter(row: &AnyRow) -> StoreResult<DeadLetter> {
     Ok(DeadLetter {
         id: get(row, "id")?,
-        kind: get(row, "kind")?,
+        kind: parsed(row, "kind", DeadLetterKind::parse)?,
         ref_id: get(row, "ref_id")?,
         error: get(row, "error")?,
         payload: json(row, "payload")?,
@@ -120,7 +136,7 @@ pub(crate) fn conversation(row: &AnyRow) -> StoreResult<ConversationRow> {
         app: get(row, "app")?,
         customer_email: get(row, "customer_email")?,
         subject: get(row, "subject")?,
-        status: get(row, "status")?,
+        status: parsed(row, "status", ConversationStatus::parse)?,
         escalation: get(row, "escalation")?,
         escalation_reason: get(row, "escalation_reason")?,
         assignee: get(row, "assignee")?,
@@ -135,7 +151,7 @@ pub(crate) fn message(row: &AnyRow) -> StoreResult<MessageRow> {
         id: get(row, "id")?,
         front_id: get(row, "front_id")?,
         conversation_id: get(row, "conversation_id")?,
-        direction: get(row, "direction")?,
+        direction: parsed(row, "direction", Direction::parse)?,
         author: get(row, "author")?,
         body: get(row, "body")?,
         raw_body: get(row, "raw_body")?,
@@ -149,13 +165,13 @@ pub(crate) fn action(row: &AnyRow) -> StoreResult<ActionRow> {
         id: get(row, "id")?,
         conversation_id: get(row, "conversation_id")?,
         app: get(row, "app")?,
-        kind: get(row, "kind")?,
+        kind: parsed(row, "kind", tool)?,
         params: json(row, "params")?,
         category: get(row, "category")?,
         confidence: get(row, "confidence")?,
         reasoning: get(row, "reasoning")?,
-        risk: get(row, "risk")?,
-        status: get(row, "status")?,
+        risk: parsed(row, "risk", RiskClass::parse)?,
+        status: parsed(row, "status", ActionStatus::parse)?,
         idempotency_key: get(row, "idempotency_key")?,
         result: opt_json(row, "result")?,
         error: get(row, "error")?,
@@ -172,7 +188,7 @@ pub(crate) fn approval(row: &AnyRow) -> StoreResult<ApprovalRow> {
         channel: get(row, "channel")?,
         slack_channel: get(row, "slack_channel")?,
         slack_ts: get(row, "slack_ts")?,
-        status: get(row, "status")?,
+        status: parsed(row, "status", ApprovalStatus::parse)?,
         decided_by: get(row, "decided_by")?,
         reason: get(row, "reason")?,
         expires_at: get(row, "expires_at")?,

@@ -158,7 +158,7 @@ impl Store for Db {
             .bind(&app.stripe_account)
             .bind(to_json(&app.policy))
             .bind(to_json(&app.capabilities))
-            .bind(&app.status)
+            .bind(app.status.as_str())
             .bind(app.created_at)
             .bind(app.updated_at)
             .execute(&mut *tx)
@@ -185,7 +185,7 @@ impl Store for Db {
         .bind(&app.stripe_account)
         .bind(to_json(&app.policy))
         .bind(to_json(&app.capabilities))
-        .bind(&app.status)
+        .bind(app.status.as_str())
         .bind(app.updated_at)
         .execute(&mut *tx)
         .await
@@ -715,7 +715,7 @@ impl Store for Db {
     async fn insert_dead_letter(&self, d: &DeadLetter) -> R<()> {
         sqlx::query("INSERT INTO dead_letters (id, kind, ref_id, error, payload, created_at, resolved_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&d.id)
-            .bind(&d.kind)
+            .bind(d.kind.as_str())
             .bind(&d.ref_id)
             .bind(&d.error)
             .bind(to_json(&d.payload))
@@ -795,7 +795,7 @@ impl Store for Db {
         .bind(&c.app)
         .bind(&c.customer_email)
         .bind(&c.subject)
-        .bind(&c.status)
+        .bind(c.status.as_str())
         .bind(&c.escalation)
         .bind(&c.escalation_reason)
         .bind(&c.assignee)
@@ -846,7 +846,7 @@ impl Store for Db {
         .bind(&m.id)
         .bind(&m.front_id)
         .bind(&m.conversation_id)
-        .bind(&m.direction)
+        .bind(m.direction.as_str())
         .bind(&m.author)
         .bind(&m.body)
         .bind(&m.raw_body)
@@ -1069,13 +1069,13 @@ impl Store for Db {
         .bind(&a.id)
         .bind(&a.conversation_id)
         .bind(&a.app)
-        .bind(&a.kind)
+        .bind(a.kind.as_str())
         .bind(to_json(&a.params))
         .bind(&a.category)
         .bind(a.confidence)
         .bind(&a.reasoning)
-        .bind(&a.risk)
-        .bind(&a.status)
+        .bind(a.risk.as_str())
+        .bind(a.status.as_str())
         .bind(&a.idempotency_key)
         .bind(a.result.as_ref().map(to_json))
         .bind(&a.error)
@@ -1114,8 +1114,8 @@ impl Store for Db {
     async fn transition_action(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[ActionStatus],
+        to: ActionStatus,
         patch: &ActionPatch,
         at: Millis,
     ) -> R<bool> {
@@ -1130,13 +1130,13 @@ impl Store for Db {
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .bind(to)
+            .bind(to.as_str())
             .bind(patch.params.as_ref().map(to_json))
             .bind(patch.result.as_ref().map(to_json))
             .bind(&patch.error)
             .bind(at);
         for f in from {
-            q = q.bind(*f);
+            q = q.bind(f.as_str());
         }
         let done = q.execute(&self.write).await.map_err(backend_err)?;
         Ok(done.rows_affected() == 1)
@@ -1149,7 +1149,7 @@ impl Store for Db {
             .bind(&a.channel)
             .bind(&a.slack_channel)
             .bind(&a.slack_ts)
-            .bind(&a.status)
+            .bind(a.status.as_str())
             .bind(&a.decided_by)
             .bind(&a.reason)
             .bind(a.expires_at)
@@ -1176,9 +1176,9 @@ impl Store for Db {
             .transpose()
     }
 
-    async fn list_approvals(&self, status: Option<&str>) -> R<Vec<ApprovalRow>> {
+    async fn list_approvals(&self, status: Option<ApprovalStatus>) -> R<Vec<ApprovalRow>> {
         sqlx::query(safe!("SELECT {APPROVAL_COLS} FROM approvals WHERE ($1 IS NULL OR status = $1) ORDER BY created_at, id"))
-            .bind(status)
+            .bind(status.map(ApprovalStatus::as_str))
             .fetch_all(&self.read)
             .await
             .map_err(backend_err)?
@@ -1190,7 +1190,7 @@ impl Store for Db {
     async fn decide_approval(
         &self,
         id: &str,
-        status: &str,
+        status: ApprovalStatus,
         decided_by: &str,
         reason: Option<&str>,
         at: Millis,
@@ -1199,7 +1199,7 @@ impl Store for Db {
             "UPDATE approvals SET status = $2, decided_by = $3, reason = $4, decided_at = $5 WHERE id = $1 AND status = 'pending'",
         )
         .bind(id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(decided_by)
         .bind(reason)
         .bind(at)

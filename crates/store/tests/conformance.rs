@@ -6,6 +6,8 @@ use serde_json::json;
 use std::sync::Arc;
 use support_core::audit::{self, AuditEvent, ChainError};
 use support_core::auth::Role;
+use support_core::pipeline::inbound::Direction;
+use support_core::pipeline::tools::{RiskClass, ToolName};
 use support_core::store::*;
 use support_store::{Backend, Db};
 use support_testkit::TestDb;
@@ -39,7 +41,7 @@ fn app(slug: &str, inboxes: &[&str]) -> AppRow {
         stripe_account: None,
         policy: json!({"refund_auto_days": 30}),
         capabilities: json!({}),
-        status: "connected".into(),
+        status: AppStatus::Connected,
         created_at: 1,
         updated_at: 1,
     }
@@ -430,11 +432,44 @@ async fn idempotency_keys() {
 }
 
 #[tokio::test]
+async fn unknown_stored_kinds_are_corrupt_rows_not_panics() {
+    each_backend(|db| async move {
+        // Columns without a CHECK constraint can hold what no enum names (an older or newer
+        // writer, a hand edit): reading them is a `Corrupt` error naming the column.
+        raw(
+            &db,
+            "INSERT INTO dead_letters (id, kind, ref_id, error, payload, created_at) \
+             VALUES ('dl_bad', 'bogus', 'run_1', 'e', '{}', 1)",
+        )
+        .await;
+        match db.get_dead_letter("dl_bad").await {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("kind"), "{m}"),
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
+        assert!(matches!(
+            db.list_dead_letters(true).await,
+            Err(StoreError::Corrupt(_))
+        ));
+        raw(
+            &db,
+            "INSERT INTO actions (id, kind, params, risk, status, idempotency_key, created_at, updated_at) \
+             VALUES ('act_bad', 'launchRockets', '{}', 'read', 'proposed', 'k_bad', 1, 1)",
+        )
+        .await;
+        match db.get_action("act_bad").await {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("launchRockets"), "{m}"),
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn dead_letters() {
     each_backend(|db| async move {
         let d = DeadLetter {
             id: "dl_1".into(),
-            kind: "run".into(),
+            kind: DeadLetterKind::Run,
             ref_id: "run_1".into(),
             error: "Front 503".into(),
             payload: json!({"a": 1}),
@@ -495,7 +530,7 @@ async fn conversations_messages_and_purge() {
             app: Some("typescript-course".into()),
             customer_email: Some("jane@example.com".into()),
             subject: Some("Refund".into()),
-            status: "new".into(),
+            status: ConversationStatus::New,
             escalation: None,
             escalation_reason: None,
             assignee: None,
@@ -504,18 +539,18 @@ async fn conversations_messages_and_purge() {
             updated_at: 1,
         };
         db.upsert_conversation(&c).await.unwrap();
-        c.status = "open".into();
+        c.status = ConversationStatus::Open;
         c.escalation = Some("urgent".into());
         c.escalation_reason = Some("legal threat".into());
         c.updated_at = 2;
         db.upsert_conversation(&c).await.unwrap();
         assert_eq!(db.get_conversation("cnv_1").await.unwrap(), Some(c.clone()));
-        let mut bad = c.clone();
-        bad.front_id = "cnv_2".into();
-        bad.id = "conv_2".into();
-        bad.status = "bogus".into();
+        // The type allows no other status; the database refuses one written around it.
         assert!(
-            db.upsert_conversation(&bad).await.is_err(),
+            sqlx::query("UPDATE conversations SET status = 'bogus' WHERE front_id = 'cnv_1'")
+                .execute(db.write_pool())
+                .await
+                .is_err(),
             "status is constrained"
         );
         assert_eq!(
@@ -538,7 +573,7 @@ async fn conversations_messages_and_purge() {
                 id: format!("msg_{i}"),
                 front_id: format!("fmsg_{i}"),
                 conversation_id: "conv_1".into(),
-                direction: "inbound".into(),
+                direction: Direction::Inbound,
                 author: Some("jane@example.com".into()),
                 body: Some(format!("body {i}")),
                 raw_body: Some(format!("<p>body {i}</p>")),
@@ -567,13 +602,13 @@ async fn actions_and_approvals_transition_once() {
             id: "act_1".into(),
             conversation_id: Some("conv_1".into()),
             app: Some("typescript-course".into()),
-            kind: "processRefund".into(),
+            kind: ToolName::ProcessRefund,
             params: json!({"purchase_id": "pur_1", "amount_cents": 4900}),
             category: Some("refund".into()),
             confidence: Some(0.93),
             reasoning: Some("35 days since purchase".into()),
-            risk: "approval_required".into(),
-            status: "pending_approval".into(),
+            risk: RiskClass::ApprovalRequired,
+            status: ActionStatus::PendingApproval,
             idempotency_key: "act_1".into(),
             result: None,
             error: None,
@@ -593,8 +628,8 @@ async fn actions_and_approvals_transition_once() {
         assert!(
             db.transition_action(
                 "act_1",
-                &["pending_approval"],
-                "approved",
+                &[ActionStatus::PendingApproval],
+                ActionStatus::Approved,
                 &ActionPatch::default(),
                 2
             )
@@ -604,8 +639,8 @@ async fn actions_and_approvals_transition_once() {
         assert!(
             !db.transition_action(
                 "act_1",
-                &["pending_approval"],
-                "approved",
+                &[ActionStatus::PendingApproval],
+                ActionStatus::Approved,
                 &ActionPatch::default(),
                 3
             )
@@ -615,8 +650,8 @@ async fn actions_and_approvals_transition_once() {
         assert!(
             db.transition_action(
                 "act_1",
-                &["approved"],
-                "executing",
+                &[ActionStatus::Approved],
+                ActionStatus::Executing,
                 &ActionPatch::default(),
                 3
             )
@@ -628,9 +663,15 @@ async fn actions_and_approvals_transition_once() {
             ..Default::default()
         };
         assert!(
-            db.transition_action("act_1", &["executing", "approved"], "executed", &patch, 4)
-                .await
-                .unwrap()
+            db.transition_action(
+                "act_1",
+                &[ActionStatus::Executing, ActionStatus::Approved],
+                ActionStatus::Executed,
+                &patch,
+                4
+            )
+            .await
+            .unwrap()
         );
         let got = db.get_action("act_1").await.unwrap().unwrap();
         assert_eq!(got.status, "executed");
@@ -647,7 +688,7 @@ async fn actions_and_approvals_transition_once() {
             channel: "slack".into(),
             slack_channel: Some("C1".into()),
             slack_ts: Some("1.2".into()),
-            status: "pending".into(),
+            status: ApprovalStatus::Pending,
             decided_by: None,
             reason: None,
             expires_at: 100,
@@ -660,14 +701,20 @@ async fn actions_and_approvals_transition_once() {
             draft: Some("Hi Jane,\n\nYour refund is on its way.".into()),
         };
         db.insert_approval(&ap).await.unwrap();
-        assert_eq!(db.list_approvals(Some("pending")).await.unwrap().len(), 1);
+        assert_eq!(
+            db.list_approvals(Some(ApprovalStatus::Pending))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(
-            db.decide_approval("apr_1", "approved", "slack:U1", None, 5)
+            db.decide_approval("apr_1", ApprovalStatus::Approved, "slack:U1", None, 5)
                 .await
                 .unwrap()
         );
         assert!(
-            !db.decide_approval("apr_1", "rejected", "slack:U2", Some("no"), 6)
+            !db.decide_approval("apr_1", ApprovalStatus::Rejected, "slack:U2", Some("no"), 6)
                 .await
                 .unwrap(),
             "a second decision changes nothing"
@@ -682,7 +729,12 @@ async fn actions_and_approvals_transition_once() {
             ),
             ("approved", Some("slack:U1"), Some(5))
         );
-        assert!(db.list_approvals(Some("pending")).await.unwrap().is_empty());
+        assert!(
+            db.list_approvals(Some(ApprovalStatus::Pending))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(db.list_approvals(None).await.unwrap().len(), 1);
         assert_eq!(got.approvers_required, 2);
         assert_eq!(got.amount_cents, Some(2500));
@@ -808,7 +860,7 @@ async fn conversation_of(db: &Db, front_id: &str, app: Option<&str>) {
         app: app.map(str::to_string),
         customer_email: None,
         subject: None,
-        status: "open".into(),
+        status: ConversationStatus::Open,
         escalation: None,
         escalation_reason: None,
         assignee: None,
@@ -825,7 +877,7 @@ async fn message_in(db: &Db, id: &str, conversation: &str, sent_at: i64) {
         id: format!("msg_{id}"),
         front_id: id.into(),
         conversation_id: conversation.into(),
-        direction: "inbound".into(),
+        direction: Direction::Inbound,
         author: Some("jane@example.com".into()),
         body: Some(format!("body {id}")),
         raw_body: Some(format!("<p>body {id}</p>")),
@@ -1006,7 +1058,7 @@ async fn retention_purges_decided_approval_payloads_only() {
         action_with_approval(&db, "unowned", None, "executed", "approved", Some(10)).await;
         db.insert_dead_letter(&DeadLetter {
             id: "dl_1".into(),
-            kind: "action".into(),
+            kind: DeadLetterKind::Action,
             ref_id: "act_dead".into(),
             error: "Stripe down".into(),
             payload: json!({}),
@@ -1306,13 +1358,13 @@ async fn approval_votes_count_once_per_user() {
             id: "act_v".into(),
             conversation_id: None,
             app: None,
-            kind: "processRefund".into(),
+            kind: ToolName::ProcessRefund,
             params: json!({}),
             category: None,
             confidence: None,
             reasoning: None,
-            risk: "approval_required".into(),
-            status: "pending_approval".into(),
+            risk: RiskClass::ApprovalRequired,
+            status: ActionStatus::PendingApproval,
             idempotency_key: "act_v".into(),
             result: None,
             error: None,
@@ -1327,7 +1379,7 @@ async fn approval_votes_count_once_per_user() {
             channel: "dashboard".into(),
             slack_channel: None,
             slack_ts: None,
-            status: "pending".into(),
+            status: ApprovalStatus::Pending,
             decided_by: None,
             reason: None,
             expires_at: 1_000,

@@ -13,7 +13,10 @@ use support_core::pipeline::agent::{self};
 use support_core::pipeline::router::RouteDecision;
 use support_core::pipeline::tools::{ToolCall, ToolName};
 use support_core::registry::AppPolicy;
-use support_core::store::{ActionPatch, ActionRow, AppRow, ApprovalRow, DeadLetter, Store};
+use support_core::store::{
+    ActionPatch, ActionRow, ActionStatus, AppRow, ApprovalRow, ApprovalStatus, DeadLetter,
+    DeadLetterKind, Store,
+};
 use support_core::time::now_ms;
 use support_steps::StepError;
 
@@ -89,22 +92,22 @@ pub(crate) async fn gate_proposal(
         }
     }
     let status = if needs {
-        "pending_approval"
+        ActionStatus::PendingApproval
     } else {
-        "rejected"
+        ActionStatus::Rejected
     };
     d.store
         .insert_action(&ActionRow {
             id: id.clone(),
             conversation_id: Some(s.conversation_id.clone()),
             app: Some(s.app.clone()),
-            kind: prop.call.tool.as_str().to_string(),
+            kind: prop.call.tool,
             params: params.clone(),
             category: Some(r.category.as_str().to_string()),
             confidence: Some(f64::from(r.confidence)),
             reasoning: Some(prop.gate.reason.clone()),
-            risk: prop.call.tool.risk().as_str().to_string(),
-            status: status.into(),
+            risk: prop.call.tool.risk(),
+            status,
             idempotency_key: id.clone(),
             result: None,
             error: escalation.clone(),
@@ -122,7 +125,7 @@ pub(crate) async fn gate_proposal(
                 channel: "dashboard".into(),
                 slack_channel: None,
                 slack_ts: None,
-                status: "pending".into(),
+                status: ApprovalStatus::Pending,
                 decided_by: None,
                 reason: None,
                 expires_at: now + policy.approval_ttl_ms(),
@@ -310,14 +313,14 @@ pub(crate) async fn finish_action(
 ) -> Result<(), StepError> {
     let (status, patch) = match outcome {
         Ok(result) => (
-            "executed",
+            ActionStatus::Executed,
             ActionPatch {
                 result: Some(result.clone()),
                 ..Default::default()
             },
         ),
         Err(error) => (
-            "failed",
+            ActionStatus::Failed,
             ActionPatch {
                 error: Some(error.clone()),
                 ..Default::default()
@@ -325,7 +328,7 @@ pub(crate) async fn finish_action(
         ),
     };
     store
-        .transition_action(aid, &["executing"], status, &patch, now_ms())
+        .transition_action(aid, &[ActionStatus::Executing], status, &patch, now_ms())
         .await
         .map_err(store_err)?;
     Ok(())
@@ -391,7 +394,7 @@ pub(crate) async fn apply_decision(
         // The wait timed out. A decision recorded in the store whose event was lost still
         // counts; otherwise the approval expires.
         None => match approval.status.as_str() {
-            "approved" | "rejected" => approval.status.clone(),
+            "approved" | "rejected" => approval.status.to_string(),
             _ => "expired".to_string(),
         },
     };
@@ -403,14 +406,14 @@ pub(crate) async fn apply_decision(
     match decision.as_str() {
         "expired" => {
             let _ = store
-                .decide_approval(&approval.id, "expired", "system", None, now)
+                .decide_approval(&approval.id, ApprovalStatus::Expired, "system", None, now)
                 .await
                 .map_err(store_err)?;
             store
                 .transition_action(
                     aid,
-                    &["pending_approval"],
-                    "expired",
+                    &[ActionStatus::PendingApproval],
+                    ActionStatus::Expired,
                     &ActionPatch::default(),
                     now,
                 )
@@ -455,8 +458,8 @@ pub(crate) async fn apply_decision(
             store
                 .transition_action(
                     aid,
-                    &["pending_approval"],
-                    "rejected",
+                    &[ActionStatus::PendingApproval],
+                    ActionStatus::Rejected,
                     &ActionPatch::default(),
                     now,
                 )
@@ -501,7 +504,7 @@ pub(crate) async fn apply_decision(
                 &d.master_key,
                 &token,
                 aid,
-                &action.kind,
+                action.kind.as_str(),
                 &action.params,
                 now,
             ) {
@@ -587,8 +590,8 @@ pub(crate) async fn apply_decision(
             store
                 .transition_action(
                     aid,
-                    &["pending_approval"],
-                    "approved",
+                    &[ActionStatus::PendingApproval],
+                    ActionStatus::Approved,
                     &ActionPatch::default(),
                     now,
                 )
@@ -610,8 +613,8 @@ pub(crate) async fn apply_decision(
             store
                 .transition_action(
                     aid,
-                    &["approved"],
-                    "executing",
+                    &[ActionStatus::Approved],
+                    ActionStatus::Executing,
                     &ActionPatch::default(),
                     now_ms(),
                 )
@@ -648,9 +651,7 @@ pub(crate) async fn apply_decision(
             let tools = PlatformTools::new(d, &app_row, trace, conv)
                 .await?
                 .with_facts(s.facts.clone());
-            let tool = ToolName::parse(&action.kind)
-                .ok_or_else(|| StepError::non_retriable(format!("unknown tool {}", action.kind)))?;
-            let call = ToolCall::new(tool, action.params.clone());
+            let call = ToolCall::new(action.kind, action.params.clone());
             let outcome = match tools
                 .execute_approved(&call, aid, claims.amount_cents)
                 .await
@@ -665,7 +666,7 @@ pub(crate) async fn apply_decision(
                         store,
                         &DeadLetter {
                             id: format!("dl_{aid}"),
-                            kind: "action".into(),
+                            kind: DeadLetterKind::Action,
                             ref_id: aid.to_string(),
                             error: error.clone(),
                             payload: json!({"action_id": aid, "approval_id": approval.id, "tool": action.kind, "params": action.params,

@@ -21,7 +21,7 @@ use support_steps::{Ctx, Event, FAILED_EVENT, Function, StepError};
 use crate::inbound::{RetryRequestError, request_retry};
 use support_core::approvals::ApprovalChannel;
 use support_core::audit::AuditEvent;
-use support_core::store::{DeadLetter, Store, StoreError};
+use support_core::store::{DeadLetter, DeadLetterKind, Store, StoreError};
 use support_core::stripe_connect::{self as sc, WebhookDeps};
 use support_core::time::now_ms;
 
@@ -65,7 +65,7 @@ async fn record(ctx: &Ctx, ev: &Event, store: Arc<dyn Store>) -> Result<Value, S
     ctx.run("record", move || async move {
         let letter = DeadLetter {
             id: i.clone(),
-            kind: "run".into(),
+            kind: DeadLetterKind::Run,
             ref_id: r.clone(),
             error: e.clone(),
             payload: data,

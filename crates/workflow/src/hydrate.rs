@@ -7,7 +7,7 @@ use support_core::front::Message;
 use support_core::pipeline::agent::{self};
 use support_core::pipeline::inbound::{CustomerFacts, Direction, Inbound, ThreadMessage};
 use support_core::pipeline::text;
-use support_core::store::{ConversationRow, MessageRow};
+use support_core::store::{ConversationRow, ConversationStatus, MessageRow};
 use support_core::time::now_ms;
 use support_steps::{Ctx, Event, StepError};
 
@@ -22,13 +22,13 @@ pub(crate) fn message_text(m: &Message) -> String {
     }
 }
 
-pub(crate) fn platform_status(front_status: Option<&str>) -> &'static str {
+pub(crate) fn platform_status(front_status: Option<&str>) -> ConversationStatus {
     match front_status {
-        Some("archived") => "solved",
-        Some("deleted") => "closed",
-        Some("snoozed") => "on_hold",
-        Some("assigned" | "unassigned" | "open") => "open",
-        _ => "new",
+        Some("archived") => ConversationStatus::Solved,
+        Some("deleted") => ConversationStatus::Closed,
+        Some("snoozed") => ConversationStatus::OnHold,
+        Some("assigned" | "unassigned" | "open") => ConversationStatus::Open,
+        _ => ConversationStatus::New,
     }
 }
 
@@ -120,7 +120,7 @@ pub(crate) async fn hydrate(
     };
 
     // Keep the platform's copy of the conversation.
-    let status = platform_status(conv.status.as_deref()).to_string();
+    let status = platform_status(conv.status.as_deref());
     let existing = deps
         .store
         .get_conversation(&conv_id)
@@ -154,9 +154,9 @@ pub(crate) async fn hydrate(
                 front_id: m.id.clone(),
                 conversation_id: conv_id.clone(),
                 direction: if m.is_inbound {
-                    "inbound".into()
+                    Direction::Inbound
                 } else {
-                    "outbound".into()
+                    Direction::Outbound
                 },
                 author: m.recipient("from").map(str::to_string),
                 body: Some(message_text(m)),

@@ -17,8 +17,10 @@ use support_core::approvals::ApprovalState;
 use support_core::audit::AuditEvent;
 use support_core::events;
 use support_core::events::{EventSink, OutEvent};
-use support_core::pipeline::tools::{ToolCall, ToolName};
-use support_core::store::{ActionPatch, ActionRow, ApprovalRow, DeadLetter};
+use support_core::pipeline::tools::ToolCall;
+use support_core::store::{
+    ActionPatch, ActionRow, ActionStatus, ApprovalRow, DeadLetter, DeadLetterKind,
+};
 use support_core::store::{Store, StoreError};
 use support_core::time::now_ms;
 
@@ -191,8 +193,8 @@ async fn execute(
     } else if store
         .transition_action(
             aid,
-            &["failed", "executing"],
-            "executing",
+            &[ActionStatus::Failed, ActionStatus::Executing],
+            ActionStatus::Executing,
             &ActionPatch::default(),
             now,
         )
@@ -312,8 +314,7 @@ async fn run_again(
         .await
         .map_err(store_err)?
         .ok_or_else(|| StepError::non_retriable(format!("app {app} is not registered")))?;
-    let tool = ToolName::parse(&action.kind)
-        .ok_or_else(|| StepError::non_retriable(format!("unknown tool {}", action.kind)))?;
+    let tool = action.kind;
     let amount = approval.and_then(|a| a.amount_cents);
     // The purchase behind a refund is the customer's: look them up again, as `hydrate` did.
     let mut tools = PlatformTools::new(d, &app_row, trace, conv).await?;
@@ -344,7 +345,7 @@ async fn run_again(
                 store,
                 &DeadLetter {
                     id: format!("dl_{}", retry_key(aid, attempt)),
-                    kind: "action".into(),
+                    kind: DeadLetterKind::Action,
                     ref_id: aid.to_string(),
                     error: error.clone(),
                     payload: json!({"action_id": aid, "tool": action.kind, "params": action.params,

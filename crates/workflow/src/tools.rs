@@ -14,7 +14,7 @@ use support_core::payments::{
 use support_core::pipeline::inbound::CustomerFacts;
 use support_core::pipeline::kb::Bm25Index;
 use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
-use support_core::store::{AppRow, IdempotencyState, Store};
+use support_core::store::{AppRow, AppStatus, IdempotencyState, Store};
 use support_core::time::now_ms;
 use support_sdk::SupportIntegration;
 use support_steps::StepError;
@@ -34,7 +34,7 @@ pub struct PlatformTools {
     payments: Option<Arc<dyn Payments>>,
     stripe_account: Option<String>,
     /// The app's status: `disconnected` after Stripe deauthorized the platform.
-    app_status: String,
+    app_status: AppStatus,
     facts: Option<CustomerFacts>,
 }
 
@@ -81,7 +81,7 @@ impl PlatformTools {
             conversation: conversation.into(),
             payments: deps.payments.clone(),
             stripe_account: app.stripe_account.clone(),
-            app_status: app.status.clone(),
+            app_status: app.status,
             facts: None,
         })
     }
@@ -294,7 +294,7 @@ impl PlatformTools {
     /// Refuse money movements for an app whose Stripe account deauthorized the platform:
     /// nothing is sent to Stripe until it connects again.
     fn stripe_connected(&self) -> Result<(), ToolError> {
-        if self.app_status == support_core::stripe_connect::DISCONNECTED {
+        if self.app_status == AppStatus::Disconnected {
             return Err(ToolError::Failed(format!(
                 "stripe_disconnected: app {} is disconnected from Stripe (its Connect account deauthorized the platform); reconnect with `skill apps connect-stripe {}`",
                 self.app, self.app

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use support_core::crypto::MasterKey;
 use support_core::decision::{Decision, Verdict};
-use support_core::store::Store;
+use support_core::store::{ApprovalStatus, Store};
 use support_core::time::now_ms;
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +62,12 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
     let store: Arc<dyn Store> = Arc::new(db.clone());
     let (id, verdict, reason, amount_cents, draft, as_user) = match cmd {
         ApprovalsCmd::List { status } => {
-            let filter = (status != "all").then_some(status.as_str());
+            let filter = (status != "all")
+                .then(|| ApprovalStatus::parse(status))
+                .transpose()
+                .map_err(|_| {
+                    usage("--status must be pending, approved, rejected, expired or all")
+                })?;
             let mut items = Vec::new();
             for a in store.list_approvals(filter).await? {
                 items.push(

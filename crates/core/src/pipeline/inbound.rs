@@ -17,6 +17,36 @@ pub enum Direction {
     Outbound,
 }
 
+impl Direction {
+    /// The stored (and serialized) string, as in `messages.direction`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+
+    /// Parses a stored string.
+    pub fn parse(s: &str) -> Result<Self, crate::store::UnknownValue> {
+        match s {
+            "inbound" => Ok(Direction::Inbound),
+            "outbound" => Ok(Direction::Outbound),
+            _ => Err(crate::store::UnknownValue {
+                what: "message direction",
+                value: s.to_string(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+crate::store::string_like!(Direction);
+
 /// An earlier message of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadMessage {

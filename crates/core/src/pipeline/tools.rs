@@ -27,7 +27,31 @@ impl RiskClass {
             RiskClass::ApprovalRequired => "approval_required",
         }
     }
+
+    /// Parses a stored string.
+    pub fn parse(s: &str) -> Result<Self, crate::store::UnknownValue> {
+        [
+            RiskClass::Read,
+            RiskClass::LowImpact,
+            RiskClass::ApprovalRequired,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+        .ok_or_else(|| crate::store::UnknownValue {
+            what: "risk class",
+            value: s.to_string(),
+        })
+    }
 }
+
+impl std::fmt::Display for RiskClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+crate::store::string_like!(RiskClass);
+crate::store::string_like!(ToolName);
 
 /// The tools the agent can call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
