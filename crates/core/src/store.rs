@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod dashboard;
+pub use dashboard::*;
+
 mod status;
 pub(crate) use status::string_like;
 pub use status::*;
@@ -389,7 +392,7 @@ pub struct AuditFilter {
 
 /// The storage port.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DashboardStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

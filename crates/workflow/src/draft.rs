@@ -4,6 +4,7 @@
 use serde_json::json;
 use support_core::front::NewDraft;
 use support_core::pipeline::router::{RouteAction, RouteDecision};
+use support_core::store::DraftRow;
 use support_core::time::now_ms;
 use support_steps::StepError;
 
@@ -94,13 +95,15 @@ pub(crate) async fn write_draft(
         .list_messages(&s.conversation_id, THREAD_DEPTH)
         .await
         .map_err(front_err)?;
+    let html = format!("{}{marker}", text_to_html(&body));
     if let Some(m) = existing
         .iter()
         .find(|m| m.is_draft && m.body.as_deref().unwrap_or_default().contains(&marker))
     {
+        // Written before a crash or a retry: the stored copy may still be missing.
+        record_draft(d, s, dr, run_id, &m.id, &body, &html).await?;
         return Ok(Some(m.id.clone()));
     }
-    let html = format!("{}{marker}", text_to_html(&body));
     let channel = s
         .channel_id
         .clone()
@@ -110,7 +113,7 @@ pub(crate) async fn write_draft(
         .create_draft(
             &s.conversation_id,
             &NewDraft {
-                body: html,
+                body: html.clone(),
                 channel_id: channel,
                 mode: "shared".into(),
                 author_id: None,
@@ -118,6 +121,7 @@ pub(crate) async fn write_draft(
         )
         .await
         .map_err(front_err)?;
+    record_draft(d, s, dr, run_id, &created.id, &body, &html).await?;
     let context = format!(
         "Support agent: {} ({}; rule {}). {}",
         dr.outcome.action,
@@ -145,6 +149,42 @@ pub(crate) async fn write_draft(
     )
     .await?;
     Ok(Some(created.id))
+}
+
+/// Keep our copy of a draft written to Front (its text, the run, the knowledge it used); once
+/// per run, so a retried or replayed step does not record it twice.
+async fn record_draft(
+    d: &InboundDeps,
+    s: &Snapshot,
+    dr: &Drafted,
+    run_id: &str,
+    front_draft_id: &str,
+    text: &str,
+    html: &str,
+) -> Result<(), StepError> {
+    let sources: Vec<_> = dr
+        .outcome
+        .knowledge
+        .iter()
+        .map(|k| json!({"chunk_id": k.id, "document_id": k.document_id, "score": k.score}))
+        .collect();
+    d.store
+        .insert_draft(&DraftRow {
+            id: support_core::ids::new_id("drf"),
+            conversation_id: s.conversation_id.clone(),
+            app: Some(s.app.clone()),
+            run_id: run_id.to_string(),
+            front_draft_id: Some(front_draft_id.to_string()),
+            text: text.to_string(),
+            html: Some(html.to_string()),
+            knowledge_sources: json!(sources),
+            created_at: now_ms(),
+            sent_text: None,
+            sent_at: None,
+        })
+        .await
+        .map(|_| ())
+        .map_err(store_err)
 }
 
 pub(crate) fn text_to_html(text: &str) -> String {

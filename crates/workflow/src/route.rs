@@ -7,6 +7,7 @@ use serde_json::json;
 use support_core::llm::Llm;
 use support_core::pipeline::model_classify::{self, RecordedClassification};
 use support_core::pipeline::router::{self, RouteDecision, RouteInput};
+use support_core::store::RouteSummary;
 use support_core::time::now_ms;
 use support_steps::StepError;
 
@@ -107,6 +108,23 @@ pub(crate) async fn route_step(
                    "canned_hash": inputs.canned_hash}),
         )
         .await?;
+    // The conversation list filters on the latest decision.
+    d.store
+        .set_conversation_route(
+            &s.conversation_id,
+            &RouteSummary {
+                action: decision.action.as_str().to_string(),
+                category: decision.category.as_str().to_string(),
+                flags: decision
+                    .flags
+                    .names()
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect(),
+            },
+        )
+        .await
+        .map_err(store_err)?;
     Ok(RouteRecord {
         decision,
         inputs: Some(inputs),
