@@ -52,15 +52,18 @@ pub enum Principal {
         os_user: String,
         user_id: Option<String>,
     },
+    /// A signed-in dashboard user (session cookie, CSRF-checked form).
+    Session { user_id: String },
 }
 
 impl Principal {
-    /// The channel kind the audit names: `token`, `slack` or `cli`.
+    /// The channel kind the audit names: `token`, `slack`, `cli` or `session`.
     pub fn via(&self) -> &'static str {
         match self {
             Self::Token { .. } => "token",
             Self::Slack { .. } => "slack",
             Self::Cli { .. } => "cli",
+            Self::Session { .. } => "session",
         }
     }
 }

@@ -196,6 +196,7 @@ pub async fn identify(store: &dyn Store, principal: &Principal) -> Result<Decide
             });
         }
         Principal::Token { user_id, .. }
+        | Principal::Session { user_id }
         | Principal::Cli {
             user_id: Some(user_id),
             ..
@@ -310,6 +311,7 @@ fn principal_json(p: &Principal) -> Value {
         Principal::Token { user_id, token_id } => json!({"user_id": user_id, "token_id": token_id}),
         Principal::Slack { slack_user_id } => json!({"slack_user_id": slack_user_id}),
         Principal::Cli { os_user, user_id } => json!({"os_user": os_user, "user_id": user_id}),
+        Principal::Session { user_id } => json!({"user_id": user_id}),
     }
 }
 

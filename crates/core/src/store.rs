@@ -16,6 +16,9 @@ mod status;
 pub(crate) use status::string_like;
 pub use status::*;
 
+mod admin;
+pub use admin::*;
+
 /// What to record. `kind` is dotted, e.g. `route.decided`, `tool.called`, `webhook.ignored`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -392,7 +395,7 @@ pub struct AuditFilter {
 
 /// The storage port.
 #[async_trait]
-pub trait Store: DashboardStore + Send + Sync + 'static {
+pub trait Store: AdminStore + DashboardStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -7,6 +7,7 @@
 //! SQLite runs in WAL mode with a busy timeout and a single writer connection; reads use a
 //! separate pool.
 
+mod admin_store;
 mod dashboard_store;
 mod rows;
 mod steps;

@@ -1,0 +1,321 @@
+//! `impl AdminStore for Db`: the admin pages' keyset queries (see
+//! `support_core::store::AdminStore` for the indexes they use).
+//!
+//! SQL is assembled from constant fragments and numbered placeholders only; every value is
+//! bound. Date bounds on the audit log are compared as `+at` so that neither database picks
+//! `audit_log_at` for the row scan (the date range becomes a `seq` range first).
+
+use crate::rows::{self, corrupt};
+use crate::{Db, backend_err};
+use async_trait::async_trait;
+use sqlx::Row;
+use support_core::store::*;
+use support_core::time::Millis;
+
+type R<T> = StoreResult<T>;
+
+const AUDIT_COLS: &str =
+    "seq, at, kind, app, conversation_id, actor, trace_id, data, prev_hash, hash";
+const ACTION_COLS: &str = "id, conversation_id, app, kind, params, category, confidence, reasoning, risk, status, idempotency_key, result, error, trace_id, created_at, updated_at";
+const APPROVAL_COLS: &str = "id, action_id, channel, slack_channel, slack_ts, status, decided_by, reason, expires_at, created_at, decided_at, approvers_required, amount_cents, currency, capability, draft";
+const DEAD_COLS: &str = "id, kind, ref_id, error, payload, created_at, resolved_at";
+
+/// The most rows one page or batch reads.
+const MAX_LIMIT: i64 = 1000;
+
+fn clamp(limit: i64) -> i64 {
+    limit.clamp(1, MAX_LIMIT)
+}
+
+#[derive(Debug, Clone)]
+enum Bind {
+    I(i64),
+    S(String),
+}
+
+/// A `WHERE` clause under construction: conditions with `$n` placeholders and their values.
+#[derive(Default)]
+struct Where {
+    conds: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    fn next(&self) -> usize {
+        self.binds.len() + 1
+    }
+
+    /// `template` with `{}` standing for the next placeholder(s).
+    fn push(&mut self, template: &str, values: Vec<Bind>) {
+        let mut out = String::new();
+        let mut parts = template.split("{}");
+        if let Some(first) = parts.next() {
+            out.push_str(first);
+        }
+        for (n, part) in (self.next()..).zip(parts) {
+            out.push_str(&format!("${n}"));
+            out.push_str(part);
+        }
+        self.conds.push(out);
+        self.binds.extend(values);
+    }
+
+    fn sql(&self) -> String {
+        if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conds.join(" AND "))
+        }
+    }
+
+    fn query(
+        &self,
+        sql: String,
+    ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in &self.binds {
+            q = match b {
+                Bind::I(i) => q.bind(*i),
+                Bind::S(s) => q.bind(s.clone()),
+            };
+        }
+        q
+    }
+}
+
+impl Db {
+    /// The seq of the first row written at or after `at` (by `audit_log_at`).
+    async fn first_seq_at(&self, at: Millis) -> R<Option<i64>> {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT seq FROM audit_log WHERE at >= $1 ORDER BY at, seq LIMIT 1",
+        )
+        .bind(at)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)
+    }
+
+    /// The conditions of an audit query; `None` when nothing can match.
+    async fn audit_where(&self, q: &AuditQuery) -> R<Option<Where>> {
+        let mut w = Where::default();
+        if let (Some(from), Some(to)) = (q.from, q.to)
+            && from >= to
+        {
+            return Ok(None);
+        }
+        if let Some(from) = q.from {
+            match self.first_seq_at(from).await? {
+                Some(lo) => w.push("seq >= {}", vec![Bind::I(lo)]),
+                None => return Ok(None),
+            }
+            w.push("+at >= {}", vec![Bind::I(from)]);
+        }
+        if let Some(to) = q.to {
+            if let Some(hi) = self.first_seq_at(to).await? {
+                w.push("seq < {}", vec![Bind::I(hi)]);
+            }
+            w.push("+at < {}", vec![Bind::I(to)]);
+        }
+        for (col, v) in [
+            ("kind", &q.kind),
+            ("app", &q.app),
+            ("actor", &q.actor),
+            ("conversation_id", &q.conversation_id),
+        ] {
+            if let Some(v) = v {
+                w.push(&format!("{col} = {{}}"), vec![Bind::S(v.clone())]);
+            }
+        }
+        Ok(Some(w))
+    }
+
+    async fn audit_rows(&self, w: &Where, order: &str, limit: i64) -> R<Vec<AuditRecord>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLS} FROM audit_log{} ORDER BY seq {order} LIMIT {}",
+            w.sql(),
+            clamp(limit)
+        );
+        w.query(sql)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::audit)
+            .collect()
+    }
+
+    async fn approvals_where(&self, w: &Where, order: &str, limit: i64) -> R<Vec<ApprovalRow>> {
+        let sql = format!(
+            "SELECT {APPROVAL_COLS} FROM approvals{} ORDER BY {order} LIMIT {}",
+            w.sql(),
+            clamp(limit)
+        );
+        w.query(sql)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::approval)
+            .collect()
+    }
+}
+
+/// `$a, $b, …` for `n` values starting at placeholder 1.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[async_trait]
+impl AdminStore for Db {
+    async fn audit_search(
+        &self,
+        q: &AuditQuery,
+        cursor: SeqCursor,
+        limit: i64,
+    ) -> R<Vec<AuditRecord>> {
+        let Some(mut w) = self.audit_where(q).await? else {
+            return Ok(Vec::new());
+        };
+        match cursor {
+            SeqCursor::Newest => self.audit_rows(&w, "DESC", limit).await,
+            SeqCursor::Before(seq) => {
+                w.push("seq < {}", vec![Bind::I(seq)]);
+                self.audit_rows(&w, "DESC", limit).await
+            }
+            SeqCursor::After(seq) => {
+                w.push("seq > {}", vec![Bind::I(seq)]);
+                let mut rows = self.audit_rows(&w, "ASC", limit).await?;
+                rows.reverse();
+                Ok(rows)
+            }
+        }
+    }
+
+    async fn audit_export_batch(
+        &self,
+        q: &AuditQuery,
+        after_seq: i64,
+        limit: i64,
+    ) -> R<Vec<AuditRecord>> {
+        let Some(mut w) = self.audit_where(q).await? else {
+            return Ok(Vec::new());
+        };
+        w.push("seq > {}", vec![Bind::I(after_seq)]);
+        self.audit_rows(&w, "ASC", limit).await
+    }
+
+    async fn pending_approvals_page(
+        &self,
+        after: Option<&TimeCursor>,
+        limit: i64,
+    ) -> R<Vec<ApprovalRow>> {
+        let mut w = Where::default();
+        w.push("status = {}", vec![Bind::S("pending".into())]);
+        if let Some(c) = after {
+            w.push(
+                "(created_at > {} OR (created_at = {} AND id > {}))",
+                vec![Bind::I(c.at), Bind::I(c.at), Bind::S(c.id.clone())],
+            );
+        }
+        self.approvals_where(&w, "created_at, id", limit).await
+    }
+
+    async fn decided_approvals_page(
+        &self,
+        before: Option<&TimeCursor>,
+        limit: i64,
+    ) -> R<Vec<ApprovalRow>> {
+        let mut w = Where::default();
+        w.conds.push("decided_at IS NOT NULL".into());
+        w.push("status <> {}", vec![Bind::S("pending".into())]);
+        if let Some(c) = before {
+            w.push(
+                "(decided_at < {} OR (decided_at = {} AND id < {}))",
+                vec![Bind::I(c.at), Bind::I(c.at), Bind::S(c.id.clone())],
+            );
+        }
+        self.approvals_where(&w, "decided_at DESC, id DESC", limit)
+            .await
+    }
+
+    async fn actions_by_ids(&self, ids: &[String]) -> R<Vec<ActionRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = &ids[..ids.len().min(MAX_LIMIT as usize)];
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACTION_COLS} FROM actions WHERE id IN ({})",
+            placeholders(ids.len())
+        )));
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        q.fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::action)
+            .collect()
+    }
+
+    async fn votes_of_approvals(&self, approval_ids: &[String]) -> R<Vec<ApprovalVote>> {
+        if approval_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = &approval_ids[..approval_ids.len().min(MAX_LIMIT as usize)];
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT approval_id, approver, user_id, actor, channel, voted_at FROM approval_votes \
+             WHERE approval_id IN ({}) ORDER BY voted_at, voter",
+            placeholders(ids.len())
+        )));
+        for id in ids {
+            q = q.bind(id.clone());
+        }
+        let rows = q.fetch_all(&self.read).await.map_err(backend_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ApprovalVote {
+                    approval_id: r.try_get("approval_id").map_err(corrupt)?,
+                    approver: r.try_get("approver").map_err(corrupt)?,
+                    user_id: r.try_get("user_id").map_err(corrupt)?,
+                    actor: r.try_get("actor").map_err(corrupt)?,
+                    channel: r.try_get("channel").map_err(corrupt)?,
+                    voted_at: r.try_get("voted_at").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn dead_letters_page(
+        &self,
+        include_resolved: bool,
+        before: Option<&TimeCursor>,
+        limit: i64,
+    ) -> R<Vec<DeadLetter>> {
+        let mut w = Where::default();
+        if !include_resolved {
+            w.conds.push("resolved_at IS NULL".into());
+        }
+        if let Some(c) = before {
+            w.push(
+                "(created_at < {} OR (created_at = {} AND id < {}))",
+                vec![Bind::I(c.at), Bind::I(c.at), Bind::S(c.id.clone())],
+            );
+        }
+        let sql = format!(
+            "SELECT {DEAD_COLS} FROM dead_letters{} ORDER BY created_at DESC, id DESC LIMIT {}",
+            w.sql(),
+            clamp(limit)
+        );
+        w.query(sql)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?
+            .iter()
+            .map(rows::dead_letter)
+            .collect()
+    }
+}
