@@ -32,6 +32,7 @@ pub fn mount(p: &Platform) -> axum::Router<Platform> {
 pub fn dashboard_router(p: &Platform) -> axum::Router<Platform> {
     axum::Router::new()
         .merge(pages::router())
+        .merge(auth::oidc::router())
         .route("/ui/style.css", axum::routing::get(ui::headers::stylesheet))
         .layer(axum::middleware::from_fn_with_state(
             p.clone(),

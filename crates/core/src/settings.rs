@@ -432,6 +432,42 @@ impl Default for RetentionSettings {
     }
 }
 
+/// Dashboard single sign-on through an OpenID Connect provider (authorization code + PKCE,
+/// discovery, JWKS). Off unless `issuer_url` and `client_id` are set. Who may sign in, and with
+/// which role, comes from `role_claim` (mapped through `role_values`) and/or the `allow` list;
+/// anyone else is refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The issuer, e.g. `https://accounts.example.com` (discovery reads
+    /// `{issuer_url}/.well-known/openid-configuration`).
+    pub issuer_url: Option<String>,
+    pub client_id: Option<String>,
+    /// Sent to the token endpoint (HTTP Basic); a secret.
+    pub client_secret: Option<Secret>,
+    /// Where the provider sends the browser back; defaults to
+    /// `{public_url}/auth/oidc/callback`.
+    pub redirect_url: Option<String>,
+    /// The sign-in button's label (default "Single sign-on").
+    pub display_name: Option<String>,
+    /// A claim of the ID token naming the user's role or groups (a dotted path such as
+    /// `realm_access.roles` reaches into objects; a string or a list of strings).
+    pub role_claim: Option<String>,
+    /// Claim value → role (`"support-admins" = "admin"`). Empty: the values are role names.
+    pub role_values: std::collections::BTreeMap<String, crate::auth::Role>,
+    /// Email → role, or `@domain` → role, for who may sign in without a role claim. The
+    /// highest role from the claim and this list wins.
+    pub allow: std::collections::BTreeMap<String, crate::auth::Role>,
+}
+
+impl OidcSettings {
+    /// Whether single sign-on is configured.
+    pub fn enabled(&self) -> bool {
+        self.issuer_url.as_deref().is_some_and(|u| !u.is_empty())
+            && self.client_id.as_deref().is_some_and(|c| !c.is_empty())
+    }
+}
+
 /// Every setting of the platform. Build with [`Settings::load`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -472,6 +508,8 @@ pub struct Settings {
     pub http: HttpSettings,
     /// Rate limits per source and the audit sampling of refusals.
     pub rate_limit: RateLimitSettings,
+    /// Dashboard single sign-on (OpenID Connect).
+    pub oidc: OidcSettings,
 }
 
 impl Default for Settings {
@@ -497,6 +535,7 @@ impl Default for Settings {
             retention: RetentionSettings::default(),
             http: HttpSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            oidc: OidcSettings::default(),
         }
     }
 }
@@ -531,6 +570,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "retention",
     "http",
     "rate_limit",
+    "oidc",
 ];
 
 const INNGEST_VARS: &[&str] = &[
@@ -645,6 +685,20 @@ impl Settings {
             });
         }
         self.validate_retention(&origin_of)?;
+        for (key, url) in [
+            ("oidc.issuer_url", &self.oidc.issuer_url),
+            ("oidc.redirect_url", &self.oidc.redirect_url),
+        ] {
+            if let Some(u) = url
+                && !(u.starts_with("http://") || u.starts_with("https://"))
+            {
+                return Err(SettingsError {
+                    key: key.into(),
+                    origin: origin_of(key),
+                    message: "expected an http:// or https:// URL".into(),
+                });
+            }
+        }
         if let Some(ep) = &self.otel.endpoint
             && !(ep.starts_with("http://") || ep.starts_with("https://"))
         {
@@ -861,6 +915,34 @@ mod tests {
             jail.create_file("support.toml", "bnid = \"127.0.0.1:1\"\n")?;
             let err = Settings::from_figment(Settings::figment(None)).expect_err("typo");
             assert!(err.message.contains("bnid"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn oidc_settings_from_a_file_and_the_client_secret_never_prints() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "support.toml",
+                "[oidc]\nissuer_url = \"https://id.example.com\"\nclient_id = \"support\"\n\
+                 role_claim = \"groups\"\n[oidc.role_values]\nsupport-admins = \"admin\"\n\
+                 [oidc.allow]\n\"ada@example.com\" = \"agent\"\n\"@example.org\" = \"viewer\"\n",
+            )?;
+            jail.set_env("SUPPORT_OIDC__CLIENT_SECRET", "oidc-client-secret-value");
+            let s = Settings::from_figment(Settings::figment(None)).map_err(|e| e.to_string())?;
+            assert!(s.oidc.enabled());
+            assert_eq!(
+                s.oidc.role_values["support-admins"],
+                crate::auth::Role::Admin
+            );
+            assert_eq!(s.oidc.allow["@example.org"], crate::auth::Role::Viewer);
+            let secret = s.oidc.client_secret.as_ref().map(Secret::expose);
+            assert_eq!(secret, Some("oidc-client-secret-value"));
+            let shown = format!("{s:?} {}", s.redacted_json());
+            assert!(!shown.contains("oidc-client-secret-value"), "{shown}");
+            jail.create_file("support.toml", "[oidc]\nissuer_url = \"id.example.com\"\n")?;
+            let err = Settings::from_figment(Settings::figment(None)).expect_err("not a URL");
+            assert_eq!(err.key, "oidc.issuer_url");
             Ok(())
         });
     }

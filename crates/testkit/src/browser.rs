@@ -148,7 +148,9 @@ impl Browser {
             .stderr(Stdio::null());
         // Its own process group, so that drop can kill chromedriver and every browser process.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let driver = cmd.spawn().map_err(|e| format!("spawn {CHROMEDRIVER}: {e}"))?;
+        let driver = cmd
+            .spawn()
+            .map_err(|e| format!("spawn {CHROMEDRIVER}: {e}"))?;
         // From here on `guard` kills the driver if anything fails.
         let mut guard = DriverGuard(Some(driver));
         let url = format!("http://127.0.0.1:{port}");
@@ -264,7 +266,9 @@ impl Browser {
     /// Type `value` into the field matching `css` (cleared first).
     pub async fn fill(&self, css: &str, value: &str) {
         let e = self.wait_for(css).await;
-        e.clear().await.unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        e.clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear {css}: {e}"));
         e.send_keys(value)
             .await
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));

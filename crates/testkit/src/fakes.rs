@@ -19,8 +19,12 @@
 //!   (`{"error":"invalid_grant","error_description":…}` otherwise).
 //! - [`llm`]: [`FakeOpenAi`] and [`FakeAnthropic`], scripted chat-model servers speaking OpenAI's
 //!   chat completions and Anthropic's Messages wire formats.
+//! - [`idp`]: [`FakeIdp`], an OpenID Connect provider (discovery, JWKS, authorization code +
+//!   PKCE, RS256 ID tokens) for the dashboard's single sign-on.
 
+pub mod idp;
 pub mod llm;
+pub use idp::{FakeIdp, IdpUser, Tamper};
 pub use llm::{FakeAnthropic, FakeLlm, FakeLlmRequest, FakeOpenAi, Reply};
 
 use axum::Router;

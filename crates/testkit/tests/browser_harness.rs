@@ -14,20 +14,24 @@ const PAGE: &str = "<!doctype html><html><head><title>harness</title></head><bod
     <button id=\"go\" type=\"submit\">Send</button></form></body></html>";
 
 async fn serve() -> String {
-    let app = Router::new().route("/", get(|| async { Html(PAGE) })).route(
-        "/submit",
-        post(|axum::Form(f): axum::Form<Vec<(String, String)>>| async move {
-            let name = f
-                .iter()
-                .find(|(k, _)| k == "name")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            Html(format!(
-                "<p id=\"done\">got {}</p>",
-                support_core::pipeline::text::escape_html(&name)
-            ))
-        }),
-    );
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/submit",
+            post(
+                |axum::Form(f): axum::Form<Vec<(String, String)>>| async move {
+                    let name = f
+                        .iter()
+                        .find(|(k, _)| k == "name")
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default();
+                    Html(format!(
+                        "<p id=\"done\">got {}</p>",
+                        support_core::pipeline::text::escape_html(&name)
+                    ))
+                },
+            ),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -44,7 +48,12 @@ async fn a_session_runs_javascript_posts_forms_and_screenshots_at_1280x800() {
     let url = serve().await;
     browser.goto(&url).await;
     assert_eq!(
-        browser.wait_for("#static").await.text().await.expect("text"),
+        browser
+            .wait_for("#static")
+            .await
+            .text()
+            .await
+            .expect("text"),
         "served <as> html"
     );
     browser.wait_for_text("#js", "javascript on").await;

@@ -7,6 +7,7 @@
 //! server would refuse.
 
 pub mod csrf;
+pub mod oidc;
 pub mod sessions;
 
 pub use csrf::Posted;
