@@ -15,15 +15,20 @@
 //! - `cargo xtask fuzz [--cases N]`: opt-in, not part of `test`: the property tests of every
 //!   signature verifier and webhook parser in release, 100,000 cases per property (writes
 //!   `target/fuzz-report.json`).
+//! - `cargo xtask seed` / `cargo xtask bench-dashboard`: a year of synthetic traffic (1M
+//!   conversations, 10M audit rows) and the dashboard's server times on it (writes
+//!   `docs/bench/dashboard.md`).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod bench_dashboard;
 mod bench_sdk;
 mod bench_steps;
 mod fuzz;
 mod llm_smoke;
+mod seed;
 mod tidy;
 
 /// Folders holding a `package.json` + lockfile for the official-client cross-tests.
@@ -105,6 +110,8 @@ fn main() -> Result<()> {
         Some("bench-steps") => bench_steps::run(&root, &args[1..]),
         Some("llm-smoke") => llm_smoke::run(&root, &args[1..]),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
+        Some("seed") => seed::run(&root, &args[1..]),
+        Some("bench-dashboard") => bench_dashboard::run(&root, &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps|llm-smoke|fuzz>");
             std::process::exit(2);
