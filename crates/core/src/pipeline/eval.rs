@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::agent::{self, AgentInput, StepStatus};
 use super::classify::Category;
+use super::classify::learned::RouterModel;
 use super::fixtures::{CustomerState, ScenarioWorld};
 use super::inbound::{Direction, Inbound, ThreadMessage};
 use super::profile::AppProfile;
@@ -156,18 +157,32 @@ impl ScenarioOutcome {
 
 /// Runs the whole offline pipeline on one scenario at `now` under `policy`.
 pub async fn run_scenario(scenario: &Scenario, policy: &AppPolicy, now: Millis) -> ScenarioOutcome {
+    run_scenario_with(scenario, policy, now, RouterModel::embedded()).await
+}
+
+/// [`run_scenario`] with the given learned router (`None`: the rules alone), for cross-set
+/// measurement.
+pub async fn run_scenario_with(
+    scenario: &Scenario,
+    policy: &AppPolicy,
+    now: Millis,
+    model: Option<&RouterModel>,
+) -> ScenarioOutcome {
     let inbound = scenario.inbound();
     let email = inbound.customer_email();
     let world = ScenarioWorld::new(&scenario.app, &email, scenario.customer, now);
     let profile = AppProfile::for_app(&scenario.app);
     let facts = agent::hydrate(&world, &email, now).await;
-    let route = router::route(RouteInput {
-        inbound: &inbound,
-        facts: Some(&facts),
-        policy,
-        profile: &profile,
-        canned: &[],
-    });
+    let route = router::route_with(
+        RouteInput {
+            inbound: &inbound,
+            facts: Some(&facts),
+            policy,
+            profile: &profile,
+            canned: &[],
+        },
+        model,
+    );
     let outcome = agent::run(
         AgentInput {
             inbound: &inbound,

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::classify::learned::{self, RouterModel, Signals, class_index};
 use super::classify::{self, Analysis, Category, Flags, Intent};
 use super::inbound::{CustomerFacts, Direction, Inbound, is_automated_sender};
 use super::profile::AppProfile;
@@ -107,8 +108,15 @@ pub struct RouteInput<'a> {
     pub canned: &'a [CannedResponse],
 }
 
-/// Routes a message. Pure and deterministic.
+/// Routes a message with the committed learned model ([`RouterModel::embedded`]). Pure and
+/// deterministic.
 pub fn route(input: RouteInput<'_>) -> RouteDecision {
+    route_with(input, RouterModel::embedded())
+}
+
+/// Routes a message: the rules, then (when `model` is given) the learned router's abstention
+/// on the classifier's decision.
+pub fn route_with(input: RouteInput<'_>, model: Option<&RouterModel>) -> RouteDecision {
     let inbound = input.inbound;
     let normalised = inbound.normalised();
     let has_purchases = input.facts.map(|f| !f.active_purchases().is_empty());
@@ -167,6 +175,11 @@ pub fn route(input: RouteInput<'_>) -> RouteDecision {
         );
     }
     let mut decision = classifier_rule(&analysis, input);
+    if let Some(model) = model {
+        let rule = decision.rule.clone();
+        let signals = signals(input, &analysis, &rule, decision.action);
+        learned_rule(&mut decision, model, &signals);
+    }
     if let Some(canned) = canned_rule(&analysis, input.canned, &inbound.app, &decision) {
         decision.reasons.insert(
             0,
@@ -251,6 +264,11 @@ const AUTO_SUBJECTS: &[&str] = &[
     "réponse automatique",
     "respuesta automática",
     "risposta automatica",
+    "automatisch antwoord",
+    "resposta automática",
+    "automatyczna odpowiedź",
+    "自動返信",
+    "自動応答",
     "fuera de la oficina",
     "absence du bureau",
     "undeliverable",
@@ -310,6 +328,8 @@ const AUTO_BODY: &[&str] = &[
     "on annual leave",
     "on parental leave",
     "limited access to email",
+    "ben tot en met",
+    "beperkt toegang tot mijn e mail",
     "was read on",
 ];
 
@@ -418,6 +438,97 @@ pub fn match_canned(text: &str, canned: &[CannedResponse], app: &str) -> Option<
                     body: c.body.clone(),
                 })
         })
+}
+
+// ── 5. the learned router ───────────────────────────────────────────────────────────────────
+
+/// What the learned router reads of a routed message.
+pub fn signals<'a>(
+    input: RouteInput<'a>,
+    analysis: &'a Analysis,
+    rule: &'a str,
+    rule_action: RouteAction,
+) -> Signals<'a> {
+    Signals {
+        subject: &input.inbound.subject,
+        body: &analysis.body,
+        from: &input.inbound.from,
+        thread: &input.inbound.thread,
+        has_purchases: input.facts.map(|f| !f.active_purchases().is_empty()),
+        purchase_age_days: input
+            .facts
+            .and_then(|f| f.relevant_purchase(&analysis.cleaned))
+            .and_then(|p| p.age_days),
+        language: &analysis.language,
+        flags: analysis.flags,
+        category: analysis.category,
+        for_instructor: analysis.for_instructor,
+        rule,
+        rule_action,
+    }
+}
+
+/// Calibrated abstention on the classifier's decision: a reply only when `respond` is likely
+/// enough (otherwise the most likely hand-off, silence only when that is likely), silence only
+/// when it is likely (otherwise a human looks), and a likely legal notice is urgent.
+fn learned_rule(d: &mut RouteDecision, model: &RouterModel, signals: &Signals<'_>) {
+    use RouteAction::*;
+    let p = model.probabilities(&learned::features(signals));
+    let pr = |a: RouteAction| p[class_index(a)];
+    let t = model.thresholds;
+    let shown: Vec<String> = RouteAction::ALL
+        .iter()
+        .map(|a| format!("{}={:.2}", a.as_str(), pr(*a)))
+        .collect();
+    d.reasons
+        .push(format!("learned router: {}", shown.join(" ")));
+    if d.action == EscalateUrgent {
+        return;
+    }
+    let change = |d: &mut RouteDecision, action: RouteAction, rule: &str, why: String| {
+        d.action = action;
+        d.confidence = pr(action);
+        d.rule = rule.to_owned();
+        d.reasons.insert(0, why);
+    };
+    if pr(EscalateUrgent) >= t.urgent {
+        d.flags.legal = true;
+        d.analysis.flags.legal = true;
+        let why = format!(
+            "the learned router reads a formal or legal notice (p={:.2})",
+            pr(EscalateUrgent)
+        );
+        change(d, EscalateUrgent, "learned.legal_notice", why);
+        return;
+    }
+    match d.action {
+        Respond if pr(Respond) < t.respond && d.confidence < t.trust_rules_at => {
+            let (best, pb) = [EscalateHuman, Silence, EscalateInstructor]
+                .into_iter()
+                .map(|a| (a, pr(a)))
+                .fold((EscalateHuman, -1.0), |m, x| if x.1 > m.1 { x } else { m });
+            let action = match best {
+                Silence if pb < t.silence => EscalateHuman,
+                other => other,
+            };
+            let why = format!(
+                "not confident enough to reply (p(respond)={:.2} < {:.2}): {}",
+                pr(Respond),
+                t.respond,
+                action.as_str()
+            );
+            change(d, action, "learned.abstain", why);
+        }
+        Silence if pr(Silence) < t.silence => {
+            let why = format!(
+                "not confident enough to stay silent (p(silence)={:.2} < {:.2})",
+                pr(Silence),
+                t.silence
+            );
+            change(d, EscalateHuman, "learned.unsure_silence", why);
+        }
+        _ => {}
+    }
 }
 
 // ── 4. classifier + labelling policy ────────────────────────────────────────────────────────

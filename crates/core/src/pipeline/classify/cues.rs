@@ -676,3 +676,61 @@ pub(super) const PLATFORM_PROBLEM: &[&str] = &[
 pub fn injection_cues() -> &'static [&'static str] {
     INJECTION
 }
+
+// Legal families that generalise across countries and languages (issue 17; the scenarios that
+// support each are listed in docs/eval/router.md).
+
+/// A firm writing for a client: the opening of a solicitor's or attorney's letter.
+pub(super) const LEGAL_REPRESENTATION: &[&str] = &[
+    "we act for",
+    "we act on behalf",
+    "acting on behalf of our client",
+    "this firm represents",
+    "our client",
+    "unser mandant*",
+    "notre client",
+    "onze cliënt",
+    "nuestro cliente",
+    "il nostro cliente",
+];
+
+/// Formal notices of default, breach, claim or evidence preservation, in several languages.
+pub(super) const FORMAL_NOTICE: &[&str] = &[
+    "letter before action",
+    "letter before claim",
+    "notice of breach",
+    "preservation notice",
+    "preservation of evidence",
+    "litigation hold",
+    "claimant",
+    "claim number",
+    "ingebrekestelling",
+    "in gebreke",
+    "mise en demeure",
+    "letzte aufforderung",
+    "ultimo avviso",
+    "diffida",
+    "requerimiento formal",
+    "burofax",
+    "ostateczne wezwanie",
+];
+
+/// Regulators, consumer bodies and data-protection authorities across countries.
+pub(super) const REGULATORS: &[&str] = &[
+    "attorney general",
+    "citizens advice",
+    "information commissioner*",
+    "ico",
+    "uokik",
+    "rzecznik* konsument*",
+    "aepd",
+    "protección de datos",
+    "dgccrf",
+    "garante",
+    "autoriteit persoonsgegevens",
+    "consumentenbond",
+    "datenschutzbehörde",
+    "datatilsynet",
+    "better business bureau",
+    "accc",
+];

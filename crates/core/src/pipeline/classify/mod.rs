@@ -13,7 +13,9 @@ use super::text::{self, CueText};
 mod categorise;
 mod cues;
 mod injection;
+pub mod learned;
 mod signals;
+pub mod train;
 
 use categorise::*;
 use cues::*;
@@ -223,7 +225,10 @@ pub fn analyse(message: Message<'_>, profile: &AppProfile) -> Analysis {
             injected.len()
         ));
     }
-    let legal = cues.matching(LEGAL);
+    let mut legal = cues.matching(LEGAL);
+    for family in [LEGAL_REPRESENTATION, FORMAL_NOTICE, REGULATORS] {
+        legal.extend(cues.matching(family));
+    }
     if !legal.is_empty() {
         flags.legal = true;
         reasons.push(format!("legal cues: {}", legal.join(", ")));
