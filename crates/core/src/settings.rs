@@ -373,6 +373,8 @@ pub struct RateLimitSettings {
     pub inngest: RouteQuota,
     /// `/api/v1/*`, per bearer token.
     pub api: RouteQuota,
+    /// The dashboard's sign-in form (`/login`), per client IP: password guessing.
+    pub login: RouteQuota,
     /// The stand-ins for Front and the product that `--demo` serves itself (`/sandbox/…`,
     /// `/demo-app/…`), called by the platform: unlimited by default.
     pub demo: RouteQuota,
@@ -395,6 +397,7 @@ impl Default for RateLimitSettings {
             fn_register: RouteQuota::new(30, 10),
             inngest: RouteQuota::new(1200, 300),
             api: RouteQuota::new(1200, 300),
+            login: RouteQuota::new(20, 10),
             demo: RouteQuota::new(0, 0),
             other: RouteQuota::new(1200, 300),
         }

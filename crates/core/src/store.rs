@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod sessions;
+pub use sessions::*;
+
 mod dashboard;
 pub use dashboard::*;
 
@@ -395,7 +398,7 @@ pub struct AuditFilter {
 
 /// The storage port.
 #[async_trait]
-pub trait Store: AdminStore + DashboardStore + Send + Sync + 'static {
+pub trait Store: SessionStore + AdminStore + DashboardStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -46,12 +46,13 @@ pub enum RouteClass {
     FnRegister,
     Inngest,
     Api,
+    Login,
     Demo,
     Other,
 }
 
 impl RouteClass {
-    pub const ALL: [RouteClass; 10] = [
+    pub const ALL: [RouteClass; 11] = [
         Self::Front,
         Self::Stripe,
         Self::Slack,
@@ -60,6 +61,7 @@ impl RouteClass {
         Self::FnRegister,
         Self::Inngest,
         Self::Api,
+        Self::Login,
         Self::Demo,
         Self::Other,
     ];
@@ -71,6 +73,7 @@ impl RouteClass {
             "/webhooks/stripe" => Self::Stripe,
             "/fn/register" => Self::FnRegister,
             "/api/inngest" => Self::Inngest,
+            "/login" => Self::Login,
             p if p.starts_with("/slack/") => Self::Slack,
             p if p.contains("/oauth/") => Self::Oauth,
             p if p.starts_with("/e/") => Self::Events,
@@ -91,6 +94,7 @@ impl RouteClass {
             Self::FnRegister => "fn_register",
             Self::Inngest => "inngest",
             Self::Api => "api",
+            Self::Login => "login",
             Self::Demo => "demo",
             Self::Other => "other",
         }
@@ -106,6 +110,7 @@ impl RouteClass {
             Self::FnRegister => s.fn_register,
             Self::Inngest => s.inngest,
             Self::Api => s.api,
+            Self::Login => s.login,
             Self::Demo => s.demo,
             Self::Other => s.other,
         }
@@ -416,6 +421,7 @@ mod tests {
         assert_eq!(RouteClass::of("/api/inngest"), RouteClass::Inngest);
         assert_eq!(RouteClass::of("/api/v1/approvals/{id}"), RouteClass::Api);
         assert_eq!(RouteClass::of("/api/v10"), RouteClass::Other);
+        assert_eq!(RouteClass::of("/login"), RouteClass::Login);
         assert_eq!(RouteClass::of("/healthz"), RouteClass::Other);
         assert_eq!(RouteClass::of("/demo-app/support"), RouteClass::Demo);
         assert_eq!(

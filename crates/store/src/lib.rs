@@ -10,6 +10,7 @@
 mod admin_store;
 mod dashboard_store;
 mod rows;
+mod session_store;
 mod steps;
 mod store_impl;
 

@@ -81,6 +81,33 @@ impl WebSession {
         self.post_raw(path, &all).await
     }
 
+    /// Follow a `303` (after a POST) as a browser would: `GET` its `Location` with the session
+    /// and the flash cookie it set; the page's HTML (asserts the `303` and a `200`).
+    pub async fn follow(&self, res: reqwest::Response) -> String {
+        assert_eq!(res.status().as_u16(), 303, "expected a redirect");
+        let location = res
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .expect("location")
+            .to_string();
+        let mut cookie = self.cookie.clone();
+        if let Some(flash) = set_cookie(&res, "support_flash") {
+            cookie = format!("{cookie}; {flash}");
+        }
+        let page = self
+            .client
+            .get(self.url(&location))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .expect("GET after redirect");
+        let status = page.status().as_u16();
+        let text = page.text().await.expect("body");
+        assert_eq!(status, 200, "GET {location}: {text}");
+        text
+    }
+
     /// `POST path` with exactly `fields` (no `_csrf` added), with the session cookie.
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
         self.client

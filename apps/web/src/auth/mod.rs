@@ -133,11 +133,23 @@ impl FromRequestParts<Platform> for Viewer {
         };
         let session_hash = sessions::hash(&token);
         let now = now_ms();
-        let session = match p.store.get_session(&session_hash, now).await {
+        let used = match p.store.session_use(&session_hash, now).await {
             Ok(Some(s)) => s,
             Ok(None) => return Err(refuse(parts)),
             Err(e) => return Err(NoViewer::Refused(PageError::from(e))),
         };
+        if !sessions::alive(&used, now) {
+            if let Err(e) = p.store.delete_session(&session_hash).await {
+                tracing::warn!(cause = %e, "cannot delete an expired session");
+            }
+            return Err(refuse(parts));
+        }
+        if sessions::needs_touch(&used, now)
+            && let Err(e) = p.store.touch_session(&session_hash, now).await
+        {
+            tracing::warn!(cause = %e, "cannot record a session's use");
+        }
+        let session = used.session;
         let user = match p.store.get_user(&session.user_id).await {
             Ok(Some(u)) if u.is_active() => u,
             Ok(_) => return Err(refuse(parts)),

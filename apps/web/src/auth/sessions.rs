@@ -1,5 +1,7 @@
 //! Dashboard sessions: a random token in an HttpOnly, SameSite=Lax cookie (Secure when
-//! `public_url` is https), stored hashed (SHA-256) in the store with an absolute expiry.
+//! `public_url` is https), stored hashed (SHA-256) in the store, with an absolute expiry
+//! ([`ABSOLUTE_MS`] after it started) and an idle expiry ([`IDLE_MS`] after its last use;
+//! uses are recorded at most once a minute).
 //!
 //! [`start_session`] is the one way a session begins (the password login here, OIDC in
 //! `auth::oidc`): it stores the session and returns the `Set-Cookie` header value.
@@ -7,7 +9,7 @@
 use axum::http::HeaderMap;
 use support_core::auth;
 use support_core::crypto;
-use support_core::store::{SessionRow, StoreError};
+use support_core::store::{SessionRow, SessionUse, StoreError};
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
 
@@ -19,6 +21,21 @@ pub const ABSOLUTE_MS: Millis = 12 * 60 * 60 * 1000;
 
 /// How long a session lives without a request: 2 hours.
 pub const IDLE_MS: Millis = 2 * 60 * 60 * 1000;
+
+/// How often a session's use is written (its idle expiry is that much coarser).
+pub const TOUCH_EVERY_MS: Millis = 60 * 1000;
+
+/// Whether a stored session (its absolute expiry checked by the store) is still alive at `now`:
+/// used within [`IDLE_MS`] and younger than [`ABSOLUTE_MS`].
+pub fn alive(s: &SessionUse, now: Millis) -> bool {
+    let last = s.last_seen_at.max(s.session.created_at);
+    now < s.session.expires_at && now - s.session.created_at < ABSOLUTE_MS && now - last < IDLE_MS
+}
+
+/// Whether the session's use at `now` should be written.
+pub fn needs_touch(s: &SessionUse, now: Millis) -> bool {
+    now - s.last_seen_at.max(s.session.created_at) >= TOUCH_EVERY_MS
+}
 
 /// Whether cookies must be `Secure`: the platform is reached over https.
 pub fn secure(p: &Platform) -> bool {
@@ -90,4 +107,45 @@ pub async fn end_session(p: &Platform, headers: &HeaderMap) -> Result<String, St
         p.store.delete_session(&hash(&token)).await?;
     }
     Ok(clear_cookie(p, COOKIE))
+}
+
+/// End every session of `user_id` (sign out everywhere, deactivation, password reset).
+pub async fn end_all_sessions(p: &Platform, user_id: &str) -> Result<u64, StoreError> {
+    p.store.delete_user_sessions(user_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use support_core::retention::{Clock, ManualClock};
+
+    fn session(created_at: Millis, last_seen_at: Millis) -> SessionUse {
+        SessionUse {
+            session: SessionRow {
+                token_hash: "h".into(),
+                user_id: "u".into(),
+                created_at,
+                expires_at: created_at + ABSOLUTE_MS,
+            },
+            last_seen_at,
+        }
+    }
+
+    #[test]
+    fn idle_and_absolute_expiry_on_the_manual_clock() {
+        let clock = ManualClock::new(1_000_000);
+        let start = clock.now_ms();
+        let s = session(start, 0);
+        assert!(alive(&s, clock.now_ms()));
+        clock.advance(IDLE_MS - 1);
+        assert!(alive(&s, clock.now_ms()), "just within the idle time");
+        clock.advance(1);
+        assert!(!alive(&s, clock.now_ms()), "idle for IDLE_MS");
+        // Used regularly, it still ends at the absolute expiry.
+        let used = session(start, start + ABSOLUTE_MS - 1000);
+        assert!(alive(&used, start + ABSOLUTE_MS - 1));
+        assert!(!alive(&used, start + ABSOLUTE_MS));
+        assert!(!needs_touch(&s, start + TOUCH_EVERY_MS - 1));
+        assert!(needs_touch(&s, start + TOUCH_EVERY_MS));
+    }
 }

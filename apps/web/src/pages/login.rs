@@ -1,6 +1,12 @@
 //! `GET /login`, `POST /login` (email + password, argon2id), `POST /logout` and
 //! `POST /logout/everywhere`.
 //!
+//! Brute force: `/login` has its own per-source rate limit (`rate_limit.login`, the edge), and
+//! an account with [`MAX_FAILURES`] failed sign-ins within [`WINDOW_MS`] is locked for
+//! [`LOCK_MS`] (`login.locked`, audited once per lock; `423 account_locked` meanwhile, even with
+//! the right password). Failed sign-ins are audited as sampled refusals (`login.failed`),
+//! successes always (`login.succeeded`).
+//!
 //! The login form has no session yet, so its CSRF check is a double-submit cookie
 //! ([`csrf::LOGIN_COOKIE`]). A success starts a session ([`sessions::start_session`]) and
 //! redirects to `next` (a local path only); a failure says only "email or password is
@@ -18,13 +24,23 @@ use serde::Deserialize;
 use serde_json::json;
 use support_core::audit::AuditEvent;
 use support_core::crypto::{self, ct_eq};
+use support_core::store::{LoginLockout, UserRow};
+use support_core::time::{Millis, now_ms};
 use support_host::Platform;
 
 pub fn router() -> Router<Platform> {
     Router::new()
         .route("/login", get(form).post(login))
         .route("/logout", post(logout))
+        .route("/logout/everywhere", post(logout_everywhere))
 }
+
+/// Failed sign-ins within [`WINDOW_MS`] that lock an account.
+pub const MAX_FAILURES: i64 = 5;
+/// The window failed sign-ins are counted in.
+pub const WINDOW_MS: Millis = 15 * 60 * 1000;
+/// How long a locked account stays locked.
+pub const LOCK_MS: Millis = 15 * 60 * 1000;
 
 #[derive(Debug, Default, Deserialize)]
 struct LoginQuery {
@@ -126,6 +142,17 @@ async fn login(
         .as_ref()
         .and_then(|u| u.password_hash.clone())
         .unwrap_or_else(|| dummy_hash().to_string());
+    // A locked account is refused before its password is even checked.
+    let now = now_ms();
+    if let Some(u) = &user {
+        match p.store.login_lockout(&u.id).await {
+            Ok(Some(l)) if l.locked_until.is_some_and(|t| t > now) => {
+                return login_page(&p, &headers, &next, &email, Some(locked()));
+            }
+            Ok(_) => {}
+            Err(e) => return login_page(&p, &headers, &next, &email, Some(e.into())),
+        }
+    }
     let password = f.password;
     let ok =
         tokio::task::spawn_blocking(move || support_core::auth::verify_password(&password, &phc))
@@ -144,14 +171,24 @@ async fn login(
             {
                 tracing::warn!(cause = %e, "cannot audit a failed login");
             }
-            let refused = PageError::new(
+            let mut refused = PageError::new(
                 StatusCode::UNAUTHORIZED,
                 "login_failed",
                 "Email or password is incorrect.",
             );
+            if let Some(u) = &user {
+                match record_failure(&p, u, now).await {
+                    Ok(true) => refused = locked(),
+                    Ok(false) => {}
+                    Err(e) => refused = e.into(),
+                }
+            }
             return login_page(&p, &headers, &next, &email, Some(refused));
         }
     };
+    if let Err(e) = p.store.clear_login_lockout(&user.id).await {
+        return login_page(&p, &headers, &next, &email, Some(e.into()));
+    }
     let set_cookie = match sessions::start_session(&p, &user.id, "password").await {
         Ok(c) => c,
         Err(e) => return login_page(&p, &headers, &next, &email, Some(e.into())),
@@ -187,5 +224,75 @@ async fn logout(
     tracing::info!(user_id = %viewer.user_id, "signed out");
     let mut res = ui::redirect_with_flash(&p, "/login", Flash::info("You are signed out."));
     ui::append_cookie(&mut res, &clear);
+    Ok(res)
+}
+
+fn locked() -> PageError {
+    PageError::new(
+        StatusCode::LOCKED,
+        "account_locked",
+        format!(
+            "Too many failed sign-ins: this account is locked for {} minutes. Try again later, \
+             or ask an admin to reset your password.",
+            LOCK_MS / 60_000
+        ),
+    )
+}
+
+/// Count a failed sign-in of an existing account; `true` when it locks the account now
+/// (audited as `login.locked`).
+async fn record_failure(
+    p: &Platform,
+    u: &UserRow,
+    now: Millis,
+) -> Result<bool, support_core::store::StoreError> {
+    let mut l = match p.store.login_lockout(&u.id).await? {
+        Some(l) if now - l.window_start < WINDOW_MS => l,
+        _ => LoginLockout {
+            user_id: u.id.clone(),
+            failures: 0,
+            window_start: now,
+            locked_until: None,
+        },
+    };
+    l.failures += 1;
+    let locks = l.failures >= MAX_FAILURES && l.locked_until.is_none_or(|t| t <= now);
+    if locks {
+        l.locked_until = Some(now + LOCK_MS);
+    }
+    p.store.put_login_lockout(&l).await?;
+    if locks {
+        p.store
+            .append_audit(&AuditEvent::new(
+                "login.locked",
+                "system",
+                json!({"user_id": u.id, "email": u.email, "failures": l.failures,
+                       "locked_until": l.locked_until}),
+            ))
+            .await?;
+    }
+    Ok(locks)
+}
+
+/// End every session of the viewer (every browser), audited.
+async fn logout_everywhere(
+    State(p): State<Platform>,
+    posted: Posted<Empty>,
+) -> Result<Response, PageError> {
+    let viewer = posted.viewer;
+    let ended = sessions::end_all_sessions(&p, &viewer.user_id).await?;
+    p.store
+        .append_audit(&AuditEvent::new(
+            "session.ended_everywhere",
+            viewer.actor(),
+            json!({"user_id": viewer.user_id, "sessions": ended}),
+        ))
+        .await?;
+    let mut res = ui::redirect_with_flash(
+        &p,
+        "/login",
+        Flash::info(format!("You are signed out everywhere ({ended} sessions).")),
+    );
+    ui::append_cookie(&mut res, &sessions::clear_cookie(&p, sessions::COOKIE));
     Ok(res)
 }

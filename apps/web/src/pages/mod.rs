@@ -3,6 +3,7 @@
 //! one place.
 
 pub mod login;
+pub mod users;
 
 use crate::auth::Viewer;
 use crate::ui::{self, EmptyState, Nav, Page, PageError, Table};
@@ -20,6 +21,7 @@ pub fn router() -> Router<Platform> {
         // Overview (H13b replaces `home` with `overview::page`).
         .route("/", get(home))
         .merge(login::router())
+        .merge(users::router())
 }
 
 /// A placeholder Overview until the real one lands: the apps and the database state.

@@ -43,5 +43,5 @@ pub const NAV: &[NavItem] = &[
     NavItem { nav: Nav::Analytics, label: "Analytics", path: "/analytics", built: false, role: Role::Viewer },
     NavItem { nav: Nav::DeadLetters, label: "Dead letters", path: "/dead-letters", built: false, role: Role::Admin },
     NavItem { nav: Nav::Apps, label: "Apps", path: "/apps", built: false, role: Role::Viewer },
-    NavItem { nav: Nav::Users, label: "Users", path: "/users", built: false, role: Role::Admin },
+    NavItem { nav: Nav::Users, label: "Users", path: "/users", built: true, role: Role::Admin },
 ];

@@ -62,6 +62,10 @@ fn top_bar(viewer: &Viewer, apps: &[String]) -> AnyView {
                     {csrf_field(viewer)}
                     <button type="submit" class="link">"Sign out"</button>
                 </form>
+                <form method="post" action="/logout/everywhere" class="inline">
+                    {csrf_field(viewer)}
+                    <button type="submit" class="link">"everywhere"</button>
+                </form>
             </div>
         </header>
     }
