@@ -12,6 +12,9 @@
 //! - `cargo xtask llm-smoke`: opt-in, not part of `test`: the OpenAI-compatible adapter against
 //!   llama.cpp (`llama-cpp-python[server]` in a venv under the target dir, with a GGUF model
 //!   from PyPI); wire compatibility, not answer quality (writes `target/llm-smoke-report.json`).
+//! - `cargo xtask train-router [--report]`: trains the learned router on the dev and train
+//!   scenarios into `crates/core/models/router.json` (reproducible; a core test retrains and
+//!   compares); `--report` writes the cross-set figures to `docs/eval/router-figures.md`.
 //! - `cargo xtask fuzz [--cases N]`: opt-in, not part of `test`: the property tests of every
 //!   signature verifier and webhook parser in release, 100,000 cases per property (writes
 //!   `target/fuzz-report.json`).
@@ -110,6 +113,7 @@ fn main() -> Result<()> {
         Some("bench-steps") => bench_steps::run(&root, &args[1..]),
         Some("llm-smoke") => llm_smoke::run(&root, &args[1..]),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
+        Some("train-router") => train_router(&root, &args[1..]),
         Some("seed") => seed::run(&root, &args[1..]),
         Some("bench-dashboard") => bench_dashboard::run(&root, &args[1..]),
         _ => {
@@ -117,6 +121,17 @@ fn main() -> Result<()> {
             std::process::exit(2);
         }
     }
+}
+
+/// `cargo xtask train-router [--report]`: the learned router from `../shared/scenarios/{dev,train}`
+/// into `crates/core/models/router.json` (with `--report`, the cross-set figures into
+/// `docs/eval/router-figures.md`), through core's `train_router` example.
+fn train_router(root: &Path, args: &[String]) -> Result<()> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(["run", "-p", "support-core", "--example", "train_router", "--"])
+        .args(args)
+        .current_dir(root);
+    run(&mut cmd)
 }
 
 #[cfg(test)]

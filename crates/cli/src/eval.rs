@@ -172,6 +172,21 @@ impl EvalRun {
         })
     }
 
+    /// The runs of several folders as one (the total of `skill eval DIR DIR...`).
+    pub fn combine(runs: &[EvalRun]) -> EvalRun {
+        let outcomes: Vec<ScenarioOutcome> = runs
+            .iter()
+            .flat_map(|r| r.outcomes.iter().cloned())
+            .collect();
+        EvalRun {
+            report: EvalReport::compute(&outcomes),
+            outcomes,
+            latencies_ms: runs.iter().flat_map(|r| r.latencies_ms.clone()).collect(),
+            usage: runs.iter().flat_map(|r| r.usage.clone()).collect(),
+            model: runs.iter().find_map(|r| r.model.clone()),
+        }
+    }
+
     /// Why `--gate` fails (empty when it passes).
     pub fn gate_failures(&self) -> Vec<String> {
         let r = &self.report;

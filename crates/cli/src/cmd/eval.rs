@@ -8,10 +8,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// A folder of scenario files (see shared/scenarios/README.md).
-    pub dir: PathBuf,
+    /// Folders of scenario files (see shared/scenarios/README.md); with several, each is
+    /// reported and then the total.
+    #[arg(required = true, num_args = 1..)]
+    pub dirs: Vec<PathBuf>,
     /// Exit 3 below the thresholds: respond precision 0.92, recall 0.95, FP rate 0.03,
-    /// FN rate 0.02, escalate_urgent recall 1.0.
+    /// FN rate 0.02, escalate_urgent recall 1.0 (on the total of every folder).
     #[arg(long)]
     pub gate: bool,
     /// Run the agent step through a model: a provider named in `llm.providers`.
@@ -36,10 +38,10 @@ pub enum EvalSteps {
 
 #[cfg(feature = "demo")]
 pub(crate) async fn run(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
-    if !args.dir.is_dir() {
+    if let Some(dir) = args.dirs.iter().find(|d| !d.is_dir()) {
         return Err(usage(format!(
             "{} is not a folder of scenario files",
-            args.dir.display()
+            dir.display()
         )));
     }
     let progress = !cli.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -69,16 +71,47 @@ pub(crate) async fn run(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
         }
         _ => None,
     };
-    let run = crate::eval::run_with(&args.dir, progress, model)
-        .await
-        .map_err(|e| Failure {
-            code: exit::FAILED,
-            message: e,
-        })?;
+    let mut runs = Vec::with_capacity(args.dirs.len());
+    for dir in &args.dirs {
+        runs.push(
+            crate::eval::run_with(dir, progress, model.clone())
+                .await
+                .map_err(|e| Failure {
+                    code: exit::FAILED,
+                    message: e,
+                })?,
+        );
+    }
+    let several = runs.len() > 1;
+    let run = crate::eval::EvalRun::combine(&runs);
     let failures = run.gate_failures();
-    emit(cli, &run.to_json(), || {
+    let mut json = run.to_json();
+    if several {
+        json["sets"] = serde_json::Value::Array(
+            args.dirs
+                .iter()
+                .zip(&runs)
+                .map(|(dir, r)| {
+                    let mut v = r.to_json();
+                    v["dir"] = serde_json::Value::from(dir.display().to_string());
+                    v
+                })
+                .collect(),
+        );
+    }
+    let per_set: String = if several {
+        args.dirs
+            .iter()
+            .zip(&runs)
+            .map(|(dir, r)| format!("== {}\n{}\n\n", dir.display(), r.report))
+            .collect::<String>()
+            + "== total\n"
+    } else {
+        String::new()
+    };
+    emit(cli, &json, || {
         format!(
-            "{}\nlatency (webhook to settled run): p50 {:.1} ms, p99 {:.1} ms\n{}{}",
+            "{per_set}{}\nlatency (webhook to settled run): p50 {:.1} ms, p99 {:.1} ms\n{}{}",
             run.report,
             run.percentile(50.0),
             run.percentile(99.0),
