@@ -80,6 +80,15 @@ async fn replay(
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Admin)?;
+    let done = replay_letter(&p, &id, &caller.actor)
+        .await
+        .map_err(replay_error)?;
+    Ok((StatusCode::ACCEPTED, Json(done)))
+}
+
+/// Replay dead letter `id` as `actor` through [`replay_dead_letter`] with this platform's
+/// ports: the one replay of the JSON API and the dashboard (the CLI builds the same deps).
+pub async fn replay_letter(p: &Platform, id: &str, actor: &str) -> Result<Value, ReplayError> {
     let payments = support_connectors::stripe::from_settings(&p.settings.stripe);
     let alerts = support_connectors::slack::from_settings(&p.settings.slack);
     let runs: Option<&dyn RunReplayer> =
@@ -94,8 +103,5 @@ async fn replay(
         runs,
         alerts: alerts.as_deref().map(|c| c as _),
     };
-    let done = replay_dead_letter(&deps, &id, &caller.actor)
-        .await
-        .map_err(replay_error)?;
-    Ok((StatusCode::ACCEPTED, Json(done)))
+    replay_dead_letter(&deps, id, actor).await
 }

@@ -171,6 +171,13 @@ async fn connect_link(
     Path(slug): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
+    Ok(Json(mint_connect_link(&p, &slug, &caller.actor).await?))
+}
+
+/// Mint the Connect link of app `slug` for `actor` (audited as `stripe.connect_link_created`):
+/// `{app, url, redirect_uri, expires_at, stripe_account}`. Shared by the JSON API and the
+/// dashboard's Apps page.
+pub async fn mint_connect_link(p: &Platform, slug: &str, actor: &str) -> Result<Value, ApiError> {
     let Some(client_id) = p
         .settings
         .stripe
@@ -186,7 +193,7 @@ async fn connect_link(
     };
     let app = p
         .store
-        .get_app(&slug)
+        .get_app(slug)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("app {slug}")))?;
     let now = now_ms();
@@ -202,19 +209,19 @@ async fn connect_link(
         .append_audit(
             &AuditEvent::new(
                 "stripe.connect_link_created",
-                caller.actor.clone(),
+                actor,
                 json!({"redirect_uri": redirect_uri, "expires_at": now + sc::STATE_TTL_MS}),
             )
             .app(&app.slug),
         )
         .await?;
-    Ok(Json(json!({
+    Ok(json!({
         "app": app.slug,
         "url": url,
         "redirect_uri": redirect_uri,
         "expires_at": now + sc::STATE_TTL_MS,
         "stripe_account": app.stripe_account,
-    })))
+    }))
 }
 
 #[derive(Debug, Deserialize)]

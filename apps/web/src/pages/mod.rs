@@ -2,6 +2,10 @@
 //! Every route of the dashboard is listed in [`router`], so `/` and each page are wired in
 //! one place.
 
+pub mod approvals;
+pub mod apps;
+pub mod audit;
+pub mod dead_letters;
 pub mod login;
 pub mod users;
 
@@ -21,6 +25,10 @@ pub fn router() -> Router<Platform> {
         // Overview (H13b replaces `home` with `overview::page`).
         .route("/", get(home))
         .merge(login::router())
+        .merge(approvals::router())
+        .merge(audit::router())
+        .merge(dead_letters::router())
+        .merge(apps::router())
         .merge(users::router())
 }
 

@@ -36,12 +36,12 @@ pub struct NavItem {
 pub const NAV: &[NavItem] = &[
     NavItem { nav: Nav::Overview, label: "Overview", path: "/", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Conversations, label: "Conversations", path: "/conversations", built: false, role: Role::Viewer },
-    NavItem { nav: Nav::Approvals, label: "Approvals", path: "/approvals", built: false, role: Role::Viewer },
-    NavItem { nav: Nav::Audit, label: "Audit", path: "/audit", built: false, role: Role::Viewer },
+    NavItem { nav: Nav::Approvals, label: "Approvals", path: "/approvals", built: true, role: Role::Viewer },
+    NavItem { nav: Nav::Audit, label: "Audit", path: "/audit", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Knowledge, label: "Knowledge", path: "/knowledge", built: false, role: Role::Viewer },
     NavItem { nav: Nav::Trust, label: "Trust", path: "/trust", built: false, role: Role::Viewer },
     NavItem { nav: Nav::Analytics, label: "Analytics", path: "/analytics", built: false, role: Role::Viewer },
-    NavItem { nav: Nav::DeadLetters, label: "Dead letters", path: "/dead-letters", built: false, role: Role::Admin },
-    NavItem { nav: Nav::Apps, label: "Apps", path: "/apps", built: false, role: Role::Viewer },
+    NavItem { nav: Nav::DeadLetters, label: "Dead letters", path: "/dead-letters", built: true, role: Role::Admin },
+    NavItem { nav: Nav::Apps, label: "Apps", path: "/apps", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Users, label: "Users", path: "/users", built: true, role: Role::Admin },
 ];
