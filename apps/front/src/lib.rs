@@ -1,15 +1,15 @@
 //! `support-front`: Front's application webhook (`POST /webhooks/front`) and the sidebar plugin
-//! (`/plugin/front`). The intake arrives with the spine issue; until then these routes answer
-//! `501 not_implemented` so the route table stays stable.
+//! (`/plugin/front`, its JSON under `/plugin/front/api/`; see [`plugin`]).
 
 pub mod intake;
+pub mod plugin;
 #[cfg(feature = "demo")]
 pub mod sandbox;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use support_host::{ApiError, Platform};
 
 /// The Front app's error type, with a stable machine-readable `code`. Causes are logged,
@@ -72,23 +72,21 @@ impl IntoResponse for FrontError {
     }
 }
 
-async fn plugin() -> FrontError {
-    FrontError::NotImplemented("the Front sidebar plugin")
-}
-
 /// The Front service, for `support-front` and `skill dev`.
 pub const SERVICE: support_host::Service = support_host::Service {
     name: "front",
     routes: &[
         "POST /webhooks/front               Front's application webhook (signed)",
-        "GET  /plugin/front                 the Front sidebar plugin",
+        "GET  /plugin/front                 the Front sidebar plugin (auth_secret)",
+        "*    /plugin/front/api/...          the plugin's JSON (signed session token)",
+        "GET  /plugin/front/link             link a Front teammate to a platform user",
     ],
     mount,
 };
 
 /// Front's routes, for `skill dev` and `support-front`.
-pub fn mount(_: &Platform) -> Router<Platform> {
+pub fn mount(p: &Platform) -> Router<Platform> {
     Router::new()
         .route("/webhooks/front", post(intake::webhook))
-        .route("/plugin/front", get(plugin))
+        .merge(plugin::router(p))
 }

@@ -182,7 +182,15 @@ pub struct FrontSettings {
     /// Application-webhook signing secrets; any of them verifies (rotation).
     pub signing_secrets: Vec<Secret>,
     pub api_url: String,
+    /// The sidebar plugin's `auth_secret`s (the value set in Front's plugin settings); any of
+    /// them admits (rotation). Empty: the plugin answers 401 to everyone.
+    pub plugin_auth_secrets: Vec<Secret>,
+    /// Who may frame the plugin: the CSP `frame-ancestors` sources.
+    pub plugin_frame_ancestors: String,
 }
+
+/// Front's own origins, the default `front.plugin_frame_ancestors`.
+pub const FRONT_FRAME_ANCESTORS: &str = "https://*.frontapp.com https://*.frontapplication.com";
 
 impl Default for FrontSettings {
     fn default() -> Self {
@@ -190,6 +198,8 @@ impl Default for FrontSettings {
             api_token: None,
             signing_secrets: Vec::new(),
             api_url: "https://api2.frontapp.com".into(),
+            plugin_auth_secrets: Vec::new(),
+            plugin_frame_ancestors: FRONT_FRAME_ANCESTORS.into(),
         }
     }
 }

@@ -22,6 +22,9 @@ pub use status::*;
 mod admin;
 pub use admin::*;
 
+mod plugin;
+pub use plugin::*;
+
 /// What to record. `kind` is dotted, e.g. `route.decided`, `tool.called`, `webhook.ignored`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -398,7 +401,9 @@ pub struct AuditFilter {
 
 /// The storage port.
 #[async_trait]
-pub trait Store: SessionStore + AdminStore + DashboardStore + Send + Sync + 'static {
+pub trait Store:
+    SessionStore + AdminStore + DashboardStore + PluginStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -47,6 +47,13 @@ pub struct DemoState {
     /// authenticates `POST /fn/register` (its bearer). Used when none is configured.
     #[serde(default)]
     pub inngest_signing_key: String,
+    /// The Front sidebar plugin's `auth_secret` (put into `front.plugin_auth_secrets` when none
+    /// is configured).
+    #[serde(default)]
+    pub front_plugin_auth_secret: String,
+    /// The plugin page as Front would open it: `{base}/plugin/front?auth_secret=…`.
+    #[serde(default)]
+    pub front_plugin_url: String,
 }
 
 impl std::fmt::Debug for DemoState {
@@ -100,6 +107,14 @@ fn demo_signing_key() -> String {
     format!("signkey-demo-{}", crypto::random_hex(32))
 }
 
+/// The Front plugin page with its `auth_secret`, as Front opens it.
+pub fn plugin_url(base: &str, secret: &str) -> String {
+    format!(
+        "{}/plugin/front?auth_secret={secret}",
+        base.trim_end_matches('/')
+    )
+}
+
 pub fn demo_json_path(data_dir: &Path) -> PathBuf {
     data_dir.join("demo.json")
 }
@@ -136,6 +151,8 @@ pub fn prepare(settings: &mut Settings) -> Result<DemoState, HostError> {
             api_token: auth::mint_token().plaintext,
             inngest_event_key: crypto::random_hex(16),
             inngest_signing_key: String::new(),
+            front_plugin_auth_secret: String::new(),
+            front_plugin_url: String::new(),
         },
     };
     let mut state = state;
@@ -145,6 +162,13 @@ pub fn prepare(settings: &mut Settings) -> Result<DemoState, HostError> {
     }
     if settings.inngest.signing_key.is_none() {
         settings.inngest.signing_key = Some(Secret::new(state.inngest_signing_key.clone()));
+    }
+    if state.front_plugin_auth_secret.is_empty() {
+        state.front_plugin_auth_secret = crypto::random_hex(24);
+    }
+    if settings.front.plugin_auth_secrets.is_empty() {
+        settings.front.plugin_auth_secrets =
+            vec![Secret::new(state.front_plugin_auth_secret.clone())];
     }
     if settings.front.signing_secrets.is_empty() {
         settings.front.signing_secrets = vec![Secret::new(state.front_signing_secret.clone())];
@@ -254,6 +278,7 @@ pub async fn seed(p: &Services, base: &str, state: &DemoState) -> Result<(), Hos
     }
     let mut written = state.clone();
     written.base_url = base.to_string();
+    written.front_plugin_url = plugin_url(base, &state.front_plugin_auth_secret);
     let json = serde_json::to_vec_pretty(&written).map_err(|e| HostError::Io(e.to_string()))?;
     write_private(&demo_json_path(&p.settings.data_dir), &json)?;
     tracing::info!(apps = state.apps.len(), "demo seeded");

@@ -298,7 +298,11 @@ fn compose(
         .method_not_allowed_fallback(crate::error::method_not_allowed)
         .layer(middleware::from_fn_with_state(edge, crate::limits::edge))
         .layer(middleware::from_fn(record_metrics))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path, never the query: it can carry secrets (the Front plugin's
+        // `auth_secret`, OAuth codes).
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
@@ -495,11 +499,17 @@ pub fn announce(p: &Platform, services: &[Service]) {
     if !p.settings.worker {
         println!("  worker:    off (web-only: runs are left to the fleet's workers)");
     }
-    if p.demo.is_some() {
+    if let Some(demo) = &p.demo {
         println!(
             "  demo:      {}",
             p.settings.data_dir.join("demo.json").display()
         );
+        if services.iter().any(|s| s.name == "front") {
+            println!(
+                "  plugin:    {}",
+                crate::demo::plugin_url(&base, &demo.front_plugin_auth_secret)
+            );
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod admin_store;
 mod dashboard_store;
+mod plugin_store;
 mod rows;
 mod session_store;
 mod steps;
