@@ -34,6 +34,7 @@ pub fn dashboard_router(p: &Platform) -> axum::Router<Platform> {
         .merge(pages::router())
         .merge(auth::oidc::router())
         .route("/ui/style.css", axum::routing::get(ui::headers::stylesheet))
+        .route("/pkg/{file}", axum::routing::get(ui::headers::bundle_file))
         .layer(axum::middleware::from_fn_with_state(
             p.clone(),
             ui::headers::security_headers,

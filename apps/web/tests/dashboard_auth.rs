@@ -135,6 +135,8 @@ async fn dashboard_responses_carry_the_security_headers() {
         assert!(!html.contains("<script"), "no inline script: {html}");
         assert!(!html.contains("style=\""), "no inline style: {html}");
     }
+    // No hydrate bundle was built here: no script, and /pkg/ serves nothing.
+    assert_eq!(s.get("/pkg/boot.js").await.status().as_u16(), 404);
     let css = s.get("/ui/style.css").await;
     assert_eq!(css.status().as_u16(), 200);
     assert!(header(&css, "content-type").starts_with("text/css"));

@@ -504,6 +504,12 @@ pub fn announce(p: &Platform, services: &[Service]) {
             "  demo:      {}",
             p.settings.data_dir.join("demo.json").display()
         );
+        if services.iter().any(|s| s.name == "web") {
+            println!(
+                "  login:     {base}/login as {} / {}",
+                demo.admin.email, demo.admin.password
+            );
+        }
         if services.iter().any(|s| s.name == "front") {
             println!(
                 "  plugin:    {}",

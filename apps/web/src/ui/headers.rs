@@ -41,10 +41,59 @@ pub fn content_security_policy(hydrate: bool) -> String {
     )
 }
 
-/// The hydration `<script>` tags, only when the wasm bundle was built (see docs/dashboard.md);
-/// `None` for the server-rendered build.
+/// Where the hydrate bundle is looked for: `$LEPTOS_SITE_ROOT/pkg` (default `target/site/pkg`,
+/// Leptos' convention), holding `support_web.js` and `support_web_bg.wasm` from
+/// `wasm-bindgen` (see docs/dashboard.md).
+pub fn bundle_dir() -> std::path::PathBuf {
+    let root = std::env::var_os("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into());
+    std::path::PathBuf::from(root).join("pkg")
+}
+
+/// The bundle's files the server serves under `/pkg/`.
+const BUNDLE_FILES: [&str; 2] = ["support_web.js", "support_web_bg.wasm"];
+
+/// Whether the hydrate bundle exists (checked once per process).
+pub fn bundle_present() -> bool {
+    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PRESENT.get_or_init(|| {
+        let dir = bundle_dir();
+        BUNDLE_FILES.iter().all(|f| dir.join(f).is_file())
+    })
+}
+
+/// The hydration `<script>` tag, only when the wasm bundle was built; `None` for the
+/// server-rendered build (the default). The loader is a file we serve (`/pkg/boot.js`), so the
+/// CSP needs no inline script.
 pub fn hydrate_scripts() -> Option<String> {
-    None
+    bundle_present().then(|| "<script type=\"module\" src=\"/pkg/boot.js\"></script>".to_string())
+}
+
+/// The loader: fetch the wasm module and hydrate the page.
+const BOOT_JS: &str = "import init, { hydrate } from './support_web.js';\nawait init('/pkg/support_web_bg.wasm');\nhydrate();\n";
+
+/// `GET /pkg/{file}`: the hydrate bundle (404 when it was not built).
+pub async fn bundle_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    use axum::http::StatusCode;
+    if !bundle_present() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let (body, kind) = match file.as_str() {
+        "boot.js" => (BOOT_JS.as_bytes().to_vec(), "text/javascript"),
+        "support_web.js" | "support_web_bg.wasm" => match std::fs::read(bundle_dir().join(&file)) {
+            Ok(bytes) if file.ends_with(".js") => (bytes, "text/javascript"),
+            Ok(bytes) => (bytes, "application/wasm"),
+            Err(_) => return StatusCode::NOT_FOUND.into_response(),
+        },
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (CONTENT_TYPE, kind),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Middleware on dashboard routes: CSP, `X-Frame-Options`, `Referrer-Policy`,
