@@ -35,7 +35,7 @@ pub struct NavItem {
 #[rustfmt::skip]
 pub const NAV: &[NavItem] = &[
     NavItem { nav: Nav::Overview, label: "Overview", path: "/", built: true, role: Role::Viewer },
-    NavItem { nav: Nav::Conversations, label: "Conversations", path: "/conversations", built: false, role: Role::Viewer },
+    NavItem { nav: Nav::Conversations, label: "Conversations", path: "/conversations", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Approvals, label: "Approvals", path: "/approvals", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Audit, label: "Audit", path: "/audit", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Knowledge, label: "Knowledge", path: "/knowledge", built: false, role: Role::Viewer },
