@@ -380,7 +380,7 @@ impl DashboardStore for Db {
         .map(rows::message)
         .collect::<R<Vec<_>>>()?;
         let drafts = self.list_drafts(front_id).await?;
-        let actions = support_core::store::Store::list_actions(self, front_id).await?;
+        let actions = ApprovalStore::list_actions(self, front_id).await?;
         let approvals = sqlx::query(
             "SELECT ap.id, ap.action_id, ap.channel, ap.slack_channel, ap.slack_ts, ap.status, \
              ap.decided_by, ap.reason, ap.expires_at, ap.created_at, ap.decided_at, \

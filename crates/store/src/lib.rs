@@ -8,8 +8,16 @@
 //! separate pool.
 
 mod admin_store;
+mod approval_store;
+mod apps_store;
+mod audit_store;
+mod conversation_store;
 mod dashboard_store;
+mod delivery_store;
+mod identity_store;
+mod knowledge_store;
 mod plugin_store;
+mod retention_store;
 mod rows;
 mod session_store;
 mod steps;

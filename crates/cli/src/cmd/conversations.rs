@@ -3,7 +3,7 @@
 use super::{Cli, Failure, emit, exit, load_settings, open_db};
 use clap::Subcommand;
 use serde_json::json;
-use support_core::store::Store;
+use support_core::store::prelude::*;
 
 #[derive(Debug, Subcommand)]
 pub enum ConversationsCmd {

@@ -4,7 +4,7 @@ use super::{Cli, Failure, cli_actor, emit, event_sink, exit, load_settings, open
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support_core::store::Store;
+use support_core::store::prelude::*;
 
 /// `skill dead-letters list|replay` (the same checks as `/api/v1/dead-letters`).
 #[derive(Debug, Subcommand)]

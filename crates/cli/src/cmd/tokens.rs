@@ -4,7 +4,7 @@ use super::{Cli, Failure, emit, exit, load_settings, open_db, usage};
 use clap::Subcommand;
 use serde_json::json;
 use support_core::auth::Role;
-use support_core::store::Store;
+use support_core::store::prelude::*;
 use support_core::time::now_ms;
 
 #[derive(Debug, Subcommand)]
