@@ -444,11 +444,16 @@ async fn a_front_outage_is_retried_then_dead_lettered_with_its_cause() {
         letter.payload["event"]["data"]["conversation_id"],
         d.conversation_id.as_str()
     );
-    assert!(
-        audit_kinds(&app, &d.conversation_id)
-            .await
-            .contains(&"run.dead_lettered".to_string())
-    );
+    // The letter and its audit entry are two writes of one step: wait for the second.
+    engine
+        .wait_until("the dead letter's audit entry", WAIT, || async {
+            Ok(audit_kinds(&app, &d.conversation_id)
+                .await
+                .contains(&"run.dead_lettered".to_string())
+                .then_some(()))
+        })
+        .await
+        .unwrap();
     // Exactly one, even though the runner kept going.
     let letters = app.platform.store.list_dead_letters(false).await.unwrap();
     assert_eq!(letters.iter().filter(|l| l.ref_id == run.run.id).count(), 1);
