@@ -35,7 +35,11 @@ mod seed;
 mod tidy;
 
 /// Folders holding a `package.json` + lockfile for the official-client cross-tests.
-const NPM_DIRS: &[&str] = &["crates/sdk/tests/npm", "crates/steps/tests/inngest-js"];
+const NPM_DIRS: &[&str] = &[
+    "crates/sdk/tests/npm",
+    "crates/steps/tests/inngest-js",
+    "apps/front/tests/plugin-sdk",
+];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -40,6 +40,7 @@
   function onMessage(ev) {
     var m = ev.data || {};
     if (m.type === 'context_update') {
+      if (!context || !m.context || context.id !== m.context.id) { lastFlash = null; }
       context = m.context;
       render();
     } else if (m.type === 'function_result' || m.type === 'function_error') {
@@ -101,13 +102,17 @@
   }
   function badge(s, id) { var a = { 'class': 'badge badge-' + badgeClass(s), text: String(s || '').replace(/_/g, ' ') }; if (id) { a.id = id; } return el('span', a); }
   function when(ms) { try { return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'); } catch (e) { return String(ms); } }
+  var lastFlash = null;
   function flash(kind, text) {
+    lastFlash = { kind: kind, text: text };
     var f = document.getElementById('plugin-flash');
     if (f) { f.className = 'flash ' + kind; f.textContent = text; }
   }
   function show(nodes) {
     app.textContent = '';
-    app.appendChild(el('div', { id: 'plugin-flash', 'class': 'hidden', role: 'status' }));
+    var f = el('div', { id: 'plugin-flash', 'class': 'hidden', role: 'status' });
+    if (lastFlash) { f.className = 'flash ' + lastFlash.kind; f.textContent = lastFlash.text; }
+    app.appendChild(f);
     nodes.forEach(function (n) { if (n) { app.appendChild(n); } });
   }
   function teammateId() { return context && context.teammate ? context.teammate.id : null; }

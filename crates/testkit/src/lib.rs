@@ -10,6 +10,7 @@
 //! - [`browser`]: headless Debian Chromium through chromedriver and `fantoccini` (skipped with
 //!   `SKIPPED:` when not installed, required when `SUPPORT_REQUIRE_BROWSER=1`), screenshots to
 //!   `docs/screenshots/`.
+//! - [`front_plugin_host`]: a fake Front host page for the sidebar plugin's browser tests.
 //! - [`prop`]: the strategies and runner the `prop_*` property suites share (proptest only;
 //!   suites of crates that must stay light include the same file by `#[path]`).
 
@@ -17,6 +18,7 @@ pub mod app;
 pub mod browser;
 pub mod db;
 pub mod fakes;
+pub mod front_plugin_host;
 #[path = "prop_common.rs"]
 pub mod prop;
 pub mod web;
