@@ -17,11 +17,12 @@
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod store_bench;
 
 /// The p95 target of every page.
 const TARGET_P95_MS: f64 = 50.0;
@@ -32,10 +33,12 @@ struct Options {
     postgres: Option<String>,
     dir: PathBuf,
     requests: usize,
+    /// Only the store layer (no server).
+    store_only: bool,
 }
 
 fn options(root: &Path, args: &[String]) -> Result<Options> {
-    let (mut postgres, mut dir, mut requests) = (None, None, 200);
+    let (mut postgres, mut dir, mut requests, mut store_only) = (None, None, 200, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().context("missing value");
@@ -43,8 +46,9 @@ fn options(root: &Path, args: &[String]) -> Result<Options> {
             "--postgres" => postgres = Some(value()?),
             "--dir" => dir = Some(PathBuf::from(value()?)),
             "--requests" => requests = value()?.parse()?,
+            "--store-only" => store_only = true,
             other => bail!(
-                "unknown option {other} (cargo xtask bench-dashboard [--postgres URL] [--dir D] [--requests N])"
+                "unknown option {other} (cargo xtask bench-dashboard [--postgres URL] [--dir D] [--requests N] [--store-only])"
             ),
         }
     }
@@ -60,6 +64,7 @@ fn options(root: &Path, args: &[String]) -> Result<Options> {
         postgres,
         dir,
         requests: requests.max(1),
+        store_only,
     })
 }
 
@@ -292,8 +297,29 @@ fn ymd(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+const INNER: &str = "XTASK_BENCH_DASHBOARD_RELEASE";
+
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let o = options(root, args)?;
+    if cfg!(debug_assertions) && std::env::var_os(INNER).is_none() {
+        eprintln!("xtask: building the benchmark in release (cargo run --release -p xtask)");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        return crate::run(
+            Command::new(cargo)
+                .args([
+                    "run",
+                    "--release",
+                    "--quiet",
+                    "-p",
+                    "xtask",
+                    "--",
+                    "bench-dashboard",
+                ])
+                .args(args)
+                .env(INNER, "1")
+                .current_dir(root),
+        );
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let url = match &o.postgres {
         Some(url) => url.clone(),
@@ -314,67 +340,123 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let (count, pending) = rt.block_on(async {
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&url).await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM conversations")
-            .fetch_one(&mut conn)
-            .await?;
-        let pending: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM approvals WHERE status = 'pending'")
-                .fetch_one(&mut conn)
-                .await?;
-        let audit: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
-            .fetch_one(&mut conn)
-            .await?;
-        conn.close().await?;
-        anyhow::Ok(((count, audit), pending))
+    let now = support_core::time::now_ms();
+    let audit_range = (now - 120 * 86_400_000, now - 90 * 86_400_000);
+    let (conversations, audit_rows, pending, store) = rt.block_on(async {
+        // Connecting migrates: the index migrations apply here, before anything is timed.
+        eprintln!(
+            "xtask: migrating {} (new indexes are built now)",
+            support_store::redact_url(&url)
+        );
+        let db = support_store::Db::connect(&url).await?;
+        let pool = db.read_pool().clone();
+        let one = |sql: &'static str| {
+            let pool = pool.clone();
+            async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await }
+        };
+        let conversations = one("SELECT COUNT(*) FROM conversations").await?;
+        let audit = one("SELECT seq FROM audit_head WHERE id = 1").await?;
+        let pending = one("SELECT COUNT(*) FROM approvals WHERE status = 'pending'").await?;
+        if conversations < 20_000 {
+            bail!(
+                "the database holds {conversations} conversations: seed it first (cargo xtask seed)"
+            );
+        }
+        let params = store_bench::Params {
+            front_ids: sample_front_ids(conversations, 50),
+            audit_range,
+            deep_rows: DEEP_ROWS,
+            requests: o.requests,
+        };
+        eprintln!(
+            "xtask: the store queries behind each page ({} calls each)",
+            o.requests
+        );
+        let store = store_bench::run(&db, &params).await?;
+        db.close().await;
+        anyhow::Ok((conversations, audit, pending, store))
     })?;
-    let (conversations, audit_rows) = count;
-    if conversations < 1_000 {
-        bail!("the database holds {conversations} conversations: seed it first (cargo xtask seed)");
-    }
-    let server = start_server(root, &o)?;
-    let report = rt.block_on(bench(&server, &o, conversations))?;
-    let rss = server.peak_rss_mib();
-    drop(server);
     let backend = if o.postgres.is_some() {
         "postgres"
     } else {
         "sqlite"
     };
+    let docs = root.join("docs/bench");
+    let json_path = docs.join(format!("dashboard-{backend}.json"));
+    let (surface, http, rss, http_error) = if o.store_only {
+        // Keep the HTTP figures of the last full run, marked as such.
+        let last: Value = std::fs::read(&json_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null);
+        let note = last["http"]
+            .is_array()
+            .then(|| "from the previous full run (this run: --store-only)".to_string());
+        (
+            last["http_surface"].clone(),
+            last["http"].clone(),
+            last["peak_rss_mib"].as_f64(),
+            note.or_else(|| last["http_error"].as_str().map(str::to_string)),
+        )
+    } else {
+        match start_server(root, &o) {
+            Ok(server) => {
+                let result = rt.block_on(bench(&server, &o, conversations, audit_range));
+                let rss = server.peak_rss_mib();
+                drop(server);
+                match result {
+                    Ok(r) => (r["surface"].clone(), r["pages"].clone(), rss, None),
+                    Err(e) => (Value::Null, Value::Null, rss, Some(format!("{e:#}"))),
+                }
+            }
+            Err(e) => (Value::Null, Value::Null, None, Some(format!("{e:#}"))),
+        }
+    };
+    if let Some(e) = &http_error {
+        eprintln!("xtask: the HTTP part failed: {e}");
+    }
     let out = json!({
         "backend": backend,
         "conversations": conversations,
         "audit_rows": audit_rows,
         "pending_approvals": pending,
         "requests_per_page": o.requests,
-        "measured": "client-side over loopback keep-alive, one request at a time, to the last body byte",
-        "surface": report["surface"],
-        "pages": report["pages"],
+        "store": store,
+        "http_measured": "client-side over loopback keep-alive, one request at a time, to the last body byte",
+        "http_surface": surface,
+        "http": http,
+        "http_error": http_error,
         "peak_rss_mib": rss,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "at": support_core::time::now_ms(),
+        "at": now,
     });
-    let docs = root.join("docs/bench");
     std::fs::create_dir_all(&docs)?;
-    std::fs::write(
-        docs.join(format!("dashboard-{backend}.json")),
-        serde_json::to_string_pretty(&out)? + "\n",
-    )?;
+    std::fs::write(&json_path, serde_json::to_string_pretty(&out)? + "\n")?;
     let md = markdown(root)?;
     std::fs::write(docs.join("dashboard.md"), &md)?;
     println!("{md}");
     Ok(())
 }
 
-async fn bench(server: &Server, o: &Options, conversations: i64) -> Result<Value> {
+/// One page of the bench: its dashboard paths, and the JSON API's when the page is missing.
+struct Target {
+    label: &'static str,
+    page: Vec<String>,
+    api: Vec<String>,
+}
+
+async fn bench(
+    server: &Server,
+    o: &Options,
+    conversations: i64,
+    audit_range: (i64, i64),
+) -> Result<Value> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))
         .build()?;
     // Ready: the demo data are written once the server answers /readyz.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let ok = http
             .get(format!("{}/readyz", server.base))
@@ -386,99 +468,139 @@ async fn bench(server: &Server, o: &Options, conversations: i64) -> Result<Value
             break;
         }
         if Instant::now() > deadline {
-            bail!("the server was not ready within 120 s");
+            bail!("the server was not ready within 600 s");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let demo: Value = serde_json::from_slice(
         &std::fs::read(o.dir.join("demo.json")).context("reading demo.json")?,
     )?;
-    let session = login(&http, &server.base, &demo).await?;
-    let pages = match &session {
-        Some(cookie) => {
-            let c = Client {
-                http: http.clone(),
-                base: server.base.clone(),
-                auth: Auth::Cookie(cookie.clone()),
-            };
-            matches!(c.get("/conversations").await, Ok((200, _))).then_some(c)
-        }
-        None => None,
+    let token = demo["api_token"]
+        .as_str()
+        .context("demo.json has no api_token")?;
+    let api = Client {
+        http: http.clone(),
+        base: server.base.clone(),
+        auth: Auth::Bearer(token.to_string()),
     };
-    let now = support_core::time::now_ms();
-    let (from, to) = (ymd(now - 120 * 86_400_000), ymd(now - 90 * 86_400_000));
+    let pages = login(&http, &server.base, &demo)
+        .await?
+        .map(|cookie| Client {
+            http: http.clone(),
+            base: server.base.clone(),
+            auth: Auth::Cookie(cookie),
+        });
+    let (from, to) = (ymd(audit_range.0), ymd(audit_range.1 - 86_400_000));
     let ids = sample_front_ids(conversations, 50);
     let n = o.requests;
-    let mut results = Vec::new();
-    let surface;
-    if let Some(c) = pages {
-        surface = "pages";
-        eprintln!("xtask: benchmarking the dashboard pages ({n} requests each)");
-        results.push(
-            measure(
-                &c,
-                "conversations: first page",
-                &["/conversations".into()],
-                n,
-            )
-            .await?,
-        );
-        let filtered = "/conversations?app=tailwind-course&status=open".to_string();
-        results.push(measure(&c, "conversations: filtered (app + status)", &[filtered], n).await?);
-        // Follow "Older" until 10,000 rows are behind us.
-        let mut path = "/conversations".to_string();
-        let mut seen = 0;
-        while seen < DEEP_ROWS {
-            let (_, html) = c.get(&path).await?;
-            let rows = html.matches("href=\"/conversations/cnv_").count().max(1);
-            seen += rows;
-            path =
-                link_labelled(&html, "Older").context("no Older link on the conversations page")?;
+    // The page 10,000 rows deep: follow "Older" from the first page, as a user would.
+    let deep = match &pages {
+        Some(c) if matches!(c.get("/conversations").await, Ok((200, _))) => {
+            let mut path = "/conversations".to_string();
+            let mut seen = 0;
+            while seen < DEEP_ROWS {
+                let (_, html) = c.get(&path).await?;
+                seen += html.matches("href=\"/conversations/cnv_").count().max(1);
+                path = link_labelled(&html, "Older")
+                    .context("no Older link on the conversations page")?;
+            }
+            vec![path]
         }
-        results.push(measure(&c, "conversations: 10,000 rows deep (cursor)", &[path], n).await?);
-        let details: Vec<String> = ids
-            .iter()
-            .map(|id| format!("/conversations/{id}"))
-            .collect();
-        results.push(measure(&c, "conversation detail", &details, n).await?);
-        let audit = format!("/audit?kind=route.decided&from={from}&to={to}");
-        results.push(measure(&c, "audit: kind + date range", &[audit], n).await?);
-        results.push(measure(&c, "approvals queue", &["/approvals".into()], n).await?);
-    } else {
-        surface = "json-api";
-        eprintln!(
-            "xtask: the pages are not there yet; benchmarking the JSON API ({n} requests each)"
-        );
-        let token = demo["api_token"]
-            .as_str()
-            .context("demo.json has no api_token")?;
-        let c = Client {
-            http,
-            base: server.base.clone(),
-            auth: Auth::Bearer(token.to_string()),
+        _ => vec![],
+    };
+    let targets = [
+        Target {
+            label: "overview",
+            page: vec!["/".into()],
+            api: vec![],
+        },
+        Target {
+            label: "conversations: first page",
+            page: vec!["/conversations".into()],
+            api: vec!["/api/v1/conversations?limit=50".into()],
+        },
+        Target {
+            label: "conversations: filtered (app + status)",
+            page: vec!["/conversations?app=tailwind-course&status=open".into()],
+            api: vec!["/api/v1/conversations?app=tailwind-course&limit=50".into()],
+        },
+        Target {
+            label: "conversations: 10,000 rows deep (cursor)",
+            page: deep,
+            api: vec![],
+        },
+        Target {
+            label: "conversation detail",
+            page: ids
+                .iter()
+                .map(|id| format!("/conversations/{id}"))
+                .collect(),
+            api: ids
+                .iter()
+                .map(|id| format!("/api/v1/conversations/{id}"))
+                .collect(),
+        },
+        Target {
+            label: "audit: kind + date range",
+            page: vec![format!("/audit?kind=route.decided&from={from}&to={to}")],
+            api: vec!["/api/v1/audit?kind=route.decided&limit=50".into()],
+        },
+        Target {
+            label: "approvals queue",
+            page: vec!["/approvals".into()],
+            api: vec!["/api/v1/approvals?status=pending".into()],
+        },
+    ];
+    let mut results = Vec::new();
+    let mut surfaces = Vec::new();
+    eprintln!("xtask: the pages through the server ({n} requests each)");
+    for t in targets {
+        let page_ok = match (&pages, t.page.first()) {
+            (Some(c), Some(path)) => matches!(c.get(path).await, Ok((200, _))),
+            _ => false,
         };
-        results.push(
-            measure(
-                &c,
-                "conversations: first page",
-                &["/api/v1/conversations?limit=50".into()],
-                n,
-            )
-            .await?,
-        );
-        let filtered = "/api/v1/conversations?app=tailwind-course&limit=50".to_string();
-        results.push(measure(&c, "conversations: filtered (app)", &[filtered], n).await?);
-        let details: Vec<String> = ids
-            .iter()
-            .map(|id| format!("/api/v1/conversations/{id}"))
-            .collect();
-        results.push(measure(&c, "conversation detail", &details, n).await?);
-        let audit = "/api/v1/audit?kind=route.decided&limit=50".to_string();
-        results.push(measure(&c, "audit: kind (no date filter in the API)", &[audit], n).await?);
-        let approvals = "/api/v1/approvals?status=pending".to_string();
-        results.push(measure(&c, "approvals queue (pending)", &[approvals], n).await?);
+        let (client, paths, surface) = if page_ok {
+            (pages.as_ref().context("signed in")?, &t.page, "page")
+        } else if !t.api.is_empty() {
+            (&api, &t.api, "json-api")
+        } else {
+            continue;
+        };
+        let mut r = measure(client, t.label, paths, n).await?;
+        r["surface"] = json!(surface);
+        surfaces.push(surface);
+        results.push(r);
     }
-    Ok(json!({"surface": surface, "pages": results}))
+    surfaces.dedup();
+    Ok(json!({"surface": surfaces.join("+"), "pages": results}))
+}
+
+/// The rows of one table of timings.
+fn timing_rows(md: &mut String, pages: &Value, with_surface: bool) {
+    md.push_str(
+        "| page | what | p50 ms | p95 ms | p99 ms | p95 <= 50 ms |\n|---|---|---:|---:|---:|---|\n",
+    );
+    for p in pages.as_array().into_iter().flatten() {
+        let p95 = p["p95_ms"].as_f64().unwrap_or(f64::NAN);
+        let what = if with_surface {
+            format!(
+                "{} `{}`",
+                p["surface"].as_str().unwrap_or("?"),
+                p["example"].as_str().unwrap_or("?")
+            )
+        } else {
+            p["example"].as_str().unwrap_or("?").to_string()
+        };
+        md.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} | {:.2} | {} |\n",
+            p["page"].as_str().unwrap_or("?"),
+            what,
+            p["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            p95,
+            p["p99_ms"].as_f64().unwrap_or(f64::NAN),
+            if p95 <= TARGET_P95_MS { "ok" } else { "MISSED" }
+        ));
+    }
 }
 
 /// `docs/bench/dashboard.md` from the JSON reports present and the index migrations.
@@ -486,11 +608,16 @@ fn markdown(root: &Path) -> Result<String> {
     let docs = root.join("docs/bench");
     let mut md = String::from(
         "# Dashboard benchmark\n\n\
-         Generated by `cargo xtask bench-dashboard` on a database filled by `cargo xtask seed` \
-         (a year of synthetic traffic over the three demo apps). The server is `skill dev --demo` \
-         built in release on the seeded database; each page is requested one at a time over \
-         loopback keep-alive, signed in as the demo admin, and timed by the client to the last \
-         byte of the body (server time plus one loopback round trip). \
+         Generated by `cargo xtask bench-dashboard` (release) on a database filled by \
+         `cargo xtask seed` (a year of synthetic traffic over the three demo apps; `ANALYZE` \
+         after the load). Two layers, each call or request one at a time, 5 warm-up calls first:\n\n\
+         - **store**: the store queries behind each page (`DashboardStore`, `AdminStore`), called \
+         in-process and timed from the call to the decoded rows;\n\
+         - **http**: `skill dev --demo` built in release on the seeded database (the host's \
+         composition), signed in through the real `/login` form as the demo admin, each page \
+         timed by the client over loopback keep-alive to the last byte of the body (server time \
+         plus one loopback round trip). Where a page is not built yet, the JSON API route that \
+         serves the same data is timed instead (surface `json-api`).\n\n\
          Target: p95 <= 50 ms for every page.\n",
     );
     for backend in ["sqlite", "postgres"] {
@@ -499,30 +626,27 @@ fn markdown(root: &Path) -> Result<String> {
         };
         let r: Value = serde_json::from_slice(&bytes)?;
         md.push_str(&format!(
-            "\n## {backend}: {} conversations, {} audit rows ({} surface, {} cpus)\n\n\
-             | page | p50 ms | p95 ms | p99 ms | p95 <= 50 ms |\n|---|---:|---:|---:|---|\n",
-            r["conversations"],
-            r["audit_rows"],
-            r["surface"].as_str().unwrap_or("?"),
-            r["cpus"]
+            "\n## {backend}: {} conversations, {} audit rows, {} pending approvals ({} cpus, {} calls per page)\n\n### store\n\n",
+            r["conversations"], r["audit_rows"], r["pending_approvals"], r["cpus"], r["requests_per_page"]
         ));
-        for p in r["pages"].as_array().into_iter().flatten() {
-            let p95 = p["p95_ms"].as_f64().unwrap_or(f64::NAN);
+        timing_rows(&mut md, &r["store"], false);
+        md.push_str("\n### http\n\n");
+        if r["http"].is_array() {
+            timing_rows(&mut md, &r["http"], true);
+        }
+        if let Some(e) = r["http_error"].as_str() {
+            let what = if r["http"].is_array() {
+                "Note"
+            } else {
+                "Not measured"
+            };
+            md.push_str(&format!("\n{what}: {e}\n"));
+        }
+        if let Some(rss) = r["peak_rss_mib"].as_f64() {
             md.push_str(&format!(
-                "| {} (`{}`) | {:.2} | {:.2} | {:.2} | {} |\n",
-                p["page"].as_str().unwrap_or("?"),
-                p["example"].as_str().unwrap_or("?"),
-                p["p50_ms"].as_f64().unwrap_or(f64::NAN),
-                p95,
-                p["p99_ms"].as_f64().unwrap_or(f64::NAN),
-                if p95 <= TARGET_P95_MS { "ok" } else { "MISSED" }
+                "\nPeak RSS of the server (`VmHWM`): {rss:.0} MiB.\n"
             ));
         }
-        md.push_str(&format!(
-            "\nPeak RSS of the server (`VmHWM`): {:.0} MiB. Pending approvals: {}.\n",
-            r["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
-            r["pending_approvals"]
-        ));
     }
     md.push_str("\n## Indexes added for these pages\n\n");
     let mut any = false;

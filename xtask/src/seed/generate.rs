@@ -112,13 +112,8 @@ const SUBJECTS: &[(&str, &str)] = &[
     ("feedback", "Loved the latest module"),
     ("other", "Question about the roadmap"),
 ];
-const FLAGS: &[&str] = &[
-    "vip",
-    "angry",
-    "legal_threat",
-    "repeat_contact",
-    "chargeback_risk",
-];
+/// The router's flags (`RouteFlags::names`); anger is the most common.
+const FLAGS: &[&str] = &["angry", "angry", "angry", "legal", "injection"];
 const DOMAINS: &[&str] = &[
     "example.com",
     "mail.test",
@@ -325,7 +320,7 @@ impl Generator {
             }
             // Route action: silence (auto-replies, spam), canned, escalate, agent.
             let roll = rng.percent();
-            let action = if flags.contains(&"legal_threat") || roll < 5 {
+            let action = if flags.contains(&"legal") || roll < 5 {
                 "escalate"
             } else if roll < 12 {
                 "silence"
@@ -344,22 +339,27 @@ impl Generator {
                     _ => "open",
                 }
             };
-            let (escalation, reason) = if action == "escalate" {
-                let urgent = flags.contains(&"legal_threat") || rng.percent() < 30;
-                (
-                    Some(if urgent { "urgent" } else { "normal" }.to_string()),
-                    Some(
-                        if urgent {
-                            "legal threat"
-                        } else {
-                            "needs a human"
-                        }
-                        .to_string(),
-                    ),
-                )
+            // What the router records (`RouteAction`) and the escalation tag it sets.
+            let (route_action, escalation, reason) = if action == "escalate" {
+                let roll = rng.percent();
+                if flags.contains(&"legal") || roll < 30 {
+                    ("escalate_urgent", Some("urgent"), Some("legal threat"))
+                } else if roll < 40 {
+                    (
+                        "escalate_instructor",
+                        Some("instructor"),
+                        Some("course content"),
+                    )
+                } else {
+                    ("escalate_human", Some("needs-human"), Some("needs a human"))
+                }
+            } else if action == "silence" {
+                ("silence", None, None)
             } else {
-                (None, None)
+                ("respond", None, None)
             };
+            let escalation = escalation.map(str::to_string);
+            let reason = reason.map(str::to_string);
             let updated = (created + rng.below(3 * DAY_MS as u64) as i64).min(self.now);
             let assignee = (rng.percent() < 30).then(|| format!("tea_{}", rng.below(12)));
             let sla = (status != "solved" && status != "closed").then_some(created + DAY_MS);
@@ -378,7 +378,7 @@ impl Generator {
                 updated.into(),
             ];
             if self.schema.route {
-                row.push(Some(action.to_string()).into());
+                row.push(Some(route_action.to_string()).into());
                 row.push(Some(category.to_string()).into());
                 row.push(
                     (!flags.is_empty())
@@ -443,7 +443,7 @@ impl Generator {
                     act.clone().into(),
                     Some(front_id.clone()).into(),
                     Some(app.to_string()).into(),
-                    "refund".into(),
+                    "processRefund".into(),
                     json!({"chargeId": format!("ch_seed{i:x}"), "amount": amount})
                         .to_string()
                         .into(),
@@ -495,7 +495,7 @@ impl Generator {
                     act.clone().into(),
                     Some(front_id.clone()).into(),
                     Some(app.to_string()).into(),
-                    "send_magic_link".into(),
+                    "generateMagicLink".into(),
                     json!({"email": email}).to_string().into(),
                     Some(category.to_string()).into(),
                     confidence.into(),
@@ -542,8 +542,8 @@ impl Generator {
                 let data = match *kind {
                     "webhook.received" => json!({"source": "front", "event": "inbound_received"}),
                     "route.decided" => json!({
-                        "action": action, "category": category, "confidence": confidence,
-                        "rule": if action == "agent" { "classifier" } else { "system" },
+                        "action": route_action, "category": category, "confidence": confidence,
+                        "rule": match action { "agent" => "classifier", "canned" => "canned", _ => "system" },
                         "reasons": [format!("{category} request")], "flags": flags,
                     }),
                     "tool.called" => {
