@@ -78,7 +78,8 @@ fn is_test_path(rel: &Path) -> bool {
         .any(|c| matches!(c.as_os_str().to_str(), Some("tests" | "benches")))
 }
 
-/// No `.unwrap()` outside tests. Everything after a `#[cfg(test)]` line counts as tests.
+/// No `.unwrap()` outside tests. Everything after a `#[cfg(test)]` line counts as tests, and a
+/// file that starts `#![cfg(test)]` (a test module in its own file) is tests.
 fn no_unwrap_outside_tests(root: &Path) -> Result<Vec<String>> {
     let mut files = Vec::new();
     for top in ["crates", "apps", "xtask", "examples"] {
@@ -92,7 +93,8 @@ fn no_unwrap_outside_tests(root: &Path) -> Result<Vec<String>> {
         }
         let text = std::fs::read_to_string(&f)?;
         for (i, line) in text.lines().enumerate() {
-            if line.trim_start().starts_with("#[cfg(test)]") {
+            let line_start = line.trim_start();
+            if line_start.starts_with("#[cfg(test)]") || line_start.starts_with("#![cfg(test)]") {
                 break;
             }
             let code = line.split("//").next().unwrap_or_default();
@@ -470,8 +472,6 @@ const LONG_FILES: &[(&str, &str)] = &[
     ),
     // Not split yet (issue 12; state at the end of the restructuring). Remove an entry when its
     // file is under the limit.
-    // The model-backed agent loop (~1,030 lines) and its tests.
-    ("crates/core/src/pipeline/model_agent.rs", "not split yet"),
 ];
 
 /// Whether a path is under a `src/` folder.
