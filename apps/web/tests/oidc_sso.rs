@@ -96,6 +96,17 @@ async fn refused(res: reqwest::Response, status: u16, code: &str) -> String {
 #[tokio::test]
 async fn sign_on_through_the_provider_starts_a_session_with_the_mapped_role() {
     let (app, idp) = setup(CLIENT_SECRET).await;
+    // The login page offers single sign-on.
+    let login = web_client()
+        .get(app.url("/login?next=/approvals"))
+        .send()
+        .await
+        .expect("login page");
+    let html = login.text().await.expect("html");
+    assert!(
+        html.contains("href=\"/auth/oidc/login?next=%2Fapprovals\""),
+        "{html}"
+    );
     idp.sign_in_as(Some(
         IdpUser::new("sub-ada", "Ada@Example.com")
             .claim("groups", json!(["staff", "support-admins"])),

@@ -65,6 +65,10 @@ fn login_page(
         e.log();
         view! { <ui::ErrorPanel code=e.code message=e.message/> }
     });
+    // Single sign-on, when configured (auth::oidc).
+    let sso = crate::auth::oidc::login_link(p, next).map(|(href, label)| {
+        view! { <p><a href=href>{format!("Sign in with {label}")}</a></p> }
+    });
     let body = view! {
         <main class="narrow">
             <h1>"Sign in"</h1>
@@ -79,6 +83,7 @@ fn login_page(
                 <input id="password" name="password" type="password" autocomplete="current-password" required=true/>
                 <button type="submit">"Sign in"</button>
             </form>
+            {sso}
         </main>
     }
     .into_any();
