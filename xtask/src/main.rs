@@ -132,9 +132,16 @@ fn main() -> Result<()> {
 /// `docs/eval/router-figures.md`), through core's `train_router` example.
 fn train_router(root: &Path, args: &[String]) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(["run", "-p", "support-core", "--example", "train_router", "--"])
-        .args(args)
-        .current_dir(root);
+    cmd.args([
+        "run",
+        "-p",
+        "support-core",
+        "--example",
+        "train_router",
+        "--",
+    ])
+    .args(args)
+    .current_dir(root);
     run(&mut cmd)
 }
 
