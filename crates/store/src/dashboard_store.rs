@@ -499,10 +499,14 @@ impl DashboardStore for Db {
                 &[],
             )
             .await?;
+        // The open statuses are listed (not `NOT IN` the closed ones) so that both columns are
+        // equalities and SQLite, like Postgres, counts from `conversations_escalation_status`
+        // alone instead of reading every urgent conversation ever from the table (keep the list in
+        // step with `ConversationStatus` and the column's CHECK).
         let urgent_escalations = self
             .count(
                 "SELECT COUNT(*) FROM conversations WHERE escalation = 'urgent' \
-                 AND status NOT IN ('solved', 'closed')",
+                 AND status IN ('new', 'open', 'pending', 'on_hold')",
                 &[],
             )
             .await?;
