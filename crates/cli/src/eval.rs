@@ -6,7 +6,6 @@
 //! produced: the audit trail, the actions and the draft in the sandbox.
 
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support_core::pipeline::classify::Category;
@@ -14,14 +13,14 @@ use support_core::pipeline::eval::{self, EvalReport, Scenario, ScenarioOutcome};
 use support_core::pipeline::inbound::Direction;
 use support_core::pipeline::router::RouteAction;
 use support_core::pipeline::validate::ScorerResult;
+use support_core::settings::Settings;
 use support_core::settings::{LlmSettings, ModelChoice};
-use support_core::settings::{Secret, Settings};
-use support_front::sandbox::{NewMessage, Sandbox, WebhookTarget};
+use support_front::sandbox::{NewMessage, Sandbox};
 use support_host::Platform;
 use support_host::demo::DemoState;
-use support_host::host::{self, BuildOptions, HostError};
+use support_host::host::HostError;
 use support_steps::RunStatus;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// The thresholds of `--gate`.
@@ -521,91 +520,16 @@ struct Ephemeral {
 impl Ephemeral {
     /// Start it after `tweak` adjusted the settings.
     async fn launch(tweak: impl FnOnce(&mut Settings)) -> Result<Ephemeral, String> {
-        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let dir = tempfile::tempdir().map_err(|e| io("temporary directory", e))?;
+        let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("eval.db").display());
         let token = support_core::crypto::random_hex(16);
-        let front = Sandbox::new(token.clone());
-        let front_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| io("bind the Front sandbox", e))?;
-        let front_addr = front_listener
-            .local_addr()
-            .map_err(|e| io("the Front sandbox's address", e))?;
-        tokio::spawn(support_front::sandbox::serve(front.clone(), front_listener));
-        let mut settings = Settings {
-            data_dir: dir.path().to_path_buf(),
-            database_url: Some(Secret::new(format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("eval.db").display()
-            ))),
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            shutdown_grace_secs: 5,
-            ..Settings::default()
-        };
-        settings.front.api_url = format!("http://{front_addr}");
-        settings.front.api_token = Some(Secret::new(token));
-        // Scenarios arrive in a burst from one address: no rate limits.
-        settings.rate_limit.enabled = false;
-        tweak(&mut settings);
-        let listener = tokio::net::TcpListener::bind(settings.bind)
-            .await
-            .map_err(|e| io("bind 127.0.0.1:0", e))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| io("the platform's address", e))?;
-        let (notify, rx) = watch::channel(false);
-        let platform = host::build(
-            settings,
-            addr,
-            rx,
-            BuildOptions {
-                demo: true,
-                functions: Some(support_host::functions::platform_functions()),
-                runner: Some(support_steps::RunnerConfig {
-                    poll_interval: Duration::from_millis(200),
-                    drain_timeout: Duration::from_secs(5),
-                    ..Default::default()
-                }),
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let demo_path = support_host::demo::demo_json_path(&platform.settings.data_dir);
-        let demo_json = std::fs::read(&demo_path).map_err(|e| io("read demo.json", e))?;
-        let demo: DemoState =
-            serde_json::from_slice(&demo_json).map_err(|e| format!("demo.json: {e}"))?;
-        crate::demo_front::import_kb(&platform)
-            .await
-            .map_err(|e| format!("demo knowledge base: {e}"))?;
-        let demo_app = crate::demo_app::router(&platform)
-            .await
-            .map_err(|e| format!("the example product (course-app): {e}"))?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let p = platform.clone();
-        let server = tokio::spawn(async move {
-            host::serve_with(
-                p,
-                listener,
-                crate::ALL_SERVICES,
-                vec![demo_app],
-                async move {
-                    let _ = stopped.await;
-                },
-                notify,
-            )
-            .await
-        });
-        front.set_webhook(WebhookTarget {
-            url: format!("http://{addr}/webhooks/front"),
-            secret: demo.front_signing_secret.clone(),
-        });
+        let l = crate::launch::sandboxed(dir.path(), url, &token, tweak).await?;
         Ok(Ephemeral {
-            platform,
-            demo,
-            front,
-            stop: Some(stop),
-            server: Some(server),
+            platform: l.platform,
+            demo: l.demo,
+            front: l.front,
+            stop: Some(l.stop),
+            server: Some(l.server),
             _dir: dir,
         })
     }

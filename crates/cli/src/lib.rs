@@ -14,6 +14,8 @@ pub mod demo_app;
 pub mod demo_front;
 #[cfg(feature = "demo")]
 pub mod eval;
+#[cfg(feature = "demo")]
+pub mod launch;
 pub mod replay;
 
 use support_host::Service;

@@ -5,12 +5,11 @@
 use crate::db::TestDb;
 use crate::fakes::{FakeSlack, FakeStripe};
 use std::net::SocketAddr;
-use support_cli::ALL_SERVICES;
 use support_core::settings::{Secret, Settings};
 use support_host::Platform;
 use support_host::demo::DemoState;
-use support_host::host::{self, BuildOptions, HostError};
-use tokio::sync::{oneshot, watch};
+use support_host::host::HostError;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Which database a [`TestApp`] runs on.
@@ -104,32 +103,11 @@ impl TestApp {
             TestBackend::Postgres => TestDb::postgres().await.expect("postgres test database")?,
         };
         let dir = tempfile::tempdir().expect("temp dir");
-        let front = support_front::sandbox::Sandbox::new("sandbox-front-token");
-        let front_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind sandbox");
-        let front_url = format!(
-            "http://{}",
-            front_listener.local_addr().expect("sandbox addr")
-        );
-        tokio::spawn(support_front::sandbox::serve(front.clone(), front_listener));
-        let mut settings = Settings {
-            data_dir: dir.path().to_path_buf(),
-            database_url: Some(Secret::new(db.url.clone())),
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            shutdown_grace_secs: 5,
-            ..Settings::default()
-        };
-        settings.front.api_url = front_url;
-        settings.front.api_token = Some(Secret::new("sandbox-front-token"));
         let slack = if fakes.slack {
             let (fake, url) = FakeSlack::start(SLACK_BOT_TOKEN, SLACK_CHANNEL)
                 .await
                 .expect("fake Slack");
-            settings.slack.bot_token = Some(Secret::new(SLACK_BOT_TOKEN));
-            settings.slack.api_url = url;
-            settings.slack.signing_secrets = vec![Secret::new(SLACK_SIGNING_SECRET)];
-            Some(fake)
+            Some((fake, url))
         } else {
             None
         };
@@ -137,72 +115,48 @@ impl TestApp {
             let (fake, url) = FakeStripe::start(STRIPE_SECRET_KEY)
                 .await
                 .expect("fake Stripe");
-            settings.stripe.secret_key = Some(Secret::new(STRIPE_SECRET_KEY));
-            settings.stripe.api_url = url;
             // The charges the example product names, as Stripe holds them (on the platform
             // account, like the demo apps): refunds read their amount from these.
             for c in course_app::seeded_charges() {
                 fake.set_charge(None, &c.id, c.amount_cents, c.currency);
             }
-            Some(fake)
+            Some((fake, url))
         } else {
             None
         };
-        // Tests send bursts from one address: rate limits are off unless a test turns them on
-        // (refusals are still counted and sampled into the audit log).
-        settings.rate_limit.enabled = false;
-        tweak(&mut settings);
-        let listener = tokio::net::TcpListener::bind(settings.bind)
-            .await
-            .expect("bind port 0");
-        let addr = listener.local_addr().expect("local addr");
-        let (notify, rx) = watch::channel(false);
-        let platform = host::build(
-            settings,
-            addr,
-            rx,
-            BuildOptions {
-                demo: true,
-                functions: Some(support_host::functions::platform_functions()),
-                runner: Some(support_steps::RunnerConfig {
-                    poll_interval: std::time::Duration::from_millis(200),
-                    drain_timeout: std::time::Duration::from_secs(5),
-                    ..Default::default()
-                }),
+        let (slack_url, stripe_url) = (
+            slack.as_ref().map(|(_, u)| u.clone()),
+            stripe.as_ref().map(|(_, u)| u.clone()),
+        );
+        // The one launch `skill eval` uses too; the fakes are wired in before `tweak`.
+        let launched = support_cli::launch::sandboxed(
+            dir.path(),
+            db.url.clone(),
+            "sandbox-front-token",
+            move |settings| {
+                if let Some(url) = slack_url {
+                    settings.slack.bot_token = Some(Secret::new(SLACK_BOT_TOKEN));
+                    settings.slack.api_url = url;
+                    settings.slack.signing_secrets = vec![Secret::new(SLACK_SIGNING_SECRET)];
+                }
+                if let Some(url) = stripe_url {
+                    settings.stripe.secret_key = Some(Secret::new(STRIPE_SECRET_KEY));
+                    settings.stripe.api_url = url;
+                }
+                tweak(settings);
             },
         )
         .await
-        .expect("build platform");
-        let demo_path = support_host::demo::demo_json_path(&platform.settings.data_dir);
-        let demo: DemoState =
-            serde_json::from_slice(&std::fs::read(&demo_path).expect("demo.json written"))
-                .expect("demo.json parses");
-        support_cli::demo_front::import_kb(&platform)
-            .await
-            .expect("demo knowledge base");
-        // As in `skill dev --demo`: the example product at `POST /demo-app/support`.
-        let demo_app = support_cli::demo_app::router(&platform)
-            .await
-            .expect("demo app (course-app) opens");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let p = platform.clone();
-        let server = tokio::spawn(async move {
-            host::serve_with(
-                p,
-                listener,
-                ALL_SERVICES,
-                vec![demo_app],
-                async move {
-                    let _ = stopped.await;
-                },
-                notify,
-            )
-            .await
-        });
-        front.set_webhook(support_front::sandbox::WebhookTarget {
-            url: format!("http://{addr}/webhooks/front"),
-            secret: demo.front_signing_secret.clone(),
-        });
+        .expect("the platform starts");
+        let (platform, demo, front, addr) = (
+            launched.platform,
+            launched.demo,
+            launched.front,
+            launched.addr,
+        );
+        let (stop, server) = (launched.stop, launched.server);
+        let slack = slack.map(|(fake, _)| fake);
+        let stripe = stripe.map(|(fake, _)| fake);
         Some(TestApp {
             front,
             slack,
