@@ -17,16 +17,12 @@ use support_core::audit::AuditEvent;
 use support_core::auth::hash_token;
 use support_core::crypto::ct_eq;
 use support_core::pipeline::text::escape_html;
-use support_core::store::{PluginLinkTicket, UserRow};
+use support_core::store::{PluginLinkTicket, SESSION_COOKIE, UserRow};
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
 
 /// How long a confirmed link waits for the plugin to redeem it.
 pub const TICKET_MS: Millis = 10 * 60 * 1000;
-/// The dashboard's session cookie.
-const SESSION_COOKIE: &str = "support_session";
-/// The dashboard's idle expiry (its `auth::sessions::IDLE_MS`).
-const IDLE_MS: Millis = 2 * 60 * 60 * 1000;
 
 pub fn router() -> Router<Platform> {
     Router::new().route("/plugin/front/link", get(show).post(confirm))
@@ -78,8 +74,8 @@ async fn signed_in(
         Ok(None) => return Ok(None),
         Err(e) => return Err(support_host::ApiError::from(e).into_response()),
     };
-    let last = used.last_seen_at.max(used.session.created_at);
-    if now >= used.session.expires_at || now - last >= IDLE_MS {
+    // The dashboard's own rule: stored expiry, idle and absolute lifetimes.
+    if !used.alive(now) {
         return Ok(None);
     }
     match p.store.get_user(&used.session.user_id).await {

@@ -13,14 +13,11 @@ use support_core::store::{SessionRow, SessionUse, StoreError};
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
 
-/// The session cookie's name.
-pub const COOKIE: &str = "support_session";
-
-/// How long a session lives at most, whatever its use: 12 hours.
-pub const ABSOLUTE_MS: Millis = 12 * 60 * 60 * 1000;
-
-/// How long a session lives without a request: 2 hours.
-pub const IDLE_MS: Millis = 2 * 60 * 60 * 1000;
+/// The session cookie's name, its absolute and idle lifetimes: core's, shared with the Front
+/// plugin's link page.
+pub use support_core::store::{
+    SESSION_ABSOLUTE_MS as ABSOLUTE_MS, SESSION_COOKIE as COOKIE, SESSION_IDLE_MS as IDLE_MS,
+};
 
 /// How often a session's use is written (its idle expiry is that much coarser).
 pub const TOUCH_EVERY_MS: Millis = 60 * 1000;
@@ -28,8 +25,7 @@ pub const TOUCH_EVERY_MS: Millis = 60 * 1000;
 /// Whether a stored session (its absolute expiry checked by the store) is still alive at `now`:
 /// used within [`IDLE_MS`] and younger than [`ABSOLUTE_MS`].
 pub fn alive(s: &SessionUse, now: Millis) -> bool {
-    let last = s.last_seen_at.max(s.session.created_at);
-    now < s.session.expires_at && now - s.session.created_at < ABSOLUTE_MS && now - last < IDLE_MS
+    s.alive(now)
 }
 
 /// Whether the session's use at `now` should be written.

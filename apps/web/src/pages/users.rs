@@ -56,14 +56,7 @@ async fn keeps_an_admin(p: &Platform, leaving: &UserRow) -> Result<(), PageError
     if leaving.role != Role::Admin || !leaving.is_active() {
         return Ok(());
     }
-    let others = p
-        .store
-        .list_users()
-        .await?
-        .into_iter()
-        .filter(|u| u.id != leaving.id && u.role == Role::Admin && u.is_active())
-        .count();
-    if others == 0 {
+    if support_core::store::is_last_active_admin(&p.store.list_users().await?, leaving) {
         return Err(PageError::new(
             StatusCode::CONFLICT,
             "last_admin",

@@ -77,13 +77,7 @@ async fn keeps_an_admin(db: &dyn Store, leaving: &UserRow) -> Result<(), Failure
     if leaving.role != Role::Admin || !leaving.is_active() {
         return Ok(());
     }
-    let others = db
-        .list_users()
-        .await?
-        .into_iter()
-        .filter(|u| u.id != leaving.id && u.role == Role::Admin && u.is_active())
-        .count();
-    if others == 0 {
+    if support_core::store::is_last_active_admin(&db.list_users().await?, leaving) {
         return Err(failed(format!(
             "{} is the last active admin; make another admin first",
             leaving.email

@@ -43,6 +43,16 @@ impl UserRow {
     }
 }
 
+/// Whether `leaving` (about to be demoted or deactivated) is the last active admin among
+/// `users`: the one rule `skill users` and the dashboard's Users page both refuse on.
+pub fn is_last_active_admin(users: &[UserRow], leaving: &UserRow) -> bool {
+    leaving.role == Role::Admin
+        && leaving.is_active()
+        && !users
+            .iter()
+            .any(|u| u.id != leaving.id && u.role == Role::Admin && u.is_active())
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRow {
     pub token_hash: String,

@@ -6,11 +6,29 @@ use super::{SessionRow, StoreResult};
 use crate::time::Millis;
 use async_trait::async_trait;
 
+/// The dashboard's session cookie (read by the dashboard and by the Front plugin's link page).
+pub const SESSION_COOKIE: &str = "support_session";
+/// How long a session lives at most, whatever its use: 12 hours.
+pub const SESSION_ABSOLUTE_MS: Millis = 12 * 60 * 60 * 1000;
+/// How long a session may go unused: 2 hours.
+pub const SESSION_IDLE_MS: Millis = 2 * 60 * 60 * 1000;
+
 /// A stored session and when it was last used (`0`: never since it started).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionUse {
     pub session: SessionRow,
     pub last_seen_at: Millis,
+}
+
+impl SessionUse {
+    /// Whether the session may still be used at `now`: before its stored expiry, used within
+    /// [`SESSION_IDLE_MS`] and younger than [`SESSION_ABSOLUTE_MS`].
+    pub fn alive(&self, now: Millis) -> bool {
+        let last = self.last_seen_at.max(self.session.created_at);
+        now < self.session.expires_at
+            && now - self.session.created_at < SESSION_ABSOLUTE_MS
+            && now - last < SESSION_IDLE_MS
+    }
 }
 
 /// Failed sign-ins of one account: how many since `window_start`, and until when it is locked.
