@@ -523,6 +523,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Dashboard single sign-on (OpenID Connect).
     pub oidc: OidcSettings,
+    /// Knowledge retrieval: backend, embedder, Upstash Vector (`crate::embed`).
+    pub kb: crate::embed::KbSettings,
 }
 
 impl Default for Settings {
@@ -549,6 +551,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             rate_limit: RateLimitSettings::default(),
             oidc: OidcSettings::default(),
+            kb: crate::embed::KbSettings::default(),
         }
     }
 }

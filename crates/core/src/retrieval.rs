@@ -1,0 +1,290 @@
+//! Dense and hybrid retrieval over knowledge chunks: [`DenseIndex`] (in-process, brute-force
+//! cosine over unit vectors) and [`rrf`], reciprocal rank fusion with k = 60 (the formula
+//! Upstash Vector uses for `fusionAlgorithm: "RRF"`: each list adds `1 / (60 + rank)`, rank
+//! counted from 1, to an item's score).
+//!
+//! Brute force is deliberate: a support knowledge base holds thousands of chunks per app, and
+//! 100,000 chunks of 384 floats are scanned in a few milliseconds (`docs/bench/kb.md`); an ANN
+//! index (HNSW) would add a dependency, a build step and recall loss for no gain at this scale.
+//! Beyond that, `kb.backend = "upstash"` moves dense and sparse search to Upstash Vector.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use crate::embed::dot;
+
+/// The RRF constant (Cormack et al.; Upstash's and most engines' default).
+pub const RRF_K: f64 = 60.0;
+
+/// Fuses ranked lists of ids (best first) by reciprocal rank: `Σ 1 / (RRF_K + rank)`, rank
+/// from 1. Ties keep the order of first appearance (list order, then rank). Best first.
+pub fn rrf<'a>(lists: &[Vec<&'a str>]) -> Vec<(&'a str, f64)> {
+    let mut scores: HashMap<&'a str, (f64, usize)> = HashMap::new();
+    let mut seen = 0usize;
+    for list in lists {
+        for (i, id) in list.iter().enumerate() {
+            let entry = scores.entry(*id).or_insert_with(|| {
+                seen += 1;
+                (0.0, seen)
+            });
+            entry.0 += 1.0 / (RRF_K + (i + 1) as f64);
+        }
+    }
+    let mut fused: Vec<(&'a str, f64, usize)> =
+        scores.into_iter().map(|(id, (s, o))| (id, s, o)).collect();
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
+    fused.into_iter().map(|(id, s, _)| (id, s)).collect()
+}
+
+/// One chunk of a current article version, with its vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseDoc {
+    pub chunk_id: String,
+    pub article_id: String,
+    pub version: i64,
+    /// Whether customers may see it (`false`: internal).
+    pub public: bool,
+}
+
+/// A dense hit: the chunk and its cosine similarity to the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseHit {
+    pub chunk_id: String,
+    pub article_id: String,
+    pub version: i64,
+    pub score: f32,
+}
+
+#[derive(Debug, Default)]
+struct AppVectors {
+    dims: usize,
+    docs: Vec<DenseDoc>,
+    /// `docs.len() * dims` floats, row-major.
+    matrix: Vec<f32>,
+}
+
+impl AppVectors {
+    fn remove_article(&mut self, article_id: &str) {
+        let dims = self.dims;
+        let mut keep = 0usize;
+        for i in 0..self.docs.len() {
+            if self.docs[i].article_id != article_id {
+                if keep != i {
+                    self.docs.swap(keep, i);
+                    self.matrix
+                        .copy_within(i * dims..(i + 1) * dims, keep * dims);
+                }
+                keep += 1;
+            }
+        }
+        self.docs.truncate(keep);
+        self.matrix.truncate(keep * dims);
+    }
+}
+
+/// Why a vector was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("vector of {got} floats where the index holds {want}")]
+pub struct DimensionMismatch {
+    pub want: usize,
+    pub got: usize,
+}
+
+/// Unit vectors of the current version of every article, per app, searched by brute force.
+/// Readers share a lock; an article's new version replaces all its chunks at once.
+#[derive(Debug, Default)]
+pub struct DenseIndex {
+    apps: RwLock<HashMap<String, AppVectors>>,
+}
+
+impl DenseIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the chunks of `article_id` in `app` with `chunks` (its current version).
+    pub fn put_article(
+        &self,
+        app: &str,
+        article_id: &str,
+        chunks: Vec<(DenseDoc, Vec<f32>)>,
+    ) -> Result<(), DimensionMismatch> {
+        let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
+        let entry = apps.entry(app.to_owned()).or_default();
+        if entry.docs.is_empty()
+            && let Some((_, v)) = chunks.first()
+        {
+            entry.dims = v.len();
+        }
+        if let Some((_, v)) = chunks.iter().find(|(_, v)| v.len() != entry.dims) {
+            return Err(DimensionMismatch {
+                want: entry.dims,
+                got: v.len(),
+            });
+        }
+        entry.remove_article(article_id);
+        for (doc, v) in chunks {
+            entry.docs.push(doc);
+            entry.matrix.extend_from_slice(&v);
+        }
+        Ok(())
+    }
+
+    /// Drops every chunk of `article_id` (the article was deleted).
+    pub fn remove_article(&self, app: &str, article_id: &str) {
+        let mut apps = self.apps.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = apps.get_mut(app) {
+            entry.remove_article(article_id);
+        }
+    }
+
+    /// How many chunks `app` holds.
+    pub fn len(&self, app: &str) -> usize {
+        let apps = self.apps.read().unwrap_or_else(|e| e.into_inner());
+        apps.get(app).map_or(0, |a| a.docs.len())
+    }
+
+    /// Whether `app` holds nothing.
+    pub fn is_empty(&self, app: &str) -> bool {
+        self.len(app) == 0
+    }
+
+    /// The `k` chunks of `app` closest to `query` (a unit vector), best first; internal chunks
+    /// only when `include_internal`.
+    pub fn search(
+        &self,
+        app: &str,
+        query: &[f32],
+        k: usize,
+        include_internal: bool,
+    ) -> Vec<DenseHit> {
+        let apps = self.apps.read().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = apps.get(app) else {
+            return Vec::new();
+        };
+        if entry.dims != query.len() || k == 0 {
+            return Vec::new();
+        }
+        // A bounded min-heap of (score, index) would save a sort; the scan dominates anyway.
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+        for (i, row) in entry.matrix.chunks_exact(entry.dims).enumerate() {
+            if !include_internal && !entry.docs[i].public {
+                continue;
+            }
+            let s = dot(row, query);
+            if best.len() < k {
+                best.push((s, i));
+                if best.len() == k {
+                    best.sort_by(|a, b| b.0.total_cmp(&a.0));
+                }
+            } else if s > best[k - 1].0 {
+                let pos = best.partition_point(|(bs, _)| *bs >= s);
+                best.insert(pos, (s, i));
+                best.truncate(k);
+            }
+        }
+        if best.len() < k {
+            best.sort_by(|a, b| b.0.total_cmp(&a.0));
+        }
+        best.into_iter()
+            .map(|(score, i)| {
+                let d = &entry.docs[i];
+                DenseHit {
+                    chunk_id: d.chunk_id.clone(),
+                    article_id: d.article_id.clone(),
+                    version: d.version,
+                    score,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::normalize;
+
+    fn doc(chunk: &str, article: &str, public: bool) -> DenseDoc {
+        DenseDoc {
+            chunk_id: chunk.into(),
+            article_id: article.into(),
+            version: 1,
+            public,
+        }
+    }
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let mut v = v.to_vec();
+        normalize(&mut v);
+        v
+    }
+
+    #[test]
+    fn rrf_adds_one_over_sixty_plus_rank() {
+        let fused = rrf(&[vec!["a", "b", "c"], vec!["c", "a"]]);
+        let score = |id: &str| fused.iter().find(|(i, _)| *i == id).map(|(_, s)| *s);
+        assert_eq!(fused[0].0, "a");
+        assert!((score("a").unwrap_or(0.0) - (1.0 / 61.0 + 1.0 / 62.0)).abs() < 1e-12);
+        assert!((score("c").unwrap_or(0.0) - (1.0 / 63.0 + 1.0 / 61.0)).abs() < 1e-12);
+        assert!((score("b").unwrap_or(0.0) - 1.0 / 62.0).abs() < 1e-12);
+        assert_eq!(
+            fused.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            ["a", "c", "b"]
+        );
+        assert!(rrf(&[]).is_empty());
+    }
+
+    #[test]
+    fn dense_search_ranks_by_cosine_filters_and_replaces_versions() {
+        let index = DenseIndex::new();
+        index
+            .put_article(
+                "app",
+                "refunds",
+                vec![
+                    (doc("r1", "refunds", true), unit(&[1.0, 0.1, 0.0])),
+                    (doc("r2", "refunds", true), unit(&[0.7, 0.7, 0.0])),
+                ],
+            )
+            .expect("put");
+        index
+            .put_article(
+                "app",
+                "internal",
+                vec![(doc("i1", "internal", false), unit(&[1.0, 0.0, 0.0]))],
+            )
+            .expect("put");
+        index
+            .put_article(
+                "other",
+                "x",
+                vec![(doc("x1", "x", true), unit(&[1.0, 0.0, 0.0]))],
+            )
+            .expect("put");
+        let q = unit(&[1.0, 0.0, 0.0]);
+        let ids = |hits: Vec<DenseHit>| hits.into_iter().map(|h| h.chunk_id).collect::<Vec<_>>();
+        assert_eq!(ids(index.search("app", &q, 5, false)), ["r1", "r2"]);
+        assert_eq!(ids(index.search("app", &q, 2, true)), ["i1", "r1"]);
+        assert_eq!(ids(index.search("app", &q, 1, true)), ["i1"]);
+        assert!(index.search("nobody", &q, 3, true).is_empty());
+        assert!(index.search("app", &[1.0, 0.0], 3, true).is_empty());
+
+        // A new version replaces every chunk of the article.
+        let mut v2 = doc("r3", "refunds", true);
+        v2.version = 2;
+        index
+            .put_article("app", "refunds", vec![(v2, unit(&[0.0, 1.0, 0.0]))])
+            .expect("put");
+        let hits = index.search("app", &q, 5, false);
+        assert_eq!(hits.len(), 1);
+        assert_eq!((hits[0].chunk_id.as_str(), hits[0].version), ("r3", 2));
+        assert_eq!(index.len("app"), 2);
+        assert_eq!(
+            index.put_article("app", "y", vec![(doc("y1", "y", true), vec![1.0])]),
+            Err(DimensionMismatch { want: 3, got: 1 })
+        );
+        index.remove_article("app", "internal");
+        assert_eq!(ids(index.search("app", &q, 5, true)), ["r3"]);
+    }
+}
