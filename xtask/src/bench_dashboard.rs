@@ -1,19 +1,23 @@
-//! `cargo xtask bench-dashboard [--postgres URL] [--dir D] [--requests N]`: the dashboard's
-//! server times on a seeded database (`cargo xtask seed`).
+//! `cargo xtask bench-dashboard [--postgres URL] [--dir D] [--requests N] [--skill PATH]
+//! [--store-only]`: the dashboard's server times on a seeded database (`cargo xtask seed`).
 //!
-//! Builds `skill` in release and starts `skill dev --demo --bind 127.0.0.1:0 --data-dir D` (the
+//! Builds `skill` in release (or takes the release binary `--skill PATH`, so that a shared,
+//! moving work tree does not trigger a rebuild between runs) and starts `skill dev --demo --bind 127.0.0.1:0 --data-dir D` (the
 //! host's composition, the demo apps and admin on top of the seeded rows; with `--postgres`
 //! on that database), signs in through the real `/login` form as the demo admin (the JSON API
 //! with the demo admin token when the pages are not there), then requests each page `N` times
 //! (default 200) one at a time over loopback keep-alive and takes p50/p95/p99 of the time to
 //! the last byte of the body, measured by the client: server time plus a loopback round trip.
-//! The server's peak RSS is its `VmHWM` from `/proc/<pid>/status` at the end.
+//! The server's peak RSS is its `VmHWM` from `/proc/<pid>/status` at the end (its `VmRSS` once
+//! ready is recorded beside it). The machine (CPU model, cores, memory) and the load average
+//! before and after the run go into the report: other processes on the machine slow the figures.
 //!
 //! Pages: the conversation list (first page, a filtered page, the page 10,000 rows deep by
 //! following "Older"), a conversation's detail (random conversations across the year), the
 //! audit trail filtered by kind and date, the approvals queue. Writes
 //! `docs/bench/dashboard-<backend>.json` and regenerates `docs/bench/dashboard.md` from the
-//! JSON files present, with the indexes of migrations `20261206000600..699`.
+//! JSON files present, with the indexes of the bench's migrations (`20261206000600..699`,
+//! `20261207000300..399`) and the hand-written `docs/bench/dashboard-notes.md`.
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -35,10 +39,13 @@ struct Options {
     requests: usize,
     /// Only the store layer (no server).
     store_only: bool,
+    /// A release `skill` to run instead of building one.
+    skill: Option<PathBuf>,
 }
 
 fn options(root: &Path, args: &[String]) -> Result<Options> {
-    let (mut postgres, mut dir, mut requests, mut store_only) = (None, None, 200, false);
+    let (mut postgres, mut dir, mut requests, mut store_only, mut skill) =
+        (None, None, 200, false, None);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || it.next().cloned().context("missing value");
@@ -47,8 +54,9 @@ fn options(root: &Path, args: &[String]) -> Result<Options> {
             "--dir" => dir = Some(PathBuf::from(value()?)),
             "--requests" => requests = value()?.parse()?,
             "--store-only" => store_only = true,
+            "--skill" => skill = Some(PathBuf::from(value()?)),
             other => bail!(
-                "unknown option {other} (cargo xtask bench-dashboard [--postgres URL] [--dir D] [--requests N] [--store-only])"
+                "unknown option {other} (cargo xtask bench-dashboard [--postgres URL] [--dir D] [--requests N] [--skill PATH] [--store-only])"
             ),
         }
     }
@@ -65,6 +73,7 @@ fn options(root: &Path, args: &[String]) -> Result<Options> {
         dir,
         requests: requests.max(1),
         store_only,
+        skill,
     })
 }
 
@@ -84,8 +93,17 @@ impl Drop for Server {
 impl Server {
     /// Peak resident set size in MiB (`VmHWM`).
     fn peak_rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Current resident set size in MiB (`VmRSS`).
+    fn rss_mib(&self) -> Option<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kb / 1024.0)
     }
@@ -97,23 +115,60 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+fn load_average() -> Value {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let avg: Vec<f64> = text
+        .split_whitespace()
+        .take(3)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    json!(avg)
+}
+
+/// The CPU model, its logical cores and the memory of this machine.
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kb| (kb / 1024.0 / 1024.0 * 10.0).round() / 10.0);
+    json!({
+        "cpu": model,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "memory_gib": mem_gib,
+    })
+}
+
 fn start_server(root: &Path, o: &Options) -> Result<Server> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("xtask: building skill in release");
-    crate::run(
-        Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "support-cli",
-                "--bin",
-                "skill",
-            ])
-            .current_dir(root),
-    )?;
-    let bin = target_dir(root).join("release/skill");
+    let bin = match &o.skill {
+        Some(bin) => bin.clone(),
+        None => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            eprintln!("xtask: building skill in release");
+            crate::run(
+                Command::new(cargo)
+                    .args([
+                        "build",
+                        "--release",
+                        "--quiet",
+                        "-p",
+                        "support-cli",
+                        "--bin",
+                        "skill",
+                    ])
+                    .current_dir(root),
+            )?;
+            target_dir(root).join("release/skill")
+        }
+    };
     let mut cmd = Command::new(&bin);
     cmd.args(["dev", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(&o.dir)
@@ -341,6 +396,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .enable_all()
         .build()?;
     let now = support_core::time::now_ms();
+    let load_before = load_average();
     let audit_range = (now - 120 * 86_400_000, now - 90 * 86_400_000);
     let (conversations, audit_rows, pending, store) = rt.block_on(async {
         // Connecting migrates: the index migrations apply here, before anything is timed.
@@ -383,7 +439,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     };
     let docs = root.join("docs/bench");
     let json_path = docs.join(format!("dashboard-{backend}.json"));
-    let (surface, http, rss, http_error) = if o.store_only {
+    let (surface, http, rss, rss_ready, http_error) = if o.store_only {
         // Keep the HTTP figures of the last full run, marked as such.
         let last: Value = std::fs::read(&json_path)
             .ok()
@@ -396,6 +452,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             last["http_surface"].clone(),
             last["http"].clone(),
             last["peak_rss_mib"].as_f64(),
+            last["rss_ready_mib"].as_f64(),
             note.or_else(|| last["http_error"].as_str().map(str::to_string)),
         )
     } else {
@@ -405,11 +462,17 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 let rss = server.peak_rss_mib();
                 drop(server);
                 match result {
-                    Ok(r) => (r["surface"].clone(), r["pages"].clone(), rss, None),
-                    Err(e) => (Value::Null, Value::Null, rss, Some(format!("{e:#}"))),
+                    Ok(r) => (
+                        r["surface"].clone(),
+                        r["pages"].clone(),
+                        rss,
+                        r["rss_ready_mib"].as_f64(),
+                        None,
+                    ),
+                    Err(e) => (Value::Null, Value::Null, rss, None, Some(format!("{e:#}"))),
                 }
             }
-            Err(e) => (Value::Null, Value::Null, None, Some(format!("{e:#}"))),
+            Err(e) => (Value::Null, Value::Null, None, None, Some(format!("{e:#}"))),
         }
     };
     if let Some(e) = &http_error {
@@ -427,7 +490,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         "http": http,
         "http_error": http_error,
         "peak_rss_mib": rss,
+        "rss_ready_mib": rss_ready,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "machine": machine(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "at": now,
     });
     std::fs::create_dir_all(&docs)?;
@@ -472,6 +539,7 @@ async fn bench(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let rss_ready = server.rss_mib();
     let demo: Value = serde_json::from_slice(
         &std::fs::read(o.dir.join("demo.json")).context("reading demo.json")?,
     )?;
@@ -572,7 +640,7 @@ async fn bench(
         results.push(r);
     }
     surfaces.dedup();
-    Ok(json!({"surface": surfaces.join("+"), "pages": results}))
+    Ok(json!({"surface": surfaces.join("+"), "pages": results, "rss_ready_mib": rss_ready}))
 }
 
 /// The rows of one table of timings.
@@ -626,9 +694,31 @@ fn markdown(root: &Path) -> Result<String> {
         };
         let r: Value = serde_json::from_slice(&bytes)?;
         md.push_str(&format!(
-            "\n## {backend}: {} conversations, {} audit rows, {} pending approvals ({} cpus, {} calls per page)\n\n### store\n\n",
+            "\n## {backend}: {} conversations, {} audit rows, {} pending approvals ({} cpus, {} calls per page)\n\n",
             r["conversations"], r["audit_rows"], r["pending_approvals"], r["cpus"], r["requests_per_page"]
         ));
+        let m = &r["machine"];
+        if m.is_object() {
+            let load = |v: &Value| {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|x| format!("{:.2}", x.as_f64().unwrap_or(f64::NAN)))
+                            .collect::<Vec<_>>()
+                            .join(" / ")
+                    })
+                    .unwrap_or_else(|| "?".into())
+            };
+            md.push_str(&format!(
+                "Machine: {} ({} logical cpus, {} GiB). Load average (1 / 5 / 15 min) {} before the run, {} after.\n\n",
+                m["cpu"].as_str().unwrap_or("?"),
+                m["cpus"],
+                m["memory_gib"],
+                load(&r["load_average_before"]),
+                load(&r["load_average_after"]),
+            ));
+        }
+        md.push_str("### store\n\n");
         timing_rows(&mut md, &r["store"], false);
         md.push_str("\n### http\n\n");
         if r["http"].is_array() {
@@ -643,8 +733,12 @@ fn markdown(root: &Path) -> Result<String> {
             md.push_str(&format!("\n{what}: {e}\n"));
         }
         if let Some(rss) = r["peak_rss_mib"].as_f64() {
+            let ready = r["rss_ready_mib"]
+                .as_f64()
+                .map(|v| format!(" ({v:.0} MiB once ready, before the first page)"))
+                .unwrap_or_default();
             md.push_str(&format!(
-                "\nPeak RSS of the server (`VmHWM`): {rss:.0} MiB.\n"
+                "\nPeak RSS of the server (`VmHWM`, at the end of the run): {rss:.0} MiB{ready}.\n"
             ));
         }
     }
@@ -655,7 +749,7 @@ fn markdown(root: &Path) -> Result<String> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("202612060006"))
+                .is_some_and(|n| n.starts_with("202612060006") || n.starts_with("2026120700003"))
         })
         .collect();
     files.sort();
@@ -669,6 +763,10 @@ fn markdown(root: &Path) -> Result<String> {
     }
     if !any {
         md.push_str("None yet.\n");
+    }
+    // Hand-written context (how a run went, what changed), kept across regenerations.
+    if let Ok(notes) = std::fs::read_to_string(docs.join("dashboard-notes.md")) {
+        md.push_str(&format!("\n{}\n", notes.trim()));
     }
     Ok(md)
 }

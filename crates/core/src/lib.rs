@@ -29,6 +29,7 @@ pub mod signing;
 pub mod store;
 pub mod stripe_connect;
 pub mod time;
+pub mod trust;
 
 pub use ids::{AppSlug, Email, ParseError};
 pub use settings::Settings;

@@ -44,6 +44,9 @@ pub use admin::*;
 mod plugin;
 pub use plugin::*;
 
+mod signals;
+pub use signals::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found: {0}")]
@@ -80,7 +83,7 @@ impl MigrationStatus {
 pub mod prelude {
     pub use super::{
         AppStore, ApprovalStore, AuditStore, ConversationStore, DeliveryStore, IdentityStore,
-        KnowledgeStore, RetentionStore, Store,
+        KnowledgeStore, RetentionStore, SignalStore, Store,
     };
 }
 
@@ -99,6 +102,7 @@ pub trait Store:
     + AdminStore
     + DashboardStore
     + PluginStore
+    + SignalStore
     + Send
     + Sync
     + 'static

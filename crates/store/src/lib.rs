@@ -20,6 +20,7 @@ mod plugin_store;
 mod retention_store;
 mod rows;
 mod session_store;
+mod signals_store;
 mod steps;
 mod store_impl;
 
