@@ -30,8 +30,8 @@ use crate::events::{self, EventSink, OutEvent};
 use crate::pipeline::tools::ToolCall;
 use crate::registry::{AppPolicy, policy_of};
 use crate::store::{
-    ActionPatch, ActionRow, ActionStatus, ApprovalRow, ApprovalStatus, ApprovalVote, Store,
-    StoreError, UserRow,
+    ActionPatch, ActionRow, ActionStatus, ApprovalRow, ApprovalStatus, ApprovalVote,
+    DecisionChannel, Store, StoreError, UserRow,
 };
 use crate::time::Millis;
 
@@ -63,7 +63,7 @@ pub struct Decision {
     /// What the caller said it was (recorded next to `approver`, never used to authorize).
     pub claimed_actor: Option<String>,
     pub reason: Option<String>,
-    /// `dashboard`, `slack` or `cli`.
+    /// `dashboard`, `slack`, `cli` or `front`: a [`DecisionChannel`]'s string, stored with the vote.
     pub channel: String,
     pub params: Option<Value>,
     pub draft: Option<String>,
@@ -445,7 +445,9 @@ async fn decide_inner(
                 .claimed_actor
                 .clone()
                 .unwrap_or_else(|| d.approver.clone()),
-            channel: d.channel.clone(),
+            // The channels construct decisions with their own name; the store keeps only known ones.
+            channel: DecisionChannel::parse(&d.channel)
+                .map_err(|e| StoreError::Backend(e.to_string()))?,
             voted_at: now,
         })
         .await?

@@ -5,10 +5,9 @@
 //! bound. Date bounds on the audit log are compared as `+at` so that neither database picks
 //! `audit_log_at` for the row scan (the date range becomes a `seq` range first).
 
-use crate::rows::{self, corrupt};
+use crate::rows;
 use crate::{Db, backend_err};
 use async_trait::async_trait;
-use sqlx::Row;
 use support_core::store::*;
 use support_core::time::Millis;
 
@@ -275,18 +274,7 @@ impl AdminStore for Db {
             q = q.bind(id.clone());
         }
         let rows = q.fetch_all(&self.read).await.map_err(backend_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApprovalVote {
-                    approval_id: r.try_get("approval_id").map_err(corrupt)?,
-                    approver: r.try_get("approver").map_err(corrupt)?,
-                    user_id: r.try_get("user_id").map_err(corrupt)?,
-                    actor: r.try_get("actor").map_err(corrupt)?,
-                    channel: r.try_get("channel").map_err(corrupt)?,
-                    voted_at: r.try_get("voted_at").map_err(corrupt)?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::approval_vote).collect()
     }
 
     async fn dead_letters_page(

@@ -1,10 +1,9 @@
 //! `impl ApprovalStore for Db`: actions, approvals, votes and capability nonces.
 
-use crate::rows::{self, corrupt};
+use crate::rows;
 use crate::store_impl::{ACTION_COLS, APPROVAL_COLS, R, safe, to_json};
 use crate::{Db, backend_err};
 use async_trait::async_trait;
-use sqlx::Row;
 use support_core::store::*;
 use support_core::time::Millis;
 
@@ -94,7 +93,7 @@ impl ApprovalStore for Db {
         sqlx::query(safe!("INSERT INTO approvals ({APPROVAL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"))
             .bind(&a.id)
             .bind(&a.action_id)
-            .bind(&a.channel)
+            .bind(a.channel.as_str())
             .bind(&a.slack_channel)
             .bind(&a.slack_ts)
             .bind(a.status.as_str())
@@ -179,7 +178,7 @@ impl ApprovalStore for Db {
         .bind(&v.user_id)
         .bind(&v.approver)
         .bind(&v.actor)
-        .bind(&v.channel)
+        .bind(v.channel.as_str())
         .bind(v.voted_at)
         .execute(&self.write)
         .await
@@ -195,18 +194,7 @@ impl ApprovalStore for Db {
         .fetch_all(&self.write)
         .await
         .map_err(backend_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(ApprovalVote {
-                    approval_id: r.try_get("approval_id").map_err(corrupt)?,
-                    approver: r.try_get("approver").map_err(corrupt)?,
-                    user_id: r.try_get("user_id").map_err(corrupt)?,
-                    actor: r.try_get("actor").map_err(corrupt)?,
-                    channel: r.try_get("channel").map_err(corrupt)?,
-                    voted_at: r.try_get("voted_at").map_err(corrupt)?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::approval_vote).collect()
     }
 
     async fn set_approval_capability(&self, id: &str, token: &str) -> R<()> {
@@ -222,7 +210,7 @@ impl ApprovalStore for Db {
     async fn set_approval_message(
         &self,
         id: &str,
-        channel: &str,
+        channel: DecisionChannel,
         slack_channel: &str,
         slack_ts: &str,
     ) -> R<()> {
@@ -230,7 +218,7 @@ impl ApprovalStore for Db {
             "UPDATE approvals SET channel = $2, slack_channel = $3, slack_ts = $4 WHERE id = $1",
         )
         .bind(id)
-        .bind(channel)
+        .bind(channel.as_str())
         .bind(slack_channel)
         .bind(slack_ts)
         .execute(&self.write)

@@ -185,7 +185,7 @@ pub(crate) fn approval(row: &AnyRow) -> StoreResult<ApprovalRow> {
     Ok(ApprovalRow {
         id: get(row, "id")?,
         action_id: get(row, "action_id")?,
-        channel: get(row, "channel")?,
+        channel: parsed(row, "channel", DecisionChannel::parse)?,
         slack_channel: get(row, "slack_channel")?,
         slack_ts: get(row, "slack_ts")?,
         status: parsed(row, "status", ApprovalStatus::parse)?,
@@ -199,6 +199,17 @@ pub(crate) fn approval(row: &AnyRow) -> StoreResult<ApprovalRow> {
         currency: get(row, "currency")?,
         capability: get(row, "capability")?,
         draft: get(row, "draft")?,
+    })
+}
+
+pub(crate) fn approval_vote(row: &AnyRow) -> StoreResult<ApprovalVote> {
+    Ok(ApprovalVote {
+        approval_id: get(row, "approval_id")?,
+        approver: get(row, "approver")?,
+        user_id: get(row, "user_id")?,
+        actor: get(row, "actor")?,
+        channel: parsed(row, "channel", DecisionChannel::parse)?,
+        voted_at: get(row, "voted_at")?,
     })
 }
 

@@ -460,6 +460,23 @@ async fn unknown_stored_kinds_are_corrupt_rows_not_panics() {
             Err(StoreError::Corrupt(m)) => assert!(m.contains("launchRockets"), "{m}"),
             other => panic!("expected a corrupt row, got {other:?}"),
         }
+        // A vote's channel has no CHECK constraint either.
+        raw(
+            &db,
+            "INSERT INTO approvals (id, action_id, channel, status, expires_at, created_at) \
+             VALUES ('apr_bad', 'act_bad', 'dashboard', 'pending', 100, 1)",
+        )
+        .await;
+        raw(
+            &db,
+            "INSERT INTO approval_votes (approval_id, voter, approver, actor, channel, voted_at) \
+             VALUES ('apr_bad', 'x', 'x', 'x', 'carrier-pigeon', 1)",
+        )
+        .await;
+        match db.list_approval_votes("apr_bad").await {
+            Err(StoreError::Corrupt(m)) => assert!(m.contains("channel"), "{m}"),
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
     })
     .await;
 }
@@ -685,7 +702,7 @@ async fn actions_and_approvals_transition_once() {
         let ap = ApprovalRow {
             id: "apr_1".into(),
             action_id: "act_1".into(),
-            channel: "slack".into(),
+            channel: DecisionChannel::Slack,
             slack_channel: Some("C1".into()),
             slack_ts: Some("1.2".into()),
             status: ApprovalStatus::Pending,
@@ -745,7 +762,7 @@ async fn actions_and_approvals_transition_once() {
             approver: who.into(),
             user_id: None,
             actor: who.into(),
-            channel: "dashboard".into(),
+            channel: DecisionChannel::Dashboard,
             voted_at: at,
         };
         assert!(db.add_approval_vote(&vote("token:a", 7)).await.unwrap());
@@ -764,7 +781,7 @@ async fn actions_and_approvals_transition_once() {
         db.set_approval_capability("apr_1", "cap1.x.y")
             .await
             .unwrap();
-        db.set_approval_message("apr_1", "slack", "C2", "3.4")
+        db.set_approval_message("apr_1", DecisionChannel::Slack, "C2", "3.4")
             .await
             .unwrap();
         let got = db.approval_for_action("act_1").await.unwrap().unwrap();
@@ -1376,7 +1393,7 @@ async fn approval_votes_count_once_per_user() {
         db.insert_approval(&ApprovalRow {
             id: "apr_v".into(),
             action_id: "act_v".into(),
-            channel: "dashboard".into(),
+            channel: DecisionChannel::Dashboard,
             slack_channel: None,
             slack_ts: None,
             status: ApprovalStatus::Pending,
@@ -1398,7 +1415,7 @@ async fn approval_votes_count_once_per_user() {
             approver: label.into(),
             user_id: user.map(str::to_string),
             actor: label.into(),
-            channel: "dashboard".into(),
+            channel: DecisionChannel::Dashboard,
             voted_at: at,
         };
         assert!(

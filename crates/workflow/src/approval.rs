@@ -15,7 +15,7 @@ use support_core::pipeline::tools::{ToolCall, ToolName};
 use support_core::registry::AppPolicy;
 use support_core::store::{
     ActionPatch, ActionRow, ActionStatus, AppRow, ApprovalRow, ApprovalStatus, DeadLetter,
-    DeadLetterKind, Store,
+    DeadLetterKind, DecisionChannel, Store,
 };
 use support_core::time::now_ms;
 use support_steps::StepError;
@@ -122,7 +122,7 @@ pub(crate) async fn gate_proposal(
             .insert_approval(&ApprovalRow {
                 id: support_core::ids::new_id("apr"),
                 action_id: id.clone(),
-                channel: "dashboard".into(),
+                channel: DecisionChannel::Dashboard,
                 slack_channel: None,
                 slack_ts: None,
                 status: ApprovalStatus::Pending,
@@ -196,7 +196,7 @@ pub(crate) async fn post_request(
     match approvals.post_request(channel, &req).await {
         Ok(m) => {
             d.store
-                .set_approval_message(&approval.id, "slack", &m.channel, &m.ts)
+                .set_approval_message(&approval.id, DecisionChannel::Slack, &m.channel, &m.ts)
                 .await
                 .map_err(store_err)?;
             audit(d.store.as_ref(), trace, &s.app, &s.conversation_id, "approval.posted",

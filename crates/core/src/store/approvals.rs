@@ -53,8 +53,8 @@ pub struct ActionPatch {
 pub struct ApprovalRow {
     pub id: String,
     pub action_id: String,
-    /// `slack`, `dashboard`, `cli`.
-    pub channel: String,
+    /// Where the request is: `dashboard` until it is posted to Slack, then `slack`.
+    pub channel: DecisionChannel,
     pub slack_channel: Option<String>,
     pub slack_ts: Option<String>,
     /// `pending`, `approved`, `rejected`, `expired`.
@@ -96,7 +96,8 @@ pub struct ApprovalVote {
     pub user_id: Option<String>,
     /// The identity the caller claimed (recorded, never trusted).
     pub actor: String,
-    pub channel: String,
+    /// Where the vote was cast.
+    pub channel: DecisionChannel,
     pub voted_at: Millis,
 }
 
@@ -141,7 +142,7 @@ pub trait ApprovalStore: Send + Sync {
     async fn set_approval_message(
         &self,
         id: &str,
-        channel: &str,
+        channel: DecisionChannel,
         slack_channel: &str,
         slack_ts: &str,
     ) -> StoreResult<()>;

@@ -155,6 +155,20 @@ stored_enum! {
     }
 }
 
+stored_enum! {
+    /// Where an approval was requested (`approvals.channel`: `dashboard` until it is posted to
+    /// Slack) and where a vote was cast (`approval_votes.channel`).
+    DecisionChannel ("decision channel") {
+        /// The dashboard and its JSON API.
+        Dashboard = "dashboard",
+        Slack = "slack",
+        /// `skill approvals approve|reject|edit`.
+        Cli = "cli",
+        /// The Front sidebar plugin.
+        Front = "front",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +188,14 @@ mod tests {
         let err = ApprovalStatus::parse("maybe").unwrap_err();
         assert_eq!(err.to_string(), "unknown approval status: \"maybe\"");
         assert!(serde_json::from_str::<DeadLetterKind>("\"other\"").is_err());
+        for c in DecisionChannel::ALL {
+            assert_eq!(DecisionChannel::parse(c.as_str()), Ok(*c));
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::json!(c.as_str())
+            );
+        }
+        assert_eq!(DecisionChannel::Front, "front");
+        assert!(DecisionChannel::parse("email").is_err());
     }
 }
