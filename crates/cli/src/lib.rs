@@ -16,7 +16,6 @@ pub mod demo_front;
 pub mod eval;
 #[cfg(feature = "demo")]
 pub mod launch;
-pub mod replay;
 
 use support_host::Service;
 

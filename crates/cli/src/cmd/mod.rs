@@ -1,7 +1,7 @@
 //! The `skill` command line: [`Cli`] (global flags and the subcommands), dispatch, and `main`.
 //! One module per command (`init`, `apps`, `keys`, `doctor`, `approvals`, `actions`,
 //! `dead_letters`, `users`, `audit`, `tokens`, `config`, `health`, `conversations`, `eval`,
-//! `dev`, `serve`; `replay` lives in [`crate::replay`]); what they share (settings, store,
+//! `dev`, `serve`, `replay`); what they share (settings, store,
 //! registry, output, [`Failure`] and exit codes) is in [`context`].
 
 mod actions;
@@ -18,6 +18,7 @@ mod eval;
 mod health;
 mod init;
 mod keys;
+mod replay;
 mod serve;
 mod tokens;
 pub mod users;
@@ -107,7 +108,7 @@ pub enum Command {
     Conversations(conversations::ConversationsCmd),
     /// Re-run past inbound decisions on their recorded inputs (tool calls answered from the
     /// recording) and print what would change: one run, or `--since 7d --app X` in bulk.
-    Replay(crate::replay::ReplayArgs),
+    Replay(replay::ReplayArgs),
 }
 
 /// Run a parsed command. Returns the process exit code.
@@ -148,7 +149,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Approvals(cmd) => approvals::run(cli, cmd).await,
         Command::Actions(cmd) => actions::run(cli, cmd).await,
         Command::DeadLetters(cmd) => dead_letters::run(cli, cmd).await,
-        Command::Replay(args) => crate::replay::run(cli, args).await,
+        Command::Replay(args) => replay::run(cli, args).await,
     }
 }
 

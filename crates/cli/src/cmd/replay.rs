@@ -2,7 +2,7 @@
 //! change (`support_workflow::replay`). One run by id, or every inbound run of an app in
 //! a time window (`--since 7d --app X`) with a progress bar and counts.
 
-use crate::cmd::{Cli, Failure, emit, exit, load_settings, open_db, usage};
+use super::{Cli, Failure, emit, exit, load_settings, open_db, usage};
 use clap::Args;
 use serde_json::{Value, json};
 use std::io::IsTerminal;
