@@ -28,7 +28,6 @@ use serde_json::json;
 use std::sync::Arc;
 use support_core::audit::AuditEvent;
 use support_core::auth::Role;
-use support_core::events::{self, OutEvent};
 use support_core::front::{FrontApi, FrontError};
 use support_core::pipeline::router::RouteAction;
 use support_core::store::{
@@ -36,13 +35,14 @@ use support_core::store::{
 };
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
+use support_workflow::conversation_actions::{self, Assignee, ConversationActionError, Requester};
 
 /// Rows per page.
 const PAGE: i64 = 50;
 /// The longest internal note or hand-over reason.
 const MAX_NOTE_CHARS: usize = 10_000;
 /// The escalation tags a person may hand over with (the workflow's own).
-pub const HANDOVER_TAGS: &[&str] = &["needs-human", "urgent", "instructor"];
+pub const HANDOVER_TAGS: &[&str] = conversation_actions::HANDOVER_TAGS;
 const FLAGS: &[&str] = &["angry", "legal", "injection"];
 
 pub fn router() -> Router<Platform> {
@@ -367,6 +367,20 @@ fn front_error(e: FrontError) -> PageError {
     )
 }
 
+/// A shared conversation action's error as the page shows it.
+fn action_error(e: ConversationActionError) -> PageError {
+    match e {
+        ConversationActionError::Invalid(m) => PageError::bad_request(m),
+        ConversationActionError::Events(m) => PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "runner_unavailable",
+            format!("The run could not be queued: {m}"),
+        ),
+        ConversationActionError::Front(e) => front_error(e),
+        ConversationActionError::Store(e) => e.into(),
+    }
+}
+
 /// The conversation of an action, and the acting viewer checked for the agent role.
 async fn acting_on(
     p: &Platform,
@@ -410,42 +424,16 @@ async fn rerun(
 ) -> Response {
     let result = async {
         let c = acting_on(&p, &viewer, &id).await?;
-        let app = c.app.clone().ok_or_else(|| {
-            PageError::bad_request("this conversation belongs to no app, so no agent can run")
-        })?;
-        let event_id = support_core::ids::new_id("rerun");
-        p.events
-            .send(vec![OutEvent {
-                name: events::INBOUND_RECEIVED.to_string(),
-                data: json!({
-                    "event_id": event_id,
-                    "app_id": app,
-                    "conversation_id": c.front_id,
-                    "message_id": null,
-                    "front_type": "dashboard_rerun",
-                    "emitted_at": now_ms() / 1000,
-                }),
-                id: Some(format!("dashboard:{event_id}")),
-            }])
-            .await
-            .map_err(|e| {
-                PageError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "runner_unavailable",
-                    format!("The run could not be queued: {e}"),
-                )
-            })?;
-        audit(
-            &p,
-            AuditEvent::new(
-                "conversation.rerun_requested",
-                viewer.actor(),
-                json!({"event_id": event_id}),
-            )
-            .app(app)
-            .conversation(&c.front_id),
-        )
-        .await?;
+        let actor = viewer.actor();
+        let by = Requester {
+            actor: &actor,
+            source: "dashboard",
+            attribution: serde_json::Value::Null,
+        };
+        let event_id =
+            conversation_actions::request_rerun(p.store.as_ref(), p.events.as_ref(), &c, &by)
+                .await
+                .map_err(action_error)?;
         Ok::<_, PageError>(event_id)
     }
     .await;
@@ -478,60 +466,37 @@ async fn escalate(
     Posted { viewer, form }: Posted<HandOver>,
 ) -> Response {
     let result = async {
-        let mut c = acting_on(&p, &viewer, &id).await?;
-        let tag = form.tag.trim();
-        if !HANDOVER_TAGS.contains(&tag) {
-            return Err(PageError::bad_request(format!(
-                "unknown escalation {tag:?}; one of {}",
-                HANDOVER_TAGS.join(", ")
-            )));
-        }
-        let reason = form.reason.trim();
-        if reason.chars().count() > MAX_NOTE_CHARS {
-            return Err(PageError::bad_request("the reason is too long"));
-        }
+        let c = acting_on(&p, &viewer, &id).await?;
         let assignee = form.assignee.trim();
-        if assignee.len() > 100
-            || !assignee
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
-        {
-            return Err(PageError::bad_request("the assignee is not a Front teammate id"));
-        }
-        let front = front(&p)?;
-        front
-            .add_tags(&c.front_id, &[tag.to_string()])
-            .await
-            .map_err(front_error)?;
-        if !assignee.is_empty() {
-            front
-                .set_assignee(&c.front_id, Some(assignee))
-                .await
-                .map_err(front_error)?;
-        }
-        let why = if reason.is_empty() {
-            format!("handed over by {}", viewer.email)
-        } else {
-            reason.to_string()
+        let h = conversation_actions::HandOver {
+            tag: form.tag.trim().to_string(),
+            reason: form.reason,
+            assignee: if assignee.is_empty() {
+                Assignee::Keep
+            } else {
+                Assignee::To(assignee.to_string())
+            },
         };
-        c.escalation = Some(tag.to_string());
-        c.escalation_reason = Some(why.clone());
-        if !assignee.is_empty() {
-            c.assignee = Some(assignee.to_string());
-        }
-        c.updated_at = now_ms();
-        p.store.upsert_conversation(&c).await?;
-        let mut ev = AuditEvent::new(
-            "conversation.handed_over",
-            viewer.actor(),
-            json!({"tag": tag, "reason": why, "assignee": (!assignee.is_empty()).then_some(assignee)}),
+        conversation_actions::validate_hand_over(&h).map_err(action_error)?;
+        let front = front(&p)?;
+        let actor = viewer.actor();
+        let by = Requester {
+            actor: &actor,
+            source: "dashboard",
+            attribution: serde_json::Value::Null,
+        };
+        conversation_actions::hand_over(
+            p.store.as_ref(),
+            front.as_ref(),
+            c,
+            &h,
+            &viewer.email,
+            &by,
         )
-        .conversation(&c.front_id);
-        if let Some(app) = &c.app {
-            ev = ev.app(app);
-        }
-        audit(&p, ev).await?;
-        Ok(tag.to_string())
+        .await
+        .map_err(action_error)?;
+        let tag = h.tag;
+        Ok(tag)
     }
     .await;
     match result {
