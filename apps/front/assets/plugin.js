@@ -106,12 +106,12 @@
   function flash(kind, text) {
     lastFlash = { kind: kind, text: text };
     var f = document.getElementById('plugin-flash');
-    if (f) { f.className = 'flash ' + kind; f.textContent = text; }
+    if (f) { f.className = 'flash flash-' + kind; f.textContent = text; }
   }
   function show(nodes) {
     app.textContent = '';
     var f = el('div', { id: 'plugin-flash', 'class': 'hidden', role: 'status' });
-    if (lastFlash) { f.className = 'flash ' + lastFlash.kind; f.textContent = lastFlash.text; }
+    if (lastFlash) { f.className = 'flash flash-' + lastFlash.kind; f.textContent = lastFlash.text; }
     app.appendChild(f);
     nodes.forEach(function (n) { if (n) { app.appendChild(n); } });
   }
@@ -137,7 +137,7 @@
     }
   }
 
-  function showError(e) { show([el('p', { 'class': 'flash error', id: 'plugin-error', text: 'Could not load: ' + e.message })]); }
+  function showError(e) { show([el('p', { 'class': 'flash flash-error', id: 'plugin-error', text: 'Could not load: ' + e.message })]); }
 
   function identity() {
     if (me.linked) {
@@ -145,7 +145,7 @@
     }
     return el('div', { 'class': 'row', id: 'plugin-identity' }, [
       el('span', { 'class': 'muted', text: 'Not linked: you can read and insert drafts; approving needs your account.' }),
-      el('button', { 'class': 'btn', id: 'link-account', type: 'button', text: 'Link your account', onclick: startLink })
+      el('button', { 'class': 'secondary', id: 'link-account', type: 'button', text: 'Link your account', onclick: startLink })
     ]);
   }
 
@@ -176,9 +176,9 @@
       li.appendChild(reason);
       li.appendChild(amount);
       li.appendChild(el('div', { 'class': 'row' }, [
-        el('button', { 'class': 'btn primary approve', type: 'button', text: 'Approve' + (a.amount ? ' ' + a.amount : ''), onclick: decide('approve') }),
-        el('button', { 'class': 'btn danger reject', type: 'button', text: 'Reject', onclick: decide('reject') }),
-        el('button', { 'class': 'btn edit', type: 'button', text: 'Edit', onclick: decide('edit') })
+        el('button', { 'class': 'primary approve', type: 'button', text: 'Approve' + (a.amount ? ' ' + a.amount : ''), onclick: decide('approve') }),
+        el('button', { 'class': 'danger reject', type: 'button', text: 'Reject', onclick: decide('reject') }),
+        el('button', { 'class': 'secondary edit', type: 'button', text: 'Edit', onclick: decide('edit') })
       ]));
     }
     return li;
@@ -198,7 +198,7 @@
       sugg.appendChild(el('div', { 'class': 'row' }, [badge(d.status, 'draft-status'), d.reason ? el('span', { 'class': 'muted', text: d.reason }) : null]));
       if (d.text) {
         sugg.appendChild(el('div', { 'class': 'draft-text', id: 'draft-text', text: d.text }));
-        var insert = el('button', { 'class': 'btn primary', id: 'insert-draft', type: 'button', text: 'Insert draft' });
+        var insert = el('button', { 'class': 'primary', id: 'insert-draft', type: 'button', text: 'Insert draft' });
         insert.addEventListener('click', function () {
           insert.disabled = true;
           var draft = { content: { body: d.text, type: 'text' } };
@@ -219,8 +219,8 @@
           };
         };
         sugg.appendChild(el('div', { 'class': 'row' }, [insert,
-          el('button', { 'class': 'btn', id: 'rate-good', type: 'button', text: 'Good', onclick: rate('good') }),
-          el('button', { 'class': 'btn', id: 'rate-bad', type: 'button', text: 'Bad', onclick: rate('bad') })]));
+          el('button', { 'class': 'secondary', id: 'rate-good', type: 'button', text: 'Good', onclick: rate('good') }),
+          el('button', { 'class': 'secondary', id: 'rate-bad', type: 'button', text: 'Bad', onclick: rate('bad') })]));
         sugg.appendChild(note);
       }
       var ks = Array.isArray(d.knowledge_sources) ? d.knowledge_sources : [];
@@ -241,6 +241,10 @@
       sugg.appendChild(route);
     }
     parts.push(sugg);
+    if (me.can_decide) { parts.push(agentActions(v)); }
+    var customerBox = el('section', { id: 'customer', 'class': 'panel' }, [el('h2', { text: 'Customer' }),
+      el('p', { 'class': 'muted', text: 'Asking the app…' })]);
+    parts.push(customerBox);
     var approvals = v.approvals || [];
     var ap = el('section', { id: 'approvals', 'class': 'panel' }, [el('h2', { text: 'Pending approvals' })]);
     if (approvals.length) { ap.appendChild(el('ul', { 'class': 'plain' }, approvals.map(approvalItem))); } else { ap.appendChild(el('p', { 'class': 'muted', text: 'None for this conversation.' })); }
@@ -261,6 +265,94 @@
     });
     parts.push(el('section', { id: 'trail', 'class': 'panel' }, [el('h2', { text: 'Trail' }), el('ul', { 'class': 'plain' }, trail)]));
     show(parts);
+    loadCustomer(v.id, customerBox);
+  }
+
+  // ---- the customer card (cached on the server per conversation) ------------------------------
+  function convPath(id, rest) { return '/plugin/front/api/conversations/' + encodeURIComponent(id) + rest; }
+
+  function loadCustomer(id, box) {
+    var mine = renderSeq;
+    api('GET', convPath(id, '/customer')).then(function (r) {
+      if (mine === renderSeq) { fillCustomer(id, box, r); }
+    }).catch(function (e) {
+      if (mine !== renderSeq) { return; }
+      box.textContent = '';
+      box.appendChild(el('h2', { text: 'Customer' }));
+      box.appendChild(el('p', { 'class': 'flash flash-error', id: 'customer-error', text: 'The app did not answer: ' + e.message }));
+    });
+  }
+
+  function fillCustomer(id, box, r) {
+    var c = r.card;
+    box.textContent = '';
+    box.appendChild(el('h2', { text: 'Customer' }));
+    if (!r.found || !c) { box.appendChild(el('p', { 'class': 'muted', text: 'We do not know this conversation yet.' })); return; }
+    if (!c.user) {
+      box.appendChild(el('p', { 'class': 'muted', id: 'customer-none', text: (c.email || 'The sender') + ' has no account in ' + (c.app || 'any app') + '.' }));
+      return;
+    }
+    var u = c.user;
+    box.appendChild(el('dl', { 'class': 'card', id: 'customer-card' }, [
+      el('dt', { text: 'Email' }), el('dd', { id: 'customer-email', text: u.email }),
+      el('dt', { text: 'Name' }), el('dd', { text: u.name || '—' }),
+      el('dt', { text: 'Customer since' }), el('dd', { text: String(u.createdAt || '').slice(0, 10) }),
+      el('dt', { text: 'App' }), el('dd', { text: c.app || '' })]));
+    var purchases = c.purchases || [];
+    box.appendChild(el('ul', { 'class': 'plain', id: 'purchases' }, purchases.length ? purchases.map(function (p) {
+      var li = el('li', { 'class': 'purchase', 'data-id': p.id }, [el('strong', { text: p.product_name }), ' ', badge(p.status), ' ',
+        el('span', { 'class': 'muted', text: String(p.purchased_at || '').slice(0, 10) })]);
+      if (p.charge_id) {
+        var btn = el('button', { 'class': 'secondary show-charge', type: 'button', text: 'Stripe charge' });
+        btn.addEventListener('click', function () {
+          btn.disabled = true;
+          api('GET', convPath(id, '/purchases/' + encodeURIComponent(p.id) + '/charge')).then(function (r2) {
+            var ch = r2.charge;
+            var text = ch.amount + (ch.refunded_cents > 0 ? ' · refunded ' + ch.refunded : '') + ' · ' + ch.status + (ch.disputed ? ' · disputed' : '') + ' · ' + ch.charge_id;
+            li.replaceChild(el('span', { 'class': 'charge', text: text }), btn);
+          }).catch(function (e) { btn.disabled = false; flash('error', e.message); });
+        });
+        li.appendChild(el('div', {}, [btn]));
+      }
+      return li;
+    }) : [el('li', { 'class': 'muted', text: 'No purchases.' })]));
+    if (c.subscriptions) {
+      box.appendChild(el('ul', { 'class': 'plain', id: 'subscriptions' }, c.subscriptions.map(function (x) {
+        return el('li', {}, [el('strong', { text: x.productName }), ' ', badge(x.status), ' ',
+          el('span', { 'class': 'muted', text: (x.cancelAtPeriodEnd ? 'ends ' : 'renews ') + String(x.currentPeriodEnd || '').slice(0, 10) })]);
+      })));
+    }
+    box.appendChild(el('p', { 'class': 'muted', id: 'customer-fetched', title: when(c.fetched_at),
+      text: (c.cached ? 'From the cache, ' : 'Fresh from the app, ') + 'fetched ' + when(c.fetched_at) }));
+  }
+
+  // ---- agent actions (linked agents; the server checks the role) ------------------------------
+  function agentActions(v) {
+    var tag = el('select', { id: 'handover-tag', 'aria-label': 'Hand over as' }, ['needs-human', 'urgent', 'instructor'].map(function (t) {
+      return el('option', { value: t, text: t });
+    }));
+    var assign = el('select', { id: 'handover-assign', 'aria-label': 'Assignee after hand-over' }, [
+      el('option', { value: 'unassign', text: 'Unassign (back to the inbox)' }),
+      el('option', { value: 'me', text: 'Assign to me' }),
+      el('option', { value: 'keep', text: 'Keep the assignee' })]);
+    var reason = el('input', { type: 'text', id: 'handover-reason', 'aria-label': 'Hand-over reason', placeholder: 'Reason (optional)' });
+    var rerun = el('button', { 'class': 'secondary', id: 'rerun', type: 'button', text: 'Re-run the agent' });
+    rerun.addEventListener('click', function () {
+      rerun.disabled = true;
+      api('POST', convPath(v.id, '/rerun'), { teammate_id: teammateId() }).then(function (r) {
+        flash('success', 'The agent runs again (event ' + r.event_id + ').');
+      }).catch(function (e) { flash('error', e.message); }).then(function () { rerun.disabled = false; });
+    });
+    var hand = el('button', { 'class': 'secondary', id: 'handover', type: 'button', text: 'Hand over to a human' });
+    hand.addEventListener('click', function () {
+      hand.disabled = true;
+      api('POST', convPath(v.id, '/handover'), { teammate_id: teammateId(), tag: tag.value, reason: reason.value, assign: assign.value }).then(function (r) {
+        flash('success', 'Handed over: tagged ' + r.tag + ' in Front.');
+        render();
+      }).catch(function (e) { hand.disabled = false; flash('error', e.message); });
+    });
+    return el('section', { id: 'agent-actions', 'class': 'panel' }, [el('h2', { text: 'Act' }),
+      el('div', { 'class': 'row' }, [rerun, hand]), tag, assign, reason]);
   }
 
   function showMany(v) {

@@ -379,6 +379,26 @@ async fn a_conversation_shows_our_suggestion_and_only_a_linked_agent_decides() {
                 .iter()
                 .any(|a| a["data"]["teammate_id"] == "tea_anon")
         );
+        // ... and a trust signal for the conversation's app and routed category.
+        let signals = app
+            .platform
+            .store
+            .signals_for_conversation(&d.conversation_id)
+            .await
+            .expect("signals");
+        let rating: Vec<_> = signals.iter().filter(|s| s.source == "plugin").collect();
+        assert_eq!(rating.len(), 1, "{signals:?}");
+        assert_eq!(rating[0].kind, support_core::trust::SignalKind::RatingBad);
+        assert_eq!(rating[0].value, 0.0);
+        assert_eq!(rating[0].id, format!("sig_{}", ratings[0].id));
+        let conv = app.conversation(&d.conversation_id).await;
+        assert_eq!(Some(rating[0].app.as_str()), conv.app.as_deref());
+        assert_eq!(
+            Some(rating[0].category.as_str()),
+            v["suggestion"]["route"]["category"].as_str()
+        );
+        assert_eq!(rating[0].note.as_deref(), Some("too long"));
+        assert_eq!(rating[0].actor.as_deref(), Some("tea_anon"));
 
         // Unlinked: a forged approve (the teammate id of an admin, any body) is refused.
         let (s, b) = call(

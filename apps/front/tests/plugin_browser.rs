@@ -359,3 +359,147 @@ async fn the_official_sdk_speaks_to_the_same_host() {
     );
     b.close().await;
 }
+
+fn other_context(id: &str, kind: &str, conversations: &[&str], teammate: &str) -> Value {
+    let mut ctx = context(id, "cnv_unused", "", teammate);
+    let obj = ctx.as_object_mut().expect("object");
+    obj.remove("conversation");
+    obj.insert("type".into(), json!(kind));
+    if kind == "multiConversations" {
+        obj.insert(
+            "conversations".into(),
+            json!(
+                conversations
+                    .iter()
+                    .map(|c| json!({"id": c, "status": "assigned", "subject": "Refund"}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+    ctx
+}
+
+#[tokio::test]
+async fn the_sidebar_shows_the_customer_a_selection_the_inbox_and_acts_for_a_linked_agent() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_with_fakes(
+        TestBackend::Sqlite,
+        Fakes {
+            stripe: true,
+            slack: false,
+        },
+        tweak,
+    )
+    .await
+    .expect("sqlite");
+    let host = FrontPluginHost::start(None).await.expect("fake Front host");
+    let (refund, action, approval) = app.pending_refund(0).await;
+    let (other, _, other_approval) = app.pending_refund(1).await;
+    let conv = refund.conversation_id.clone();
+
+    b.goto(&host.page(&plugin_url(&app, &app.demo.front_plugin_auth_secret)))
+        .await;
+    b.client.enter_frame(0).await.expect("frame");
+    b.wait_for("#plugin-status").await;
+
+    // Several conversations selected: a short state of each.
+    set_context(
+        &b,
+        &other_context(
+            "ctx_m",
+            "multiConversations",
+            &[conv.as_str(), other.conversation_id.as_str()],
+            "tea_unlinked",
+        ),
+    )
+    .await;
+    for id in [&conv, &other.conversation_id] {
+        let li = b.wait_for(&format!("#multi-list li[data-id='{id}']")).await;
+        let text = li.text().await.expect("text");
+        assert!(text.contains("1 pending"), "{text}");
+    }
+    b.screenshot("front-plugin-multi").await;
+
+    // No conversation: the inbox's pending approvals.
+    set_context(
+        &b,
+        &other_context("ctx_n", "noConversation", &[], "tea_unlinked"),
+    )
+    .await;
+    for id in [&approval.id, &other_approval.id] {
+        b.wait_for(&format!("#inbox li.approval[data-id='{id}']"))
+            .await;
+    }
+    assert!(b.find_all("#inbox .approve").await.is_empty(), "unlinked");
+
+    // One conversation: the customer card from the app, the charge from Stripe on demand.
+    set_context(&b, &context("ctx_c", &conv, "Refund", "tea_unlinked")).await;
+    b.wait_for_text("#customer-email", "paul.ferguson@example.net")
+        .await;
+    assert!(
+        b.find_all("#agent-actions").await.is_empty(),
+        "no agent actions when unlinked"
+    );
+    let purchase = action.params["purchaseId"].as_str().expect("purchase");
+    b.click(&format!("li.purchase[data-id='{purchase}'] .show-charge"))
+        .await;
+    let amount = support_core::payments::format_amount(
+        approval.amount_cents.expect("quoted from Stripe"),
+        approval.currency.as_deref().unwrap_or("usd"),
+    );
+    b.wait_for_text(
+        &format!("li.purchase[data-id='{purchase}'] .charge"),
+        &amount,
+    )
+    .await;
+    b.screenshot("front-plugin-customer").await;
+
+    // A linked agent (the credential the link flow hands out, put where the page keeps it):
+    // re-run and hand over, audited with the user and the teammate.
+    let agent = app
+        .add_user("agent.card@example.com", Role::Agent, None)
+        .await;
+    let cred = support_front::plugin::auth::credential(
+        &app.platform.master_key,
+        &agent.id,
+        "tea_agent",
+        now_ms(),
+    );
+    b.client
+        .execute(
+            "localStorage.setItem('support.frontPlugin.credential', arguments[0]);",
+            vec![json!(cred)],
+        )
+        .await
+        .expect("store the credential");
+    b.goto(&host.page(&plugin_url(&app, &app.demo.front_plugin_auth_secret)))
+        .await;
+    b.client.enter_frame(0).await.expect("frame");
+    b.wait_for("#plugin-status").await;
+    set_context(&b, &context("ctx_a", &conv, "Refund", "tea_agent")).await;
+    b.wait_for_text("#plugin-identity", "agent.card@example.com")
+        .await;
+    b.wait_for("#customer-fetched").await;
+    let fetched = b
+        .wait_for("#customer-fetched")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(fetched.starts_with("From the cache"), "{fetched}");
+    b.click("#rerun").await;
+    b.wait_for_text("#plugin-flash", "runs again").await;
+    let reruns = app.audit_of("conversation.rerun_requested").await;
+    assert_eq!(reruns.len(), 1, "{reruns:?}");
+    assert_eq!(reruns[0]["data"]["teammate_id"], "tea_agent");
+    assert_eq!(reruns[0]["data"]["user_id"], agent.id.as_str());
+    b.click("#handover").await;
+    b.wait_for_text("#plugin-flash", "Handed over").await;
+    assert!(app.front.tags(&conv).contains(&"needs-human".to_string()));
+    let handed = app.audit_of("conversation.handed_over").await;
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(handed[0]["actor"], "user:agent.card@example.com");
+    b.close().await;
+}

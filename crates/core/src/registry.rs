@@ -449,6 +449,12 @@ impl Registry {
         &self.store
     }
 
+    /// The cache the registry shares its generation through (Redis across instances, memory
+    /// in one), for other short-lived copies (the Front plugin's customer cards).
+    pub fn cache(&self) -> &Arc<dyn Cache> {
+        &self.cache
+    }
+
     /// Drop this process's copy and start a new shared generation, so every instance drops
     /// its copy too. Called after every change.
     pub async fn invalidate(&self) {

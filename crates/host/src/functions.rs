@@ -61,3 +61,20 @@ pub fn inbound_deps(s: &Services) -> Option<InboundDeps> {
         },
     })
 }
+
+/// Front's Core API client from the settings (`front.api_token`, `front.api_url`): `Ok(None)`
+/// without a token (the Front plugin's hand-over uses it).
+pub fn front_api(
+    settings: &support_core::settings::Settings,
+) -> Result<Option<Arc<FrontClient>>, String> {
+    let Some(token) = settings.front.api_token.clone() else {
+        return Ok(None);
+    };
+    let cfg = FrontConfig {
+        base_url: settings.front.api_url.clone(),
+        ..FrontConfig::default()
+    };
+    FrontClient::new(token, cfg)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| e.to_string())
+}

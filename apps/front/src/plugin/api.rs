@@ -19,6 +19,7 @@ use support_core::store::{
     ActionRow, ApprovalRow, ApprovalStatus, AuditRecord, ConversationDetail, DraftRating,
 };
 use support_core::time::now_ms;
+use support_core::trust::{Signal, SignalKind};
 use support_host::{ApiError, Platform};
 
 /// How many trail entries a conversation shows.
@@ -42,7 +43,7 @@ pub fn router() -> Router<Platform> {
 }
 
 /// A Front id (`cnv_…`, `tea_…`): short, ASCII letters, digits, `_` and `-`.
-fn front_id(id: &str, prefix: &str) -> Result<String, ApiError> {
+pub(super) fn front_id(id: &str, prefix: &str) -> Result<String, ApiError> {
     let ok = id.starts_with(prefix)
         && id.len() <= 64
         && id
@@ -56,7 +57,7 @@ fn front_id(id: &str, prefix: &str) -> Result<String, ApiError> {
 }
 
 /// The teammate id a body names (attribution only), when well-formed.
-fn teammate(t: Option<&str>) -> Option<String> {
+pub(super) fn teammate(t: Option<&str>) -> Option<String> {
     t.and_then(|t| front_id(t, "tea_").ok())
 }
 
@@ -316,7 +317,7 @@ struct RateBody {
     run_id: Option<String>,
 }
 
-/// Rate our draft good or bad (a signal row, audited).
+/// Rate our draft good or bad: a `DraftRating` row and a trust signal, audited.
 async fn rate(
     caller: PluginCaller,
     State(p): State<Platform>,
@@ -343,18 +344,57 @@ async fn rate(
         created_at: now_ms(),
     };
     p.store.insert_draft_rating(&r).await?;
+    let signal = rating_signal(&p, &r).await?;
     p.store
         .append_audit(
             &AuditEvent::new(
                 "front_plugin.draft_rated",
                 caller.actor(),
                 json!({"rating": r.rating, "note": r.note, "run_id": r.run_id,
-                       "teammate_id": r.teammate_id, "user_id": r.user_id}),
+                       "teammate_id": r.teammate_id, "user_id": r.user_id,
+                       "signal_id": signal}),
             )
             .conversation(id),
         )
         .await?;
     Ok(Json(json!({"id": r.id, "rating": r.rating})))
+}
+
+/// The rating as a trust signal (`rating_good` 1 / `rating_bad` 0) for the conversation's app
+/// and the category its route decided, idempotent by the rating's id. `None` (nothing
+/// recorded) when the conversation has no app or no route decision yet.
+async fn rating_signal(p: &Platform, r: &DraftRating) -> Result<Option<String>, ApiError> {
+    let d = p.store.conversation_detail(&r.conversation_id).await?;
+    let app = d.conversation.as_ref().and_then(|c| c.app.clone());
+    let category = d
+        .audit
+        .iter()
+        .rev()
+        .find(|a| a.kind == "route.decided")
+        .and_then(|a| a.data["category"].as_str().map(str::to_string));
+    let (Some(app), Some(category)) = (app, category) else {
+        return Ok(None);
+    };
+    let kind = if r.rating == "good" {
+        SignalKind::RatingGood
+    } else {
+        SignalKind::RatingBad
+    };
+    let mut s = Signal::new(
+        format!("sig_{}", r.id),
+        kind,
+        app,
+        category,
+        &r.conversation_id,
+        r.created_at,
+        "plugin",
+    );
+    s.run_id = r.run_id.clone();
+    s.actor = r.user_id.clone().or_else(|| r.teammate_id.clone());
+    s.note = r.note.clone();
+    s.detail = json!({"rating_id": r.id, "teammate_id": r.teammate_id, "user_id": r.user_id});
+    p.store.record_signal(&s).await?;
+    Ok(Some(s.id))
 }
 
 #[derive(Deserialize)]

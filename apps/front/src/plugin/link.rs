@@ -160,7 +160,7 @@ async fn show(
          <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">\
          <input type=\"hidden\" name=\"state\" value=\"{state}\">\
          <input type=\"hidden\" name=\"teammate\" value=\"{tea}\">\
-         <button type=\"submit\" class=\"btn primary\" id=\"link-confirm\">Link my account</button></form>",
+         <button type=\"submit\" class=\"primary\" id=\"link-confirm\">Link my account</button></form>",
         tea = escape_html(&tea),
         email = escape_html(&user.email),
         role = user.role.as_str(),

@@ -12,8 +12,10 @@
 //!   platform user, which only a credential from the link flow puts into the token. The
 //!   teammate id of Front's context is attribution, never proof.
 
+pub mod actions;
 pub mod api;
 pub mod auth;
+pub mod customer;
 pub mod limit;
 pub mod link;
 
@@ -31,7 +33,13 @@ use support_host::Platform;
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 const PLUGIN_JS: &str = include_str!("../../assets/plugin.js");
-const PLUGIN_CSS: &str = include_str!("../../assets/plugin.css");
+/// The plugin's stylesheet: the dashboard's own (the same file, so palette, light/dark,
+/// buttons, badges and flash messages are one definition), then the sidebar's fitting.
+const PLUGIN_CSS: &str = concat!(
+    include_str!("../../../web/src/ui/style.css"),
+    "\n",
+    include_str!("../../assets/plugin.css")
+);
 
 /// The plugin's routes.
 pub fn router(p: &Platform) -> Router<Platform> {
@@ -42,8 +50,24 @@ pub fn router(p: &Platform) -> Router<Platform> {
         .route("/plugin/front/assets/plugin.css", get(style))
         .merge(link::router())
         .merge(api::router())
+        .merge(actions::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::Extension(customer_cards(p)))
         .layer(axum::Extension(limiter))
+}
+
+/// The customer cards of this platform: the registry's cache (Redis across instances), each
+/// app's SDK client, Stripe from the settings, the wall clock.
+pub fn customer_cards(p: &Platform) -> customer::CustomerCards {
+    customer::CustomerCards::new(
+        p.registry.cache().clone(),
+        std::sync::Arc::new(support_connectors::product::SdkProducts::new(
+            p.master_key.clone(),
+        )),
+        support_connectors::stripe::from_settings(&p.settings.stripe),
+        std::sync::Arc::new(support_core::retention::SystemClock),
+        customer::CARD_TTL_MS,
+    )
 }
 
 /// The security headers of every plugin page: framing only by `frame_ancestors`.
