@@ -51,6 +51,11 @@ pub struct Faults {
     /// Send webhooks with ids and `_links` only, as Front's previews.
     #[serde(default)]
     pub preview_only: bool,
+    /// Accept the next N replies (`POST /conversations/{id}/messages`: the message is sent) but
+    /// answer 503, as when the connection drops after Front accepted: a retry must find the
+    /// message rather than send it again.
+    #[serde(default)]
+    pub lose_reply_answers: u32,
 }
 
 #[derive(Default)]
@@ -154,6 +159,22 @@ impl Sandbox {
                 c.messages
                     .iter()
                     .filter(|m| m["is_draft"] == true)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replies sent through the API (`POST /conversations/{id}/messages`) in `conversation_id`,
+    /// oldest first.
+    pub fn sent_replies(&self, conversation_id: &str) -> Vec<Value> {
+        self.lock()
+            .convs
+            .get(conversation_id)
+            .map(|c| {
+                c.messages
+                    .iter()
+                    .filter(|m| m["_sandbox_api_reply"] == true)
                     .cloned()
                     .collect()
             })
@@ -342,7 +363,10 @@ impl Sandbox {
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/conversations/{id}", get(get_conversation))
-            .route("/conversations/{id}/messages", get(list_messages))
+            .route(
+                "/conversations/{id}/messages",
+                get(list_messages).post(send_reply),
+            )
             .route("/conversations/{id}/drafts", post(create_draft))
             .route("/conversations/{id}/comments", post(add_comment))
             .route(
@@ -592,6 +616,89 @@ async fn create_draft(
         c.messages.push(draft.clone());
     }
     Json(draft).into_response()
+}
+
+/// Front's `OutboundReplyMessage` (the fields the sandbox reads).
+#[derive(Debug, Deserialize)]
+struct ReplyBody {
+    body: Option<String>,
+    text: Option<String>,
+    author_id: Option<String>,
+    channel_id: Option<String>,
+    #[serde(default)]
+    options: Option<ReplyBodyOptions>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyBodyOptions {
+    archive: Option<bool>,
+    #[serde(default)]
+    tag_ids: Vec<String>,
+}
+
+/// `POST /conversations/{id}/messages`: the reply is sent (appended as an outbound message) and
+/// answered 202 `{"status":"accepted","message_uid":…}` as Front does; `options.archive`
+/// defaults to `true`.
+async fn send_reply(
+    State(sb): State<Sandbox>,
+    Path(id): Path<String>,
+    body: Option<Json<ReplyBody>>,
+) -> Response {
+    let Some(Json(r)) = body else {
+        return front_error(StatusCode::BAD_REQUEST, "Bad request", "Body must be JSON");
+    };
+    let Some(html) = r.body.filter(|b| !b.is_empty()) else {
+        return front_error(StatusCode::BAD_REQUEST, "Bad request", "body is required");
+    };
+    let mut inner = sb.lock();
+    if !inner.convs.contains_key(&id) {
+        return not_found("Conversation");
+    }
+    let msg_id = Sandbox::next_id(&mut inner, "msg");
+    let uid = Sandbox::next_id(&mut inner, "uid");
+    let options = r.options.unwrap_or(ReplyBodyOptions {
+        archive: None,
+        tag_ids: Vec::new(),
+    });
+    let message = json!({
+        "_links": {"self": format!("{}/messages/{msg_id}", sb.base())},
+        "id": msg_id,
+        "message_uid": uid,
+        "type": "email",
+        "is_inbound": false,
+        "is_draft": false,
+        "created_at": support_core::time::now_ms() as f64 / 1000.0,
+        "body": html,
+        "text": r.text.unwrap_or_default(),
+        "author": r.author_id.map(|a| json!({"id": a})),
+        "channel_id": r.channel_id,
+        "recipients": [],
+        "_sandbox_api_reply": true,
+    });
+    if let Some(c) = inner.convs.get_mut(&id) {
+        c.messages.push(message);
+        for t in options.tag_ids {
+            if !c.tags.contains(&t) {
+                c.tags.push(t);
+            }
+        }
+        if options.archive.unwrap_or(true) {
+            c.status = "archived".into();
+        }
+    }
+    if inner.faults.lose_reply_answers > 0 {
+        inner.faults.lose_reply_answers -= 1;
+        return front_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "Injected failure after the message was accepted",
+        );
+    }
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "accepted", "message_uid": uid})),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]

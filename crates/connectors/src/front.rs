@@ -344,6 +344,20 @@ impl FrontApi for FrontClient {
         .await
     }
 
+    async fn send_reply(
+        &self,
+        conversation_id: &str,
+        reply: &NewReply,
+    ) -> Result<AcceptedMessage, FrontError> {
+        let body = serde_json::to_value(reply).map_err(|e| FrontError::Invalid(e.to_string()))?;
+        self.json(
+            Method::POST,
+            &format!("/conversations/{}/messages", seg(conversation_id)?),
+            Some(&body),
+        )
+        .await
+    }
+
     async fn add_comment(&self, conversation_id: &str, body: &str) -> Result<(), FrontError> {
         self.no_content(
             Method::POST,

@@ -119,6 +119,42 @@ pub struct NewDraft {
     pub author_id: Option<String>,
 }
 
+/// A reply sent to the customer (`POST /conversations/{id}/messages`, Front's
+/// `OutboundReplyMessage`): `body` is HTML; `options.archive` defaults to `true` at Front, so we
+/// always say what we want. Front has no idempotency key for messages: put a marker in `body`
+/// and look for it before retrying.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewReply {
+    pub body: String,
+    /// Plain-text version of the body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_name: Option<String>,
+    pub options: ReplyOptions,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplyOptions {
+    pub archive: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_ids: Vec<String>,
+}
+
+/// Front's answer to a reply: 202 `{"status":"accepted","message_uid":"…"}` (the message is
+/// created asynchronously; the uid is an alias to look it up).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AcceptedMessage {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub message_uid: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FrontError {
     #[error("Front: {0} not found")]
@@ -167,6 +203,12 @@ pub trait FrontApi: Send + Sync + 'static {
         draft: &NewDraft,
     ) -> Result<Message, FrontError>;
     async fn delete_draft(&self, draft_id: &str, version: &str) -> Result<(), FrontError>;
+    /// Reply on the conversation: the message is SENT to the customer. Not idempotent.
+    async fn send_reply(
+        &self,
+        conversation_id: &str,
+        reply: &NewReply,
+    ) -> Result<AcceptedMessage, FrontError>;
     async fn add_comment(&self, conversation_id: &str, body: &str) -> Result<(), FrontError>;
     async fn add_tags(&self, conversation_id: &str, tag_ids: &[String]) -> Result<(), FrontError>;
     async fn remove_tags(

@@ -10,6 +10,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod auth;
+pub mod autosend;
 pub mod cache;
 pub mod capability;
 pub mod crypto;

@@ -50,6 +50,10 @@ pub struct AppPolicy {
     /// `settings.retention` (see `crate::retention`). Empty: the global defaults.
     #[serde(skip_serializing_if = "AppRetention::is_empty")]
     pub retention: AppRetention,
+    /// Categories whose replies may be sent automatically (opt-in; `crate::autosend`): the
+    /// gate must still hold at the moment of sending. Never `unknown` or a never-list category.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub auto_send: Vec<String>,
 }
 
 /// Per-app retention overrides, in days (at least 1).
@@ -94,6 +98,7 @@ impl Default for AppPolicy {
             approval_ttl_secs: None,
             llm: AppLlm::default(),
             retention: AppRetention::default(),
+            auto_send: Vec::new(),
         }
     }
 }
@@ -322,6 +327,21 @@ pub fn validate_policy(p: &AppPolicy) -> Result<(), RegistryError> {
             "retention.message_body_days and retention.approval_payload_days must be >= 1 when set"
                 .into(),
         ));
+    }
+    for c in &p.auto_send {
+        if !crate::pipeline::classify::Category::ALL
+            .iter()
+            .any(|k| k.as_str() == c)
+        {
+            return Err(RegistryError::Invalid(format!(
+                "auto_send: {c:?} is not a category"
+            )));
+        }
+        if let Some(n) = crate::autosend::never_listed(c, &p.never_auto_send, false) {
+            return Err(RegistryError::Invalid(format!(
+                "auto_send: {n} is on the never list and is never sent automatically"
+            )));
+        }
     }
     Ok(())
 }

@@ -44,6 +44,9 @@ pub use admin::*;
 mod plugin;
 pub use plugin::*;
 
+mod autosend;
+pub use autosend::*;
+
 mod signals;
 pub use signals::*;
 
@@ -82,7 +85,7 @@ impl MigrationStatus {
 /// `use support_core::store::prelude::*;` (through `dyn Store` they need no import).
 pub mod prelude {
     pub use super::{
-        AppStore, ApprovalStore, AuditStore, ConversationStore, DeliveryStore, IdentityStore,
+        AppStore, ApprovalStore, AutoSendStore, AuditStore, ConversationStore, DeliveryStore, IdentityStore,
         KnowledgeStore, RetentionStore, SignalStore, Store,
     };
 }
@@ -102,6 +105,7 @@ pub trait Store:
     + AdminStore
     + DashboardStore
     + PluginStore
+    + AutoSendStore
     + SignalStore
     + Send
     + Sync

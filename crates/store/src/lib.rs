@@ -11,6 +11,7 @@ mod admin_store;
 mod approval_store;
 mod apps_store;
 mod audit_store;
+mod autosend_store;
 mod conversation_store;
 mod dashboard_store;
 mod delivery_store;

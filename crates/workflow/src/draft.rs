@@ -2,6 +2,7 @@
 //! comment and tags, or the conversation is escalated.
 
 use serde_json::json;
+use support_core::autosend::Mode;
 use support_core::front::NewDraft;
 use support_core::pipeline::router::{RouteAction, RouteDecision};
 use support_core::store::DraftRow;
@@ -58,7 +59,24 @@ pub(crate) async fn write_draft(
     run_id: &str,
 ) -> Result<Option<String>, StepError> {
     let marker = draft_marker(run_id);
+    // The category's mode (`autosend`): shadow writes nothing to Front, auto sends when the
+    // gate holds at this moment, draft is the default.
+    let mode = crate::autosend::mode_of(d.store.as_ref(), &s.app, r.category.as_str())
+        .await
+        .map_err(store_err)?;
     let escalated = dr.outcome.action.is_escalation() || dr.withheld;
+    if escalated && mode == Mode::Shadow {
+        audit(
+            d.store.as_ref(),
+            trace,
+            &s.app,
+            &s.conversation_id,
+            "shadow.escalation",
+            json!({"action": dr.outcome.action, "withheld": dr.withheld}),
+        )
+        .await?;
+        return Ok(None);
+    }
     if escalated {
         let tag = match dr.outcome.action {
             RouteAction::EscalateUrgent => "urgent",
@@ -89,19 +107,44 @@ pub(crate) async fn write_draft(
         (Some(text), false) => text.clone(),
         _ => return Ok(None),
     };
+    let html = format!("{}{marker}", text_to_html(&body));
+    match mode {
+        Mode::Shadow => {
+            // Kept on our side only; the human's reply is compared with it later.
+            record_draft(d, s, dr, run_id, None, &body, &html).await?;
+            audit(
+                d.store.as_ref(),
+                trace,
+                &s.app,
+                &s.conversation_id,
+                "draft.shadowed",
+                json!({"chars": body.len(), "action": dr.outcome.action, "category": r.category}),
+            )
+            .await?;
+            return Ok(None);
+        }
+        Mode::Auto => {
+            if let Some(sent) =
+                crate::autosend::try_send(d, s, r, dr, trace, run_id, &body).await?
+            {
+                record_draft(d, s, dr, run_id, Some(&sent), &body, &html).await?;
+                return Ok(Some(sent));
+            }
+        }
+        Mode::Draft => {}
+    }
     // Idempotent: a draft with this run's marker is not written twice.
     let existing = d
         .front
         .list_messages(&s.conversation_id, THREAD_DEPTH)
         .await
         .map_err(front_err)?;
-    let html = format!("{}{marker}", text_to_html(&body));
     if let Some(m) = existing
         .iter()
         .find(|m| m.is_draft && m.body.as_deref().unwrap_or_default().contains(&marker))
     {
         // Written before a crash or a retry: the stored copy may still be missing.
-        record_draft(d, s, dr, run_id, &m.id, &body, &html).await?;
+        record_draft(d, s, dr, run_id, Some(&m.id), &body, &html).await?;
         return Ok(Some(m.id.clone()));
     }
     let channel = s
@@ -121,7 +164,7 @@ pub(crate) async fn write_draft(
         )
         .await
         .map_err(front_err)?;
-    record_draft(d, s, dr, run_id, &created.id, &body, &html).await?;
+    record_draft(d, s, dr, run_id, Some(&created.id), &body, &html).await?;
     let context = format!(
         "Support agent: {} ({}; rule {}). {}",
         dr.outcome.action,
@@ -158,7 +201,7 @@ async fn record_draft(
     s: &Snapshot,
     dr: &Drafted,
     run_id: &str,
-    front_draft_id: &str,
+    front_draft_id: Option<&str>,
     text: &str,
     html: &str,
 ) -> Result<(), StepError> {
@@ -174,7 +217,7 @@ async fn record_draft(
             conversation_id: s.conversation_id.clone(),
             app: Some(s.app.clone()),
             run_id: run_id.to_string(),
-            front_draft_id: Some(front_draft_id.to_string()),
+            front_draft_id: front_draft_id.map(str::to_string),
             text: text.to_string(),
             html: Some(html.to_string()),
             knowledge_sources: json!(sources),

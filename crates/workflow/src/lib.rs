@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod approval;
+pub mod autosend;
 pub mod conversation_actions;
 pub mod dead_letters;
 pub mod draft;
