@@ -19,6 +19,7 @@ pub mod embed;
 pub mod events;
 pub mod front;
 pub mod ids;
+pub mod knowledge;
 pub mod llm;
 pub mod payments;
 pub mod pipeline;

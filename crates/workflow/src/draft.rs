@@ -209,8 +209,24 @@ async fn record_draft(
         .outcome
         .knowledge
         .iter()
-        .map(|k| json!({"chunk_id": k.id, "document_id": k.document_id, "score": k.score}))
+        .map(|k| {
+            json!({"chunk_id": k.id, "document_id": k.document_id, "score": k.score,
+                   "article_id": k.article_id, "version": k.version})
+        })
         .collect();
+    // The article versions it used, for "where an article was used" and stale drafts.
+    let mut used: Vec<(String, i64)> = dr
+        .outcome
+        .knowledge
+        .iter()
+        .filter_map(|k| Some((k.article_id.clone()?, k.version?)))
+        .collect();
+    used.sort();
+    used.dedup();
+    d.store
+        .record_draft_sources(run_id, &used)
+        .await
+        .map_err(store_err)?;
     d.store
         .insert_draft(&DraftRow {
             id: support_core::ids::new_id("drf"),

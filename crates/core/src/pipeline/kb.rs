@@ -45,6 +45,24 @@ pub struct KbHit {
     pub document_id: String,
     pub text: String,
     pub score: f64,
+    /// The article and version the chunk belongs to (absent for hits from before articles).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+}
+
+impl From<crate::knowledge::Hit> for KbHit {
+    fn from(h: crate::knowledge::Hit) -> Self {
+        KbHit {
+            id: h.chunk_id,
+            document_id: h.article_id.clone(),
+            text: h.text,
+            score: h.score,
+            article_id: Some(h.article_id),
+            version: Some(h.version),
+        }
+    }
 }
 
 /// BM25 over chunks of one app.
@@ -124,6 +142,8 @@ impl Bm25Index {
                 document_id: self.chunks[i].document_id.clone(),
                 text: self.chunks[i].text.clone(),
                 score,
+                article_id: None,
+                version: None,
             })
             .collect()
     }

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::knowledge::{ChunkDraft, Visibility};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrustRow {
@@ -46,6 +47,104 @@ pub struct CannedResponse {
     pub updated_at: Millis,
 }
 
+/// An article as it is now (its current version's fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleRow {
+    pub id: String,
+    pub app: String,
+    pub title: String,
+    pub tags: Vec<String>,
+    pub visibility: Visibility,
+    /// Where it was imported from (a path or URL); the import matches on (app, source).
+    pub source: Option<String>,
+    pub url: Option<String>,
+    pub current_version: i64,
+    pub content_hash: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// One version of an article; versions are never changed once written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleVersionRow {
+    pub article_id: String,
+    pub version: i64,
+    pub title: String,
+    /// Markdown.
+    pub body: String,
+    pub tags: Vec<String>,
+    pub visibility: Visibility,
+    pub url: Option<String>,
+    pub content_hash: String,
+    /// Who made it (`import`, a user id).
+    pub author: String,
+    pub created_at: Millis,
+}
+
+/// A chunk of one article version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleChunkRow {
+    pub id: String,
+    pub article_id: String,
+    pub version: i64,
+    pub app: String,
+    pub ordinal: i64,
+    pub title: String,
+    pub heading: String,
+    pub text: String,
+    pub visibility: Visibility,
+}
+
+/// A new version of an article (new or existing), as the import, the API and the page write it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleInput {
+    /// Edit this article; `None` finds it by (app, source) or creates one.
+    pub id: Option<String>,
+    pub app: String,
+    pub source: Option<String>,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub visibility: Visibility,
+    pub url: Option<String>,
+    /// `knowledge::content_hash` of the fields above.
+    pub content_hash: String,
+    pub chunks: Vec<ChunkDraft>,
+    pub author: String,
+    pub at: Millis,
+}
+
+/// What writing an [`ArticleInput`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PutKind {
+    Created,
+    Updated,
+    /// Same content hash as the current version: nothing written.
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PutOutcome {
+    pub article_id: String,
+    pub version: i64,
+    pub kind: PutKind,
+    /// Drafts (not yet sent) marked stale by this new version.
+    pub stale_drafts: u64,
+}
+
+/// A draft that used an article version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleUse {
+    pub draft_id: String,
+    pub conversation_id: String,
+    pub version: i64,
+    pub created_at: Millis,
+    pub sent: bool,
+    /// Not sent and citing an older version than the current one.
+    pub stale: bool,
+}
+
 /// Trust scores, the knowledge base and canned responses.
 #[async_trait]
 pub trait KnowledgeStore: Send + Sync {
@@ -56,4 +155,41 @@ pub trait KnowledgeStore: Send + Sync {
     async fn list_kb_chunks(&self, app: &str) -> StoreResult<Vec<KbChunk>>;
     async fn upsert_canned(&self, c: &CannedResponse) -> StoreResult<()>;
     async fn list_canned(&self, app: Option<&str>) -> StoreResult<Vec<CannedResponse>>;
+
+    /// Write new article versions, all in ONE transaction (nothing half-written on error):
+    /// an input whose content hash equals the current version's changes nothing; otherwise a
+    /// new version and its chunks are written, and drafts not yet sent that cite an older
+    /// version of the article are marked stale.
+    async fn put_articles(&self, inputs: &[ArticleInput]) -> StoreResult<Vec<PutOutcome>>;
+    /// Articles of `app` (all apps when `None`), by title; removed ones are not listed.
+    async fn list_articles(&self, app: Option<&str>) -> StoreResult<Vec<ArticleRow>>;
+    async fn get_article(&self, id: &str) -> StoreResult<Option<ArticleRow>>;
+    /// Every version of an article, newest first.
+    async fn article_versions(&self, id: &str) -> StoreResult<Vec<ArticleVersionRow>>;
+    async fn article_version(
+        &self,
+        id: &str,
+        version: i64,
+    ) -> StoreResult<Option<ArticleVersionRow>>;
+    /// Remove an article (its versions stay, for the drafts that cite them; it is no longer
+    /// listed or retrieved). Drafts not yet sent that cite it are marked stale. `false` when
+    /// there was no such article.
+    async fn remove_article(&self, id: &str, at: Millis) -> StoreResult<bool>;
+    /// The chunks of the current versions of `app`'s articles (every app when `None`).
+    async fn current_chunks(&self, app: Option<&str>) -> StoreResult<Vec<ArticleChunkRow>>;
+    /// The chunks of an article's current version (empty when removed).
+    async fn article_chunks(&self, id: &str) -> StoreResult<Vec<ArticleChunkRow>>;
+    /// Record which article versions the draft written by `run_id` used.
+    async fn record_draft_sources(
+        &self,
+        run_id: &str,
+        sources: &[(String, i64)],
+    ) -> StoreResult<()>;
+    /// The drafts that used an article, newest first.
+    async fn article_uses(&self, id: &str) -> StoreResult<Vec<ArticleUse>>;
+    /// Changes whenever any article is written or removed (an index compares it to know it
+    /// must rebuild, e.g. after `skill kb import` ran in another process).
+    async fn knowledge_revision(&self) -> StoreResult<String>;
+    /// Whether the draft written by `run_id` is stale (its knowledge changed before it was sent).
+    async fn draft_stale(&self, run_id: &str) -> StoreResult<bool>;
 }

@@ -1,0 +1,166 @@
+//! The knowledge base: articles per app with versions (every edit is a new version, nothing is
+//! overwritten), chunked by headings, and the retrieval port ([`Retriever`]) the agent's
+//! `searchKnowledge` tool is answered from. The store keeps the articles
+//! (`store::KnowledgeStore`); an index behind [`Retriever`] (lexical with tantivy in
+//! `crates/knowledge`, dense/hybrid beside it) answers queries over the current versions only.
+
+mod chunk;
+
+pub use chunk::{ChunkDraft, chunk_markdown};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::store::{ArticleChunkRow, string_like};
+
+/// Who may read an article: `public` (customers; drafts quote it) or `internal` (the team).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    #[default]
+    Public,
+    Internal,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Internal => "internal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, crate::store::UnknownValue> {
+        match s {
+            "public" => Ok(Visibility::Public),
+            "internal" => Ok(Visibility::Internal),
+            _ => Err(crate::store::UnknownValue {
+                what: "visibility",
+                value: s.to_string(),
+            }),
+        }
+    }
+
+    /// Whether a reader allowed up to `scope` may see an article of this visibility
+    /// (`Internal` sees both, `Public` only public articles).
+    pub fn visible_to(self, scope: Visibility) -> bool {
+        scope == Visibility::Internal || self == Visibility::Public
+    }
+}
+
+impl std::fmt::Display for Visibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Visibility {
+    type Err = crate::store::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Visibility::parse(s)
+    }
+}
+
+string_like!(Visibility);
+
+/// A retrieved chunk of an article's current version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub chunk_id: String,
+    pub article_id: String,
+    pub version: i64,
+    pub title: String,
+    /// The chunk's heading path (`Refunds › Late requests`), empty for the lead section.
+    #[serde(default)]
+    pub heading: String,
+    pub text: String,
+    pub score: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetrieveError {
+    #[error("knowledge index unavailable: {0}")]
+    Unavailable(String),
+    #[error("knowledge index error: {0}")]
+    Index(String),
+}
+
+/// The retrieval port: search an app's current article versions, and keep the index in step
+/// with the store (every write calls [`Retriever::index_article`]; start-up and
+/// `skill kb reindex` call [`Retriever::rebuild`]).
+#[async_trait]
+pub trait Retriever: Send + Sync {
+    /// The best `k` chunks of `app` for `query` (customer text; parsed leniently, never an
+    /// error for odd syntax), best first, only from articles visible to `visibility`
+    /// (see [`Visibility::visible_to`]) and only from their current versions.
+    async fn search(
+        &self,
+        app: &str,
+        query: &str,
+        k: usize,
+        visibility: Visibility,
+    ) -> Result<Vec<Hit>, RetrieveError>;
+
+    /// Replace what is indexed for `article_id` with `chunks` (its current version; empty when
+    /// the article was removed).
+    async fn index_article(
+        &self,
+        article_id: &str,
+        chunks: &[ArticleChunkRow],
+    ) -> Result<(), RetrieveError>;
+
+    /// Replace the whole index with `chunks` (every app's current chunks).
+    async fn rebuild(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError>;
+}
+
+/// The content hash of an article version (title, body, tags, visibility, url): equal hashes
+/// mean an import changes nothing.
+pub fn content_hash(
+    title: &str,
+    body: &str,
+    tags: &[String],
+    visibility: Visibility,
+    url: Option<&str>,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        title,
+        body,
+        &tags.join("\u{1f}"),
+        visibility.as_str(),
+        url.unwrap_or(""),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visibility_scopes() {
+        assert!(Visibility::Public.visible_to(Visibility::Public));
+        assert!(!Visibility::Internal.visible_to(Visibility::Public));
+        assert!(Visibility::Internal.visible_to(Visibility::Internal));
+        assert_eq!(
+            "internal".parse::<Visibility>().unwrap(),
+            Visibility::Internal
+        );
+        assert!("secret".parse::<Visibility>().is_err());
+    }
+
+    #[test]
+    fn hash_changes_with_any_field() {
+        let t = vec!["a".to_string()];
+        let base = content_hash("T", "B", &t, Visibility::Public, None);
+        assert_eq!(base, content_hash("T", "B", &t, Visibility::Public, None));
+        assert_ne!(base, content_hash("T", "B2", &t, Visibility::Public, None));
+        assert_ne!(base, content_hash("T", "B", &[], Visibility::Public, None));
+        assert_ne!(base, content_hash("T", "B", &t, Visibility::Internal, None));
+        assert_ne!(base, content_hash("TB", "", &t, Visibility::Public, None));
+    }
+}
