@@ -98,8 +98,11 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EmbedderKind {
-    /// Lexical retrieval only.
+    /// `local` when this build has the local model (cargo feature `local-embed`) and its files
+    /// are unpacked, else `none`.
     #[default]
+    Auto,
+    /// Lexical retrieval only.
     None,
     /// all-MiniLM-L6-v2 in-process (cargo feature `local-embed`).
     Local,
@@ -132,7 +135,7 @@ pub struct EmbedderSettings {
 impl Default for EmbedderSettings {
     fn default() -> Self {
         Self {
-            kind: EmbedderKind::None,
+            kind: EmbedderKind::Auto,
             model_dir: None,
             base_url: "https://api.openai.com/v1".into(),
             api_key: None,

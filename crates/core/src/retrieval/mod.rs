@@ -36,6 +36,64 @@ pub fn rrf<'a>(lists: &[Vec<&'a str>]) -> Vec<(&'a str, f64)> {
     fused.into_iter().map(|(id, s, _)| (id, s)).collect()
 }
 
+/// Words too common to match on in sparse vectors.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "it", "i", "my",
+    "me", "you", "your", "we", "our", "can", "do", "does", "be", "with", "this", "that", "at",
+    "as", "have", "has", "if", "but", "not", "so", "hi", "hello", "thanks", "please", "there",
+    "what", "how", "any", "from", "by", "was", "just",
+];
+
+fn term_hash(term: &str) -> u32 {
+    // FNV-1a, folded to 31 bits (Upstash takes u32 indices; any stable hash works).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in term.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h & 0x7fff_ffff
+}
+
+fn sparse_terms(text: &str) -> Vec<String> {
+    crate::pipeline::text::tokens(text)
+        .into_iter()
+        .filter(|t| !STOPWORDS.contains(&t.as_str()))
+        .map(|t| {
+            for suffix in ["ing", "ed", "es", "s"] {
+                if let Some(base) = t.strip_suffix(suffix)
+                    && base.chars().count() >= 4
+                {
+                    return base.to_owned();
+                }
+            }
+            t
+        })
+        .collect()
+}
+
+/// A sparse vector of hashed, lightly stemmed terms (sorted indices, distinct): for a document,
+/// BM25's saturated term frequency (k1 = 1.2, b = 0.75, average length 120 terms); for a query
+/// (`query = true`), 1 per distinct term. Their inner product is BM25 without the IDF factor.
+pub fn sparse_vector(text: &str, query: bool) -> (Vec<u32>, Vec<f32>) {
+    let terms = sparse_terms(text);
+    let len = terms.len() as f32;
+    let mut tf: std::collections::BTreeMap<u32, f32> = std::collections::BTreeMap::new();
+    for t in &terms {
+        *tf.entry(term_hash(t)).or_default() += 1.0;
+    }
+    let (k1, b, avg) = (1.2f32, 0.75f32, 120.0f32);
+    tf.into_iter()
+        .map(|(i, f)| {
+            let w = if query {
+                1.0
+            } else {
+                f * (k1 + 1.0) / (f + k1 * (1.0 - b + b * len / avg))
+            };
+            (i, w)
+        })
+        .unzip()
+}
+
 /// One chunk of a current article version, with its vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseDoc {
@@ -58,6 +116,8 @@ pub struct DenseHit {
 #[derive(Debug, Default)]
 struct AppVectors {
     dims: usize,
+    /// Chunks held per article (a put of a new article skips the removal scan).
+    articles: HashMap<String, usize>,
     docs: Vec<DenseDoc>,
     /// `docs.len() * dims` floats, row-major.
     matrix: Vec<f32>,
@@ -65,6 +125,9 @@ struct AppVectors {
 
 impl AppVectors {
     fn remove_article(&mut self, article_id: &str) {
+        if self.articles.remove(article_id).is_none() {
+            return;
+        }
         let dims = self.dims;
         let mut keep = 0usize;
         for i in 0..self.docs.len() {
@@ -123,6 +186,9 @@ impl DenseIndex {
             });
         }
         entry.remove_article(article_id);
+        if !chunks.is_empty() {
+            entry.articles.insert(article_id.to_owned(), chunks.len());
+        }
         for (doc, v) in chunks {
             entry.docs.push(doc);
             entry.matrix.extend_from_slice(&v);
@@ -200,6 +266,10 @@ impl DenseIndex {
     }
 }
 
+/// How many candidates each side gives the fusion: enough that a chunk ranked low by one and
+/// high by the other still surfaces (fixed, not tuned on the eval set).
+pub const FUSION_DEPTH: usize = 50;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +288,18 @@ mod tests {
         let mut v = v.to_vec();
         normalize(&mut v);
         v
+    }
+
+    #[test]
+    fn sparse_vectors_match_shared_terms() {
+        let (di, dv) = sparse_vector("Refunds: you can get a refund within 30 days.", false);
+        let (qi, qv) = sparse_vector("refund please", true);
+        assert!(di.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(di.len(), dv.len());
+        assert_eq!(qv, vec![1.0]);
+        assert!(di.contains(&qi[0]), "refunds and refund share a term");
+        assert!(dv.iter().all(|v| *v > 0.0));
+        assert_eq!(sparse_vector("the and of", true), (vec![], vec![]));
     }
 
     #[test]
