@@ -1,0 +1,144 @@
+//! [`KnowledgeBase`]: the one write path (store first, in one transaction, then the index) and
+//! the read path that keeps an in-RAM index in step with the store. The index is rebuilt from
+//! the store at start-up; a write through this process updates the changed articles only; a
+//! write by another process (`skill kb import` while the server runs, another instance) changes
+//! the store's `knowledge_revision`, which the next search notices and rebuilds from.
+
+use std::sync::{Arc, Mutex};
+
+use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility};
+use support_core::store::{ArticleInput, PutKind, PutOutcome, Store, StoreError};
+use support_core::time::Millis;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KnowledgeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] RetrieveError),
+}
+
+/// The knowledge base of the platform: the store and an index (see the module docs).
+#[derive(Clone)]
+pub struct KnowledgeBase {
+    store: Arc<dyn Store>,
+    index: Arc<dyn Retriever>,
+    revision: Arc<Mutex<Option<String>>>,
+}
+
+impl KnowledgeBase {
+    /// Over `store`, with tantivy as the index (empty until [`KnowledgeBase::reindex`] or the
+    /// first search).
+    pub fn lexical(store: Arc<dyn Store>) -> Result<Self, KnowledgeError> {
+        Ok(Self::new(
+            store,
+            Arc::new(crate::lexical::LexicalIndex::new()?),
+        ))
+    }
+
+    pub fn new(store: Arc<dyn Store>, index: Arc<dyn Retriever>) -> Self {
+        Self {
+            store,
+            index,
+            revision: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn remember(&self, rev: String) {
+        if let Ok(mut r) = self.revision.lock() {
+            *r = Some(rev);
+        }
+    }
+
+    /// Rebuild the index from the store's current chunks; returns how many were indexed.
+    pub async fn reindex(&self) -> Result<usize, KnowledgeError> {
+        let rev = self.store.knowledge_revision().await?;
+        let chunks = self.store.current_chunks(None).await?;
+        self.index.rebuild(&chunks).await?;
+        self.remember(rev);
+        Ok(chunks.len())
+    }
+
+    async fn ensure_fresh(&self) -> Result<(), KnowledgeError> {
+        let rev = self.store.knowledge_revision().await?;
+        let known = self.revision.lock().ok().and_then(|r| r.clone());
+        if known.as_deref() != Some(rev.as_str()) {
+            self.reindex().await?;
+        }
+        Ok(())
+    }
+
+    /// Write new article versions (one transaction), then index what changed.
+    pub async fn put(&self, inputs: &[ArticleInput]) -> Result<Vec<PutOutcome>, KnowledgeError> {
+        let before = self.store.knowledge_revision().await?;
+        let known = self.revision.lock().ok().and_then(|r| r.clone());
+        let out = self.store.put_articles(inputs).await?;
+        for o in out.iter().filter(|o| o.kind != PutKind::Unchanged) {
+            let chunks = self.store.article_chunks(&o.article_id).await?;
+            self.index.index_article(&o.article_id, &chunks).await?;
+        }
+        // In step only if it was before this write; otherwise the next search rebuilds.
+        if known.as_deref() == Some(before.as_str()) {
+            self.remember(self.store.knowledge_revision().await?);
+        }
+        Ok(out)
+    }
+
+    /// Remove an article (its versions stay); `false` when there was none.
+    pub async fn remove(&self, id: &str, at: Millis) -> Result<bool, KnowledgeError> {
+        let removed = self.store.remove_article(id, at).await?;
+        if removed {
+            self.index.index_article(id, &[]).await?;
+        }
+        Ok(removed)
+    }
+
+    /// Search `app`'s current articles (rebuilding first when another process wrote).
+    pub async fn search(
+        &self,
+        app: &str,
+        query: &str,
+        k: usize,
+        visibility: Visibility,
+    ) -> Result<Vec<Hit>, KnowledgeError> {
+        self.ensure_fresh().await?;
+        Ok(self.index.search(app, query, k, visibility).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Retriever for KnowledgeBase {
+    async fn search(
+        &self,
+        app: &str,
+        query: &str,
+        k: usize,
+        visibility: Visibility,
+    ) -> Result<Vec<Hit>, RetrieveError> {
+        KnowledgeBase::search(self, app, query, k, visibility)
+            .await
+            .map_err(|e| match e {
+                KnowledgeError::Index(e) => e,
+                KnowledgeError::Store(e) => RetrieveError::Unavailable(e.to_string()),
+            })
+    }
+
+    async fn index_article(
+        &self,
+        article_id: &str,
+        chunks: &[support_core::store::ArticleChunkRow],
+    ) -> Result<(), RetrieveError> {
+        self.index.index_article(article_id, chunks).await
+    }
+
+    async fn rebuild(
+        &self,
+        chunks: &[support_core::store::ArticleChunkRow],
+    ) -> Result<(), RetrieveError> {
+        self.index.rebuild(chunks).await
+    }
+}
