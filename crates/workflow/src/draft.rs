@@ -124,8 +124,7 @@ pub(crate) async fn write_draft(
             return Ok(None);
         }
         Mode::Auto => {
-            if let Some(sent) =
-                crate::autosend::try_send(d, s, r, dr, trace, run_id, &body).await?
+            if let Some(sent) = crate::autosend::try_send(d, s, r, dr, trace, run_id, &body).await?
             {
                 record_draft(d, s, dr, run_id, Some(&sent), &body, &html).await?;
                 return Ok(Some(sent));
