@@ -279,9 +279,9 @@ fn unescape(s: &str) -> String {
         .replace("&quot;", "\"")
 }
 
-/// The `href` of the link whose text is `label` (e.g. "Older").
+/// The `href` of the link whose text starts with `label` (e.g. "Older" of "Older →").
 fn link_labelled(html: &str, label: &str) -> Option<String> {
-    let at = html.find(&format!(">{label}<"))?;
+    let at = html.find(&format!(">{label}"))?;
     let open = html[..at].rfind("<a ")?;
     attr_after(&html[open..at + 1], "<a ", "href=\"")
 }
