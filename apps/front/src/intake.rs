@@ -209,12 +209,22 @@ pub async fn webhook(
     // embedded one by a unique key, Inngest by event-id deduplication) stores it once. A retry
     // by Front is acknowledged again and absorbed there, so no separate receipt write (or
     // pre-read) sits on this path; concurrent webhooks share one commit (`Engine::send`).
-    p.events
-        .send(vec![OutEvent {
-            name: name.to_string(),
+    let mut out = vec![OutEvent {
+        name: name.to_string(),
+        data: data.clone(),
+        id: Some(format!("front:{event_id}")),
+    }];
+    // The learning loop watches for the reply to the draft this message will get (its own
+    // event, so the inbound event starts exactly one run).
+    if name == events::INBOUND_RECEIVED {
+        out.push(OutEvent {
+            name: events::REPLY_WATCH.to_string(),
             data,
-            id: Some(format!("front:{event_id}")),
-        }])
+            id: Some(format!("front-watch:{event_id}")),
+        });
+    }
+    p.events
+        .send(out)
         .await
         .map_err(|e| FrontError::Unavailable(e.to_string()))?;
     metrics::counter!("front_webhooks_total", "outcome" => "accepted").increment(1);

@@ -258,6 +258,12 @@ pub enum ApprovalCommand {
         draft: Option<String>,
         amount_cents: Option<i64>,
     },
+    /// Rate our draft on this approval's post (a trust signal).
+    Rate {
+        action_id: String,
+        good: bool,
+        origin: Origin,
+    },
     /// Nothing to do (a link button, another app's modal, another payload type).
     Ignore,
 }
@@ -289,6 +295,11 @@ pub fn command(interaction: &Interaction) -> Result<ApprovalCommand, Interaction
             let trigger_id = b.trigger_id.clone();
             Ok(match a.action_id.as_str() {
                 ids::APPROVE => ApprovalCommand::Approve { action_id, origin },
+                ids::RATE_GOOD | ids::RATE_BAD => ApprovalCommand::Rate {
+                    good: a.action_id == ids::RATE_GOOD,
+                    action_id,
+                    origin,
+                },
                 ids::REJECT => ApprovalCommand::OpenReject {
                     action_id,
                     trigger_id,

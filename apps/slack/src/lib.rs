@@ -197,6 +197,14 @@ async fn handle(p: Platform, cmd: ApprovalCommand) {
             .await;
             return;
         }
+        ApprovalCommand::Rate {
+            action_id,
+            good,
+            origin,
+        } => {
+            rate(&p, &action_id, good, &origin.user).await;
+            return;
+        }
         ApprovalCommand::Ignore => return,
     };
     let user = decision
@@ -366,4 +374,41 @@ pub fn mount(_: &Platform) -> Router<Platform> {
     Router::new()
         .route("/slack/interactions", post(interactions))
         .route("/slack/events", post(events::events))
+}
+
+/// A good/bad rating of our draft from the buttons on an approval post: a signal on the
+/// action's app × category (one per Slack user and action: a second click is a no-op).
+async fn rate(p: &Platform, action_id: &str, good: bool, slack_user: &str) {
+    use support_core::trust::{Signal, SignalKind, record_signal};
+    let action = match p.store.get_action(action_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            tracing::warn!(action_id, "rating for an unknown action");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(cause = %e, "cannot read the rated action");
+            return;
+        }
+    };
+    let kind = if good {
+        SignalKind::RatingGood
+    } else {
+        SignalKind::RatingBad
+    };
+    let now = support_core::time::now_ms();
+    let mut s = Signal::new(
+        format!("sig_slack_{action_id}_{slack_user}"),
+        kind,
+        action.app.clone().unwrap_or_default(),
+        action.category.clone().unwrap_or_else(|| "unknown".into()),
+        action.conversation_id.clone().unwrap_or_default(),
+        now,
+        "slack",
+    );
+    s.actor = Some(format!("slack:{slack_user}"));
+    s.detail = serde_json::json!({"action_id": action_id});
+    if let Err(e) = record_signal(p.store.as_ref(), &s, now).await {
+        tracing::warn!(cause = %e, "cannot record a Slack rating");
+    }
 }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod dead_letters;
 pub mod pages;
 pub mod stripe;
+pub mod trust;
 pub mod ui;
 
 use support_host::{Platform, Service};
@@ -24,6 +25,7 @@ pub fn mount(p: &Platform) -> axum::Router<Platform> {
         .merge(actions::router())
         .merge(dead_letters::router())
         .merge(stripe::router())
+        .merge(trust::router())
         .merge(dashboard_router(p))
 }
 

@@ -506,6 +506,16 @@ pub mod blocks {
                 "elements": elements,
             }));
         }
+        if req.draft.as_deref().is_some_and(|d| !d.trim().is_empty()) {
+            blocks.push(json!({
+                "type": "actions",
+                "block_id": truncate(&format!("rating:{}", req.action_id), 255),
+                "elements": [
+                    button("Good draft", ids::RATE_GOOD, &req.action_id, None),
+                    button("Bad draft", ids::RATE_BAD, &req.action_id, None),
+                ],
+            }));
+        }
         Value::Array(blocks)
     }
 

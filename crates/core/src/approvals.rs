@@ -20,6 +20,9 @@ pub mod ids {
     pub const REJECT: &str = "approval_reject";
     /// Button: open the edit modal (`value` = action id).
     pub const EDIT: &str = "approval_edit";
+    /// Buttons: rate our draft good or bad (`value` = action id): a trust signal.
+    pub const RATE_GOOD: &str = "draft_rate_good";
+    pub const RATE_BAD: &str = "draft_rate_bad";
     /// Link button to the conversation in Front (no callback payload matters).
     pub const OPEN_IN_FRONT: &str = "approval_open_front";
     /// `callback_id` of the reject modal; `private_metadata` carries the action id.

@@ -8,6 +8,9 @@ use serde_json::Value;
 
 pub const INBOUND_RECEIVED: &str = "support/inbound.received";
 pub const OUTBOUND_SENT: &str = "support/outbound.sent";
+/// Watch a conversation for the reply to our draft (`not_sent` when none comes in the window):
+/// `{event_id, app_id, conversation_id}`, sent by the Front intake beside each inbound event.
+pub const REPLY_WATCH: &str = "support/reply.watch";
 pub const COMMENT_RECEIVED: &str = "support/comment.received";
 pub const CONVERSATION_SNOOZED: &str = "support/conversation.snoozed";
 pub const CONVERSATION_ARCHIVED: &str = "support/conversation.archived";

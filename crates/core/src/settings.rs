@@ -525,6 +525,8 @@ pub struct Settings {
     pub oidc: OidcSettings,
     /// Knowledge retrieval: backend, embedder, Upstash Vector (`crate::embed`).
     pub kb: crate::embed::KbSettings,
+    /// The learning loop: the not-sent window and the weight of bad outcomes (`crate::trust`).
+    pub trust: crate::trust::TrustSettings,
 }
 
 impl Default for Settings {
@@ -552,6 +554,7 @@ impl Default for Settings {
             rate_limit: RateLimitSettings::default(),
             oidc: OidcSettings::default(),
             kb: crate::embed::KbSettings::default(),
+            trust: crate::trust::TrustSettings::default(),
         }
     }
 }
@@ -587,6 +590,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "http",
     "rate_limit",
     "oidc",
+    "trust",
 ];
 
 const INNGEST_VARS: &[&str] = &[

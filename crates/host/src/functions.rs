@@ -22,6 +22,10 @@ pub fn platform_functions() -> FunctionsFn {
         ));
         if let Some(deps) = inbound_deps(s) {
             fns.push(action_retry_function(deps.clone()));
+            fns.extend(support_workflow::outcome::functions(
+                &deps,
+                &s.settings.trust,
+            ));
             fns.push(inbound_function(deps));
         }
         fns

@@ -14,6 +14,7 @@ pub mod draft;
 pub mod hydrate;
 pub mod inbound;
 pub mod models;
+pub mod outcome;
 pub mod replay;
 pub mod retention;
 pub mod retry;

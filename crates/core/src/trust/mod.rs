@@ -9,6 +9,8 @@
 //! `outcome` classifies a sent reply against our draft.
 
 pub mod outcome;
+mod record;
+pub use record::{TrustSettings, current, record_signal, refresh, row_json};
 
 use crate::time::Millis;
 use serde::{Deserialize, Serialize};

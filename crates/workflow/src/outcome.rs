@@ -1,0 +1,355 @@
+//! The learning loop's durable functions: what humans did with our drafts.
+//!
+//! - [`outcome_function`] (`support/outbound.sent`): re-fetch the sent message from Front
+//!   (webhooks may be previews), find the draft of ours it answers — the one whose
+//!   [`draft_marker`](crate::draft::draft_marker) the sent body still carries, else our latest
+//!   draft in the conversation that nothing was sent for yet — and classify it
+//!   (`trust::outcome::classify`: unchanged / edited / rewritten). The sent text is stored beside
+//!   the draft (`DashboardStore::set_draft_sent`) for the dashboard's diff. No draft: `no_draft`,
+//!   audited, never an error.
+//! - [`not_sent_function`] (`support/reply.watch`, sent by the intake beside each inbound message): a durable wait for a reply in the same
+//!   conversation with the `trust.not_sent_window_secs` timeout; when it times out and our
+//!   draft of that conversation is still unsent a full window after it was written, `not_sent`.
+//!   An inbound message within 7 days of an answer of ours that was sent counts as a reopen
+//!   (a bad outcome, with the extra weight).
+//!
+//! One signal per draft: its id is `sig_outcome_{run_id}` (`sig_reopen_{run_id}` for a reopen),
+//! so replays and retries record it once and the first outcome stands.
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use support_core::audit::AuditEvent;
+use support_core::events;
+use support_core::front::FrontApi;
+use support_core::store::{DraftRow, Store};
+use support_core::time::now_ms;
+use support_core::trust::outcome::{Outcome, classify, clean};
+use support_core::trust::{
+    DAY_MS, REOPEN_WINDOW_DAYS, Signal, SignalKind, TrustSettings, record_signal,
+};
+use support_steps::{Ctx, Event, Function, StepError};
+
+use crate::inbound::{front_err, store_err};
+
+/// The id of the outcome function.
+pub const OUTCOME_FN: &str = "support-outcome";
+/// The id of the not-sent watcher.
+pub const NOT_SENT_FN: &str = "support-not-sent";
+
+/// What the learning loop's functions need.
+#[derive(Clone)]
+pub struct OutcomeDeps {
+    pub store: Arc<dyn Store>,
+    pub front: Arc<dyn FrontApi>,
+    pub settings: TrustSettings,
+}
+
+/// The learning loop's functions over the inbound workflow's store and Front client.
+pub fn functions(deps: &crate::InboundDeps, settings: &TrustSettings) -> Vec<Function> {
+    let d = OutcomeDeps {
+        store: deps.store.clone(),
+        front: deps.front.clone(),
+        settings: settings.clone(),
+    };
+    vec![outcome_function(d.clone()), not_sent_function(d)]
+}
+
+/// The run id in a body carrying our draft marker (`<!-- support-draft:{run_id} -->`).
+pub fn marker_run_id(body: &str) -> Option<&str> {
+    let start = body.find("support-draft:")? + "support-draft:".len();
+    let rest = &body[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// The draft a sent body answers: the one named by its marker, else the latest draft nothing
+/// was sent for yet.
+pub fn answered_draft<'d>(drafts: &'d [DraftRow], sent_body: &str) -> Option<&'d DraftRow> {
+    if let Some(run) = marker_run_id(sent_body)
+        && let Some(d) = drafts.iter().find(|d| d.run_id == run)
+    {
+        return Some(d);
+    }
+    drafts
+        .iter()
+        .filter(|d| d.sent_at.is_none())
+        .max_by_key(|d| d.created_at)
+}
+
+fn outcome_signal(
+    kind: SignalKind,
+    d: &DraftRow,
+    app: &str,
+    category: &str,
+    at: i64,
+    detail: Value,
+) -> Signal {
+    let mut s = Signal::new(
+        format!("sig_outcome_{}", d.run_id),
+        kind,
+        app,
+        category,
+        d.conversation_id.clone(),
+        at,
+        "front",
+    );
+    s.run_id = Some(d.run_id.clone());
+    s.detail = detail;
+    s
+}
+
+/// `support/outbound.sent` → the outcome of our draft.
+pub fn outcome_function(deps: OutcomeDeps) -> Function {
+    Function::new(OUTCOME_FN)
+        .name("Reply outcome")
+        .on_event(events::OUTBOUND_SENT)
+        .concurrency(1, Some("event.data.conversation_id"))
+        .idempotency("event.data.event_id")
+        .retries(4)
+        .backoff(Duration::from_millis(500), Duration::from_secs(60))
+        .handler(move |ctx: Ctx, ev: Event| {
+            let deps = deps.clone();
+            async move { outcome(&ctx, &ev, deps).await }
+        })
+}
+
+async fn outcome(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, StepError> {
+    let conversation = ev.data["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let message_id = ev.data["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if conversation.is_empty() || message_id.is_empty() {
+        return Ok(json!({"outcome": "skipped", "reason": "no conversation or message id"}));
+    }
+    let front = deps.front.clone();
+    let mid = message_id.clone();
+    let sent: Value = ctx
+        .run("fetch-message", move || async move {
+            let m = front.get_message(&mid).await.map_err(front_err)?;
+            Ok::<_, StepError>(json!({
+                "body": m.body.or(m.text).unwrap_or_default(),
+                "inbound": m.is_inbound,
+                "author": m.author.map(|a| a.id),
+            }))
+        })
+        .await?;
+    if sent["inbound"] == true {
+        return Ok(json!({"outcome": "skipped", "reason": "inbound message"}));
+    }
+    let store = deps.store.clone();
+    let app_hint = ev.data["app_id"].as_str().map(str::to_string);
+    ctx.run("classify", move || async move {
+        let body = sent["body"].as_str().unwrap_or_default().to_string();
+        let detail = store.conversation_detail(&conversation).await.map_err(store_err)?;
+        let app = app_hint
+            .or_else(|| detail.conversation.as_ref().and_then(|c| c.app.clone()))
+            .unwrap_or_default();
+        let category = detail
+            .route
+            .as_ref()
+            .map(|r| r.category.clone())
+            .unwrap_or_else(|| "unknown".into());
+        let now = now_ms();
+        let Some(draft) = answered_draft(&detail.drafts, &body) else {
+            let ev = AuditEvent::new(
+                "outcome.recorded",
+                "front",
+                json!({"outcome": Outcome::NoDraft.as_str(), "message_id": message_id, "category": category}),
+            )
+            .conversation(conversation.clone());
+            let ev = if app.is_empty() { ev } else { ev.app(app.clone()) };
+            store.append_audit(&ev).await.map_err(store_err)?;
+            return Ok::<_, StepError>(json!({"outcome": Outcome::NoDraft.as_str()}));
+        };
+        let app = draft.app.clone().filter(|a| !a.is_empty()).unwrap_or(app);
+        let ours = draft.html.clone().unwrap_or_else(|| draft.text.clone());
+        let (outcome, similarity) = classify(&ours, &body);
+        store
+            .set_draft_sent(&draft.run_id, &clean(&body), now)
+            .await
+            .map_err(store_err)?;
+        let kind = outcome.signal_kind().unwrap_or(SignalKind::Rewritten);
+        let signal = outcome_signal(
+            kind,
+            draft,
+            &app,
+            &category,
+            now,
+            json!({"similarity": similarity, "message_id": message_id, "by_marker": body.contains("support-draft:")}),
+        );
+        let new = record_signal(store.as_ref(), &signal, now).await.map_err(store_err)?;
+        Ok(json!({"outcome": outcome.as_str(), "similarity": similarity, "run_id": draft.run_id, "recorded": new}))
+    })
+    .await
+}
+
+/// `support/reply.watch` → `not_sent` when no reply follows our draft within the window;
+/// a reopen when it follows an answer of ours sent within 7 days.
+pub fn not_sent_function(deps: OutcomeDeps) -> Function {
+    Function::new(NOT_SENT_FN)
+        .name("Draft not sent")
+        .on_event(events::REPLY_WATCH)
+        .idempotency("event.data.event_id")
+        .retries(4)
+        .backoff(Duration::from_millis(500), Duration::from_secs(60))
+        .handler(move |ctx: Ctx, ev: Event| {
+            let deps = deps.clone();
+            async move { not_sent(&ctx, &ev, deps).await }
+        })
+}
+
+async fn not_sent(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, StepError> {
+    let conversation = ev.data["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if conversation.is_empty() {
+        return Ok(json!({"skipped": "no conversation"}));
+    }
+    let (store, conv, extra) = (
+        deps.store.clone(),
+        conversation.clone(),
+        deps.settings.bad_outcome_extra_weight,
+    );
+    let received = ev.ts;
+    let reopened: Value = ctx
+        .run("reopen", move || async move {
+            let detail = store.conversation_detail(&conv).await.map_err(store_err)?;
+            let answered = detail
+                .drafts
+                .iter()
+                .filter(|d| {
+                    d.sent_at.is_some_and(|at| {
+                        at <= received && received - at <= REOPEN_WINDOW_DAYS * DAY_MS
+                    })
+                })
+                .max_by_key(|d| d.sent_at);
+            let Some(d) = answered else {
+                return Ok::<_, StepError>(Value::Null);
+            };
+            let app = d.app.clone().unwrap_or_default();
+            let category = detail
+                .route
+                .map(|r| r.category)
+                .unwrap_or_else(|| "unknown".into());
+            let mut s = outcome_signal(
+                SignalKind::Reopened,
+                d,
+                &app,
+                &category,
+                received,
+                json!({}),
+            )
+            .with_bad_outcome_weight(extra);
+            s.id = format!("sig_reopen_{}", d.run_id);
+            record_signal(store.as_ref(), &s, now_ms())
+                .await
+                .map_err(store_err)?;
+            Ok(json!(d.run_id))
+        })
+        .await?;
+    let window = Duration::from_secs(deps.settings.not_sent_window_secs);
+    let expr = "async.data.conversation_id == event.data.conversation_id";
+    let replied = ctx
+        .wait_for_event("reply", events::OUTBOUND_SENT, window, Some(expr))
+        .await?;
+    if replied.is_some() {
+        return Ok(json!({"reopened": reopened, "replied": true}));
+    }
+    // Our draft may have been written after the wait began: give it its full window.
+    let (store, conv) = (deps.store.clone(), conversation.clone());
+    let due: Option<i64> = ctx
+        .run("draft-due", move || async move {
+            let detail = store.conversation_detail(&conv).await.map_err(store_err)?;
+            Ok::<_, StepError>(
+                detail
+                    .drafts
+                    .iter()
+                    .filter(|d| d.sent_at.is_none() && d.created_at >= received)
+                    .map(|d| d.created_at)
+                    .max()
+                    .map(|at| at + window.as_millis() as i64),
+            )
+        })
+        .await?;
+    let Some(due) = due else {
+        return Ok(json!({"reopened": reopened, "draft": false}));
+    };
+    if due > now_ms() {
+        ctx.sleep_until("draft-window", due).await?;
+    }
+    let (store, conv) = (deps.store.clone(), conversation.clone());
+    ctx.run("not-sent", move || async move {
+        let detail = store.conversation_detail(&conv).await.map_err(store_err)?;
+        let Some(d) = detail
+            .drafts
+            .iter()
+            .filter(|d| d.sent_at.is_none() && d.created_at >= received)
+            .max_by_key(|d| d.created_at)
+        else {
+            return Ok::<_, StepError>(json!({"outcome": "sent"}));
+        };
+        let app = d.app.clone().unwrap_or_default();
+        let category = detail
+            .route
+            .as_ref()
+            .map(|r| r.category.clone())
+            .unwrap_or_else(|| "unknown".into());
+        let now = now_ms();
+        let s = outcome_signal(SignalKind::NotSent, d, &app, &category, now, json!({}));
+        let new = record_signal(store.as_ref(), &s, now)
+            .await
+            .map_err(store_err)?;
+        Ok(json!({"outcome": Outcome::NotSent.as_str(), "run_id": d.run_id, "recorded": new}))
+    })
+    .await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn draft(run: &str, at: i64, sent: Option<i64>) -> DraftRow {
+        DraftRow {
+            id: format!("d_{run}"),
+            conversation_id: "cnv_1".into(),
+            app: Some("alpha".into()),
+            run_id: run.into(),
+            front_draft_id: None,
+            text: "hello".into(),
+            html: None,
+            knowledge_sources: json!([]),
+            created_at: at,
+            sent_text: None,
+            sent_at: sent,
+        }
+    }
+
+    #[test]
+    fn the_marker_names_the_draft_else_the_latest_unsent_one() {
+        let drafts = vec![
+            draft("run_a", 1, None),
+            draft("run_b", 2, Some(3)),
+            draft("run_c", 4, None),
+        ];
+        let marked = format!("<p>hi</p>{}", crate::draft::draft_marker("run_a"));
+        assert_eq!(marker_run_id(&marked), Some("run_a"));
+        assert_eq!(answered_draft(&drafts, &marked).unwrap().run_id, "run_a");
+        assert_eq!(
+            answered_draft(&drafts, "<p>hi</p>").unwrap().run_id,
+            "run_c"
+        );
+        let all_sent = vec![draft("run_b", 2, Some(3))];
+        assert!(answered_draft(&all_sent, "<p>hi</p>").is_none());
+        assert!(answered_draft(&[], "<p>hi</p>").is_none());
+        assert_eq!(marker_run_id("support-draft:"), None);
+    }
+}
