@@ -21,6 +21,7 @@ mod keys;
 mod replay;
 mod serve;
 mod tokens;
+mod trust;
 pub mod users;
 
 pub use context::{Failure, exit};
@@ -109,6 +110,9 @@ pub enum Command {
     /// Re-run past inbound decisions on their recorded inputs (tool calls answered from the
     /// recording) and print what would change: one run, or `--since 7d --app X` in bulk.
     Replay(replay::ReplayArgs),
+    /// Trust per app × category from the learning loop's signals.
+    #[command(subcommand)]
+    Trust(trust::TrustCmd),
 }
 
 /// Run a parsed command. Returns the process exit code.
@@ -150,6 +154,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Actions(cmd) => actions::run(cli, cmd).await,
         Command::DeadLetters(cmd) => dead_letters::run(cli, cmd).await,
         Command::Replay(args) => replay::run(cli, args).await,
+        Command::Trust(cmd) => trust::run(cli, cmd).await,
     }
 }
 
