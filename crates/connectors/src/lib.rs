@@ -4,12 +4,14 @@
 //! with the retrieval issue. Each is tested against a local server that speaks the vendor's exact
 //! wire format, and `redis` against the real Redis when `TEST_REDIS_URL` is set.
 
+pub mod embed;
 pub mod front;
 pub mod llm;
 pub mod product;
 pub mod redis;
 pub mod slack;
 pub mod stripe;
+pub mod upstash;
 
 /// Install rustls' ring provider for this process if none is installed yet. reqwest is built
 /// without a provider of its own (one provider for sqlx, reqwest and the vendor SDKs).
