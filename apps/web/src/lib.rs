@@ -10,6 +10,7 @@ pub mod api;
 pub mod approvals;
 pub mod auth;
 pub mod dead_letters;
+pub mod kb;
 pub mod pages;
 pub mod stripe;
 pub mod trust;
@@ -24,6 +25,7 @@ pub fn mount(p: &Platform) -> axum::Router<Platform> {
         .merge(approvals::router())
         .merge(actions::router())
         .merge(dead_letters::router())
+        .merge(kb::router())
         .merge(stripe::router())
         .merge(trust::router())
         .merge(dashboard_router(p))

@@ -4,9 +4,7 @@
 //! knowledge base is imported too.
 
 use axum::Router;
-use support_core::ids::new_id;
 use support_core::settings::{Secret, Settings};
-use support_core::store::{KbChunk, KbDocument};
 use support_core::time::now_ms;
 use support_front::sandbox::{NewMessage, Sandbox, WebhookTarget};
 use support_host::Platform;
@@ -33,34 +31,22 @@ pub fn router(sandbox: &Sandbox) -> Router {
     Router::new().nest(PREFIX, sandbox.router())
 }
 
-/// Import the demo knowledge base of each demo app (once).
+/// Import the demo knowledge base of each demo app through the import path
+/// (`support_knowledge::demo`: markdown files embedded in the binary; idempotent, an unchanged
+/// article changes nothing). Returns the chunks written.
 pub async fn import_kb(p: &Platform) -> Result<usize, support_core::store::StoreError> {
     let mut n = 0;
     for (slug, _) in support_host::demo::DEMO_APPS {
-        if !p.store.list_kb_chunks(slug).await?.is_empty() {
-            continue;
+        let report = support_knowledge::demo::import(&p.knowledge, slug, now_ms())
+            .await
+            .map_err(|e| match e {
+                support_knowledge::KnowledgeError::Store(e) => e,
+                other => support_core::store::StoreError::Backend(other.to_string()),
+            })?;
+        if let Some(e) = report.errors.first() {
+            return Err(support_core::store::StoreError::Corrupt(e.to_string()));
         }
-        let doc = KbDocument {
-            id: new_id("doc"),
-            app: (*slug).to_string(),
-            title: "Help centre".into(),
-            source: Some("demo".into()),
-            body: String::new(),
-            created_at: now_ms(),
-        };
-        let chunks: Vec<KbChunk> = support_core::pipeline::fixtures::knowledge_base(slug)
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| KbChunk {
-                id: new_id("chk"),
-                document_id: doc.id.clone(),
-                app: (*slug).to_string(),
-                ordinal: i as i64,
-                text: c.text,
-            })
-            .collect();
-        n += chunks.len();
-        p.store.insert_kb_document(&doc, &chunks).await?;
+        n += report.chunks;
     }
     Ok(n)
 }

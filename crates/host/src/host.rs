@@ -104,12 +104,15 @@ pub async fn build(
     let db = Db::connect_lazy(url.expose())?;
     let store: Arc<dyn Store> = Arc::new(db.clone());
     let registry = Arc::new(shared_registry(&settings, store.clone()).await);
+    let knowledge = support_knowledge::KnowledgeBase::lexical(store.clone())
+        .map_err(|e| HostError::Io(format!("knowledge index: {e}")))?;
     let services = Services {
         settings: Arc::new(settings),
         db: db.clone(),
         registry,
         store,
         master_key,
+        knowledge,
     };
     // Every binary serves the same functions unless a caller (a test) chooses others.
     let functions = opts

@@ -17,6 +17,8 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub registry: Arc<Registry>,
     pub master_key: MasterKey,
+    /// The knowledge base: articles in the store, the lexical index in RAM (`crates/knowledge`).
+    pub knowledge: support_knowledge::KnowledgeBase,
 }
 
 /// The durable functions of the platform, built from its services.

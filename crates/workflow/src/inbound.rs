@@ -61,6 +61,8 @@ pub struct InboundDeps {
     pub products: Arc<dyn ProductDirectory>,
     /// Signs and verifies action capabilities.
     pub master_key: MasterKey,
+    /// The knowledge base's retrieval (`searchKnowledge`), public articles only.
+    pub knowledge: Arc<dyn support_core::knowledge::Retriever>,
     /// Stripe Connect refunds, when `stripe.secret_key` is set.
     pub payments: Option<Arc<dyn Payments>>,
     /// Where approval requests are posted (Slack), when `slack.bot_token` is set.

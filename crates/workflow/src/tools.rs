@@ -12,14 +12,15 @@ use support_core::payments::{
     RefundTarget, cross_check, format_amount,
 };
 use support_core::pipeline::inbound::CustomerFacts;
-use support_core::pipeline::kb::Bm25Index;
+use support_core::knowledge::{Retriever, Visibility};
+use support_core::pipeline::kb::KbHit;
 use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
 use support_core::store::{AppRow, AppStatus, IdempotencyState, Store};
 use support_core::time::now_ms;
 use support_sdk::SupportIntegration;
 use support_steps::StepError;
 
-use crate::inbound::{InboundDeps, store_err};
+use crate::inbound::InboundDeps;
 use crate::retry::retry_key;
 
 /// Tools backed by the app's SDK endpoint, the knowledge base and the action log. Writes are
@@ -27,7 +28,7 @@ use crate::retry::retry_key;
 pub struct PlatformTools {
     store: Arc<dyn Store>,
     product: Arc<dyn SupportIntegration>,
-    kb: Bm25Index,
+    kb: Arc<dyn Retriever>,
     app: String,
     trace: String,
     conversation: String,
@@ -67,15 +68,10 @@ impl PlatformTools {
             .products
             .client(app)
             .map_err(StepError::non_retriable)?;
-        let chunks = deps
-            .store
-            .list_kb_chunks(&app.slug)
-            .await
-            .map_err(store_err)?;
         Ok(Self {
             store: deps.store.clone(),
             product,
-            kb: Bm25Index::new(chunks),
+            kb: deps.knowledge.clone(),
             app: app.slug.clone(),
             trace: trace.into(),
             conversation: conversation.into(),
@@ -483,7 +479,12 @@ impl PlatformTools {
                     .get("limit")
                     .and_then(Value::as_u64)
                     .unwrap_or(3) as usize;
-                Ok(v(self.kb.search(&s("query"), limit)))
+                let hits = self
+                    .kb
+                    .search(&self.app, &s("query"), limit, Visibility::Public)
+                    .await
+                    .map_err(|e| ToolError::Failed(e.to_string()))?;
+                Ok(v(hits.into_iter().map(KbHit::from).collect::<Vec<_>>()))
             }
             ToolName::GenerateMagicLink => to(p
                 .generate_magic_link(support_sdk::types::GenerateMagicLinkParams {

@@ -17,6 +17,7 @@ mod doctor;
 mod eval;
 mod health;
 mod init;
+mod kb;
 mod keys;
 mod replay;
 mod serve;
@@ -113,6 +114,9 @@ pub enum Command {
     /// Trust per app × category from the learning loop's signals.
     #[command(subcommand)]
     Trust(trust::TrustCmd),
+    /// The knowledge base: import, list, show, rm, search, reindex.
+    #[command(subcommand)]
+    Kb(kb::KbCmd),
 }
 
 /// Run a parsed command. Returns the process exit code.
@@ -154,6 +158,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Actions(cmd) => actions::run(cli, cmd).await,
         Command::DeadLetters(cmd) => dead_letters::run(cli, cmd).await,
         Command::Replay(args) => replay::run(cli, args).await,
+        Command::Kb(cmd) => kb::run(cli, cmd).await,
         Command::Trust(cmd) => trust::run(cli, cmd).await,
     }
 }

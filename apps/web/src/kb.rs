@@ -1,0 +1,327 @@
+//! The knowledge base in the JSON API: viewers read, agents and admins write (admins reindex).
+//!
+//! - `GET /api/v1/kb/articles[?app=]`, `POST` (a new article; `{app, title, body, tags,
+//!   visibility, url}`), `GET|PUT|DELETE /api/v1/kb/articles/{id}` (a `PUT` is a new version),
+//!   `GET /api/v1/kb/articles/{id}/versions/{version}`;
+//! - `POST /api/v1/kb/import` (`{app, files: [{name, content}]}`: the import path of `skill kb
+//!   import`, one transaction, a bad file is a 400 naming the file and line);
+//! - `GET /api/v1/kb/search?app=&q=[&limit=&internal=true]`; `POST /api/v1/kb/reindex`.
+
+use crate::api::Caller;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use support_core::audit::AuditEvent;
+use support_core::auth::Role;
+use support_core::knowledge::{Visibility, chunk_markdown, content_hash};
+use support_core::store::{ArticleInput, StoreError};
+use support_core::time::now_ms;
+use support_host::ApiError;
+use support_host::Platform;
+use support_knowledge::KnowledgeError;
+use support_knowledge::import::{MAX_BYTES, parse, write};
+
+pub fn router() -> Router<Platform> {
+    Router::new()
+        .route("/api/v1/kb/articles", get(list).post(create))
+        .route(
+            "/api/v1/kb/articles/{id}",
+            get(show).put(update).delete(remove),
+        )
+        .route("/api/v1/kb/articles/{id}/versions/{version}", get(version))
+        .route("/api/v1/kb/import", post(import))
+        .route("/api/v1/kb/search", get(search))
+        .route("/api/v1/kb/reindex", post(reindex))
+}
+
+pub(crate) fn kb_err(e: KnowledgeError) -> ApiError {
+    match e {
+        KnowledgeError::Store(StoreError::NotFound(what)) => ApiError::NotFound(what),
+        KnowledgeError::Store(e) => e.into(),
+        KnowledgeError::Index(e) => ApiError::Internal(e.to_string()),
+    }
+}
+
+fn slug(app: &str) -> Result<(), ApiError> {
+    support_core::AppSlug::parse(app)
+        .map(|_| ())
+        .map_err(|_| ApiError::BadRequest(format!("app {app:?} is not a valid slug")))
+}
+
+#[derive(Debug, Deserialize)]
+struct AppQuery {
+    app: Option<String>,
+}
+
+async fn list(
+    caller: Caller,
+    State(p): State<Platform>,
+    Query(q): Query<AppQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    if let Some(app) = &q.app {
+        slug(app)?;
+    }
+    let items = p.store.list_articles(q.app.as_deref()).await?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// An article as a client writes it.
+#[derive(Debug, Deserialize)]
+pub struct ArticleBody {
+    pub app: Option<String>,
+    pub title: String,
+    pub body: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub visibility: Visibility,
+    pub url: Option<String>,
+}
+
+/// The article version `b` describes (`id`: an edit of that article).
+pub fn input_of(
+    id: Option<String>,
+    app: &str,
+    b: ArticleBody,
+    author: &str,
+) -> Result<ArticleInput, ApiError> {
+    let title = b.title.trim().to_string();
+    if title.is_empty() || b.body.trim().is_empty() {
+        return Err(ApiError::BadRequest("title and body are required".into()));
+    }
+    if b.body.len() > MAX_BYTES {
+        return Err(ApiError::BadRequest(format!(
+            "body is over the limit of {MAX_BYTES} bytes"
+        )));
+    }
+    let url = b.url.filter(|u| !u.trim().is_empty());
+    let tags: Vec<String> = b
+        .tags
+        .into_iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    Ok(ArticleInput {
+        id,
+        app: app.to_string(),
+        source: None,
+        content_hash: content_hash(&title, &b.body, &tags, b.visibility, url.as_deref()),
+        chunks: chunk_markdown(&b.body),
+        title,
+        body: b.body,
+        tags,
+        visibility: b.visibility,
+        url,
+        author: author.to_string(),
+        at: now_ms(),
+    })
+}
+
+async fn audited(p: &Platform, kind: &str, actor: &str, app: &str, data: Value) {
+    let event = AuditEvent::new(kind, actor, data).app(app.to_owned());
+    if let Err(e) = p.store.append_audit(&event).await {
+        tracing::warn!(kind, cause = %e, "audit entry not recorded");
+    }
+}
+
+async fn create(
+    caller: Caller,
+    State(p): State<Platform>,
+    Json(b): Json<ArticleBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Agent)?;
+    let app = b
+        .app
+        .clone()
+        .ok_or_else(|| ApiError::BadRequest("app is required".into()))?;
+    slug(&app)?;
+    let input = input_of(None, &app, b, &caller.user_id)?;
+    let out = p.knowledge.put(&[input]).await.map_err(kb_err)?;
+    let o = &out[0];
+    audited(
+        &p,
+        "kb.article_written",
+        &caller.actor,
+        &app,
+        json!({"article": o.article_id, "version": o.version}),
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(json!(o))))
+}
+
+async fn update(
+    caller: Caller,
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+    Json(b): Json<ArticleBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Agent)?;
+    let current = p
+        .store
+        .get_article(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("article {id}")))?;
+    if b.app.as_deref().is_some_and(|a| a != current.app) {
+        return Err(ApiError::BadRequest(
+            "an article cannot move to another app".into(),
+        ));
+    }
+    let app = current.app.clone();
+    let input = input_of(Some(id), &app, b, &caller.user_id)?;
+    let out = p.knowledge.put(&[input]).await.map_err(kb_err)?;
+    let o = &out[0];
+    audited(&p, "kb.article_written", &caller.actor, &app,
+        json!({"article": o.article_id, "version": o.version, "kind": o.kind, "stale_drafts": o.stale_drafts})).await;
+    Ok(Json(json!(o)))
+}
+
+async fn show(
+    caller: Caller,
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let article = p
+        .store
+        .get_article(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("article {id}")))?;
+    let versions = p.store.article_versions(&id).await?;
+    let used_by = p.store.article_uses(&id).await?;
+    Ok(Json(
+        json!({"article": article, "current": versions.first(), "versions": versions
+        .iter()
+        .map(|v| json!({"version": v.version, "author": v.author, "created_at": v.created_at, "content_hash": v.content_hash}))
+        .collect::<Vec<_>>(), "used_by": used_by}),
+    ))
+}
+
+async fn version(
+    caller: Caller,
+    State(p): State<Platform>,
+    Path((id, v)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let row = p
+        .store
+        .article_version(&id, v)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("article {id} version {v}")))?;
+    Ok(Json(json!(row)))
+}
+
+async fn remove(
+    caller: Caller,
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Role::Agent)?;
+    let article = p
+        .store
+        .get_article(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("article {id}")))?;
+    p.knowledge.remove(&id, now_ms()).await.map_err(kb_err)?;
+    audited(
+        &p,
+        "kb.article_removed",
+        &caller.actor,
+        &article.app,
+        json!({"article": id}),
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct ImportFile {
+    name: String,
+    content: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ImportBody {
+    app: String,
+    files: Vec<ImportFile>,
+}
+
+async fn import(
+    caller: Caller,
+    State(p): State<Platform>,
+    Json(b): Json<ImportBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Agent)?;
+    slug(&b.app)?;
+    let mut parsed = Vec::new();
+    let mut errors = Vec::new();
+    for f in &b.files {
+        match parse(&format!("api:{}", f.name), f.content.as_bytes(), MAX_BYTES) {
+            Ok(a) => parsed.push(a),
+            Err(e) => errors.push(e),
+        }
+    }
+    let report = write(
+        &p.knowledge,
+        &b.app,
+        parsed,
+        errors,
+        &caller.user_id,
+        now_ms(),
+    )
+    .await
+    .map_err(kb_err)?;
+    if let Some(first) = report.errors.first() {
+        return Err(ApiError::BadRequest(format!(
+            "nothing imported: {first} ({} bad file(s))",
+            report.errors.len()
+        )));
+    }
+    audited(&p, "kb.imported", &caller.actor, &b.app,
+        json!({"created": report.created, "updated": report.updated, "unchanged": report.unchanged})).await;
+    Ok(Json(json!(report)))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    app: String,
+    q: String,
+    limit: Option<usize>,
+    #[serde(default)]
+    internal: bool,
+}
+
+async fn search(
+    caller: Caller,
+    State(p): State<Platform>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    slug(&q.app)?;
+    let limit = q.limit.unwrap_or(5);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 50".into(),
+        ));
+    }
+    let scope = if q.internal {
+        Visibility::Internal
+    } else {
+        Visibility::Public
+    };
+    let hits = p
+        .knowledge
+        .search(&q.app, &q.q, limit, scope)
+        .await
+        .map_err(kb_err)?;
+    Ok(Json(json!({"items": hits})))
+}
+
+async fn reindex(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let n = p.knowledge.reindex().await.map_err(kb_err)?;
+    Ok(Json(json!({"chunks": n})))
+}

@@ -1,0 +1,264 @@
+//! `skill kb import|list|show|rm|search|reindex`: the knowledge base (the same store and import
+//! path as `/api/v1/kb` and the dashboard's Knowledge page). A server that is running notices
+//! the writes (the store's knowledge revision) and rebuilds its index at its next search.
+
+use super::{Cli, Failure, audit, cli_actor, emit, exit, load_settings, open_db, parse_slug};
+use clap::Subcommand;
+use serde_json::json;
+use std::path::PathBuf;
+use std::sync::Arc;
+use support_core::knowledge::Visibility;
+use support_core::store::Store;
+use support_core::time::now_ms;
+use support_knowledge::KnowledgeBase;
+use support_knowledge::import::{MAX_BYTES, import_paths};
+
+/// `skill kb …`
+#[derive(Debug, Subcommand)]
+pub enum KbCmd {
+    /// Import markdown (front matter: title, tags, url, visibility) and HTML files, recursively;
+    /// an unchanged file changes nothing, a changed one makes a new version. One transaction:
+    /// a bad file is reported with its path and line and nothing is imported.
+    Import {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long)]
+        app: String,
+        /// The largest file accepted, in bytes.
+        #[arg(long, default_value_t = MAX_BYTES)]
+        max_bytes: usize,
+    },
+    /// An app's articles (all apps without --app).
+    List {
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// One article: its current version, its versions and where it was used.
+    Show {
+        id: String,
+        /// Show this version's body instead of the current one.
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Remove an article (its versions stay for the drafts that cite them).
+    Rm { id: String },
+    /// Search an app's current articles as the agent does (`--internal`: internal ones too).
+    Search {
+        query: String,
+        #[arg(long)]
+        app: String,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        #[arg(long)]
+        internal: bool,
+    },
+    /// Rebuild the index from the store and report how long it took.
+    Reindex,
+}
+
+pub(crate) async fn run(cli: &Cli, cmd: &KbCmd) -> Result<(), Failure> {
+    let settings = load_settings(cli)?;
+    let db = open_db(&settings).await?;
+    let store: Arc<dyn Store> = Arc::new(db);
+    let kb = KnowledgeBase::lexical(store.clone())?;
+    match cmd {
+        KbCmd::Import {
+            paths,
+            app,
+            max_bytes,
+        } => {
+            let app = parse_slug(app)?;
+            let files = support_knowledge::import::collect(paths)
+                .map(|f| f.len())
+                .unwrap_or(0);
+            let bar = if cli.json {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::new(files as u64)
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let mut progress = |i: usize, p: &std::path::Path| {
+                bar.set_position(i as u64 + 1);
+                bar.set_message(p.display().to_string());
+            };
+            let report = import_paths(
+                &kb,
+                app.as_str(),
+                paths,
+                *max_bytes,
+                now_ms(),
+                &mut progress,
+            )
+            .await?;
+            bar.finish_and_clear();
+            if report.errors.is_empty() {
+                audit(
+                    &store,
+                    "kb.imported",
+                    app.as_str(),
+                    json!({"actor": cli_actor(), "created": report.created, "updated": report.updated,
+                           "unchanged": report.unchanged, "stale_drafts": report.stale_drafts}),
+                )
+                .await;
+            }
+            let value = serde_json::to_value(&report)?;
+            emit(cli, &value, || {
+                let mut lines: Vec<String> = report
+                    .errors
+                    .iter()
+                    .map(|e| format!("error: {e}"))
+                    .collect();
+                if report.errors.is_empty() {
+                    lines.push(format!(
+                        "{} files: {} created, {} updated, {} unchanged ({} chunks; {} drafts now stale)",
+                        report.files,
+                        report.created,
+                        report.updated,
+                        report.unchanged,
+                        report.chunks,
+                        report.stale_drafts
+                    ));
+                } else {
+                    lines.push(format!(
+                        "nothing imported: {} of {} files refused",
+                        report.errors.len(),
+                        report.files
+                    ));
+                }
+                lines.join("\n")
+            });
+            if report.errors.is_empty() {
+                Ok(())
+            } else {
+                Err(Failure {
+                    code: exit::FAILED,
+                    message: format!("{} bad file(s); nothing imported", report.errors.len()),
+                })
+            }
+        }
+        KbCmd::List { app } => {
+            let arts = store.list_articles(app.as_deref()).await?;
+            emit(cli, &json!({"items": arts}), || {
+                if arts.is_empty() {
+                    return "no articles".into();
+                }
+                arts.iter()
+                    .map(|a| {
+                        format!(
+                            "{}  {:<18} v{:<3} {:<8} {}",
+                            a.id, a.app, a.current_version, a.visibility, a.title
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        KbCmd::Show { id, version } => {
+            let article = store.get_article(id).await?.ok_or_else(|| not_found(id))?;
+            let versions = store.article_versions(id).await?;
+            let shown = version.unwrap_or(article.current_version);
+            let body = versions
+                .iter()
+                .find(|v| v.version == shown)
+                .ok_or_else(|| not_found(&format!("{id} version {shown}")))?;
+            let uses = store.article_uses(id).await?;
+            let value = json!({"article": article, "version": body,
+                "versions": versions.iter().map(|v| json!({"version": v.version, "author": v.author, "created_at": v.created_at, "content_hash": v.content_hash})).collect::<Vec<_>>(),
+                "used_by": uses});
+            emit(cli, &value, || {
+                format!(
+                    "{} ({}, v{} of {}, {}, tags: {})\nsource: {}\n\n{}\n\nversions: {}\nused by {} draft(s), {} stale",
+                    body.title,
+                    article.app,
+                    shown,
+                    article.current_version,
+                    body.visibility,
+                    body.tags.join(", "),
+                    article.source.as_deref().unwrap_or("-"),
+                    body.body,
+                    versions
+                        .iter()
+                        .map(|v| format!("v{}", v.version))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    uses.len(),
+                    uses.iter().filter(|u| u.stale).count()
+                )
+            });
+            Ok(())
+        }
+        KbCmd::Rm { id } => {
+            let article = store.get_article(id).await?.ok_or_else(|| not_found(id))?;
+            kb.remove(id, now_ms()).await?;
+            audit(
+                &store,
+                "kb.removed",
+                &article.app,
+                json!({"article": id, "actor": cli_actor()}),
+            )
+            .await;
+            emit(cli, &json!({"removed": id}), || format!("removed {id}"));
+            Ok(())
+        }
+        KbCmd::Search {
+            query,
+            app,
+            limit,
+            internal,
+        } => {
+            let scope = if *internal {
+                Visibility::Internal
+            } else {
+                Visibility::Public
+            };
+            let hits = kb.search(app, query, *limit, scope).await?;
+            emit(cli, &json!({"items": hits}), || {
+                if hits.is_empty() {
+                    return "no match".into();
+                }
+                hits.iter()
+                    .map(|h| {
+                        format!(
+                            "{:>6.2}  {} v{}  {}{}\n        {}",
+                            h.score,
+                            h.article_id,
+                            h.version,
+                            h.title,
+                            if h.heading.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" › {}", h.heading)
+                            },
+                            h.text.chars().take(160).collect::<String>()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+        KbCmd::Reindex => {
+            let started = std::time::Instant::now();
+            let n = kb.reindex().await?;
+            let ms = started.elapsed().as_millis();
+            emit(cli, &json!({"chunks": n, "ms": ms}), || {
+                format!(
+                    "indexed {n} chunks in {ms} ms (a running server rebuilds its own index from the store)"
+                )
+            });
+            Ok(())
+        }
+    }
+}
+
+fn not_found(what: &str) -> Failure {
+    Failure {
+        code: exit::FAILED,
+        message: format!("no article {what}"),
+    }
+}
