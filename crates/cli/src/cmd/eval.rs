@@ -26,6 +26,15 @@ pub struct EvalArgs {
     /// both.
     #[arg(long, value_enum, default_value = "agent", requires = "provider")]
     pub steps: EvalSteps,
+    /// Certify instead of reporting: run each registered app's scenarios by category through
+    /// the pipeline under the app's current policy and store, per app and category, pass/fail
+    /// with the hash of the inputs (policy, models, prompts, knowledge). Automatic sending
+    /// needs a current, passing certificate.
+    #[arg(long, conflicts_with_all = ["gate", "provider"])]
+    pub certify: bool,
+    /// With `--certify`: only this app.
+    #[arg(long, requires = "certify")]
+    pub app: Option<String>,
 }
 
 /// The steps `skill eval --provider` runs on the model.
@@ -43,6 +52,9 @@ pub(crate) async fn run(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
             "{} is not a folder of scenario files",
             dir.display()
         )));
+    }
+    if args.certify {
+        return certify(cli, args).await;
     }
     let progress = !cli.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let model = match (&args.provider, &args.model) {
@@ -131,6 +143,61 @@ pub(crate) async fn run(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
             message: format!("eval below the gate: {}", failures.join("; ")),
         });
     }
+    Ok(())
+}
+
+/// `skill eval --certify`: `support_workflow::autosend::certify` on the configured database.
+#[cfg(feature = "demo")]
+async fn certify(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
+    use std::sync::Arc;
+    let settings = load_settings(cli)?;
+    let db = super::open_db(&settings).await?;
+    let store: Arc<dyn support_core::store::Store> = Arc::new(db);
+    let registry = support_host::host::shared_registry(&settings, store.clone()).await;
+    let mut scenarios = Vec::new();
+    for d in &args.dirs {
+        scenarios.extend(support_core::pipeline::eval::load_dir(d).map_err(|e| usage(e.to_string()))?);
+    }
+    if let Some(app) = &args.app {
+        registry.require(app).await.map_err(|e| usage(e.to_string()))?;
+    }
+    let llm = support_core::registry::AppLlm {
+        classifier: settings.llm.classifier.clone(),
+        agent: settings.llm.agent.clone(),
+    };
+    let out = support_workflow::autosend::certify(
+        store.as_ref(),
+        &registry,
+        &llm,
+        &scenarios,
+        args.app.as_deref(),
+        support_core::time::now_ms(),
+    )
+    .await
+    .map_err(|e| Failure {
+        code: exit::FAILED,
+        message: e.to_string(),
+    })?;
+    emit(cli, &serde_json::json!({"certificates": out}), || {
+        out.iter()
+            .map(|c| {
+                format!(
+                    "{:<20} {:<16} {} {}/{}{}",
+                    c.app,
+                    c.result.category,
+                    if c.result.certified { "PASS" } else { "fail" },
+                    c.result.passed,
+                    c.result.scenarios,
+                    if c.result.failures.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  {}", c.result.failures.join("; "))
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 
 mod actions;
 pub mod approvals;
+mod autosend;
 mod apps;
 pub mod audit;
 mod config;
@@ -105,6 +106,9 @@ pub enum Command {
     /// Run scenario files through the real pipeline (Front sandbox, example app, offline
     /// agent) and report routing, drafts and latency.
     Eval(eval::EvalArgs),
+    /// Automatic sending: kill switches, status, modes, promotion, the simulated month.
+    #[command(subcommand)]
+    Autosend(autosend::AutosendCmd),
     /// Conversations the platform has handled.
     #[command(subcommand)]
     Conversations(conversations::ConversationsCmd),
@@ -149,6 +153,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Audit(cmd) => audit::run(cli, cmd).await,
         Command::Health => health::run(cli).await,
         Command::Eval(args) => eval::run(cli, args).await,
+        Command::Autosend(cmd) => autosend::run(cli, cmd).await,
         Command::Conversations(cmd) => conversations::run(cli, cmd).await,
         Command::Init(args) => init::run(cli, args).await,
         Command::Apps(cmd) => apps::run(cli, cmd).await,

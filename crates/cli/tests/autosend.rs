@@ -1,0 +1,397 @@
+//! Automatic sending end to end on the TestApp (Front sandbox, fake Slack): trust from signals,
+//! `skill eval --certify`'s certification, promotion, the gate at the moment of sending, exactly
+//! one reply through Front (also when the send step is re-run after Front accepted it), the
+//! never list and flags, certificate invalidation, demotion with a Slack alert, shadow mode and
+//! the kill switch.
+//!
+//! The signals are recorded through F's `SignalStore` directly (as F's outcome classification
+//! would record them for each human send), at controlled times: no sleeps.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+use support_core::autosend::Mode;
+use support_core::store::Store;
+use support_core::time::{DAY_MS, now_ms};
+use support_core::trust::{Signal, SignalKind};
+use support_testkit::{Fakes, SLACK_CHANNEL, TestApp};
+use support_workflow::autosend::{self as auto, Demotion};
+
+const APP: usize = 0;
+
+fn scenarios() -> Option<Vec<support_core::pipeline::eval::Scenario>> {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/scenarios/dev"
+    ));
+    if !dir.is_dir() {
+        eprintln!("SKIPPED: scenarios ({} not found)", dir.display());
+        return None;
+    }
+    Some(support_core::pipeline::eval::load_dir(&dir).unwrap())
+}
+
+/// `n` signals of `kind` for `category`, one an hour up to now.
+async fn signals(t: &TestApp, category: &str, kind: SignalKind, n: usize, tag: &str) {
+    let slug = &t.demo.apps[APP].slug;
+    let now = now_ms();
+    for i in 0..n {
+        let at = now - (n - i) as i64 * 3_600_000;
+        let s = Signal::new(
+            format!("sig_{tag}_{i}"),
+            kind,
+            slug.as_str(),
+            category,
+            format!("cnv_hist_{tag}_{i}"),
+            at,
+            "test",
+        );
+        assert!(t.platform.store.record_signal(&s).await.unwrap());
+    }
+}
+
+async fn certify(t: &TestApp, scen: &[support_core::pipeline::eval::Scenario]) {
+    let deps = support_host::functions::inbound_deps(&t.platform.services).unwrap();
+    let out = auto::certify(
+        t.platform.store.as_ref(),
+        &t.platform.registry,
+        &deps.llm_defaults,
+        scen,
+        Some(&t.demo.apps[APP].slug),
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    let access = out.iter().find(|c| c.result.category == "access").unwrap();
+    assert!(access.result.certified, "{access:?}");
+}
+
+async fn promote(t: &TestApp, category: &str) -> support_core::autosend::GateReport {
+    let slug = &t.demo.apps[APP].slug;
+    let deps = support_host::functions::inbound_deps(&t.platform.services).unwrap();
+    let app = t.platform.registry.require(slug).await.unwrap();
+    let policy = support_core::registry::policy_of(&app).unwrap();
+    auto::promote(
+        t.platform.store.as_ref(),
+        slug,
+        category,
+        &policy,
+        &deps.llm_defaults,
+        "cli:test",
+    )
+    .await
+    .unwrap()
+}
+
+/// Deliver `body` from a demo customer and wait for its run to finish.
+async fn ask(t: &TestApp, from: &str, subject: &str, body: &str) -> String {
+    let d = t
+        .front
+        .deliver(t.inbound(APP, from, subject, body))
+        .await
+        .unwrap();
+    let run = t.finished_run(&d.event_id, Duration::from_secs(30)).await;
+    assert_eq!(
+        run.run.status,
+        support_steps::RunStatus::Completed,
+        "{:?}",
+        run.run.error
+    );
+    d.conversation_id
+}
+
+const LOGIN: (&str, &str) = (
+    "Login link",
+    "Hi, my login link never arrives. Could you send me a new one?",
+);
+
+async fn auto_app() -> Option<(TestApp, Vec<support_core::pipeline::eval::Scenario>)> {
+    let scen = scenarios()?;
+    let t = TestApp::sqlite_with_fakes(Fakes {
+        slack: true,
+        stripe: false,
+    })
+    .await;
+    t.set_policy(APP, |p| {
+        p.auto_send = vec!["access".into(), "technical".into()];
+        p.approval_channel = Some(SLACK_CHANNEL.into());
+    })
+    .await;
+    Some((t, scen))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_certified_access_is_sent_once_then_a_reopen_demotes_it() {
+    let Some((t, scen)) = auto_app().await else {
+        return;
+    };
+    let slug = t.demo.apps[APP].slug.clone();
+    let store: &dyn Store = t.platform.store.as_ref();
+
+    // Without trust the gate refuses promotion.
+    let refused = promote(&t, "access").await;
+    assert!(!refused.allowed);
+    assert!(refused.failed().contains(&"trust"), "{refused:?}");
+
+    // A human sent 60 of our access drafts unchanged.
+    signals(&t, "access", SignalKind::Unchanged, 60, "ok").await;
+    let trust = auto::trust_of(store, &slug, "access", now_ms())
+        .await
+        .unwrap();
+    assert!(
+        trust.score > 0.85 && trust.effective_samples >= 50.0,
+        "{trust:?}"
+    );
+    assert!(!promote(&t, "access").await.allowed, "no certificate yet");
+    certify(&t, &scen).await;
+    let report = promote(&t, "access").await;
+    assert!(report.allowed, "{report:?}");
+    assert_eq!(
+        auto::mode_of(store, &slug, "access").await.unwrap(),
+        Mode::Auto
+    );
+
+    // The next access message is sent through Front, once, and no draft is written, although
+    // Front's answer to the send is lost (the step fails after Front accepted, as in a crash
+    // in the send step, and runs again: it finds the marker instead of sending twice).
+    t.front.set_faults(support_front::sandbox::Faults {
+        lose_reply_answers: 1,
+        ..Default::default()
+    });
+    let conv = ask(&t, "kyle.dunmore@example.com", LOGIN.0, LOGIN.1).await;
+    let sent = t.front.sent_replies(&conv);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(t.front.drafts(&conv).is_empty());
+    let marker_run = store.sends_for_conversation(&conv).await.unwrap();
+    assert_eq!(marker_run.len(), 1);
+    assert_eq!(marker_run[0].status, "sent");
+    assert!(
+        sent[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains(&marker_run[0].marker)
+    );
+    let audit = t.audit_of("autosend.sent").await;
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0]["data"]["recovered"], true, "{audit:?}");
+    let posts = t
+        .front
+        .request_log()
+        .iter()
+        .filter(|l| *l == &format!("POST /conversations/{conv}/messages"))
+        .count();
+    assert_eq!(posts, 1, "one send, the retry found it by its marker");
+
+    // The customer reopens: the category drops to draft and Slack hears why.
+    let reopen = Signal::new(
+        "sig_reopen",
+        SignalKind::Reopened,
+        slug.as_str(),
+        "access",
+        conv.as_str(),
+        now_ms(),
+        "test",
+    );
+    store.record_signal(&reopen).await.unwrap();
+    let deps = support_host::functions::inbound_deps(&t.platform.services).unwrap();
+    let demoted = auto::on_signal(
+        store,
+        deps.approvals.as_deref(),
+        &t.platform.registry,
+        &reopen,
+    )
+    .await
+    .unwrap();
+    assert_eq!(demoted, Demotion::Demoted { alerted: true });
+    let mode = store.get_mode(&slug, "access").await.unwrap().unwrap();
+    assert_eq!(mode.mode, Mode::Draft);
+    assert!(mode.demotion_reason.unwrap().contains("reopened"));
+    let alerts = t.slack.as_ref().unwrap().calls_of("chat.postMessage");
+    assert!(
+        alerts
+            .iter()
+            .any(|c| c.args.to_string().contains("Automatic answers stopped")),
+        "{alerts:?}"
+    );
+    assert_eq!(t.audit_of("autosend.demoted").await.len(), 1);
+
+    // Next access message: a draft again, nothing sent.
+    let conv2 = ask(&t, "marcus.lee@example.com", LOGIN.0, LOGIN.1).await;
+    assert!(t.front.sent_replies(&conv2).is_empty());
+    assert_eq!(t.front.drafts(&conv2).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_drafts_never_earn_auto_and_policy_changes_void_the_certificate() {
+    let Some((t, scen)) = auto_app().await else {
+        return;
+    };
+    let slug = t.demo.apps[APP].slug.clone();
+    let store: &dyn Store = t.platform.store.as_ref();
+    signals(&t, "access", SignalKind::Edited, 60, "ed").await;
+    let trust = auto::trust_of(store, &slug, "access", now_ms())
+        .await
+        .unwrap();
+    assert!((trust.score - 0.5).abs() < 1e-9, "{trust:?}");
+    certify(&t, &scen).await;
+    let r = promote(&t, "access").await;
+    assert!(!r.allowed);
+    assert_eq!(r.failed(), vec!["trust"]);
+
+    // Trusted now (60 unchanged on top of the edits is not enough: replace the history).
+    signals(&t, "access", SignalKind::Unchanged, 600, "ok").await;
+    assert!(promote(&t, "access").await.allowed);
+    // A policy change invalidates the certificate: nothing is sent until certified again.
+    t.set_policy(APP, |p| p.refund_auto_days = 20).await;
+    let conv = ask(&t, "kyle.dunmore@example.com", LOGIN.0, LOGIN.1).await;
+    assert!(t.front.sent_replies(&conv).is_empty());
+    assert_eq!(t.front.drafts(&conv).len(), 1);
+    let refused = t.audit_of("autosend.refused").await;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        refused[0]["data"]["failed"],
+        serde_json::json!(["certificate"])
+    );
+    // A model change too.
+    certify(&t, &scen).await;
+    t.set_policy(APP, |p| {
+        p.llm.agent = Some(support_core::settings::ModelChoice {
+            provider: "openai".into(),
+            model: "gpt-other".into(),
+        })
+    })
+    .await;
+    let deps = support_host::functions::inbound_deps(&t.platform.services).unwrap();
+    let app = t.platform.registry.require(&slug).await.unwrap();
+    let policy = support_core::registry::policy_of(&app).unwrap();
+    let facts = auto::category_facts(
+        store,
+        &slug,
+        "access",
+        &policy,
+        &deps.llm_defaults,
+        now_ms(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        support_core::autosend::evaluate(&facts).failed(),
+        vec!["certificate"]
+    );
+
+    // Decay: 60 days later without signals the effective samples are a quarter.
+    let later = now_ms() + 60 * DAY_MS;
+    let now_t = auto::trust_of(store, &slug, "access", now_ms())
+        .await
+        .unwrap();
+    let then = auto::trust_of(store, &slug, "access", later).await.unwrap();
+    assert!((then.effective_samples * 4.0 - now_t.effective_samples).abs() < 1e-6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_list_flags_and_approval_tools_are_never_sent_and_the_switch_stops_all() {
+    let Some((t, scen)) = auto_app().await else {
+        return;
+    };
+    let slug = t.demo.apps[APP].slug.clone();
+    let store: &dyn Store = t.platform.store.as_ref();
+    // The policy cannot opt a never category in.
+    let app = t.platform.registry.require(&slug).await.unwrap();
+    let mut bad = support_core::registry::policy_of(&app).unwrap();
+    bad.auto_send.push("unknown".into());
+    assert!(support_core::registry::validate_policy(&bad).is_err());
+    bad.auto_send = vec!["refund".into()];
+    assert!(support_core::registry::validate_policy(&bad).is_err());
+
+    signals(&t, "access", SignalKind::Unchanged, 60, "ok").await;
+    certify(&t, &scen).await;
+    assert!(promote(&t, "access").await.allowed);
+    // An angry access message: flagged, drafted for a human.
+    let angry = ask(
+        &t,
+        "kyle.dunmore@example.com",
+        "WORST SERVICE EVER",
+        "This is ridiculous and unacceptable!!! My login link NEVER arrives, I am furious. Send a new one NOW or I'm calling my lawyer.",
+    )
+    .await;
+    assert!(t.front.sent_replies(&angry).is_empty());
+    // A refund request: a tool that needs approval; never sent.
+    let refund = ask(
+        &t,
+        "ofelia.marquez@example.com",
+        "Refund",
+        "Hello, could I get a refund please? It isn't what I needed.",
+    )
+    .await;
+    assert!(t.front.sent_replies(&refund).is_empty());
+
+    // The global switch stops everything at once, and the app switch too.
+    auto::set_switch(
+        store,
+        auto::GLOBAL,
+        false,
+        Some("incident".into()),
+        "cli:test",
+    )
+    .await
+    .unwrap();
+    let c = ask(&t, "kyle.dunmore@example.com", LOGIN.0, LOGIN.1).await;
+    assert!(t.front.sent_replies(&c).is_empty());
+    assert_eq!(t.front.drafts(&c).len(), 1);
+    auto::set_switch(store, auto::GLOBAL, true, None, "cli:test")
+        .await
+        .unwrap();
+    auto::set_switch(store, &slug, false, None, "cli:test")
+        .await
+        .unwrap();
+    let c = ask(&t, "marcus.lee@example.com", LOGIN.0, LOGIN.1).await;
+    assert!(t.front.sent_replies(&c).is_empty());
+    let refused = t.audit_of("autosend.refused").await;
+    assert!(
+        refused
+            .iter()
+            .filter(|r| r["data"]["failed"] == serde_json::json!(["switch"]))
+            .count()
+            >= 2,
+        "{refused:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_writes_nothing_to_front_and_keeps_our_draft() {
+    let t = TestApp::sqlite_with_fakes(Fakes::default()).await;
+    let slug = t.demo.apps[APP].slug.clone();
+    let store: &dyn Store = t.platform.store.as_ref();
+    auto::set_mode(store, &slug, "access", Mode::Shadow, "cli:test")
+        .await
+        .unwrap();
+    let before = t.front.request_log().len();
+    let conv = ask(&t, "kyle.dunmore@example.com", LOGIN.0, LOGIN.1).await;
+    let writes: Vec<String> = t.front.request_log()[before..]
+        .iter()
+        .filter(|l| !l.starts_with("GET "))
+        .cloned()
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert!(t.front.drafts(&conv).is_empty());
+    assert!(t.front.sent_replies(&conv).is_empty());
+    let ours = store.list_drafts(&conv).await.unwrap();
+    assert_eq!(ours.len(), 1, "our shadow draft is kept");
+    assert_eq!(ours[0].front_draft_id, None);
+    assert_eq!(t.audit_of("draft.shadowed").await.len(), 1);
+    // The human's reply still counts: a signal for the shadow draft accrues trust.
+    let s = Signal::new(
+        "sig_shadow",
+        SignalKind::Unchanged,
+        slug.as_str(),
+        "access",
+        conv.as_str(),
+        now_ms(),
+        "test",
+    );
+    assert!(store.record_signal(&s).await.unwrap());
+    let trust = auto::trust_of(store, &slug, "access", now_ms())
+        .await
+        .unwrap();
+    assert!(trust.effective_samples > 0.99);
+}
