@@ -82,6 +82,33 @@ impl Where {
     }
 }
 
+/// The keyset condition and `ORDER BY` of a [`ListPage`] over `(col, id)` for a list ordered
+/// descending (`desc`) or ascending; `true` when the rows come back reversed (a page before
+/// the cursor is read towards it, then turned round).
+fn keyset(w: &mut Where, col: &str, desc: bool, page: &ListPage) -> (String, bool) {
+    let (forward, back) = if desc {
+        ("DESC", "ASC")
+    } else {
+        ("ASC", "DESC")
+    };
+    let (c, down) = match page {
+        ListPage::First => return (format!("{col} {forward}, id {forward}"), false),
+        ListPage::After(c) => (c, true),
+        ListPage::Before(c) => (c, false),
+    };
+    // Further down a descending list is smaller; further up is larger.
+    let op = if down == desc { "<" } else { ">" };
+    w.push(
+        &format!("({col} {op} {{}} OR ({col} = {{}} AND id {op} {{}}))"),
+        vec![Bind::I(c.at), Bind::I(c.at), Bind::S(c.id.clone())],
+    );
+    if down {
+        (format!("{col} {forward}, id {forward}"), false)
+    } else {
+        (format!("{col} {back}, id {back}"), true)
+    }
+}
+
 impl Db {
     /// The seq of the first row written at or after `at` (by `audit_log_at`).
     async fn first_seq_at(&self, at: Millis) -> R<Option<i64>> {
@@ -211,15 +238,13 @@ impl AdminStore for Db {
         after: Option<&TimeCursor>,
         limit: i64,
     ) -> R<Vec<ApprovalRow>> {
-        let mut w = Where::default();
-        w.push("status = {}", vec![Bind::S("pending".into())]);
-        if let Some(c) = after {
-            w.push(
-                "(created_at > {} OR (created_at = {} AND id > {}))",
-                vec![Bind::I(c.at), Bind::I(c.at), Bind::S(c.id.clone())],
-            );
-        }
-        self.approvals_where(&w, "created_at, id", limit).await
+        self.approvals_list(&ApprovalsQuery {
+            decided: false,
+            app: None,
+            page: after.map_or(ListPage::First, |c| ListPage::After(c.clone())),
+            limit,
+        })
+        .await
     }
 
     async fn decided_approvals_page(
@@ -227,17 +252,38 @@ impl AdminStore for Db {
         before: Option<&TimeCursor>,
         limit: i64,
     ) -> R<Vec<ApprovalRow>> {
+        self.approvals_list(&ApprovalsQuery {
+            decided: true,
+            app: None,
+            page: before.map_or(ListPage::First, |c| ListPage::After(c.clone())),
+            limit,
+        })
+        .await
+    }
+
+    async fn approvals_list(&self, q: &ApprovalsQuery) -> R<Vec<ApprovalRow>> {
         let mut w = Where::default();
-        w.conds.push("decided_at IS NOT NULL".into());
-        w.push("status <> {}", vec![Bind::S("pending".into())]);
-        if let Some(c) = before {
+        let col = if q.decided {
+            w.conds.push("decided_at IS NOT NULL".into());
+            w.push("status <> {}", vec![Bind::S("pending".into())]);
+            "decided_at"
+        } else {
+            w.push("status = {}", vec![Bind::S("pending".into())]);
+            "created_at"
+        };
+        if let Some(app) = &q.app {
+            // Walks the queue's index and looks each action up by its key.
             w.push(
-                "(decided_at < {} OR (decided_at = {} AND id < {}))",
-                vec![Bind::I(c.at), Bind::I(c.at), Bind::S(c.id.clone())],
+                "EXISTS (SELECT 1 FROM actions a WHERE a.id = approvals.action_id AND a.app = {})",
+                vec![Bind::S(app.clone())],
             );
         }
-        self.approvals_where(&w, "decided_at DESC, id DESC", limit)
-            .await
+        let (order, reversed) = keyset(&mut w, col, q.decided, &q.page);
+        let mut rows = self.approvals_where(&w, &order, q.limit).await?;
+        if reversed {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 
     async fn actions_by_ids(&self, ids: &[String]) -> R<Vec<ActionRow>> {
@@ -283,27 +329,37 @@ impl AdminStore for Db {
         before: Option<&TimeCursor>,
         limit: i64,
     ) -> R<Vec<DeadLetter>> {
+        let page = before.map_or(ListPage::First, |c| ListPage::After(c.clone()));
+        self.dead_letters_list(include_resolved, &page, limit).await
+    }
+
+    async fn dead_letters_list(
+        &self,
+        include_resolved: bool,
+        page: &ListPage,
+        limit: i64,
+    ) -> R<Vec<DeadLetter>> {
         let mut w = Where::default();
         if !include_resolved {
             w.conds.push("resolved_at IS NULL".into());
         }
-        if let Some(c) = before {
-            w.push(
-                "(created_at < {} OR (created_at = {} AND id < {}))",
-                vec![Bind::I(c.at), Bind::I(c.at), Bind::S(c.id.clone())],
-            );
-        }
+        let (order, reversed) = keyset(&mut w, "created_at", true, page);
         let sql = format!(
-            "SELECT {DEAD_COLS} FROM dead_letters{} ORDER BY created_at DESC, id DESC LIMIT {}",
+            "SELECT {DEAD_COLS} FROM dead_letters{} ORDER BY {order} LIMIT {}",
             w.sql(),
             clamp(limit)
         );
-        w.query(sql)
+        let mut rows = w
+            .query(sql)
             .fetch_all(&self.read)
             .await
             .map_err(backend_err)?
             .iter()
             .map(rows::dead_letter)
-            .collect()
+            .collect::<R<Vec<_>>>()?;
+        if reversed {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 }

@@ -150,7 +150,8 @@ async fn audit_search_filters_pages_and_dates() {
 
 async fn approval(db: &Db, id: &str, status: &str, created_at: i64, decided_at: Option<i64>) {
     let action: ActionRow = serde_json::from_value(json!({
-        "id": format!("act_{id}"), "conversation_id": "cnv_1", "app": "x",
+        "id": format!("act_{id}"), "conversation_id": "cnv_1",
+        "app": if id.starts_with('y') { "y" } else { "x" },
         "kind": "processRefund", "params": {"purchaseId": "pur_1", "chargeId": "ch_1"},
         "category": "refund", "confidence": 0.9, "reasoning": "asked",
         "risk": "approval_required", "status": "pending_approval",
@@ -240,6 +241,130 @@ async fn approvals_queue_pages_pending_then_decided() {
     .await;
 }
 
+fn ids<T>(rows: &[T], id: impl Fn(&T) -> &str) -> Vec<String> {
+    rows.iter().map(|r| id(r).to_string()).collect()
+}
+
+#[tokio::test]
+async fn approvals_list_pages_both_ways_and_filters_by_app() {
+    each_backend(|db| async move {
+        // Decided d0..d6 (app x) interleaved with y0..y2 (app y); pending p0..p4.
+        for i in 0..7 {
+            approval(
+                &db,
+                &format!("d{i}"),
+                "approved",
+                10 + i,
+                Some(1000 + 2 * i),
+            )
+            .await;
+        }
+        for i in 0..3 {
+            approval(
+                &db,
+                &format!("y{i}"),
+                "rejected",
+                10 + i,
+                Some(1001 + 2 * i),
+            )
+            .await;
+        }
+        for i in 0..5 {
+            approval(&db, &format!("p{i}"), "pending", 100 + i, None).await;
+        }
+        let page = |decided: bool, app: Option<&str>, page: ListPage| ApprovalsQuery {
+            decided,
+            app: app.map(str::to_string),
+            page,
+            limit: 3,
+        };
+        let at = |r: &ApprovalRow, decided: bool| TimeCursor {
+            at: if decided {
+                r.decided_at.unwrap()
+            } else {
+                r.created_at
+            },
+            id: r.id.clone(),
+        };
+        let id = |a: &ApprovalRow| a.id.as_str();
+        let first = db
+            .approvals_list(&page(true, Some("x"), ListPage::First))
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&first, id),
+            ["apr_d6", "apr_d5", "apr_d4"],
+            "app x only"
+        );
+        let second = db
+            .approvals_list(&page(true, Some("x"), ListPage::After(at(&first[2], true))))
+            .await
+            .unwrap();
+        assert_eq!(ids(&second, id), ["apr_d3", "apr_d2", "apr_d1"]);
+        let third = db
+            .approvals_list(&page(
+                true,
+                Some("x"),
+                ListPage::After(at(&second[2], true)),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(ids(&third, id), ["apr_d0"]);
+        // One page up from the third is the second, in the list's order (not the first).
+        let back = db
+            .approvals_list(&page(
+                true,
+                Some("x"),
+                ListPage::Before(at(&third[0], true)),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(back, second);
+        let back = db
+            .approvals_list(&page(
+                true,
+                Some("x"),
+                ListPage::Before(at(&second[0], true)),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(back, first);
+        let ys = db
+            .approvals_list(&page(true, Some("y"), ListPage::First))
+            .await
+            .unwrap();
+        assert_eq!(ids(&ys, id), ["apr_y2", "apr_y1", "apr_y0"]);
+        let all = db
+            .approvals_list(&page(true, None, ListPage::First))
+            .await
+            .unwrap();
+        assert_eq!(ids(&all, id), ["apr_d6", "apr_y2", "apr_d5"], "every app");
+        // Pending: oldest first, both ways; no pending approval of app y.
+        let p1 = db
+            .approvals_list(&page(false, None, ListPage::First))
+            .await
+            .unwrap();
+        assert_eq!(ids(&p1, id), ["apr_p0", "apr_p1", "apr_p2"]);
+        let p2 = db
+            .approvals_list(&page(false, None, ListPage::After(at(&p1[2], false))))
+            .await
+            .unwrap();
+        assert_eq!(ids(&p2, id), ["apr_p3", "apr_p4"]);
+        let up = db
+            .approvals_list(&page(false, None, ListPage::Before(at(&p2[0], false))))
+            .await
+            .unwrap();
+        assert_eq!(up, p1);
+        assert!(
+            db.approvals_list(&page(false, Some("y"), ListPage::First))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn dead_letters_page_newest_first() {
     each_backend(|db| async move {
@@ -265,6 +390,16 @@ async fn dead_letters_page_newest_first() {
         let rest = db.dead_letters_page(true, Some(&cursor), 2).await.unwrap();
         let ids: Vec<&str> = rest.iter().map(|l| l.id.as_str()).collect();
         assert_eq!(ids, vec!["dl_1", "dl_0"]);
+        // One page up from the last page: the page before it, newest first.
+        let cursor = TimeCursor {
+            at: rest[0].created_at,
+            id: rest[0].id.clone(),
+        };
+        let up = db
+            .dead_letters_list(true, &ListPage::Before(cursor), 2)
+            .await
+            .unwrap();
+        assert_eq!(up, all);
     })
     .await;
 }

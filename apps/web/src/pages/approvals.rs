@@ -12,8 +12,8 @@
 
 use crate::auth::{Viewer, csrf};
 use crate::ui::{
-    self, EmptyState, ErrorPanel, JsonView, Nav, Page, PageError, Pager, RelTime, StatusBadge,
-    Table,
+    self, EmptyState, ErrorPanel, JsonView, Nav, Page, PageAt, PageError, PageKeys, Pager, RelTime,
+    StatusBadge, Table,
 };
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -28,7 +28,9 @@ use support_core::approvals::{format_money, parse_money};
 use support_core::audit::AuditEvent;
 use support_core::auth::{Principal, Role};
 use support_core::decision::{Decision, DecisionError, Outcome, Verdict};
-use support_core::store::{ActionRow, ApprovalRow, ApprovalVote, Store, StoreError, TimeCursor};
+use support_core::store::{
+    ActionRow, ApprovalRow, ApprovalVote, ApprovalsQuery, Store, StoreError,
+};
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
 
@@ -80,24 +82,6 @@ impl Item {
             _ => format!("Approve: run {}", self.tool()),
         }
     }
-}
-
-/// `decided_at.id` / `created_at.id` cursors.
-fn parse_cursor(s: Option<&String>) -> Option<TimeCursor> {
-    let (at, id) = s?.split_once('.')?;
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    Some(TimeCursor {
-        at: at.parse().ok()?,
-        id: valid.then(|| id.to_string())?,
-    })
-}
-
-fn cursor_of(at: Millis, id: &str) -> String {
-    format!("{at}.{id}")
 }
 
 /// The actions, votes and app names of `approvals`, in three queries.
@@ -164,89 +148,96 @@ fn progress(item: &Item) -> String {
     s
 }
 
-/// The list's cursors: `before` (decided approvals decided before it) and `pending_after`
-/// (pending approvals created after it).
-struct ListQuery {
-    before: Option<String>,
-    pending_after: Option<String>,
+/// The pending list's cursors (oldest first: down is later).
+const PENDING_KEYS: PageKeys = PageKeys {
+    prev: "pending_before",
+    next: "pending_after",
+};
+
+/// One section of the queue: its page (at most [`PAGE`] rows) and its pager links.
+async fn section(
+    store: &dyn Store,
+    query: &[(String, String)],
+    app: Option<&String>,
+    decided: bool,
+) -> Result<(Vec<Item>, bool, Option<String>, Option<String>), StoreError> {
+    let keys = if decided {
+        PageKeys::NEWEST_FIRST
+    } else {
+        PENDING_KEYS
+    };
+    let at = keys.page_at(query);
+    let rows = store
+        .approvals_list(&ApprovalsQuery {
+            decided,
+            app: app.cloned(),
+            page: ui::list_page(&at),
+            limit: PAGE + 1,
+        })
+        .await?;
+    let (rows, more) = ui::take_page(rows, PAGE as usize, &at);
+    let key = |a: &ApprovalRow| {
+        let at = if decided {
+            a.decided_at.unwrap_or(a.created_at)
+        } else {
+            a.created_at
+        };
+        ui::time_cursor_text(at, &a.id)
+    };
+    let (prev, next) = ui::pager_links(
+        "/approvals",
+        query,
+        keys,
+        &at,
+        rows.first().map(key),
+        rows.last().map(key),
+        more,
+    );
+    let paged = at != PageAt::First;
+    Ok((items(store, rows).await?, paged, prev, next))
 }
 
 async fn list(
     viewer: Viewer,
     State(p): State<Platform>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Response {
     let now = now_ms();
-    let query: Vec<(String, String)> = q.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let lq = ListQuery {
-        before: q.get("before").cloned(),
-        pending_after: q.get("pending_after").cloned(),
-    };
     let store = p.store.as_ref();
+    // The top bar's app filter (`?app=`) narrows both sections.
+    let app = viewer.app.as_ref();
     // Each section renders on its own: a failure shows its error panel, the rest stays.
-    let pending = async {
-        let rows = store
-            .pending_approvals_page(parse_cursor(lq.pending_after.as_ref()).as_ref(), PAGE)
-            .await?;
-        items(store, rows).await
-    }
-    .await;
-    let decided = async {
-        let rows = store
-            .decided_approvals_page(parse_cursor(lq.before.as_ref()).as_ref(), PAGE)
-            .await?;
-        items(store, rows).await
-    }
-    .await;
+    let pending = section(store, &query, app, false).await;
+    let decided = section(store, &query, app, true).await;
     let pending_view = match pending {
-        Ok(items) if items.is_empty() => view! {
+        Ok((items, false, _, _)) if items.is_empty() => view! {
             <EmptyState title="Nothing waits for a decision">
                 "When the agent proposes a risky action (a refund past the automatic window, a transfer), it waits here and in Slack until an approver decides."
             </EmptyState>
         }
         .into_any(),
-        Ok(items) => {
-            let more = (items.len() as i64 == PAGE)
-                .then(|| items.last().map(|i| cursor_of(i.approval.created_at, &i.approval.id)))
-                .flatten()
-                .map(|c| ui::with_query("/approvals", &query, "pending_after", Some(&c)));
+        Ok((items, _, prev, next)) => {
             let rows = items.iter().map(|i| pending_row(i, now)).collect_view();
-            let newer = lq
-                .pending_after
-                .is_some()
-                .then(|| ui::with_query("/approvals", &query, "pending_after", None));
             view! {
                 <Table head=vec!["Action", "App", "Amount", "Approvals", "Expires", "Waiting since"] caption="Pending approvals">
                     {rows}
                 </Table>
-                {(more.is_some() || newer.is_some()).then(|| view! { <Pager newer=newer older=more/> })}
+                {(prev.is_some() || next.is_some()).then(|| view! {
+                    <Pager newer=prev older=next prev_label="← Earlier" next_label="Later →"/>
+                })}
             }
             .into_any()
         }
         Err(e) => section_error(e),
     };
     let decided_view = match decided {
-        Ok(items) if items.is_empty() && lq.before.is_none() => view! {
+        Ok((items, false, _, _)) if items.is_empty() => view! {
             <EmptyState title="No decided approvals yet">
                 "Approved, rejected and expired requests appear here with who decided and why."
             </EmptyState>
         }
         .into_any(),
-        Ok(items) => {
-            let older = (items.len() as i64 == PAGE)
-                .then(|| {
-                    items.last().and_then(|i| {
-                        i.approval
-                            .decided_at
-                            .map(|at| cursor_of(at, &i.approval.id))
-                    })
-                })
-                .flatten()
-                .map(|c| ui::with_query("/approvals", &query, "before", Some(&c)));
-            let newer = lq
-                .before
-                .is_some()
-                .then(|| ui::with_query("/approvals", &query, "before", None));
+        Ok((items, _, newer, older)) => {
             let rows = items.iter().map(|i| decided_row(i, now)).collect_view();
             view! {
                 <Table head=vec!["Action", "App", "Amount", "Status", "Decided by", "Reason", "Decided"] caption="Decided approvals">
@@ -258,8 +249,11 @@ async fn list(
         }
         Err(e) => section_error(e),
     };
+    let filtered = viewer.app.clone().map(|a| {
+        view! { <p class="muted">"Approvals of "<strong>{a}</strong>" only (the app filter above)."</p> }
+    });
     let body = view! {
-        <h1>"Approvals"</h1>
+        {filtered}
         <section aria-labelledby="pending-h">
             <h2 id="pending-h">"Pending"</h2>
             {pending_view}
@@ -369,7 +363,6 @@ async fn detail_page(
     let title = format!("Approval: {}", item.tool());
     let body = view! {
         <p><a href="/approvals">"← Approvals"</a></p>
-        <h1>{title.clone()}</h1>
         {notice}
         {summary(&item, now)}
         {forms(&item, viewer)}

@@ -16,7 +16,7 @@
 
 use crate::auth::{Viewer, csrf};
 use crate::ui::{
-    self, EmptyState, ErrorPanel, Flash, Nav, Page, PageError, RelTime, StatusBadge, Table,
+    self, EmptyState, ErrorPanel, Flash, Nav, Page, PageError, RelTime, StatusBadge, Table, health,
 };
 use axum::Router;
 use axum::extract::{Form, Path, State};
@@ -75,9 +75,31 @@ async fn list(viewer: Viewer, State(p): State<Platform>) -> Response {
         }
         .into_any(),
         Ok(apps) => {
+            // Each app's SDK endpoint, live from its newest tool calls (a failure to read
+            // shows in its cell).
+            let mut live = Vec::with_capacity(apps.len());
+            for a in &apps {
+                live.push(health::sdk_probe(&p, &a.slug).await);
+            }
             let rows = apps
                 .into_iter()
-                .map(|a| {
+                .zip(live)
+                .map(|(a, probe)| {
+                    let live = match probe {
+                        Ok(pr) => {
+                            let state = pr.state();
+                            let last = match (state, &pr.success, &pr.error) {
+                                ("failed", _, Some(e)) => Some((e.at, "last error")),
+                                (_, Some(s), _) => Some((s.at, "last success")),
+                                _ => None,
+                            };
+                            let last = last.map(|(at, what)| {
+                                view! { <div class="muted">{what}" "<RelTime at=at now=now/></div> }
+                            });
+                            view! { <StatusBadge status=state/>{last} }.into_any()
+                        }
+                        Err(e) => super::approvals::section_error(e),
+                    };
                     let href = format!("/apps/{}", a.slug);
                     let (doctor, state) = doctor_summary(&a);
                     let stripe = a.stripe_account.clone().unwrap_or_else(|| "not connected".into());
@@ -91,6 +113,7 @@ async fn list(viewer: Viewer, State(p): State<Platform>) -> Response {
                             <td>{a.name.clone()}</td>
                             <td><StatusBadge status=a.status.to_string()/></td>
                             <td>{a.front_inbox_ids.join(", ")}</td>
+                            <td>{live}</td>
                             <td><span class=format!("badge badge-{state}")>{doctor}</span></td>
                             <td><code>{stripe}</code></td>
                             <td>{channel}</td>
@@ -100,14 +123,14 @@ async fn list(viewer: Viewer, State(p): State<Platform>) -> Response {
                 })
                 .collect_view();
             view! {
-                <Table head=vec!["Slug", "Name", "Status", "Front inboxes", "SDK (doctor)", "Stripe", "Approvals channel", "Updated"] caption="Apps">
+                <Table head=vec!["Slug", "Name", "Status", "Front inboxes", "SDK endpoint (live)", "Last doctor", "Stripe", "Approvals channel", "Updated"] caption="Apps">
                     {rows}
                 </Table>
             }
             .into_any()
         }
     };
-    let body = view! { <h1>"Apps"</h1>{content} };
+    let body = view! { {content} };
     ui::render(&p, &viewer, Page::new("Apps", Nav::Apps, body)).await
 }
 
@@ -347,7 +370,6 @@ async fn detail_page(
     let title = format!("{} ({})", app.name, app.slug);
     let body = view! {
         <p><a href="/apps">"← Apps"</a></p>
-        <h1>{title.clone()}</h1>
         {top_view}
         <dl class="facts">
             <dt>"Status"</dt><dd><StatusBadge status=app.status.to_string()/></dd>
@@ -381,8 +403,13 @@ async fn detail_page(
     res
 }
 
-/// The doctor table and the last `app.doctor` entry (by `audit_log_kind`).
+/// The endpoint live (its newest successful and failed tool calls), the last `app.doctor`
+/// entry (by `audit_log_kind`) and the doctor table it recorded.
 async fn sdk_health(p: &Platform, app: &AppRow, now: Millis) -> AnyView {
+    let live = match health::sdk_probe(p, &app.slug).await {
+        Ok(pr) => health::table(vec![pr], now),
+        Err(e) => super::approvals::section_error(e),
+    };
     let last = p
         .store
         .audit_search(
@@ -440,7 +467,14 @@ async fn sdk_health(p: &Platform, app: &AppRow, now: Millis) -> AnyView {
             .into_any()
         }
     };
-    view! { {last_view}{table} }.into_any()
+    view! {
+        <h3>"Live, from the agent's calls"</h3>
+        {live}
+        <h3>"Last doctor run"</h3>
+        {last_view}
+        {table}
+    }
+    .into_any()
 }
 
 #[derive(Debug, Default, Deserialize)]

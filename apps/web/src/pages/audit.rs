@@ -8,8 +8,8 @@
 
 use crate::auth::Viewer;
 use crate::ui::{
-    self, DateField, EmptyState, ErrorPanel, FilterBar, JsonView, Nav, Page, PageError, Pager,
-    RelTime, Table, TextField,
+    self, DateField, EmptyState, ErrorPanel, FilterBar, JsonView, Nav, Page, PageAt, PageError,
+    PageKeys, Pager, RelTime, Table, TextField,
 };
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -76,12 +76,18 @@ pub fn audit_query(q: &HashMap<String, String>) -> Result<AuditQuery, String> {
     })
 }
 
-fn cursor(q: &HashMap<String, String>) -> SeqCursor {
-    let num = |k: &str| q.get(k).and_then(|v| v.trim().parse::<i64>().ok());
-    match (num("before"), num("after")) {
-        (Some(b), _) => SeqCursor::Before(b),
-        (None, Some(a)) => SeqCursor::After(a),
-        _ => SeqCursor::Newest,
+/// The audit list's cursors: `after` (newer rows, one page up) and `before` (older rows).
+const KEYS: PageKeys = PageKeys {
+    prev: "after",
+    next: "before",
+};
+
+fn cursor(at: &PageAt) -> SeqCursor {
+    let num = |c: &String| c.parse::<i64>().ok();
+    match at {
+        PageAt::Next(c) => num(c).map_or(SeqCursor::Newest, SeqCursor::Before),
+        PageAt::Prev(c) => num(c).map_or(SeqCursor::Newest, SeqCursor::After),
+        PageAt::First => SeqCursor::Newest,
     }
 }
 
@@ -142,8 +148,9 @@ async fn list(
     let content = match audit_query(&q) {
         Err(message) => view! { <ErrorPanel code="bad_filter" message=message/> }.into_any(),
         Ok(aq) => {
-            let c = cursor(&q);
-            match p.store.audit_search(&aq, c, PAGE).await {
+            let at = KEYS.page_at(&query);
+            let c = cursor(&at);
+            match p.store.audit_search(&aq, c, PAGE + 1).await {
                 Err(e) => super::approvals::section_error(e),
                 Ok(rows) if rows.is_empty() && c == SeqCursor::Newest => view! {
                     <EmptyState title="No audit entries match">
@@ -152,18 +159,16 @@ async fn list(
                 }
                 .into_any(),
                 Ok(rows) => {
-                    let full = rows.len() as i64 == PAGE;
-                    let older = match c {
-                        SeqCursor::After(_) => rows.last().map(|r| r.seq),
-                        _ => full.then(|| rows.last().map(|r| r.seq)).flatten(),
-                    }
-                    .map(|s| ui::with_query("/audit", &filters_only, "before", Some(&s.to_string())));
-                    let newer = match c {
-                        SeqCursor::Newest => None,
-                        SeqCursor::After(_) if !full => None,
-                        _ => rows.first().map(|r| r.seq),
-                    }
-                    .map(|s| ui::with_query("/audit", &filters_only, "after", Some(&s.to_string())));
+                    let (rows, more) = ui::take_page(rows, PAGE as usize, &at);
+                    let (newer, older) = ui::pager_links(
+                        "/audit",
+                        &query,
+                        KEYS,
+                        &at,
+                        rows.first().map(|r| r.seq.to_string()),
+                        rows.last().map(|r| r.seq.to_string()),
+                        more,
+                    );
                     let items = rows.into_iter().map(|r| row(r, now)).collect_view();
                     view! {
                         <Table head=vec!["Seq", "When", "Kind", "App", "Actor", "Conversation", "Data", "Hash / previous"] caption="Audit entries">
@@ -177,12 +182,11 @@ async fn list(
         }
     };
     let body = view! {
-        <h1>"Audit trail"</h1>
         {filters}
         {export_links}
         {content}
     };
-    ui::render(&p, &viewer, Page::new("Audit", Nav::Audit, body)).await
+    ui::render(&p, &viewer, Page::new("Audit trail", Nav::Audit, body)).await
 }
 
 fn row(r: AuditRecord, now: Millis) -> impl IntoView + use<> {
@@ -268,7 +272,6 @@ async fn verify(viewer: Viewer, State(p): State<Platform>) -> Response {
     };
     let body = view! {
         <p><a href="/audit">"← Audit trail"</a></p>
-        <h1>"Verify the audit chain"</h1>
         <p class="muted">"Every row's hash is recomputed from the recorded genesis and compared with the recorded head, as "<code>"skill audit verify"</code>" does."</p>
         {content}
     };

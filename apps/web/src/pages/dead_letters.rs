@@ -7,8 +7,8 @@
 use crate::auth::{Viewer, csrf};
 use crate::dead_letters::{replay_error, replay_letter};
 use crate::ui::{
-    self, EmptyState, ErrorPanel, Flash, JsonView, Nav, Page, PageError, Pager, RelTime,
-    StatusBadge, Table,
+    self, EmptyState, ErrorPanel, Flash, JsonView, Nav, Page, PageAt, PageError, PageKeys, Pager,
+    RelTime, StatusBadge, Table,
 };
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -19,7 +19,7 @@ use leptos::prelude::*;
 use serde::Deserialize;
 use std::collections::HashMap;
 use support_core::auth::Role;
-use support_core::store::{DeadLetter, TimeCursor};
+use support_core::store::DeadLetter;
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
 
@@ -29,19 +29,6 @@ pub fn router() -> Router<Platform> {
     Router::new()
         .route("/dead-letters", get(list))
         .route("/dead-letters/{id}/replay", post(replay))
-}
-
-fn parse_cursor(s: Option<&String>) -> Option<TimeCursor> {
-    let (at, id) = s?.split_once('.')?;
-    let ok = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    Some(TimeCursor {
-        at: at.parse().ok()?,
-        id: ok.then(|| id.to_string())?,
-    })
 }
 
 async fn list(
@@ -70,27 +57,36 @@ async fn page(
     } else {
         Vec::new()
     };
-    let before = parse_cursor(q.get("before"));
+    let keys = PageKeys::NEWEST_FIRST;
+    let at = keys.page_at(
+        &q.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>(),
+    );
     let content = match p
         .store
-        .dead_letters_page(all, before.as_ref(), PAGE)
+        .dead_letters_list(all, &ui::list_page(&at), PAGE + 1)
         .await
     {
         Err(e) => super::approvals::section_error(e),
-        Ok(rows) if rows.is_empty() && before.is_none() => view! {
+        Ok(rows) if rows.is_empty() && at == PageAt::First => view! {
             <EmptyState title="No dead letters">
                 "An action, run or Stripe delivery that fails for good lands here with its cause, to be replayed once the cause is fixed."
             </EmptyState>
         }
         .into_any(),
         Ok(rows) => {
-            let older = (rows.len() as i64 == PAGE)
-                .then(|| rows.last().map(|l| format!("{}.{}", l.created_at, l.id)))
-                .flatten()
-                .map(|c| ui::with_query("/dead-letters", &query, "before", Some(&c)));
-            let newer = before
-                .is_some()
-                .then(|| ui::with_query("/dead-letters", &query, "before", None));
+            let (rows, more) = ui::take_page(rows, PAGE as usize, &at);
+            let key = |l: &DeadLetter| ui::time_cursor_text(l.created_at, &l.id);
+            let (newer, older) = ui::pager_links(
+                "/dead-letters",
+                &query,
+                keys,
+                &at,
+                rows.first().map(key),
+                rows.last().map(key),
+                more,
+            );
             let items = rows
                 .into_iter()
                 .map(|l| row(l, viewer, now))
@@ -112,7 +108,6 @@ async fn page(
     };
     let notice = notice.map(|(code, message)| view! { <ErrorPanel code=code message=message/> });
     let body = view! {
-        <h1>"Dead letters"</h1>
         {notice}
         {toggle}
         {content}

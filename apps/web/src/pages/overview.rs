@@ -9,17 +9,16 @@
 //! Like every page it needs a session (an API token does not open it).
 
 use crate::auth::Viewer;
+use crate::ui::health::{self, Probe, newest};
 use crate::ui::{self, ErrorPanel, Nav, Page, PageError, RelTime, StatusBadge, Table};
 use axum::extract::State;
 use axum::response::Response;
 use leptos::prelude::*;
-use support_core::store::{AuditRecord, ConversationFilter, StoreError};
+use support_core::store::{ConversationFilter, StoreError};
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
 
 const DAY: Millis = 86_400_000;
-/// How many of a kind's newest audit entries a health probe looks through for an error.
-const HEALTH_SCAN: i64 = 5_000;
 
 fn section_error(e: StoreError) -> AnyView {
     let err = PageError::from(e);
@@ -169,7 +168,10 @@ pub async fn page(viewer: Viewer, State(p): State<Platform>) -> Response {
         }
     };
 
-    let health = health(&p, now).await;
+    let health = match probes(&p).await {
+        Err(e) => section_error(e),
+        Ok(probes) => health::table(probes, now),
+    };
     let ready = p
         .store
         .migration_status()
@@ -182,7 +184,6 @@ pub async fn page(viewer: Viewer, State(p): State<Platform>) -> Response {
         if ready { "ready" } else { "not ready" }
     );
     let body = view! {
-        <h1>"Overview"</h1>
         {counts}
         <section aria-labelledby="urgent">
             <h2 id="urgent">"Urgent escalations"</h2>
@@ -204,93 +205,6 @@ pub async fn page(viewer: Viewer, State(p): State<Platform>) -> Response {
         <p class="muted">{db}</p>
     };
     ui::render(&p, &viewer, Page::new("Overview", Nav::Overview, body)).await
-}
-
-/// One integration's health as the audit trail tells it.
-struct Probe {
-    name: String,
-    success: Option<AuditRecord>,
-    error: Option<AuditRecord>,
-    /// What a missing error entry means for this integration.
-    note: &'static str,
-}
-
-async fn newest(
-    p: &Platform,
-    kinds: &[&str],
-    app: Option<&str>,
-    contains: Option<&str>,
-) -> Result<Option<AuditRecord>, StoreError> {
-    let mut best: Option<AuditRecord> = None;
-    for kind in kinds {
-        if let Some(r) = p
-            .store
-            .latest_audit_of(kind, app, contains, HEALTH_SCAN)
-            .await?
-            && best.as_ref().is_none_or(|b| r.seq > b.seq)
-        {
-            best = Some(r);
-        }
-    }
-    Ok(best)
-}
-
-async fn health(p: &Platform, now: Millis) -> AnyView {
-    match probes(p).await {
-        Err(e) => section_error(e),
-        Ok(probes) => {
-            let rows = probes
-                .into_iter()
-                .map(|pr| {
-                    let state = match (&pr.success, &pr.error) {
-                        (None, None) => "unknown",
-                        (Some(_), None) => "ok",
-                        (None, Some(_)) => "failed",
-                        (Some(s), Some(e)) if s.seq > e.seq => "ok",
-                        _ => "failed",
-                    };
-                    let success = match pr.success {
-                        Some(s) => view! { <RelTime at=s.at now=now/>" "<span class="muted">{s.kind}</span> }.into_any(),
-                        None => view! { <span class="muted">"not recorded"</span> }.into_any(),
-                    };
-                    let error = match pr.error {
-                        Some(e) => {
-                            let what = error_text(&e);
-                            view! {
-                                <RelTime at=e.at now=now/>" "<span class="muted">{e.kind}</span>
-                                <div>{what}</div>
-                            }
-                            .into_any()
-                        }
-                        None => view! { <span class="muted">{pr.note}</span> }.into_any(),
-                    };
-                    view! {
-                        <tr>
-                            <td>{pr.name}</td>
-                            <td><StatusBadge status=state/></td>
-                            <td>{success}</td>
-                            <td>{error}</td>
-                        </tr>
-                    }
-                })
-                .collect_view();
-            view! {
-                <Table head=vec!["Integration", "State", "Last success", "Last error"] caption="Integration health">
-                    {rows}
-                </Table>
-            }
-            .into_any()
-        }
-    }
-}
-
-fn error_text(e: &AuditRecord) -> String {
-    let d = &e.data;
-    let text = ["error", "reason", "message", "code"]
-        .iter()
-        .find_map(|k| d[*k].as_str())
-        .unwrap_or_default();
-    text.chars().take(200).collect()
 }
 
 async fn probes(p: &Platform) -> Result<Vec<Probe>, StoreError> {
@@ -341,13 +255,7 @@ async fn probes(p: &Platform) -> Result<Vec<Probe>, StoreError> {
         },
     ];
     for app in p.store.list_apps().await? {
-        let slug = app.slug.clone();
-        out.push(Probe {
-            name: format!("SDK endpoint of {slug}"),
-            success: newest(p, &["tool.called"], Some(&slug), Some("\"ok\":true")).await?,
-            error: newest(p, &["tool.called"], Some(&slug), Some("\"ok\":false")).await?,
-            note: "no failed tool call among the newest",
-        });
+        out.push(health::sdk_probe(p, &app.slug).await?);
     }
     Ok(out)
 }

@@ -6,6 +6,7 @@
 pub mod components;
 mod error;
 pub mod headers;
+pub mod health;
 pub mod nav;
 mod shell;
 

@@ -43,6 +43,29 @@ pub struct TimeCursor {
     pub id: String,
 }
 
+/// A page of a keyset list, in the list's own order: the first page, the rows after a row
+/// (further down the list) or the rows before it (further up; still returned in the list's
+/// order). "Before" is what a pager's link back one page asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ListPage {
+    #[default]
+    First,
+    After(TimeCursor),
+    Before(TimeCursor),
+}
+
+/// Which approvals the queue lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApprovalsQuery {
+    /// `false`: pending, oldest first (by `created_at`, `id`); `true`: approved, rejected and
+    /// expired, most recently decided first (by `decided_at`, `id`).
+    pub decided: bool,
+    /// Only approvals of this app's actions.
+    pub app: Option<String>,
+    pub page: ListPage,
+    pub limit: i64,
+}
+
 /// The admin pages' store queries (approvals, audit, dead letters), on both databases.
 #[async_trait]
 pub trait AdminStore: Send + Sync {
@@ -76,6 +99,17 @@ pub trait AdminStore: Send + Sync {
         before: Option<&TimeCursor>,
         limit: i64,
     ) -> StoreResult<Vec<ApprovalRow>>;
+
+    /// A page of the approvals queue (see [`ApprovalsQuery`]), in the list's order.
+    async fn approvals_list(&self, q: &ApprovalsQuery) -> StoreResult<Vec<ApprovalRow>>;
+
+    /// A page of dead letters, newest first (resolved ones too when `include_resolved`).
+    async fn dead_letters_list(
+        &self,
+        include_resolved: bool,
+        page: &ListPage,
+        limit: i64,
+    ) -> StoreResult<Vec<DeadLetter>>;
 
     /// The actions with these ids (any order; missing ids are left out).
     async fn actions_by_ids(&self, ids: &[String]) -> StoreResult<Vec<ActionRow>>;

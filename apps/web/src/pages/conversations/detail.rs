@@ -36,13 +36,20 @@ pub(super) async fn page(
     let now = now_ms();
     if id.len() > 200 {
         let e = PageError::bad_request("the conversation id is too long");
-        return render(&p, &viewer, &id, error_panel(&e), e.status).await;
+        return render(&p, &viewer, "Conversation", error_panel(&e), e.status).await;
     }
     match p.store.conversation_detail(&id).await {
         Err(e) => {
             let e = PageError::from(e);
             e.log();
-            render(&p, &viewer, &id, error_panel(&e), e.status).await
+            render(
+                &p,
+                &viewer,
+                &format!("Conversation {id}"),
+                error_panel(&e),
+                e.status,
+            )
+            .await
         }
         Ok(d) => match d.conversation.clone() {
             None => {
@@ -53,11 +60,23 @@ pub(super) async fn page(
                     </EmptyState>
                 }
                 .into_any();
-                render(&p, &viewer, &id, body, StatusCode::NOT_FOUND).await
+                render(
+                    &p,
+                    &viewer,
+                    "No such conversation",
+                    body,
+                    StatusCode::NOT_FOUND,
+                )
+                .await
             }
             Some(c) => {
-                let body = content(&viewer, c, d, now);
-                render(&p, &viewer, &id, body, StatusCode::OK).await
+                let title = c
+                    .subject
+                    .clone()
+                    .filter(|s| !s.trim().is_empty())
+                    .unwrap_or_else(|| format!("Conversation {id}"));
+                let body = content(&p, &viewer, c, d, now).await;
+                render(&p, &viewer, &title, body, StatusCode::OK).await
             }
         },
     }
@@ -71,11 +90,10 @@ fn error_panel(e: &PageError) -> AnyView {
 async fn render(
     p: &Platform,
     viewer: &Viewer,
-    id: &str,
+    title: &str,
     body: AnyView,
     status: StatusCode,
 ) -> Response {
-    let title = format!("Conversation {id}");
     let mut res = ui::render(
         p,
         viewer,
@@ -86,12 +104,13 @@ async fn render(
     res
 }
 
-fn content(viewer: &Viewer, c: ConversationRow, d: ConversationDetail, now: Millis) -> AnyView {
-    let subject = c
-        .subject
-        .clone()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "(no subject)".into());
+async fn content(
+    p: &Platform,
+    viewer: &Viewer,
+    c: ConversationRow,
+    d: ConversationDetail,
+    now: Millis,
+) -> AnyView {
     let status = c.status.to_string();
     let escalation = c.escalation.clone().map(|e| {
         let why = c.escalation_reason.clone().unwrap_or_default();
@@ -99,7 +118,6 @@ fn content(viewer: &Viewer, c: ConversationRow, d: ConversationDetail, now: Mill
     });
     let audit_link = format!("/audit?conversation={}", super::urlencode(&c.front_id));
     let header = view! {
-        <h1>{subject}</h1>
         <dl class="facts">
             <dt>"Customer"</dt><dd>{c.customer_email.clone().unwrap_or_default()}</dd>
             <dt>"App"</dt><dd>{c.app.clone().unwrap_or_default()}</dd>
@@ -116,7 +134,17 @@ fn content(viewer: &Viewer, c: ConversationRow, d: ConversationDetail, now: Mill
     let thread = thread(&d.messages, now);
     let drafts = drafts(&d.drafts, now);
     let tools = tool_calls(&d.audit, now);
-    let actions = actions(&d.actions, &d.approvals, &d.dead_letters, now);
+    let later = match later_on_charges(p, &d.actions).await {
+        Ok(rows) => Ok(d
+            .audit
+            .iter()
+            .filter(|a| a.kind == RECONCILED)
+            .cloned()
+            .chain(rows)
+            .collect()),
+        Err(e) => Err(e),
+    };
+    let actions = actions(&d.actions, &d.approvals, &d.dead_letters, later, now);
     let runs = runs(&d.runs, &d.steps, now);
     let audit = audit(&d.audit, now);
     view! {
@@ -367,6 +395,156 @@ fn tool_calls(audit: &[AuditRecord], now: Millis) -> AnyView {
     .into_any()
 }
 
+/// The audit kinds of what happened to an action's charge later, as Stripe told us.
+const RECONCILED: &str = "stripe.refund_reconciled";
+const DISPUTED: &str = "stripe.dispute_created";
+const REFUNDED_OUTSIDE: &str = "stripe.refund_external";
+/// How many of a kind's newest entries are searched for a charge.
+const CHARGE_SCAN: i64 = 5_000;
+
+/// The charge an action works on (`chargeId` of its parameters).
+fn charge_of(a: &ActionRow) -> Option<&str> {
+    a.params["chargeId"].as_str().filter(|c| !c.is_empty())
+}
+
+/// What Stripe reported later about the charges of these actions and that is not filed under
+/// the conversation: a dispute (`charge.dispute.created`) and refunds made outside the
+/// platform (`charge.refunded` without our key). The newest of each per charge, looked up by
+/// the charge id among the newest entries of the kind (a charge of the platform's own account
+/// is filed under no app). (Reconciliations of our own
+/// refunds carry the conversation and come with its audit entries.)
+async fn later_on_charges(
+    p: &Platform,
+    actions: &[ActionRow],
+) -> Result<Vec<AuditRecord>, PageError> {
+    let mut charges: Vec<&str> = Vec::new();
+    for a in actions {
+        if let Some(c) = charge_of(a)
+            && !charges.contains(&c)
+        {
+            charges.push(c);
+        }
+    }
+    let mut out = Vec::new();
+    for charge in charges.into_iter().take(10) {
+        let needle = format!("\"{charge}\"");
+        for kind in [DISPUTED, REFUNDED_OUTSIDE] {
+            if let Some(r) = p
+                .store
+                .latest_audit_of(kind, None, Some(&needle), CHARGE_SCAN)
+                .await?
+                && r.data["charge"].as_str() == Some(charge)
+            {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One line of what happened to an action after it ran: Stripe confirming (or reversing) our
+/// refund, a dispute of the charge, a refund made outside the platform.
+fn later_line(a: &ActionRow, r: &AuditRecord, now: Millis) -> Option<AnyView> {
+    let d = &r.data;
+    let money = |cents: &Value| {
+        cents.as_i64().map(|c| {
+            support_core::payments::format_amount(c, d["currency"].as_str().unwrap_or("usd"))
+        })
+    };
+    let text = |v: &Value| v.as_str().unwrap_or("unknown").to_string();
+    let (state, what) = match r.kind.as_str() {
+        RECONCILED if d["action_id"].as_str() == Some(a.id.as_str()) => {
+            let refund_status = text(&d["refund_status"]);
+            match refund_status.as_str() {
+                "failed" | "canceled" => (
+                    "failed",
+                    format!(
+                        "Reversed: Stripe reports refund {} {refund_status} (charge.refunded); the money did not go back to the customer",
+                        text(&d["refund_id"])
+                    ),
+                ),
+                _ => (
+                    match d["outcome"].as_str() {
+                        Some("confirmed") => "executed",
+                        _ => "expired",
+                    },
+                    format!(
+                        "Stripe reported refund {} of {} {refund_status} (charge.refunded): {}",
+                        text(&d["refund_id"]),
+                        money(&d["amount_cents"]).unwrap_or_default(),
+                        text(&d["outcome"]).replace('_', " ")
+                    ),
+                ),
+            }
+        }
+        DISPUTED if d["charge"].as_str() == charge_of(a) => {
+            let due = d["due_by"]
+                .as_i64()
+                .map(|s| format!(", evidence due {}", ui::absolute_time(s * 1000)))
+                .unwrap_or_default();
+            (
+                "failed",
+                format!(
+                    "Disputed: the customer disputed {} of charge {} ({}, {}{due}); dispute {}",
+                    money(&d["amount_cents"]).unwrap_or_default(),
+                    text(&d["charge"]),
+                    text(&d["reason"]),
+                    text(&d["status"]).replace('_', " "),
+                    text(&d["dispute_id"])
+                ),
+            )
+        }
+        REFUNDED_OUTSIDE if d["charge"].as_str() == charge_of(a) => {
+            let refunds: Vec<String> = d["refunds"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .map(|x| {
+                            format!(
+                                "{} {}",
+                                text(&x["refund_id"]),
+                                money(&x["amount_cents"]).unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (
+                "expired",
+                format!(
+                    "Refunded outside the platform on charge {}: {}",
+                    text(&d["charge"]),
+                    if refunds.is_empty() {
+                        "amount unknown".to_string()
+                    } else {
+                        refunds.join(", ")
+                    }
+                ),
+            )
+        }
+        _ => return None,
+    };
+    let label = match state {
+        "failed" => "reversed",
+        "executed" => "confirmed",
+        _ => "note",
+    };
+    let label = if r.kind == DISPUTED {
+        "disputed"
+    } else {
+        label
+    };
+    Some(
+        view! {
+            <li class="later">
+                <span class=format!("badge badge-{state}")>{label}</span>" "{what}" "
+                <RelTime at=r.at now=now/>" "<span class="muted">"(audit #"{r.seq}")"</span>
+            </li>
+        }
+        .into_any(),
+    )
+}
+
 fn refund_id(a: &ActionRow) -> Option<String> {
     let r = a.result.as_ref()?;
     r["refundId"]
@@ -379,6 +557,7 @@ fn actions(
     actions: &[ActionRow],
     approvals: &[ApprovalRow],
     letters: &[DeadLetter],
+    later: Result<Vec<AuditRecord>, PageError>,
     now: Millis,
 ) -> AnyView {
     if actions.is_empty() {
@@ -409,6 +588,15 @@ fn actions(
             let kind = a.kind.to_string();
             let status = a.status.to_string();
             let refund = refund_id(a).map(|r| view! { <code>{r}</code> });
+            let later_view = match &later {
+                Ok(rows) => {
+                    let lines: Vec<AnyView> =
+                        rows.iter().filter_map(|r| later_line(a, r, now)).collect();
+                    (!lines.is_empty())
+                        .then(|| view! { <ul class="later-list">{lines}</ul> }.into_any())
+                }
+                Err(e) => Some(error_panel(e)),
+            };
             let error = a.error.clone().unwrap_or_default();
             let params = a.params.clone();
             view! {
@@ -417,14 +605,14 @@ fn actions(
                     <td><code>{kind}</code><JsonView value=params summary="parameters"/></td>
                     <td><StatusBadge status=status/><div>{error}</div>{letters}</td>
                     <td><code>{a.idempotency_key.clone()}</code></td>
-                    <td>{refund}</td>
+                    <td>{refund}{later_view}</td>
                     <td>{approval}</td>
                 </tr>
             }
         })
         .collect_view();
     view! {
-        <Table head=vec!["Proposed", "Action", "Status", "Idempotency key", "Refund", "Approval"] caption="Actions">
+        <Table head=vec!["Proposed", "Action", "Status", "Idempotency key", "Refund and later", "Approval"] caption="Actions">
             {rows}
         </Table>
     }
