@@ -285,7 +285,11 @@ pub async fn seed(options: &SeedOptions) -> Result<SeedReport> {
     // Postgres: VACUUM as well, as autovacuum would after a bulk load. Without it the visibility
     // map is empty and every index-only scan fetches each row from the heap, a state a live
     // database is not in (the overview's counts read ~20,000 heap pages instead of an index).
-    let finish = if sqlite { "ANALYZE" } else { "VACUUM (ANALYZE)" };
+    let finish = if sqlite {
+        "ANALYZE"
+    } else {
+        "VACUUM (ANALYZE)"
+    };
     if let Some(bar) = &bar {
         bar.finish();
         eprintln!("xtask: {finish} (planner statistics)");

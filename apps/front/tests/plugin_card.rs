@@ -34,6 +34,10 @@ async fn counting_endpoint(target: String) -> (Counter, String) {
     let counter = Counter::default();
     let c = counter.clone();
     let client = reqwest::Client::new();
+    let path = reqwest::Url::parse(&target)
+        .expect("endpoint url")
+        .path()
+        .to_string();
     let route = move |headers: HeaderMap, body: Bytes| {
         let (c, client, target) = (c.clone(), client.clone(), target.clone());
         async move {
@@ -59,10 +63,6 @@ async fn counting_endpoint(target: String) -> (Counter, String) {
             )
         }
     };
-    let path = reqwest::Url::parse(&target)
-        .expect("endpoint url")
-        .path()
-        .to_string();
     let app = axum::Router::new().route(&path, axum::routing::post(route));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support_core::audit::AuditEvent;
 use support_core::auth::Role;
-use support_core::secret::Secret;
+use support_core::settings::Secret;
 use support_core::signing::stripe_signature_header;
 use support_core::store::{ActionRow, ApprovalRow};
 use support_core::time::now_ms;

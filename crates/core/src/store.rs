@@ -85,8 +85,8 @@ impl MigrationStatus {
 /// `use support_core::store::prelude::*;` (through `dyn Store` they need no import).
 pub mod prelude {
     pub use super::{
-        AppStore, ApprovalStore, AutoSendStore, AuditStore, ConversationStore, DeliveryStore, IdentityStore,
-        KnowledgeStore, RetentionStore, SignalStore, Store,
+        AppStore, ApprovalStore, AuditStore, AutoSendStore, ConversationStore, DeliveryStore,
+        IdentityStore, KnowledgeStore, RetentionStore, SignalStore, Store,
     };
 }
 

@@ -286,7 +286,9 @@ async fn approvals_list_pages_both_ways_and_filters_by_app() {
             },
             id: r.id.clone(),
         };
-        let id = |a: &ApprovalRow| a.id.as_str();
+        fn id(a: &ApprovalRow) -> &str {
+            a.id.as_str()
+        }
         let first = db
             .approvals_list(&page(true, Some("x"), ListPage::First))
             .await

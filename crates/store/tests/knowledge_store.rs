@@ -47,11 +47,29 @@ async fn articles_are_versioned_and_chunked_and_drafts_go_stale() {
     for t in TestDb::all().await.expect("test databases") {
         eprintln!("-- backend {:?}", t.backend());
         let db = t.db.clone();
-        let refunds = input("alpha", "refunds.md", "Refunds", "# Refunds\nWithin 30 days.\n# Late\nReviewed.", 1);
-        let login = input("alpha", "login.md", "Login", "Links expire after 24 hours.", 1);
+        let refunds = input(
+            "alpha",
+            "refunds.md",
+            "Refunds",
+            "# Refunds\nWithin 30 days.\n# Late\nReviewed.",
+            1,
+        );
+        let login = input(
+            "alpha",
+            "login.md",
+            "Login",
+            "Links expire after 24 hours.",
+            1,
+        );
         let other = input("beta", "refunds.md", "Refunds (beta)", "Beta refunds.", 1);
-        let out = db.put_articles(&[refunds.clone(), login.clone(), other]).await.unwrap();
-        assert!(out.iter().all(|o| o.kind == PutKind::Created && o.version == 1));
+        let out = db
+            .put_articles(&[refunds.clone(), login.clone(), other])
+            .await
+            .unwrap();
+        assert!(
+            out.iter()
+                .all(|o| o.kind == PutKind::Created && o.version == 1)
+        );
         let refunds_id = out[0].article_id.clone();
         let rev = db.knowledge_revision().await.unwrap();
 
@@ -71,7 +89,10 @@ async fn articles_are_versioned_and_chunked_and_drafts_go_stale() {
         assert_eq!(db.list_articles(None).await.unwrap().len(), 3);
         let chunks = db.article_chunks(&refunds_id).await.unwrap();
         assert_eq!(
-            chunks.iter().map(|c| (c.heading.as_str(), c.text.as_str(), c.version)).collect::<Vec<_>>(),
+            chunks
+                .iter()
+                .map(|c| (c.heading.as_str(), c.text.as_str(), c.version))
+                .collect::<Vec<_>>(),
             [("Refunds", "Within 30 days.", 1), ("Late", "Reviewed.", 1)]
         );
         assert_eq!(chunks[0].title, "Refunds");
@@ -79,42 +100,80 @@ async fn articles_are_versioned_and_chunked_and_drafts_go_stale() {
         // Two drafts cite version 1; one is sent.
         for run in ["run_1", "run_2"] {
             db.insert_draft(&draft(run)).await.unwrap();
-            db.record_draft_sources(run, &[(refunds_id.clone(), 1)]).await.unwrap();
+            db.record_draft_sources(run, &[(refunds_id.clone(), 1)])
+                .await
+                .unwrap();
         }
-        db.record_draft_sources("run_1", &[(refunds_id.clone(), 1)]).await.unwrap();
+        db.record_draft_sources("run_1", &[(refunds_id.clone(), 1)])
+            .await
+            .unwrap();
         db.set_draft_sent("run_2", "Hello", 20).await.unwrap();
         assert!(!db.draft_stale("run_1").await.unwrap());
 
         // A changed file: a new version, the old one kept, the unsent draft stale.
-        let mut changed = input("alpha", "refunds.md", "Refunds", "# Refunds\nWithin 14 days.", 30);
+        let mut changed = input(
+            "alpha",
+            "refunds.md",
+            "Refunds",
+            "# Refunds\nWithin 14 days.",
+            30,
+        );
         changed.visibility = Visibility::Internal;
-        changed.content_hash = content_hash("Refunds", &changed.body, &changed.tags, Visibility::Internal, None);
+        changed.content_hash = content_hash(
+            "Refunds",
+            &changed.body,
+            &changed.tags,
+            Visibility::Internal,
+            None,
+        );
         let out = db.put_articles(&[changed]).await.unwrap();
-        assert_eq!((out[0].kind, out[0].version, out[0].stale_drafts), (PutKind::Updated, 2, 1));
+        assert_eq!(
+            (out[0].kind, out[0].version, out[0].stale_drafts),
+            (PutKind::Updated, 2, 1)
+        );
         assert_ne!(db.knowledge_revision().await.unwrap(), rev);
         let versions = db.article_versions(&refunds_id).await.unwrap();
-        assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(
+            versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+            [2, 1]
+        );
         assert_eq!(versions[1].body, refunds.body);
         assert_eq!(
-            db.article_version(&refunds_id, 1).await.unwrap().unwrap().body,
+            db.article_version(&refunds_id, 1)
+                .await
+                .unwrap()
+                .unwrap()
+                .body,
             refunds.body
         );
         assert!(db.draft_stale("run_1").await.unwrap());
         assert!(!db.draft_stale("run_2").await.unwrap());
         let uses = db.article_uses(&refunds_id).await.unwrap();
         assert_eq!(uses.len(), 2);
-        let stale: Vec<_> = uses.iter().map(|u| (u.draft_id.as_str(), u.stale, u.sent)).collect();
+        let stale: Vec<_> = uses
+            .iter()
+            .map(|u| (u.draft_id.as_str(), u.stale, u.sent))
+            .collect();
         assert!(stale.contains(&("drf_run_1", true, false)));
         assert!(stale.contains(&("drf_run_2", false, true)));
 
         let current = db.current_chunks(Some("alpha")).await.unwrap();
         assert_eq!(current.len(), 2, "{current:?}");
         let r = current.iter().find(|c| c.article_id == refunds_id).unwrap();
-        assert_eq!((r.version, r.visibility, r.text.as_str()), (2, Visibility::Internal, "Within 14 days."));
+        assert_eq!(
+            (r.version, r.visibility, r.text.as_str()),
+            (2, Visibility::Internal, "Within 14 days.")
+        );
         assert_eq!(db.current_chunks(None).await.unwrap().len(), 3);
 
         // A batch with a bad item writes nothing (one transaction).
-        let mut bad = input("alpha", "login.md", "Login", "Links now expire after 1 hour.", 40);
+        let mut bad = input(
+            "alpha",
+            "login.md",
+            "Login",
+            "Links now expire after 1 hour.",
+            40,
+        );
         bad.id = Some("art_missing".into());
         let fresh = input("alpha", "new.md", "New", "New text.", 40);
         let before = db.list_articles(Some("alpha")).await.unwrap();
@@ -125,12 +184,30 @@ async fn articles_are_versioned_and_chunked_and_drafts_go_stale() {
         assert_eq!(db.list_articles(Some("alpha")).await.unwrap(), before);
 
         // An edit by id makes a new version.
-        let login_id = before.iter().find(|a| a.title == "Login").unwrap().id.clone();
-        let mut edit = input("alpha", "login.md", "Login", "Links expire after 1 hour.", 50);
+        let login_id = before
+            .iter()
+            .find(|a| a.title == "Login")
+            .unwrap()
+            .id
+            .clone();
+        let mut edit = input(
+            "alpha",
+            "login.md",
+            "Login",
+            "Links expire after 1 hour.",
+            50,
+        );
         edit.id = Some(login_id.clone());
         edit.source = None;
         assert_eq!(db.put_articles(&[edit]).await.unwrap()[0].version, 2);
-        assert_eq!(db.get_article(&login_id).await.unwrap().unwrap().current_version, 2);
+        assert_eq!(
+            db.get_article(&login_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .current_version,
+            2
+        );
 
         // Removal hides the article and its chunks; versions stay.
         assert!(db.remove_article(&login_id, 60).await.unwrap());

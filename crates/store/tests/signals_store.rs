@@ -19,18 +19,53 @@ async fn signals_append_once_and_trust_is_recomputable_from_rows() {
         eprintln!("-- backend {:?}", t.backend());
         let db = t.db.clone();
         let t0 = 200 * DAY_MS;
-        let mut first = sig("sig_1", SignalKind::Edited, "alpha", "access", "cnv_1", t0 - 30 * DAY_MS);
+        let mut first = sig(
+            "sig_1",
+            SignalKind::Edited,
+            "alpha",
+            "access",
+            "cnv_1",
+            t0 - 30 * DAY_MS,
+        );
         first.run_id = Some("run_1".into());
         first.actor = Some("usr_1".into());
         first.note = Some("tone".into());
         first.detail = json!({"similarity": 0.61});
         let written = vec![
             first.clone(),
-            sig("sig_2", SignalKind::Unchanged, "alpha", "access", "cnv_2", t0 - DAY_MS),
-            sig("sig_3", SignalKind::Disputed, "alpha", "access", "cnv_1", t0 - 2 * DAY_MS)
-                .with_bad_outcome_weight(2.0),
-            sig("sig_4", SignalKind::RatingGood, "alpha", "billing", "cnv_3", t0),
-            sig("sig_5", SignalKind::RatingBad, "beta", "access", "cnv_4", t0),
+            sig(
+                "sig_2",
+                SignalKind::Unchanged,
+                "alpha",
+                "access",
+                "cnv_2",
+                t0 - DAY_MS,
+            ),
+            sig(
+                "sig_3",
+                SignalKind::Disputed,
+                "alpha",
+                "access",
+                "cnv_1",
+                t0 - 2 * DAY_MS,
+            )
+            .with_bad_outcome_weight(2.0),
+            sig(
+                "sig_4",
+                SignalKind::RatingGood,
+                "alpha",
+                "billing",
+                "cnv_3",
+                t0,
+            ),
+            sig(
+                "sig_5",
+                SignalKind::RatingBad,
+                "beta",
+                "access",
+                "cnv_4",
+                t0,
+            ),
         ];
         for s in &written {
             assert!(db.record_signal(s).await.unwrap(), "{}", s.id);
@@ -76,9 +111,12 @@ async fn signals_append_once_and_trust_is_recomputable_from_rows() {
         row.score = 0.9;
         row.computed_at = t0 + 1;
         db.put_trust_cache(&row).await.unwrap();
-        db.put_trust_cache(&TrustCacheRow { app: "beta".into(), ..row.clone() })
-            .await
-            .unwrap();
+        db.put_trust_cache(&TrustCacheRow {
+            app: "beta".into(),
+            ..row.clone()
+        })
+        .await
+        .unwrap();
         let cached = db.trust_cache(Some("alpha")).await.unwrap();
         assert_eq!(cached, vec![row.clone()]);
         assert_eq!(db.trust_cache(None).await.unwrap().len(), 2);

@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 use support_core::audit::AuditEvent;
+use support_core::knowledge::{Retriever, Visibility};
 use support_core::payments::{
     ChargeLocation, Payments, PaymentsError, RefundQuote, RefundReason, RefundRequest,
     RefundTarget, cross_check, format_amount,
 };
 use support_core::pipeline::inbound::CustomerFacts;
-use support_core::knowledge::{Retriever, Visibility};
 use support_core::pipeline::kb::KbHit;
 use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
 use support_core::store::{AppRow, AppStatus, IdempotencyState, Store};

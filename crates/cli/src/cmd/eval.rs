@@ -156,10 +156,14 @@ async fn certify(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
     let registry = support_host::host::shared_registry(&settings, store.clone()).await;
     let mut scenarios = Vec::new();
     for d in &args.dirs {
-        scenarios.extend(support_core::pipeline::eval::load_dir(d).map_err(|e| usage(e.to_string()))?);
+        scenarios
+            .extend(support_core::pipeline::eval::load_dir(d).map_err(|e| usage(e.to_string()))?);
     }
     if let Some(app) = &args.app {
-        registry.require(app).await.map_err(|e| usage(e.to_string()))?;
+        registry
+            .require(app)
+            .await
+            .map_err(|e| usage(e.to_string()))?;
     }
     let llm = support_core::registry::AppLlm {
         classifier: settings.llm.classifier.clone(),

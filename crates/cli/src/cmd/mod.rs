@@ -6,9 +6,9 @@
 
 mod actions;
 pub mod approvals;
-mod autosend;
 mod apps;
 pub mod audit;
+mod autosend;
 mod config;
 mod context;
 mod conversations;
