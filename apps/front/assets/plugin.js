@@ -309,7 +309,7 @@
           api('GET', convPath(id, '/purchases/' + encodeURIComponent(p.id) + '/charge')).then(function (r2) {
             var ch = r2.charge;
             var text = ch.amount + (ch.refunded_cents > 0 ? ' · refunded ' + ch.refunded : '') + ' · ' + ch.status + (ch.disputed ? ' · disputed' : '') + ' · ' + ch.charge_id;
-            li.replaceChild(el('span', { 'class': 'charge', text: text }), btn);
+            btn.parentNode.replaceChild(el('span', { 'class': 'charge', text: text }), btn);
           }).catch(function (e) { btn.disabled = false; flash('error', e.message); });
         });
         li.appendChild(el('div', {}, [btn]));

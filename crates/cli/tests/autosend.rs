@@ -100,9 +100,21 @@ async fn ask(t: &TestApp, from: &str, subject: &str, body: &str) -> String {
     d.conversation_id
 }
 
+/// Like `ask`, for a message whose run waits for a human (an approval): at rest is enough.
+async fn ask_waiting(t: &TestApp, from: &str, subject: &str, body: &str) -> String {
+    let d = t
+        .front
+        .deliver(t.inbound(APP, from, subject, body))
+        .await
+        .unwrap();
+    t.run_at_rest(&d.event_id, Duration::from_secs(30)).await;
+    d.conversation_id
+}
+
 const LOGIN: (&str, &str) = (
     "Login link",
-    "Hi, my login link never arrives. Could you send me a new one?",
+    "Hi, I can't log in: the magic link in the login email never arrives, so I'm locked out \
+     and cannot access my dashboard. Could you send me a new login link?",
 );
 
 async fn auto_app() -> Option<(TestApp, Vec<support_core::pipeline::eval::Scenario>)> {
@@ -316,7 +328,7 @@ async fn never_list_flags_and_approval_tools_are_never_sent_and_the_switch_stops
     .await;
     assert!(t.front.sent_replies(&angry).is_empty());
     // A refund request: a tool that needs approval; never sent.
-    let refund = ask(
+    let refund = ask_waiting(
         &t,
         "ofelia.marquez@example.com",
         "Refund",

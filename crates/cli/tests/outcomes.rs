@@ -174,6 +174,11 @@ async fn a_bad_rating_from_the_slack_post_is_a_signal() {
         stripe: true,
     })
     .await;
+    // Paul's refund (`pending_refund(0)`) is app 1's: its approvals go to the Slack channel.
+    t.set_policy(1, |p| {
+        p.approval_channel = Some(support_testkit::SLACK_CHANNEL.into())
+    })
+    .await;
     let (_, action, approval) = t.pending_refund(0).await;
     // The post carries the rating buttons beside the approval buttons.
     let post = t.slack_message(&approval);

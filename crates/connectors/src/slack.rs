@@ -506,7 +506,8 @@ pub mod blocks {
                 "elements": elements,
             }));
         }
-        if req.draft.as_deref().is_some_and(|d| !d.trim().is_empty()) {
+        // The draft can be rated while the request is open (a decided post shows no buttons).
+        if state.is_open() && req.draft.as_deref().is_some_and(|d| !d.trim().is_empty()) {
             blocks.push(json!({
                 "type": "actions",
                 "block_id": truncate(&format!("rating:{}", req.action_id), 255),

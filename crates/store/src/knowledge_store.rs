@@ -489,7 +489,7 @@ impl KnowledgeStore for Db {
 
     async fn knowledge_revision(&self) -> R<String> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(current_version), 0) AS v, COUNT(removed_at) AS r FROM kb_articles",
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(current_version), 0) AS BIGINT) AS v, COUNT(removed_at) AS r FROM kb_articles",
         )
         .fetch_one(&self.read)
         .await

@@ -265,7 +265,7 @@ async fn approvals_list_pages_both_ways_and_filters_by_app() {
                 &format!("y{i}"),
                 "rejected",
                 10 + i,
-                Some(1001 + 2 * i),
+                Some(1007 + 2 * i),
             )
             .await;
         }

@@ -103,7 +103,15 @@ pub async fn current_inputs_hash(
     };
     let classifier = pick(&policy.llm.classifier, &llm_defaults.classifier);
     let agent = pick(&policy.llm.agent, &llm_defaults.agent);
-    let knowledge = store.list_kb_chunks(app).await?;
+    // The knowledge snapshot: older document chunks and every current article version's chunks.
+    let mut knowledge = store.list_kb_chunks(app).await?;
+    knowledge.extend(
+        store
+            .current_chunks(Some(app))
+            .await?
+            .into_iter()
+            .map(support_core::store::KbChunk::from),
+    );
     Ok(autosend::certificate::inputs_hash(
         policy,
         classifier.as_ref(),

@@ -136,7 +136,17 @@ pub async fn replay_one(
         opts.canned = Some(canned);
     }
     let kb = if current.kb {
-        Some(Bm25Index::new(db.list_kb_chunks(&rec.snapshot.app).await?))
+        // The app's knowledge as it is now: the current public article versions (imported
+        // articles), after any chunks of the older document tables.
+        let mut chunks = db.list_kb_chunks(&rec.snapshot.app).await?;
+        chunks.extend(
+            db.current_chunks(Some(&rec.snapshot.app))
+                .await?
+                .into_iter()
+                .filter(|c| c.visibility == support_core::knowledge::Visibility::Public)
+                .map(support_core::store::KbChunk::from),
+        );
+        Some(Bm25Index::new(chunks))
     } else {
         None
     };

@@ -95,6 +95,20 @@ pub struct ArticleChunkRow {
     pub visibility: Visibility,
 }
 
+impl From<ArticleChunkRow> for KbChunk {
+    /// A current article chunk in the shape the offline BM25 index and the certificate hash read
+    /// (the article stands in for the document).
+    fn from(c: ArticleChunkRow) -> Self {
+        KbChunk {
+            id: c.id,
+            document_id: c.article_id,
+            app: c.app,
+            ordinal: c.ordinal,
+            text: c.text,
+        }
+    }
+}
+
 /// A new version of an article (new or existing), as the import, the API and the page write it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArticleInput {

@@ -118,8 +118,8 @@ mod tests {
 
     #[test]
     fn an_edit_is_edited_and_a_new_reply_is_rewritten() {
-        let edited = "<p>Hello Ana,</p><p>Please reset your password from the login page: click \
-            Forgot password, then open the link we send. It expires after one hour. Sorry for the trouble!</p>";
+        let edited = "<p>Hi Ana,</p><p>You can reset your password from the login page: click \
+            Forgot password and open the link we email you. It works for one hour. Sorry for the trouble!</p>";
         let (o, sim) = classify(DRAFT, edited);
         assert_eq!(o, Outcome::Edited, "similarity {sim}");
         assert!(sim < THRESHOLDS.unchanged && sim >= THRESHOLDS.edited);
