@@ -70,11 +70,9 @@ pub(super) async fn page(
                 .await
             }
             Some(c) => {
-                let title = c
-                    .subject
-                    .clone()
-                    .filter(|s| !s.trim().is_empty())
-                    .unwrap_or_else(|| format!("Conversation {id}"));
+                // The customer's subject is shown in the page, not in the document title (which
+                // browsers show outside the page and which a customer must not write).
+                let title = format!("Conversation {id}");
                 let body = content(&p, &viewer, c, d, now).await;
                 render(&p, &viewer, &title, body, StatusCode::OK).await
             }
