@@ -74,7 +74,10 @@ async fn articles_are_versioned_and_chunked_and_drafts_go_stale() {
         let rev = db.knowledge_revision().await.unwrap();
 
         // Re-import of the same content: nothing written.
-        let again = db.put_articles(&[refunds.clone()]).await.unwrap();
+        let again = db
+            .put_articles(std::slice::from_ref(&refunds))
+            .await
+            .unwrap();
         assert_eq!(again[0].kind, PutKind::Unchanged);
         assert_eq!(again[0].article_id, refunds_id);
         assert_eq!(db.article_versions(&refunds_id).await.unwrap().len(), 1);
@@ -217,7 +220,7 @@ async fn articles_are_versioned_and_chunked_and_drafts_go_stale() {
         assert_eq!(db.article_versions(&login_id).await.unwrap().len(), 2);
         assert_eq!(db.current_chunks(Some("alpha")).await.unwrap().len(), 1);
         // Re-importing a removed article brings it back as a new version.
-        let back = db.put_articles(&[login.clone()]).await.unwrap();
+        let back = db.put_articles(std::slice::from_ref(&login)).await.unwrap();
         assert_eq!((back[0].kind, back[0].version), (PutKind::Updated, 3));
     }
 }

@@ -246,12 +246,11 @@ pub(crate) async fn try_send(
         .map_err(front_err)?;
     if let Some(m) = existing.iter().find(|m| {
         !m.is_draft && !m.is_inbound && m.body.as_deref().unwrap_or_default().contains(&marker)
-    }) {
-        if store.get_send(run_id).await.map_err(store_err)?.is_some() {
-            return finish(d, s, r, trace, run_id, &m.id, None, body)
-                .await
-                .map(Some);
-        }
+    }) && store.get_send(run_id).await.map_err(store_err)?.is_some()
+    {
+        return finish(d, s, r, trace, run_id, &m.id, None, body)
+            .await
+            .map(Some);
     }
     let facts = gate_facts(d, s, r, dr).await?;
     let report = autosend::evaluate(&facts);

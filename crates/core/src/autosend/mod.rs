@@ -290,7 +290,8 @@ mod tests {
     #[test]
     fn all_checks_pass_or_the_gate_holds_it_back() {
         assert!(evaluate(&passing()).allowed);
-        let cases: Vec<(&str, Box<dyn Fn(&mut GateFacts)>)> = vec![
+        type Tweak = Box<dyn Fn(&mut GateFacts)>;
+        let cases: Vec<(&str, Tweak)> = vec![
             ("mode", Box::new(|f| f.mode = Mode::Draft)),
             ("switch", Box::new(|f| f.switched_off = Some("off".into()))),
             ("policy", Box::new(|f| f.opted_in = false)),

@@ -122,7 +122,7 @@ mod tests {
             Forgot password and open the link we email you. It works for one hour. Sorry for the trouble!</p>";
         let (o, sim) = classify(DRAFT, edited);
         assert_eq!(o, Outcome::Edited, "similarity {sim}");
-        assert!(sim < THRESHOLDS.unchanged && sim >= THRESHOLDS.edited);
+        assert!((THRESHOLDS.edited..THRESHOLDS.unchanged).contains(&sim));
         let rewritten =
             "Hi, I've escalated this to our engineers; we will get back to you tomorrow.";
         let (o, sim) = classify(DRAFT, rewritten);
