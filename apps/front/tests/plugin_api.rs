@@ -9,9 +9,8 @@ use support_core::store::{SessionRow, UserRow};
 use support_core::time::now_ms;
 use support_testkit::{TestApp, TestBackend};
 
-fn tweak(s: &mut support_core::settings::Settings) {
-    s.front.plugin_frame_ancestors = "http://127.0.0.1:*".into();
-}
+mod common;
+use common::{call, page_token, tweak};
 
 async fn apps() -> Vec<TestApp> {
     let mut v = vec![
@@ -24,46 +23,6 @@ async fn apps() -> Vec<TestApp> {
         None => println!("SKIPPED: Postgres variant (TEST_DATABASE_URL is not set)"),
     }
     v
-}
-
-fn meta(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\" content=\""))?;
-    let rest = &html[at + name.len() + 17..];
-    Some(rest[..rest.find('"')?].to_string())
-}
-
-/// The page's session token (anonymous).
-async fn page_token(app: &TestApp) -> String {
-    let res = app
-        .client
-        .get(app.url(&format!(
-            "/plugin/front?auth_secret={}",
-            app.demo.front_plugin_auth_secret
-        )))
-        .send()
-        .await
-        .expect("GET page");
-    assert_eq!(res.status(), 200);
-    meta(&res.text().await.expect("body"), "plugin-token").expect("token meta")
-}
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method.parse().expect("method"), app.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 /// A user of `role` with a dashboard session (as `/login` would start it): the cookie.

@@ -14,6 +14,9 @@ use support_testkit::browser::Browser;
 use support_testkit::front_plugin_host::{FakeFrontHost, FrontPluginHost};
 use support_testkit::{Fakes, TestApp, TestBackend};
 
+mod common;
+use common::spawn_with_stripe;
+
 fn context(id: &str, conversation: &str, subject: &str, teammate: &str) -> Value {
     json!({
         "id": id, "type": "singleConversation", "entryPointId": "ep_sidebar", "hostId": "host_1",
@@ -63,10 +66,6 @@ async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
     }
 }
 
-fn tweak(s: &mut support_core::settings::Settings) {
-    s.front.plugin_frame_ancestors = "http://127.0.0.1:*".into();
-}
-
 fn plugin_url(app: &TestApp, secret: &str) -> String {
     app.url(&format!("/plugin/front?auth_secret={secret}"))
 }
@@ -76,16 +75,7 @@ async fn the_sidebar_in_front_shows_inserts_switches_links_and_approves() {
     let Some(b) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn_with_fakes(
-        TestBackend::Sqlite,
-        Fakes {
-            stripe: true,
-            slack: false,
-        },
-        tweak,
-    )
-    .await
-    .expect("sqlite");
+    let app = spawn_with_stripe().await;
     let host = FrontPluginHost::start(None).await.expect("fake Front host");
     // The demo's 36-day refund (pending approval) and a second conversation.
     let (refund, _action, approval) = app.pending_refund(0).await;
@@ -384,16 +374,7 @@ async fn the_sidebar_shows_the_customer_a_selection_the_inbox_and_acts_for_a_lin
     let Some(b) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn_with_fakes(
-        TestBackend::Sqlite,
-        Fakes {
-            stripe: true,
-            slack: false,
-        },
-        tweak,
-    )
-    .await
-    .expect("sqlite");
+    let app = spawn_with_stripe().await;
     let host = FrontPluginHost::start(None).await.expect("fake Front host");
     let (refund, action, approval) = app.pending_refund(0).await;
     let (other, _, other_approval) = app.pending_refund(1).await;

@@ -16,6 +16,9 @@ use support_front::plugin::auth;
 use support_front::plugin::customer::{CARD_TTL_MS, CustomerCards};
 use support_testkit::{Fakes, TestApp, TestBackend};
 
+mod common;
+use common::{call, page_token, spawn_with_stripe};
+
 /// A counting proxy in front of the example app's SDK endpoint (same path, so the demo
 /// endpoint keeps accepting the app's secrets): what the app would see.
 #[derive(Clone, Default)]
@@ -82,45 +85,6 @@ async fn count_sdk_requests(app: &TestApp, slug: &str) -> Counter {
     counter
 }
 
-fn meta(html: &str, name: &str) -> Option<String> {
-    let at = html.find(&format!("name=\"{name}\" content=\""))?;
-    let rest = &html[at + name.len() + 17..];
-    Some(rest[..rest.find('"')?].to_string())
-}
-
-async fn page_token(app: &TestApp) -> String {
-    let res = app
-        .client
-        .get(app.url(&format!(
-            "/plugin/front?auth_secret={}",
-            app.demo.front_plugin_auth_secret
-        )))
-        .send()
-        .await
-        .expect("GET page");
-    assert_eq!(res.status(), 200);
-    meta(&res.text().await.expect("body"), "plugin-token").expect("token meta")
-}
-
-async fn call(
-    app: &TestApp,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app
-        .client
-        .request(method.parse().expect("method"), app.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 fn stripe_charge_reads(app: &TestApp) -> usize {
     app.stripe
         .as_ref()
@@ -131,22 +95,9 @@ fn stripe_charge_reads(app: &TestApp) -> usize {
         .count()
 }
 
-async fn spawn() -> TestApp {
-    TestApp::spawn_with_fakes(
-        TestBackend::Sqlite,
-        Fakes {
-            stripe: true,
-            slack: false,
-        },
-        |s| s.front.plugin_frame_ancestors = "http://127.0.0.1:*".into(),
-    )
-    .await
-    .expect("sqlite")
-}
-
 #[tokio::test]
 async fn the_customer_card_is_asked_once_per_ttl_and_charges_come_from_stripe() {
-    let app = spawn().await;
+    let app = spawn_with_stripe().await;
     let (refund, action, approval) = app.pending_refund(0).await;
     let conv = refund.conversation_id.clone();
     let slug = app
@@ -230,7 +181,7 @@ async fn the_customer_card_is_asked_once_per_ttl_and_charges_come_from_stripe() 
 
 #[tokio::test]
 async fn the_ttl_is_judged_by_the_clock() {
-    let app = spawn().await;
+    let app = spawn_with_stripe().await;
     let (refund, _, _) = app.pending_refund(0).await;
     let conv = refund.conversation_id.clone();
     let slug = app.conversation(&conv).await.app.expect("app");
@@ -279,7 +230,7 @@ async fn the_ttl_is_judged_by_the_clock() {
 
 #[tokio::test]
 async fn rerun_and_hand_over_need_a_linked_agent_and_are_audited() {
-    let app = spawn().await;
+    let app = spawn_with_stripe().await;
     let (refund, _, _) = app.pending_refund(0).await;
     let conv = refund.conversation_id.clone();
     let anonymous = page_token(&app).await;
