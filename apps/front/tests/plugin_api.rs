@@ -3,7 +3,7 @@
 //! ratings, the link flow (one-time ticket, credential) and approvals through the shared
 //! decision function, refused without a linked user.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support_core::auth::{Role, hash_password, hash_token};
 use support_core::store::{SessionRow, UserRow};
 use support_core::time::now_ms;

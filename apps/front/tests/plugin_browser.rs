@@ -12,7 +12,7 @@ use support_core::store::UserRow;
 use support_core::time::now_ms;
 use support_testkit::browser::Browser;
 use support_testkit::front_plugin_host::{FakeFrontHost, FrontPluginHost};
-use support_testkit::{Fakes, TestApp, TestBackend};
+use support_testkit::TestApp;
 
 mod common;
 use common::spawn_with_stripe;

@@ -14,7 +14,7 @@ use support_core::cache::MemoryCache;
 use support_core::retention::{Clock, ManualClock};
 use support_front::plugin::auth;
 use support_front::plugin::customer::{CARD_TTL_MS, CustomerCards};
-use support_testkit::{Fakes, TestApp, TestBackend};
+use support_testkit::TestApp;
 
 mod common;
 use common::{call, page_token, spawn_with_stripe};
