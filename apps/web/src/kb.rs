@@ -6,6 +6,9 @@
 //! - `POST /api/v1/kb/import` (`{app, files: [{name, content}]}`: the import path of `skill kb
 //!   import`, one transaction, a bad file is a 400 naming the file and line);
 //! - `GET /api/v1/kb/search?app=&q=[&limit=&internal=true]`; `POST /api/v1/kb/reindex`.
+//!
+//! A body or query string that does not parse is `400 bad_request` in the JSON error envelope
+//! (never axum's plain-text rejection); the role is checked before the body is read.
 
 use crate::api::Caller;
 use axum::extract::{Path, Query, State};
@@ -23,6 +26,45 @@ use support_host::ApiError;
 use support_host::Platform;
 use support_knowledge::KnowledgeError;
 use support_knowledge::import::{MAX_BYTES, parse, write};
+
+/// A JSON body whose rejection is the API's `400 bad_request`.
+pub struct Body<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "the body is not valid: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// A query string whose rejection is the API's `400 bad_request`.
+pub struct Params<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S>
+    for Params<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "the query string is not valid: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
 
 pub fn router() -> Router<Platform> {
     Router::new()
@@ -59,7 +101,7 @@ struct AppQuery {
 async fn list(
     caller: Caller,
     State(p): State<Platform>,
-    Query(q): Query<AppQuery>,
+    Params(q): Params<AppQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     if let Some(app) = &q.app {
@@ -131,9 +173,10 @@ async fn audited(p: &Platform, kind: &str, actor: &str, app: &str, data: Value) 
 async fn create(
     caller: Caller,
     State(p): State<Platform>,
-    Json(b): Json<ArticleBody>,
+    body: Result<Body<ArticleBody>, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Role::Agent)?;
+    let Body(b) = body?;
     let app = b
         .app
         .clone()
@@ -157,9 +200,10 @@ async fn update(
     caller: Caller,
     State(p): State<Platform>,
     Path(id): Path<String>,
-    Json(b): Json<ArticleBody>,
+    body: Result<Body<ArticleBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Agent)?;
+    let Body(b) = body?;
     let current = p
         .store
         .get_article(&id)
@@ -203,9 +247,12 @@ async fn show(
 async fn version(
     caller: Caller,
     State(p): State<Platform>,
-    Path((id, v)): Path<(String, i64)>,
+    Path((id, v)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
+    let v: i64 = v
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("version {v:?} is not a number")))?;
     let row = p
         .store
         .article_version(&id, v)
@@ -252,9 +299,10 @@ struct ImportBody {
 async fn import(
     caller: Caller,
     State(p): State<Platform>,
-    Json(b): Json<ImportBody>,
+    body: Result<Body<ImportBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Agent)?;
+    let Body(b) = body?;
     slug(&b.app)?;
     let mut parsed = Vec::new();
     let mut errors = Vec::new();
@@ -297,7 +345,7 @@ struct SearchQuery {
 async fn search(
     caller: Caller,
     State(p): State<Platform>,
-    Query(q): Query<SearchQuery>,
+    Params(q): Params<SearchQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     slug(&q.app)?;

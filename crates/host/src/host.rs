@@ -104,8 +104,8 @@ pub async fn build(
     let db = Db::connect_lazy(url.expose())?;
     let store: Arc<dyn Store> = Arc::new(db.clone());
     let registry = Arc::new(shared_registry(&settings, store.clone()).await);
-    let knowledge = support_knowledge::KnowledgeBase::lexical(store.clone())
-        .map_err(|e| HostError::Io(format!("knowledge index: {e}")))?;
+    let (knowledge, chosen) = crate::knowledge::knowledge_base(store.clone(), &settings.kb)?;
+    tracing::info!(retriever = chosen.retriever, embedder = ?chosen.embedder, "knowledge base");
     let services = Services {
         settings: Arc::new(settings),
         db: db.clone(),

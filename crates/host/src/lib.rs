@@ -12,6 +12,7 @@ pub mod error;
 pub mod functions;
 pub mod health;
 pub mod host;
+pub mod knowledge;
 pub mod limits;
 pub mod models;
 pub mod platform;

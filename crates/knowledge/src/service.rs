@@ -24,6 +24,9 @@ pub struct KnowledgeBase {
     store: Arc<dyn Store>,
     index: Arc<dyn Retriever>,
     revision: Arc<Mutex<Option<String>>>,
+    /// The index outlives this process and is shared (Upstash Vector): every writer updates it,
+    /// so a revision changed by another process needs no rebuild here; `skill kb reindex` does.
+    shared: bool,
 }
 
 impl KnowledgeBase {
@@ -41,6 +44,16 @@ impl KnowledgeBase {
             store,
             index,
             revision: Arc::new(Mutex::new(None)),
+            shared: false,
+        }
+    }
+
+    /// Over an index that outlives the process and that every writer updates (Upstash
+    /// Vector): never rebuilt on a revision change, only by [`KnowledgeBase::reindex`].
+    pub fn shared(store: Arc<dyn Store>, index: Arc<dyn Retriever>) -> Self {
+        Self {
+            shared: true,
+            ..Self::new(store, index)
         }
     }
 
@@ -64,6 +77,9 @@ impl KnowledgeBase {
     }
 
     async fn ensure_fresh(&self) -> Result<(), KnowledgeError> {
+        if self.shared {
+            return Ok(());
+        }
         let rev = self.store.knowledge_revision().await?;
         let known = self.revision.lock().ok().and_then(|r| r.clone());
         if known.as_deref() != Some(rev.as_str()) {

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod conversations;
 pub mod dead_letters;
+pub mod knowledge;
 pub mod login;
 pub mod overview;
 pub mod users;
@@ -27,4 +28,5 @@ pub fn router() -> Router<Platform> {
         .merge(dead_letters::router())
         .merge(apps::router())
         .merge(users::router())
+        .merge(knowledge::router())
 }

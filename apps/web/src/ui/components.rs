@@ -256,7 +256,7 @@ pub fn badge_class(status: &str) -> &'static str {
         "approved" | "respond" | "resolved" => "approved",
         "executed" | "completed" | "solved" | "closed" | "ok" => "executed",
         "rejected" | "silence" => "rejected",
-        "expired" | "on_hold" => "expired",
+        "expired" | "on_hold" | "stale" => "expired",
         "failed" | "urgent" | "broken" => "failed",
         "escalate" | "executing" | "running" => "escalate",
         _ => "neutral",

@@ -7,10 +7,11 @@ use clap::Subcommand;
 use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
+use support_core::knowledge::Retriever;
 use support_core::knowledge::Visibility;
 use support_core::store::Store;
 use support_core::time::now_ms;
-use support_knowledge::KnowledgeBase;
+use support_knowledge::eval;
 use support_knowledge::import::{MAX_BYTES, import_paths};
 
 /// `skill kb …`
@@ -55,13 +56,46 @@ pub enum KbCmd {
     },
     /// Rebuild the index from the store and report how long it took.
     Reindex,
+    /// Score retrieval on a labelled question set: recall@1, recall@5 and MRR (by article,
+    /// over the first 10) for lexical (tantivy), dense and hybrid (RRF k = 60) side by side,
+    /// dense and hybrid with the configured embedder (`kb.embedder`; none: lexical only).
+    Eval {
+        /// The knowledge base, `<dir>/<app>/*.md` (default: the demo's, crates/cli/demo/kb).
+        #[arg(long)]
+        kb: Option<PathBuf>,
+        /// Labelled questions, one `{app, question, expected, kind, split}` per line (default:
+        /// crates/cli/demo/kb-eval/questions.jsonl).
+        #[arg(long)]
+        questions: Option<PathBuf>,
+        /// Also a row per split and per kind of question.
+        #[arg(long)]
+        detail: bool,
+    },
 }
+
+/// The demo's retrieval eval set, in the source tree.
+const DEMO_KB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/kb");
+const DEMO_QUESTIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/kb-eval/questions.jsonl");
 
 pub(crate) async fn run(cli: &Cli, cmd: &KbCmd) -> Result<(), Failure> {
     let settings = load_settings(cli)?;
+    if let KbCmd::Eval {
+        kb,
+        questions,
+        detail,
+    } = cmd
+    {
+        return eval(cli, &settings, kb.as_deref(), questions.as_deref(), *detail).await;
+    }
     let db = open_db(&settings).await?;
     let store: Arc<dyn Store> = Arc::new(db);
-    let kb = KnowledgeBase::lexical(store.clone())?;
+    let (kb, _) =
+        support_host::knowledge::knowledge_base(store.clone(), &settings.kb).map_err(|e| {
+            Failure {
+                code: exit::USAGE,
+                message: e.to_string(),
+            }
+        })?;
     match cmd {
         KbCmd::Import {
             paths,
@@ -253,7 +287,155 @@ pub(crate) async fn run(cli: &Cli, cmd: &KbCmd) -> Result<(), Failure> {
             });
             Ok(())
         }
+        KbCmd::Eval { .. } => Ok(()),
     }
+}
+
+/// One retriever's figures.
+#[derive(Debug, serde::Serialize)]
+struct Method {
+    method: &'static str,
+    /// Why it did not run (no embedder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<String>,
+    rows: Vec<eval::Row>,
+    /// Indexing (embedding included) and answering every question.
+    index_ms: u128,
+    query_ms: u128,
+}
+
+async fn eval(
+    cli: &Cli,
+    settings: &support_core::settings::Settings,
+    kb_dir: Option<&std::path::Path>,
+    questions: Option<&std::path::Path>,
+    detail: bool,
+) -> Result<(), Failure> {
+    use std::time::Instant;
+    let kb_dir = kb_dir.unwrap_or(std::path::Path::new(DEMO_KB));
+    let questions = questions.unwrap_or(std::path::Path::new(DEMO_QUESTIONS));
+    let fail = |e: &dyn std::fmt::Display| Failure {
+        code: exit::FAILED,
+        message: e.to_string(),
+    };
+    let set = eval::load(kb_dir, questions).map_err(|e| fail(&e))?;
+    let embedder =
+        support_connectors::embed::build(&settings.kb.embedder).map_err(|e| Failure {
+            code: exit::USAGE,
+            message: format!("kb.embedder: {e}"),
+        })?;
+    let keep = |rows: Vec<eval::Row>| -> Vec<eval::Row> {
+        rows.into_iter()
+            .filter(|r| detail || r.set == "all")
+            .collect()
+    };
+    let mut methods = Vec::new();
+    let lexical = Arc::new(support_knowledge::LexicalIndex::new().map_err(|e| fail(&e))?);
+    let t = Instant::now();
+    lexical.rebuild(&set.chunks).await.map_err(|e| fail(&e))?;
+    let index_ms = t.elapsed().as_millis();
+    let t = Instant::now();
+    let ranks = eval::ranks(lexical.as_ref(), &set.questions)
+        .await
+        .map_err(|e| fail(&e))?;
+    methods.push(Method {
+        method: "lexical",
+        skipped: None,
+        rows: keep(eval::score(&set.questions, &ranks)),
+        index_ms,
+        query_ms: t.elapsed().as_millis(),
+    });
+    let model = embedder.as_ref().map(|e| e.model().to_string());
+    match embedder {
+        None => {
+            let why = format!(
+                "no embedder: kb.embedder.kind = {:?}{}",
+                settings.kb.embedder.kind,
+                if support_connectors::embed::LOCAL_EMBED {
+                    " and no model files (cargo xtask fetch-embed-model)"
+                } else {
+                    " in a build without the feature local-embed"
+                }
+            )
+            .to_lowercase();
+            for method in ["dense", "hybrid"] {
+                methods.push(Method {
+                    method,
+                    skipped: Some(why.clone()),
+                    rows: Vec::new(),
+                    index_ms: 0,
+                    query_ms: 0,
+                });
+            }
+        }
+        Some(e) => {
+            let dense = Arc::new(support_knowledge::DenseRetriever::new(e));
+            let t = Instant::now();
+            dense.rebuild(&set.chunks).await.map_err(|e| fail(&e))?;
+            let index_ms = t.elapsed().as_millis();
+            let t = Instant::now();
+            let ranks = eval::ranks(dense.as_ref(), &set.questions)
+                .await
+                .map_err(|e| fail(&e))?;
+            methods.push(Method {
+                method: "dense",
+                skipped: None,
+                rows: keep(eval::score(&set.questions, &ranks)),
+                index_ms,
+                query_ms: t.elapsed().as_millis(),
+            });
+            // The same two indexes, fused: nothing is indexed again.
+            let hybrid = support_knowledge::HybridRetriever::from_parts(lexical, dense);
+            let t = Instant::now();
+            let ranks = eval::ranks(&hybrid, &set.questions)
+                .await
+                .map_err(|e| fail(&e))?;
+            methods.push(Method {
+                method: "hybrid",
+                skipped: None,
+                rows: keep(eval::score(&set.questions, &ranks)),
+                index_ms: 0,
+                query_ms: t.elapsed().as_millis(),
+            });
+        }
+    }
+    let value = json!({
+        "kb": kb_dir.display().to_string(),
+        "questions_file": questions.display().to_string(),
+        "articles": set.articles,
+        "chunks": set.chunks.len(),
+        "questions": set.questions.len(),
+        "embedder": model,
+        "methods": methods,
+    });
+    emit(cli, &value, || {
+        let mut out = vec![
+            format!(
+                "{} questions over {} articles ({} chunks); embedder: {}",
+                set.questions.len(),
+                set.articles,
+                set.chunks.len(),
+                model.as_deref().unwrap_or("none")
+            ),
+            format!(
+                "{:<8} {:<16} {:>4} {:>9} {:>9} {:>6}",
+                "method", "set", "n", "recall@1", "recall@5", "MRR"
+            ),
+        ];
+        for m in &methods {
+            if let Some(why) = &m.skipped {
+                out.push(format!("{:<8} not run: {why}", m.method));
+            }
+            for r in &m.rows {
+                out.push(format!(
+                    "{:<8} {:<16} {:>4} {:>9.3} {:>9.3} {:>6.3}",
+                    m.method, r.set, r.n, r.recall_at_1, r.recall_at_5, r.mrr
+                ));
+            }
+        }
+        out.join("\n")
+    });
+    Ok(())
 }
 
 fn not_found(what: &str) -> Failure {

@@ -12,6 +12,9 @@
 //!
 //! The token never appears in logs or `Debug`.
 
+mod retriever;
+pub use retriever::{UpstashRetriever, vector_id};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;

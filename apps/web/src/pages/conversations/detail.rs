@@ -130,7 +130,8 @@ async fn content(
     let buttons = buttons(viewer, &c.front_id);
     let route = route_section(&d);
     let thread = thread(&d.messages, now);
-    let drafts = drafts(&d.drafts, now);
+    let stale = stale_drafts(p, &d.drafts).await;
+    let drafts = drafts(&d.drafts, &stale, now);
     let tools = tool_calls(&d.audit, now);
     let later = match later_on_charges(p, &d.actions).await {
         Ok(rows) => Ok(d
@@ -300,7 +301,23 @@ fn thread(messages: &[MessageRow], now: Millis) -> AnyView {
         .into_any()
 }
 
-fn drafts(drafts: &[DraftRow], now: Millis) -> AnyView {
+/// The runs whose unsent draft cites an article version that has since changed (the store marks
+/// them when the article gets a new version). A failing read shows no mark, logged.
+async fn stale_drafts(p: &Platform, drafts: &[DraftRow]) -> std::collections::HashSet<String> {
+    let mut stale = std::collections::HashSet::new();
+    for d in drafts.iter().filter(|d| d.sent_at.is_none()) {
+        match p.store.draft_stale(&d.run_id).await {
+            Ok(true) => {
+                stale.insert(d.run_id.clone());
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(cause = %e, "draft staleness not read"),
+        }
+    }
+    stale
+}
+
+fn drafts(drafts: &[DraftRow], stale: &std::collections::HashSet<String>, now: Millis) -> AnyView {
     if drafts.is_empty() {
         return view! {
             <p class="muted">"No draft recorded: the agent writes one when it answers (silenced and escalated conversations get none)."</p>
@@ -331,6 +348,14 @@ fn drafts(drafts: &[DraftRow], now: Millis) -> AnyView {
             let sources = (n > 0).then(
                 || view! { <JsonView value=sources summary=format!("{n} knowledge sources")/> },
             );
+            let stale = stale.contains(&d.run_id).then(|| {
+                view! {
+                    <p class="draft-stale">
+                        <StatusBadge status="stale"/>
+                        " A knowledge article this draft cites has changed since it was written: check it before sending."
+                    </p>
+                }
+            });
             view! {
                 <article class="draft">
                     <header>
@@ -338,6 +363,7 @@ fn drafts(drafts: &[DraftRow], now: Millis) -> AnyView {
                         <code>{d.front_draft_id.clone().unwrap_or_default()}</code>" · "
                         <RelTime at=d.created_at now=now/>
                     </header>
+                    {stale}
                     <pre class="message-body draft-text">{d.text.clone()}</pre>
                     {sources}
                     {sent}
