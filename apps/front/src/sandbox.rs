@@ -352,6 +352,107 @@ impl Sandbox {
         Ok(Some(res.status().as_u16()))
     }
 
+    /// A teammate writes a draft in `conversation_id` in Front (not through the API). Returns its
+    /// id, `None` when the conversation is unknown.
+    pub fn add_draft(&self, conversation_id: &str, html: &str) -> Option<String> {
+        let mut inner = self.lock();
+        inner.convs.get(conversation_id)?;
+        let draft_id = Self::next_id(&mut inner, "msg");
+        let version = Self::next_id(&mut inner, "ver");
+        let draft = json!({
+            "_links": {"self": format!("{}/messages/{draft_id}", self.base())},
+            "id": draft_id,
+            "type": "email",
+            "is_inbound": false,
+            "is_draft": true,
+            "draft_mode": "shared",
+            "version": version,
+            "created_at": support_core::time::now_ms() as f64 / 1000.0,
+            "body": html,
+            "text": html,
+            "author": {"id": "tea_sandbox"},
+            "recipients": [],
+        });
+        inner
+            .drafts
+            .insert(draft_id.clone(), (conversation_id.to_string(), version));
+        inner.convs.get_mut(conversation_id)?.messages.push(draft);
+        Some(draft_id)
+    }
+
+    /// A teammate sends draft `draft_id` from Front (as it is, or with `body` instead): the draft
+    /// becomes an outbound message and Front's `outbound_sent` webhook is emitted, so the
+    /// learning loop sees what was sent. `Err` when the draft is unknown or the webhook fails.
+    pub async fn send_draft(
+        &self,
+        draft_id: &str,
+        body: Option<String>,
+    ) -> Result<Delivered, String> {
+        let event = {
+            let mut inner = self.lock();
+            let Some((conv_id, _)) = inner.drafts.remove(draft_id) else {
+                return Err(format!("no draft {draft_id}"));
+            };
+            let event_id = Self::next_id(&mut inner, "evt");
+            let preview = inner.faults.preview_only;
+            let base = self.base();
+            let now = support_core::time::now_ms() as f64 / 1000.0;
+            let Some(conv) = inner.convs.get_mut(&conv_id) else {
+                return Err(format!("no conversation {conv_id}"));
+            };
+            let Some(m) = conv.messages.iter_mut().find(|m| m["id"] == draft_id) else {
+                return Err(format!("no draft {draft_id}"));
+            };
+            m["is_draft"] = json!(false);
+            m["draft_mode"] = Value::Null;
+            m["created_at"] = json!(now);
+            if let Some(b) = body {
+                m["text"] = json!(b);
+                m["body"] = json!(format!(
+                    "<div>{}</div>",
+                    escape_html(&b).replace('\n', "<br>")
+                ));
+            }
+            let message = m.clone();
+            let inbox_id = conv.inbox_id.clone();
+            let conv_json = self.conversation_json(conv);
+            let (conversation, target) = if preview {
+                (
+                    json!({"_links": {"self": format!("{base}/conversations/{conv_id}")}, "id": conv_id}),
+                    json!({"_links": {"self": format!("{base}/messages/{draft_id}")}, "id": draft_id}),
+                )
+            } else {
+                (conv_json, message)
+            };
+            let event = json!({
+                "type": "outbound_sent",
+                "authorization": {"id": "cmp_sandbox"},
+                "payload": {
+                    "_links": {"self": format!("{base}/events/{event_id}")},
+                    "id": event_id,
+                    "type": "outbound",
+                    "emitted_at": now,
+                    "conversation": conversation,
+                    "source": {"_meta": {"type": "inboxes"}, "data": [{"id": inbox_id}]},
+                    "target": {"_meta": {"type": "message"}, "data": target},
+                }
+            });
+            (event, conv_id)
+        };
+        let (event, conversation_id) = event;
+        let status = self.emit(&event).await?;
+        Ok(Delivered {
+            conversation_id,
+            message_id: draft_id.to_string(),
+            event_id: event["payload"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            webhook_status: status,
+            event,
+        })
+    }
+
     /// Set a conversation's Front status (e.g. `archived` for a resolved thread).
     pub fn set_status(&self, conversation_id: &str, status: &str) {
         if let Some(c) = self.lock().convs.get_mut(conversation_id) {
@@ -381,6 +482,7 @@ impl Sandbox {
         let control = Router::new()
             .route("/_sandbox/messages", post(control_deliver))
             .route("/_sandbox/faults", put(control_faults))
+            .route("/_sandbox/drafts/{id}/send", post(control_send_draft))
             .route("/_sandbox/log", get(control_log))
             .layer(middleware::from_fn_with_state(self.clone(), control_gate));
         api.merge(control).with_state(self.clone())
@@ -835,6 +937,25 @@ async fn control_deliver(State(sb): State<Sandbox>, Json(msg): Json<NewMessage>)
     match sb.deliver(msg).await {
         Ok(d) => Json(d).into_response(),
         Err(e) => front_error(StatusCode::BAD_GATEWAY, "Webhook delivery failed", &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SendDraftBody {
+    #[serde(default)]
+    body: Option<String>,
+}
+
+/// `POST /_sandbox/drafts/{id}/send` (`{"body"?}`): a teammate sends the draft from Front.
+async fn control_send_draft(
+    State(sb): State<Sandbox>,
+    Path(id): Path<String>,
+    body: Option<Json<SendDraftBody>>,
+) -> Response {
+    let text = body.and_then(|Json(b)| b.body);
+    match sb.send_draft(&id, text).await {
+        Ok(d) => Json(d).into_response(),
+        Err(e) => front_error(StatusCode::NOT_FOUND, "Not found", &e),
     }
 }
 

@@ -407,3 +407,227 @@ async fn shadow_writes_nothing_to_front_and_keeps_our_draft() {
         .unwrap();
     assert!(trust.effective_samples > 0.99);
 }
+
+const STRIPE_SECRET: &str = "whsec_autosend_test";
+
+/// Wait (on the engine's change feed, bounded) until `kind` has been audited `n` times.
+async fn audited(t: &TestApp, kind: &str, n: usize) -> Vec<serde_json::Value> {
+    let store = t.platform.store.clone();
+    t.platform
+        .engine
+        .wait_until(kind, Duration::from_secs(30), || {
+            let store = store.clone();
+            async move {
+                let rows = store
+                    .list_audit(&support_core::store::AuditFilter {
+                        kind: Some(kind.to_string()),
+                        limit: 1000,
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap();
+                Ok((rows.len() >= n).then(|| {
+                    rows.into_iter()
+                        .map(|r| serde_json::to_value(r).unwrap())
+                        .collect::<Vec<_>>()
+                }))
+            }
+        })
+        .await
+        .unwrap()
+}
+
+/// A signed Stripe webhook, as Stripe sends it to `POST /webhooks/stripe`.
+async fn stripe_event(t: &TestApp, id: &str, kind: &str, object: serde_json::Value) {
+    let ev = serde_json::json!({"id": id, "object": "event", "api_version": "2024-06-20",
+        "created": now_ms() / 1000, "livemode": false, "pending_webhooks": 1, "type": kind,
+        "account": "acct_autosend", "data": {"object": object}});
+    let body = serde_json::to_vec(&ev).unwrap();
+    let header =
+        support_core::signing::stripe_signature_header(STRIPE_SECRET, now_ms() / 1000, &body);
+    let res = t
+        .client
+        .post(t.url("/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .header("stripe-signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+}
+
+/// A refund a human approved earlier in `conv`, on Stripe charge `charge`.
+async fn refund_action(t: &TestApp, conv: &str, id: &str, charge: &str) {
+    use support_core::pipeline::tools::{RiskClass, ToolName};
+    use support_core::store::{ActionRow, ActionStatus};
+    let a = ActionRow {
+        id: id.into(),
+        conversation_id: Some(conv.into()),
+        app: Some(t.demo.apps[APP].slug.to_string()),
+        kind: ToolName::ProcessRefund,
+        params: serde_json::json!({"purchaseId": "pur_x", "chargeId": charge}),
+        category: Some("refund".into()),
+        confidence: Some(0.95),
+        reasoning: None,
+        risk: RiskClass::ApprovalRequired,
+        status: ActionStatus::Executed,
+        idempotency_key: id.into(),
+        result: Some(serde_json::json!({"refundId": format!("re_{id}")})),
+        error: None,
+        trace_id: None,
+        created_at: now_ms(),
+        updated_at: now_ms(),
+    };
+    t.platform.store.insert_action(&a).await.unwrap();
+}
+
+async fn bad_outcomes_demote(backend: support_testkit::TestBackend) {
+    let Some(scen) = scenarios() else {
+        return;
+    };
+    let Some(t) = TestApp::spawn_with_fakes(
+        backend,
+        Fakes {
+            slack: true,
+            stripe: true,
+        },
+        |s| {
+            s.stripe.webhook_secrets = vec![support_core::settings::Secret::new(STRIPE_SECRET)];
+        },
+    )
+    .await
+    else {
+        eprintln!("SKIPPED: {backend:?} (TEST_DATABASE_URL not set)");
+        return;
+    };
+    t.set_policy(APP, |p| {
+        p.auto_send = vec!["access".into()];
+        p.approval_channel = Some(SLACK_CHANNEL.into());
+    })
+    .await;
+    let slug = t.demo.apps[APP].slug.clone();
+    {
+        let reg = &t.platform.registry;
+        let mut a = reg.require(&slug).await.unwrap();
+        a.stripe_account = Some("acct_autosend".into());
+        reg.update(&a).await.unwrap();
+    }
+    let store: &dyn Store = t.platform.store.as_ref();
+    signals(&t, "access", SignalKind::Unchanged, 60, "ok").await;
+    certify(&t, &scen).await;
+    let slack = t.slack.clone().unwrap();
+    let alerts = |what: &str| {
+        slack
+            .calls_of("chat.postMessage")
+            .iter()
+            .filter(|c| {
+                let s = c.args.to_string();
+                s.contains("Automatic answers stopped") && s.contains(what)
+            })
+            .count()
+    };
+
+    // 1. A reopen: the customer writes again in the conversation we answered automatically.
+    assert!(promote(&t, "access").await.allowed);
+    let conv = ask(&t, "kyle.dunmore@example.com", LOGIN.0, LOGIN.1).await;
+    assert_eq!(t.front.sent_replies(&conv).len(), 1);
+    let ours = store.list_drafts(&conv).await.unwrap();
+    assert!(
+        ours[0].sent_at.is_some(),
+        "the automatic answer reads sent: {ours:?} {:?}",
+        t.audit_of("autosend.sent").await
+    );
+    let mut again = t.inbound(
+        APP,
+        "kyle.dunmore@example.com",
+        LOGIN.0,
+        "This is ridiculous!!! The link STILL never arrives. Unacceptable.",
+    );
+    again.conversation_id = Some(conv.clone());
+    t.front.deliver(again).await.unwrap();
+    let demoted = audited(&t, "autosend.demoted", 1).await;
+    assert_eq!(demoted[0]["data"]["signal"], "reopened", "{demoted:?}");
+    assert_eq!(demoted[0]["data"]["alerted"], true);
+    assert_eq!(
+        store.get_mode(&slug, "access").await.unwrap().unwrap().mode,
+        Mode::Draft
+    );
+    assert_eq!(alerts("reopened"), 1);
+    let s = store.signals_for_conversation(&conv).await.unwrap();
+    let reopen = s.iter().find(|s| s.kind == SignalKind::Reopened).unwrap();
+    assert!((reopen.weight - 3.0).abs() < 1e-9, "{reopen:?}");
+    // Drafts again for the next access message.
+    let next = ask(&t, "marcus.lee@example.com", LOGIN.0, LOGIN.1).await;
+    assert!(t.front.sent_replies(&next).is_empty());
+
+    // 2. A dispute of a charge our action worked on in an automatically answered conversation.
+    assert!(promote(&t, "access").await.allowed, "the gate holds again");
+    let conv2 = ask(&t, "ana.ortiz@example.com", LOGIN.0, LOGIN.1).await;
+    assert_eq!(t.front.sent_replies(&conv2).len(), 1);
+    refund_action(&t, &conv2, "act_disputed", "ch_auto_disputed").await;
+    stripe_event(
+        &t,
+        "evt_auto_dispute",
+        "charge.dispute.created",
+        serde_json::json!({"id": "dp_auto", "object": "dispute", "amount": 4900,
+            "currency": "usd", "charge": "ch_auto_disputed", "reason": "fraudulent",
+            "status": "needs_response"}),
+    )
+    .await;
+    let demoted = audited(&t, "autosend.demoted", 2).await;
+    assert!(
+        demoted.iter().any(|d| d["data"]["signal"] == "disputed"),
+        "{demoted:?}"
+    );
+    assert_eq!(alerts("disputed"), 1);
+    let s = store.signals_for_conversation(&conv2).await.unwrap();
+    assert!(
+        s.iter()
+            .any(|s| s.kind == SignalKind::Disputed && s.source == "stripe" && s.value == 0.0),
+        "{s:?}"
+    );
+
+    // 3. A refund of ours Stripe reports failed (reversed).
+    assert!(promote(&t, "access").await.allowed);
+    let conv3 = ask(&t, "kyle.dunmore@example.com", "Login again", LOGIN.1).await;
+    assert_eq!(t.front.sent_replies(&conv3).len(), 1);
+    refund_action(&t, &conv3, "act_reversed", "ch_auto_reversed").await;
+    stripe_event(
+        &t,
+        "evt_auto_reversed",
+        "charge.refunded",
+        serde_json::json!({"id": "ch_auto_reversed", "object": "charge", "amount": 4900,
+            "amount_refunded": 0, "currency": "usd",
+            "refunds": {"data": [{"id": "re_act_reversed", "amount": 4900, "currency": "usd",
+                "status": "failed", "metadata": {"idempotency_key": "act_reversed"}}]}}),
+    )
+    .await;
+    let demoted = audited(&t, "autosend.demoted", 3).await;
+    assert!(
+        demoted
+            .iter()
+            .any(|d| d["data"]["signal"] == "refund_reversed"),
+        "{demoted:?}"
+    );
+    assert_eq!(alerts("refund_reversed"), 1);
+    assert_eq!(
+        store.get_mode(&slug, "access").await.unwrap().unwrap().mode,
+        Mode::Draft
+    );
+    // Trust counts them: three bad outcomes of weight 3 among 60 good signals.
+    let trust = auto::trust_of(store, &slug, "access", now_ms())
+        .await
+        .unwrap();
+    assert!(trust.score < 60.0 / 61.0, "{trust:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopen_or_dispute_after_an_automatic_answer_demotes_and_alerts_sqlite() {
+    bad_outcomes_demote(support_testkit::TestBackend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reopen_or_dispute_after_an_automatic_answer_demotes_and_alerts_postgres() {
+    bad_outcomes_demote(support_testkit::TestBackend::Postgres).await;
+}

@@ -219,3 +219,67 @@ async fn a_bad_rating_from_the_slack_post_is_a_signal() {
     assert_eq!(signals[0].actor.as_deref(), Some("slack:U0RATER"));
     assert_eq!(Some(signals[0].category.clone()), action.category);
 }
+
+/// The Front sandbox closes the loop itself: a teammate sends our draft from Front (as it is, or
+/// edited), Front emits `outbound_sent`, and the outcome is classified; a draft a teammate wrote
+/// in a conversation we never drafted is `no_draft`, a completed run.
+async fn sending_a_draft_from_front_is_an_outcome(backend: support_testkit::TestBackend) {
+    let Some(t) = TestApp::spawn_with(backend, |s| {
+        s.trust.not_sent_window_secs = 3600;
+    })
+    .await
+    else {
+        eprintln!("SKIPPED: {backend:?} (TEST_DATABASE_URL not set)");
+        return;
+    };
+    let store: &dyn Store = t.platform.store.as_ref();
+    let (conv, _) = ask(&t, "kyle.dunmore@example.com").await;
+    let draft = t.front.drafts(&conv)[0]["id"].as_str().unwrap().to_string();
+    let sent = t.front.send_draft(&draft, None).await.unwrap();
+    assert_eq!(sent.event["type"], "outbound_sent");
+    assert_eq!(sent.webhook_status, Some(200));
+    let run = completed(&t, &format!("front:{}", sent.event_id)).await;
+    assert_eq!(run.run.output.unwrap()["outcome"], "unchanged");
+    assert!(t.front.drafts(&conv).is_empty());
+    assert!(store.list_drafts(&conv).await.unwrap()[0].sent_at.is_some());
+
+    // Edited in Front before sending.
+    let (conv, ours) = ask(&t, "marcus.lee@example.com").await;
+    let draft = t.front.drafts(&conv)[0]["id"].as_str().unwrap().to_string();
+    let words: Vec<&str> = ours.split_whitespace().collect();
+    let edited = format!(
+        "{} Sorry for the wait, we checked your account today.",
+        words[..words.len() * 3 / 4].join(" ")
+    );
+    let sent = t.front.send_draft(&draft, Some(edited)).await.unwrap();
+    let run = completed(&t, &format!("front:{}", sent.event_id)).await;
+    assert_eq!(run.run.output.unwrap()["outcome"], "edited");
+
+    // A conversation we never drafted: a teammate's own draft, sent.
+    let mut human = t.inbound(
+        APP,
+        "agent@sandbox.test",
+        "Hello",
+        "Checking in about your order.",
+    );
+    human.inbound = false;
+    let history = t.front.add_history(human);
+    let theirs = t
+        .front
+        .add_draft(&history, "<p>Your order shipped.</p>")
+        .unwrap();
+    let sent = t.front.send_draft(&theirs, None).await.unwrap();
+    let run = completed(&t, &format!("front:{}", sent.event_id)).await;
+    assert_eq!(run.run.output.unwrap()["outcome"], "no_draft");
+    assert!(t.front.send_draft("msg_unknown", None).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_a_draft_from_front_is_an_outcome_sqlite() {
+    sending_a_draft_from_front_is_an_outcome(support_testkit::TestBackend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_a_draft_from_front_is_an_outcome_postgres() {
+    sending_a_draft_from_front_is_an_outcome(support_testkit::TestBackend::Postgres).await;
+}

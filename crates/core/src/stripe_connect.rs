@@ -650,7 +650,10 @@ async fn refunded(
             ev = ev.conversation(c);
         }
         deps.store.append_audit(&ev).await?;
-        outcomes.push(json!({"refund_id": r.id, "action_id": action.id, "outcome": outcome}));
+        outcomes.push(
+            json!({"refund_id": r.id, "action_id": action.id, "outcome": outcome,
+                           "refund_status": r.status}),
+        );
     }
     if !external.is_empty() || refunds.is_empty() {
         deps.store

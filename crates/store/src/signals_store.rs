@@ -149,4 +149,33 @@ impl SignalStore for Db {
         .map(trust_row)
         .collect()
     }
+
+    async fn actions_for_charge(&self, charge_id: &str) -> R<Vec<support_core::store::ActionRow>> {
+        if charge_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Parameters are stored as compact JSON: a LIKE narrows, the exact check decides.
+        let escaped = charge_id
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+            .replace('"', "\\\"");
+        let pattern = format!("%\"chargeId\":\"{escaped}\"%");
+        let rows = sqlx::query(crate::store_impl::safe!(
+            "SELECT {} FROM actions WHERE params LIKE $1 ESCAPE '\\' ORDER BY created_at, id",
+            crate::store_impl::ACTION_COLS
+        ))
+        .bind(pattern)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let a = crate::rows::action(r)?;
+            if a.params["chargeId"].as_str() == Some(charge_id) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
 }

@@ -461,7 +461,7 @@ pub async fn on_signal(
     let Some(send) = sends
         .iter()
         .rev()
-        .find(|x| x.status == "sent" && x.app == signal.app)
+        .find(|x| x.status == "sent" && x.sent_at.is_some_and(|at| at <= signal.at))
     else {
         return Ok(Demotion::None);
     };

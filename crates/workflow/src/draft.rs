@@ -127,6 +127,11 @@ pub(crate) async fn write_draft(
             if let Some(sent) = crate::autosend::try_send(d, s, r, dr, trace, run_id, &body).await?
             {
                 record_draft(d, s, dr, run_id, Some(&sent), &body, &html).await?;
+                // Sent as written: the copy reads sent (the dashboard's diff, reopen detection).
+                d.store
+                    .set_draft_sent(run_id, &body, now_ms())
+                    .await
+                    .map_err(store_err)?;
                 return Ok(Some(sent));
             }
         }

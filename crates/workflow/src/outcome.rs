@@ -13,15 +13,27 @@
 //!   An inbound message within 7 days of an answer of ours that was sent counts as a reopen
 //!   (a bad outcome, with the extra weight).
 //!
+//! - [`stripe_outcome_function`] (`stripe/dispute.created`, `stripe/charge.refunded`): a dispute
+//!   of a charge one of our actions worked on, or a refund of ours Stripe reports `failed` or
+//!   `canceled` (reversed), is a bad outcome of that action's conversation (`disputed`,
+//!   `refund_reversed`, with the extra weight).
+//!
+//! Every bad outcome (and a rewrite of a follow-up) goes through
+//! [`autosend::on_signal`](crate::autosend::on_signal): after an automatic answer in the
+//! conversation it demotes the category to drafts, alerts Slack and is audited. An automatic
+//! send of ours that Front reports back (`outbound_sent`) is not a human's verdict: no signal.
+//!
 //! One signal per draft: its id is `sig_outcome_{run_id}` (`sig_reopen_{run_id}` for a reopen),
 //! so replays and retries record it once and the first outcome stands.
 
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use support_core::approvals::ApprovalChannel;
 use support_core::audit::AuditEvent;
 use support_core::events;
 use support_core::front::FrontApi;
+use support_core::registry::Registry;
 use support_core::store::{DraftRow, Store};
 use support_core::time::now_ms;
 use support_core::trust::outcome::{Outcome, classify, clean};
@@ -43,6 +55,9 @@ pub struct OutcomeDeps {
     pub store: Arc<dyn Store>,
     pub front: Arc<dyn FrontApi>,
     pub settings: TrustSettings,
+    /// For the demotion's alert: the app's approval channel.
+    pub registry: Arc<Registry>,
+    pub approvals: Option<Arc<dyn ApprovalChannel>>,
 }
 
 /// The learning loop's functions over the inbound workflow's store and Front client.
@@ -51,8 +66,31 @@ pub fn functions(deps: &crate::InboundDeps, settings: &TrustSettings) -> Vec<Fun
         store: deps.store.clone(),
         front: deps.front.clone(),
         settings: settings.clone(),
+        registry: deps.registry.clone(),
+        approvals: deps.approvals.clone(),
     };
-    vec![outcome_function(d.clone()), not_sent_function(d)]
+    vec![
+        outcome_function(d.clone()),
+        not_sent_function(d.clone()),
+        stripe_outcome_function(d),
+    ]
+}
+
+/// After a signal: demote an automatic category when it is a bad outcome of an automatic
+/// answer (see [`crate::autosend::on_signal`]).
+async fn demote_if_bad(deps: &OutcomeDeps, s: &Signal) -> Result<Value, StepError> {
+    let d = crate::autosend::on_signal(
+        deps.store.as_ref(),
+        deps.approvals.as_deref(),
+        &deps.registry,
+        s,
+    )
+    .await
+    .map_err(store_err)?;
+    Ok(match d {
+        crate::autosend::Demotion::None => Value::Null,
+        crate::autosend::Demotion::Demoted { alerted } => json!({"alerted": alerted}),
+    })
 }
 
 /// The run id in a body carrying our draft marker (`<!-- support-draft:{run_id} -->`).
@@ -145,7 +183,9 @@ async fn outcome(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Step
     }
     let store = deps.store.clone();
     let app_hint = ev.data["app_id"].as_str().map(str::to_string);
+    let deps2 = deps.clone();
     ctx.run("classify", move || async move {
+        let deps = deps2;
         let body = sent["body"].as_str().unwrap_or_default().to_string();
         let detail = store.conversation_detail(&conversation).await.map_err(store_err)?;
         let app = app_hint
@@ -169,6 +209,16 @@ async fn outcome(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Step
             return Ok::<_, StepError>(json!({"outcome": Outcome::NoDraft.as_str()}));
         };
         let app = draft.app.clone().filter(|a| !a.is_empty()).unwrap_or(app);
+        // Our own automatic send, reported back by Front: not a human's verdict on a draft.
+        if let Some(send) = store.get_send(&draft.run_id).await.map_err(store_err)? {
+            if draft.sent_at.is_none() {
+                store
+                    .set_draft_sent(&draft.run_id, &clean(&body), now)
+                    .await
+                    .map_err(store_err)?;
+            }
+            return Ok(json!({"outcome": "automatic", "run_id": draft.run_id, "status": send.status}));
+        }
         let ours = draft.html.clone().unwrap_or_else(|| draft.text.clone());
         let (outcome, similarity) = classify(&ours, &body);
         store
@@ -185,7 +235,9 @@ async fn outcome(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Step
             json!({"similarity": similarity, "message_id": message_id, "by_marker": body.contains("support-draft:")}),
         );
         let new = record_signal(store.as_ref(), &signal, now).await.map_err(store_err)?;
-        Ok(json!({"outcome": outcome.as_str(), "similarity": similarity, "run_id": draft.run_id, "recorded": new}))
+        let demoted = demote_if_bad(&deps, &signal).await?;
+        Ok(json!({"outcome": outcome.as_str(), "similarity": similarity, "run_id": draft.run_id,
+                  "recorded": new, "demoted": demoted}))
     })
     .await
 }
@@ -219,8 +271,10 @@ async fn not_sent(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Ste
         deps.settings.bad_outcome_extra_weight,
     );
     let received = ev.ts;
+    let deps2 = deps.clone();
     let reopened: Value = ctx
         .run("reopen", move || async move {
+            let deps = deps2;
             let detail = store.conversation_detail(&conv).await.map_err(store_err)?;
             let answered = detail
                 .drafts
@@ -252,7 +306,8 @@ async fn not_sent(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Ste
             record_signal(store.as_ref(), &s, now_ms())
                 .await
                 .map_err(store_err)?;
-            Ok(json!(d.run_id))
+            let demoted = demote_if_bad(&deps, &s).await?;
+            Ok(json!({"run_id": d.run_id, "demoted": demoted}))
         })
         .await?;
     let window = Duration::from_secs(deps.settings.not_sent_window_secs);
@@ -310,6 +365,105 @@ async fn not_sent(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Ste
         Ok(json!({"outcome": Outcome::NotSent.as_str(), "run_id": d.run_id, "recorded": new}))
     })
     .await
+}
+
+/// The id of the Stripe bad-outcome function.
+pub const STRIPE_OUTCOME_FN: &str = "support-stripe-outcome";
+
+/// `stripe/dispute.created` and `stripe/charge.refunded` → `disputed` / `refund_reversed`
+/// signals for the conversations of our actions on that charge, then demotion.
+pub fn stripe_outcome_function(deps: OutcomeDeps) -> Function {
+    Function::new(STRIPE_OUTCOME_FN)
+        .name("Stripe bad outcome")
+        .on_event(events::STRIPE_DISPUTE_CREATED)
+        .on_event(events::STRIPE_CHARGE_REFUNDED)
+        .idempotency("event.data.event_id")
+        .retries(4)
+        .backoff(Duration::from_millis(500), Duration::from_secs(60))
+        .handler(move |ctx: Ctx, ev: Event| {
+            let deps = deps.clone();
+            async move {
+                let name = ev.name.clone();
+                let data = ev.data.clone();
+                ctx.run("signals", move || async move {
+                    stripe_signals(&deps, &name, &data).await
+                })
+                .await
+            }
+        })
+}
+
+/// The actions a Stripe event is a bad outcome of, with the signal kind.
+async fn stripe_targets(
+    store: &dyn Store,
+    name: &str,
+    data: &Value,
+) -> Result<Vec<(support_core::store::ActionRow, SignalKind, String)>, StepError> {
+    let mut out = Vec::new();
+    if name == events::STRIPE_DISPUTE_CREATED {
+        let charge = data["charge"].as_str().unwrap_or_default();
+        let dispute = data["dispute_id"].as_str().unwrap_or_default();
+        for a in store.actions_for_charge(charge).await.map_err(store_err)? {
+            let id = format!("sig_dispute_{dispute}_{}", a.id);
+            out.push((a, SignalKind::Disputed, id));
+        }
+    } else {
+        for r in data["reconciled"].as_array().into_iter().flatten() {
+            let reversed = matches!(r["refund_status"].as_str(), Some("failed" | "canceled"));
+            let Some(action_id) = r["action_id"].as_str().filter(|_| reversed) else {
+                continue;
+            };
+            if let Some(a) = store.get_action(action_id).await.map_err(store_err)? {
+                let id = format!(
+                    "sig_reversal_{}",
+                    r["refund_id"].as_str().unwrap_or(action_id)
+                );
+                out.push((a, SignalKind::RefundReversed, id));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn stripe_signals(deps: &OutcomeDeps, name: &str, data: &Value) -> Result<Value, StepError> {
+    let store = deps.store.as_ref();
+    let mut done = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (action, kind, id) in stripe_targets(store, name, data).await? {
+        let Some(conversation) = action.conversation_id.clone() else {
+            continue;
+        };
+        if !seen.insert((conversation.clone(), kind.as_str())) {
+            continue;
+        }
+        let detail = store
+            .conversation_detail(&conversation)
+            .await
+            .map_err(store_err)?;
+        let app = action
+            .app
+            .clone()
+            .or_else(|| detail.conversation.as_ref().and_then(|c| c.app.clone()))
+            .unwrap_or_default();
+        let category = detail
+            .route
+            .as_ref()
+            .map(|r| r.category.clone())
+            .or_else(|| action.category.clone())
+            .unwrap_or_else(|| "unknown".into());
+        let now = now_ms();
+        let mut s = Signal::new(id, kind, app, category, conversation.clone(), now, "stripe")
+            .with_bad_outcome_weight(deps.settings.bad_outcome_extra_weight);
+        s.detail = json!({"event_id": data["event_id"], "charge": data["charge"],
+                          "action_id": action.id});
+        let new = record_signal(store, &s, now).await.map_err(store_err)?;
+        let demoted = demote_if_bad(deps, &s).await?;
+        done.push(
+            json!({"conversation_id": conversation, "signal": kind.as_str(),
+                         "recorded": new, "demoted": demoted}),
+        );
+    }
+    Ok(json!({"signals": done}))
 }
 
 #[cfg(test)]

@@ -37,4 +37,10 @@ pub trait SignalStore: Send + Sync {
     async fn put_trust_cache(&self, row: &TrustCacheRow) -> StoreResult<()>;
     /// Cached trust rows (of `app`, when given), sorted by app and category.
     async fn trust_cache(&self, app: Option<&str>) -> StoreResult<Vec<TrustCacheRow>>;
+    /// The actions working on Stripe charge `charge_id` (`chargeId` of their parameters), oldest
+    /// first: how a dispute or a reversed refund finds the conversations it is a bad outcome of.
+    async fn actions_for_charge(
+        &self,
+        charge_id: &str,
+    ) -> StoreResult<Vec<crate::store::ActionRow>>;
 }
