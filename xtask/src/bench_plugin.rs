@@ -235,6 +235,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         .context("demo.json has no front_plugin_auth_secret")?
         .to_string();
     let api_token = demo["api_token"].as_str().unwrap_or_default().to_string();
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
