@@ -14,6 +14,7 @@ pub fn check_all(root: &Path) -> Result<Vec<String>> {
     problems.extend(migrations_match(root)?);
     problems.extend(files_are_small(root)?);
     problems.extend(core_modules_in_architecture(root)?);
+    problems.extend(module_rules(root)?);
     Ok(problems)
 }
 
@@ -579,6 +580,87 @@ fn core_modules_in_architecture(root: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+// ---- Module rules inside crates ---------------------------------------------------------
+
+/// Paths (a folder or a file) whose source never names a module: `(path, module, why)`. The
+/// module is a path from the crate root (`crate::store`); a line names it when it contains
+/// `crate::store` or imports it from a list (`crate::{…, store, …}`). A simple scan of every
+/// line, comments included, so a doc link counts too.
+const MODULE_RULES: &[(&str, &str, &str)] = &[
+    (
+        "crates/core/src/pipeline",
+        "crate::store",
+        "core's pipeline never depends on the store (the types both use are in `status` and `corpus`)",
+    ),
+    (
+        "crates/cli/src/args.rs",
+        "crate::cmd",
+        "the CLI's arguments name no command (dispatch → commands → arguments, no cycle)",
+    ),
+];
+
+fn module_rules(root: &Path) -> Result<Vec<String>> {
+    module_rules_except(root, MODULE_RULES)
+}
+
+/// Whether `line` names `module` (`crate::store`): the path itself, the path's last segment
+/// through `cmd::` when the rule is about a top-level module (`cmd::Cli`), or the last segment
+/// in a `crate::{…}` list.
+fn names_module(line: &str, module: &str) -> bool {
+    let Some(last) = module.strip_prefix("crate::") else {
+        return line.contains(module);
+    };
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let word_at = |text: &str, i: usize| {
+        !text[..i].ends_with(is_ident) && !text[i + last.len()..].starts_with(is_ident)
+    };
+    if line.contains(module) {
+        return true;
+    }
+    // `cmd::Cli` without `crate::` (e.g. through `super::`), as a whole word.
+    let qualified = format!("{last}::");
+    if line
+        .match_indices(&qualified)
+        .any(|(i, _)| word_at(line, i))
+    {
+        return true;
+    }
+    line.match_indices("crate::{").any(|(i, m)| {
+        let list = &line[i + m.len()..];
+        let list = &list[..list.find('}').unwrap_or(list.len())];
+        list.match_indices(last).any(|(j, _)| word_at(list, j))
+    })
+}
+
+fn module_rules_except(root: &Path, rules: &[(&str, &str, &str)]) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    for (path, module, why) in rules {
+        let full = root.join(path);
+        let mut files = Vec::new();
+        if full.is_dir() {
+            rust_files(&full, &mut files);
+        } else if full.is_file() {
+            files.push(full.clone());
+        } else {
+            problems.push(format!(
+                "module rule for {path} names a path that does not exist (update MODULE_RULES)"
+            ));
+            continue;
+        }
+        files.sort();
+        for f in files {
+            let rel = f.strip_prefix(root).unwrap_or(&f).display().to_string();
+            let text = std::fs::read_to_string(&f).with_context(|| rel.clone())?;
+            for (i, line) in text.lines().enumerate() {
+                if names_module(line, module) {
+                    problems.push(format!("{rel}:{}: names `{module}`: {why}", i + 1));
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -801,5 +883,48 @@ http-client = { package = "reqwest", version = "0.13" }
         let problems = core_modules_in_architecture(&dir).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn detects_modules_named_against_a_rule() {
+        let dir = fixture("modules");
+        write(
+            &dir,
+            "crates/core/src/pipeline/ok.rs",
+            "use crate::corpus::KbChunk;\nuse crate::{restore, status};\n// a store of chunks\n",
+        );
+        write(
+            &dir,
+            "crates/core/src/pipeline/a.rs",
+            "use crate::store::KbChunk;\n",
+        );
+        write(
+            &dir,
+            "crates/core/src/pipeline/deep/b.rs",
+            "use crate::{llm, store};\n/// See [`crate::store::Store`].\n",
+        );
+        write(
+            &dir,
+            "crates/cli/src/args.rs",
+            "use clap::Args;\npub enum C { Dev(cmd::dev::X) }\n// subcmd::x is fine\n",
+        );
+        let rules = [
+            ("crates/core/src/pipeline", "crate::store", "no store"),
+            ("crates/cli/src/args.rs", "crate::cmd", "no cmd"),
+            ("crates/gone", "crate::x", "stale"),
+        ];
+        let problems = module_rules_except(&dir, &rules).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            problems,
+            vec![
+                "crates/core/src/pipeline/a.rs:1: names `crate::store`: no store".to_string(),
+                "crates/core/src/pipeline/deep/b.rs:1: names `crate::store`: no store".to_string(),
+                "crates/core/src/pipeline/deep/b.rs:2: names `crate::store`: no store".to_string(),
+                "crates/cli/src/args.rs:2: names `crate::cmd`: no cmd".to_string(),
+                "module rule for crates/gone names a path that does not exist (update MODULE_RULES)"
+                    .to_string(),
+            ]
+        );
     }
 }

@@ -139,7 +139,7 @@ fn decision_for(
         },
         claimed_actor: None,
         reason,
-        channel: "slack".into(),
+        channel: support_core::store::DecisionChannel::Slack,
         params: None,
         draft,
         amount_cents,

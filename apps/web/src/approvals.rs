@@ -225,7 +225,7 @@ async fn decide_route(
             .reason
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty()),
-        channel: "dashboard".into(),
+        channel: support_core::store::DecisionChannel::Dashboard,
         params: body.params,
         draft: body.draft,
         amount_cents: body.amount_cents,

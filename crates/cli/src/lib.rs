@@ -7,6 +7,7 @@
 //! ran and found a problem (not ready, audit chain broken, an integration unreachable or not
 //! conformant).
 
+pub mod args;
 pub mod cmd;
 #[cfg(feature = "demo")]
 pub mod demo_app;

@@ -63,8 +63,8 @@ pub struct Decision {
     /// What the caller said it was (recorded next to `approver`, never used to authorize).
     pub claimed_actor: Option<String>,
     pub reason: Option<String>,
-    /// `dashboard`, `slack`, `cli` or `front`: a [`DecisionChannel`]'s string, stored with the vote.
-    pub channel: String,
+    /// Where the decision was made; stored with the vote.
+    pub channel: DecisionChannel,
     pub params: Option<Value>,
     pub draft: Option<String>,
     pub amount_cents: Option<i64>,
@@ -445,9 +445,7 @@ async fn decide_inner(
                 .claimed_actor
                 .clone()
                 .unwrap_or_else(|| d.approver.clone()),
-            // The channels construct decisions with their own name; the store keeps only known ones.
-            channel: DecisionChannel::parse(&d.channel)
-                .map_err(|e| StoreError::Backend(e.to_string()))?,
+            channel: d.channel,
             voted_at: now,
         })
         .await?

@@ -10,9 +10,9 @@ pub use sessions::*;
 mod dashboard;
 pub use dashboard::*;
 
-mod status;
-pub(crate) use status::string_like;
-pub use status::*;
+// The stored statuses and kinds live in the neutral `crate::status` (the pipeline uses them
+// too); re-exported here so `store::ActionStatus` and friends keep their paths.
+pub use crate::status::*;
 
 mod apps;
 pub use apps::*;

@@ -1,13 +1,13 @@
 //! `impl AutoSendStore for Db`: modes, certificates, kill switches and send intents.
 
-use crate::rows::corrupt;
+use crate::rows::{self, corrupt};
 use crate::{Db, backend_err};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use support_core::autosend::Mode;
 use support_core::store::{
-    AutoSendRow, AutoSendStore, CertificateRow, ModeRow, StoreResult, SwitchRow,
+    AutoSendRow, AutoSendStatus, AutoSendStore, CertificateRow, ModeRow, StoreResult, SwitchRow,
 };
 use support_core::time::Millis;
 
@@ -65,7 +65,7 @@ fn send_row(r: &AnyRow) -> R<AutoSendRow> {
         category: get(r, "category")?,
         conversation_id: get(r, "conversation_id")?,
         marker: get(r, "marker")?,
-        status: get(r, "status")?,
+        status: rows::parsed(r, "status", AutoSendStatus::parse)?,
         front_message: get(r, "front_message")?,
         gate: json(r, "gate")?,
         created_at: get(r, "created_at")?,
@@ -222,7 +222,7 @@ impl AutoSendStore for Db {
         .bind(&s.category)
         .bind(&s.conversation_id)
         .bind(&s.marker)
-        .bind(&s.status)
+        .bind(s.status.as_str())
         .bind(&s.front_message)
         .bind(s.gate.to_string())
         .bind(s.created_at)

@@ -11,6 +11,7 @@ use crate::{Db, backend_err};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use support_core::pipeline::router::RouteAction;
 use support_core::store::*;
 use support_core::time::Millis;
 
@@ -100,6 +101,12 @@ fn route_of(row: &AnyRow) -> R<Option<RouteSummary>> {
     let action: Option<String> = row.try_get("route_action").map_err(corrupt)?;
     let category: Option<String> = row.try_get("route_category").map_err(corrupt)?;
     let flags: Option<String> = row.try_get("route_flags").map_err(corrupt)?;
+    let action = action
+        .map(|a| {
+            RouteAction::parse(&a)
+                .ok_or_else(|| corrupt(format!("column route_action: unknown route action {a:?}")))
+        })
+        .transpose()?;
     Ok(action.map(|action| RouteSummary {
         action,
         category: category.unwrap_or_default(),
@@ -140,7 +147,7 @@ fn run(row: &AnyRow) -> R<RunSummary> {
     Ok(RunSummary {
         id: row.try_get("id").map_err(corrupt)?,
         function_id: row.try_get("function_id").map_err(corrupt)?,
-        status: row.try_get("status").map_err(corrupt)?,
+        status: rows::parsed(row, "status", RunStatus::parse)?,
         attempt: row.try_get("attempt").map_err(corrupt)?,
         error: row.try_get("error").map_err(corrupt)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
@@ -154,8 +161,8 @@ fn step(row: &AnyRow) -> R<RunStepRow> {
     Ok(RunStepRow {
         run_id: row.try_get("run_id").map_err(corrupt)?,
         name: row.try_get("name").map_err(corrupt)?,
-        kind: row.try_get("kind").map_err(corrupt)?,
-        status: row.try_get("status").map_err(corrupt)?,
+        kind: rows::parsed(row, "kind", StepKind::parse)?,
+        status: rows::parsed(row, "status", StepStatus::parse)?,
         attempt: row.try_get("attempt").map_err(corrupt)?,
         started_at: row.try_get("started_at").map_err(corrupt)?,
         ended_at: row.try_get("ended_at").map_err(corrupt)?,
@@ -239,7 +246,7 @@ impl DashboardStore for Db {
              WHERE front_id = $1",
         )
         .bind(front_id)
-        .bind(&route.action)
+        .bind(route.action.as_str())
         .bind(&route.category)
         .bind(flags_text(&route.flags))
         .execute(&self.write)

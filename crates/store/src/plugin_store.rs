@@ -4,7 +4,7 @@ use crate::rows::corrupt;
 use crate::{Db, backend_err};
 use async_trait::async_trait;
 use sqlx::Row;
-use support_core::store::{DraftRating, PluginLinkTicket, PluginStore, StoreResult};
+use support_core::store::{DraftRating, PluginLinkTicket, PluginStore, Rating, StoreResult};
 use support_core::time::Millis;
 
 type R<T> = StoreResult<T>;
@@ -66,7 +66,7 @@ impl PluginStore for Db {
         .bind(&r.id)
         .bind(&r.conversation_id)
         .bind(&r.run_id)
-        .bind(&r.rating)
+        .bind(r.rating.as_str())
         .bind(&r.note)
         .bind(&r.teammate_id)
         .bind(&r.user_id)
@@ -92,7 +92,7 @@ impl PluginStore for Db {
                     id: r.try_get("id").map_err(corrupt)?,
                     conversation_id: r.try_get("conversation_id").map_err(corrupt)?,
                     run_id: r.try_get("run_id").map_err(corrupt)?,
-                    rating: r.try_get("rating").map_err(corrupt)?,
+                    rating: crate::rows::parsed(r, "rating", Rating::parse)?,
                     note: r.try_get("note").map_err(corrupt)?,
                     teammate_id: r.try_get("teammate_id").map_err(corrupt)?,
                     user_id: r.try_get("user_id").map_err(corrupt)?,

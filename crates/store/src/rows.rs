@@ -32,7 +32,7 @@ fn opt_json(row: &AnyRow, col: &str) -> StoreResult<Option<serde_json::Value>> {
 }
 
 /// A text column parsed into its enum: an unknown value is a corrupt row.
-fn parsed<T, E: std::fmt::Display>(
+pub(crate) fn parsed<T, E: std::fmt::Display>(
     row: &AnyRow,
     col: &str,
     parse: impl FnOnce(&str) -> Result<T, E>,

@@ -77,7 +77,7 @@ async fn modes_certificates_switches_and_send_intents() {
             category: "access".into(),
             conversation_id: "cnv_1".into(),
             marker: "<!-- support-draft:run_1 -->".into(),
-            status: "intent".into(),
+            status: AutoSendStatus::Intent,
             front_message: None,
             gate: json!({"allowed": true}),
             created_at: 5,

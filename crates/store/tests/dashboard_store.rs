@@ -5,6 +5,7 @@
 
 use serde_json::json;
 use support_core::audit::AuditEvent;
+use support_core::pipeline::router::RouteAction;
 use support_core::store::*;
 use support_store::Db;
 use support_testkit::TestDb;
@@ -146,11 +147,10 @@ async fn seed_list(db: &Db) {
             &format!("fr_{n:03}"),
             &RouteSummary {
                 action: if n % 2 == 0 {
-                    "respond"
+                    RouteAction::Respond
                 } else {
-                    "escalate_human"
-                }
-                .into(),
+                    RouteAction::EscalateHuman
+                },
                 category: if n < 10 { "refund" } else { "access" }.into(),
                 flags,
             },
@@ -323,7 +323,7 @@ async fn the_detail_is_assembled_from_every_table() {
         db.set_conversation_route(
             "fr_001",
             &RouteSummary {
-                action: "respond".into(),
+                action: RouteAction::Respond,
                 category: "refund".into(),
                 flags: vec!["legal".into(), "angry".into()],
             },

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use std::path::PathBuf;
+use support_core::pipeline::text::escape_html;
 
 const HOST_JS: &str = r#"
 (function () {
@@ -126,19 +127,12 @@ fn html(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 fn frame_page(src: &str) -> String {
     format!(
         "<!doctype html><html><head><title>Fake Front</title><script src=\"/host.js\"></script></head>\
          <body><iframe id=\"plugin\" title=\"plugin\" width=\"380\" height=\"760\" \
          sandbox=\"allow-scripts allow-same-origin allow-forms\" src=\"{}\"></iframe></body></html>",
-        escape(src)
+        escape_html(src)
     )
 }
 

@@ -13,7 +13,7 @@ use support_core::pipeline::classify::Intent;
 use support_core::pipeline::router::RouteDecision;
 use support_core::registry::{AppPolicy, policy_of};
 use support_core::settings::ModelChoice;
-use support_core::store::{AutoSendRow, ModeRow, Store, StoreError, SwitchRow};
+use support_core::store::{AutoSendRow, AutoSendStatus, ModeRow, Store, StoreError, SwitchRow};
 use support_core::time::{Millis, now_ms};
 use support_core::trust::{Signal, trust_at};
 use support_steps::StepError;
@@ -233,7 +233,7 @@ pub(crate) async fn try_send(
 ) -> Result<Option<String>, StepError> {
     let store = d.store.as_ref();
     if let Some(done) = store.get_send(run_id).await.map_err(store_err)?
-        && done.status == "sent"
+        && done.status == AutoSendStatus::Sent
     {
         return Ok(done.front_message);
     }
@@ -273,7 +273,7 @@ pub(crate) async fn try_send(
             category: r.category.as_str().to_string(),
             conversation_id: s.conversation_id.clone(),
             marker: marker.clone(),
-            status: "intent".into(),
+            status: AutoSendStatus::Intent,
             front_message: None,
             gate: json!(report),
             created_at: now_ms(),
@@ -461,7 +461,7 @@ pub async fn on_signal(
     let Some(send) = sends
         .iter()
         .rev()
-        .find(|x| x.status == "sent" && x.sent_at.is_some_and(|at| at <= signal.at))
+        .find(|x| x.status == AutoSendStatus::Sent && x.sent_at.is_some_and(|at| at <= signal.at))
     else {
         return Ok(Demotion::None);
     };

@@ -113,7 +113,7 @@ pub(crate) async fn route_step(
         .set_conversation_route(
             &s.conversation_id,
             &RouteSummary {
-                action: decision.action.as_str().to_string(),
+                action: decision.action,
                 category: decision.category.as_str().to_string(),
                 flags: decision
                     .flags

@@ -16,7 +16,7 @@ use support_core::auth::{Principal, Role};
 use support_core::decision::{Decision, DecisionError, Outcome, Verdict};
 use support_core::pipeline::inbound::Direction;
 use support_core::store::{
-    ActionRow, ApprovalRow, ApprovalStatus, AuditRecord, ConversationDetail, DraftRating,
+    ActionRow, ApprovalRow, ApprovalStatus, AuditRecord, ConversationDetail, DraftRating, Rating,
 };
 use support_core::time::now_ms;
 use support_core::trust::{Signal, SignalKind};
@@ -325,9 +325,8 @@ async fn rate(
     Json(body): Json<RateBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = front_id(&id, "cnv_")?;
-    if body.rating != "good" && body.rating != "bad" {
-        return Err(ApiError::BadRequest("rating must be good or bad".into()));
-    }
+    let rating = Rating::parse(&body.rating)
+        .map_err(|_| ApiError::BadRequest("rating must be good or bad".into()))?;
     let note = body
         .note
         .map(|n| n.trim().chars().take(1000).collect::<String>())
@@ -337,7 +336,7 @@ async fn rate(
         id: support_core::crypto::random_token("rat_", 12),
         conversation_id: id.clone(),
         run_id,
-        rating: body.rating,
+        rating,
         note,
         teammate_id: teammate(body.teammate_id.as_deref()),
         user_id: caller.user.as_ref().map(|u| u.id.clone()),
@@ -375,7 +374,7 @@ async fn rating_signal(p: &Platform, r: &DraftRating) -> Result<Option<String>, 
     let (Some(app), Some(category)) = (app, category) else {
         return Ok(None);
     };
-    let kind = if r.rating == "good" {
+    let kind = if r.rating == Rating::Good {
         SignalKind::RatingGood
     } else {
         SignalKind::RatingBad
@@ -515,7 +514,7 @@ async fn decide(
         },
         claimed_actor: tea.map(|t| format!("front:{t}")),
         reason,
-        channel: "front".into(),
+        channel: support_core::store::DecisionChannel::Front,
         params: body.params,
         draft: body.draft,
         amount_cents: body.amount_cents,

@@ -609,7 +609,7 @@ async fn decide(
         },
         claimed_actor: None,
         reason,
-        channel: "dashboard".into(),
+        channel: support_core::store::DecisionChannel::Dashboard,
         params: None,
         draft,
         amount_cents,

@@ -290,7 +290,7 @@ fn row(i: ConversationSummary, now: Millis) -> impl IntoView + use<> {
         .unwrap_or_else(|| "(no subject)".into());
     let status = c.status.to_string();
     let (action, category, flags) = match i.route {
-        Some(r) => (Some(r.action), r.category, r.flags.join(", ")),
+        Some(r) => (Some(r.action.to_string()), r.category, r.flags.join(", ")),
         None => (None, String::new(), String::new()),
     };
     let action = action.map(|a| view! { <StatusBadge status=a/> });

@@ -1,16 +1,8 @@
 //! `skill actions retry`: retry a dead-lettered action.
 
-use super::{Cli, Failure, cli_actor, emit, event_sink, exit, load_settings, open_db};
-use clap::Subcommand;
+use super::context::{Failure, cli_actor, emit, event_sink, exit, load_settings, open_db};
+use crate::args::{ActionsCmd, Cli};
 use serde_json::json;
-
-/// `skill actions retry <id>`: retry a dead-lettered action (the same checks as
-/// `POST /api/v1/actions/{id}/retry`).
-#[derive(Debug, Subcommand)]
-pub enum ActionsCmd {
-    /// Retry a failed, dead-lettered action with a new idempotency key.
-    Retry { id: String },
-}
 
 pub(crate) async fn run(cli: &Cli, cmd: &ActionsCmd) -> Result<(), Failure> {
     let ActionsCmd::Retry { id } = cmd;

@@ -3,58 +3,14 @@
 //! function as the dashboard and Slack, and their events reach the runner through the embedded
 //! executor's event table (or Inngest's event API with `runner = "inngest"`).
 
-use super::{Cli, Failure, cli_actor, emit, event_sink, exit, load_settings, open_db, usage};
-use clap::Subcommand;
+use super::context::{Failure, cli_actor, emit, event_sink, exit, load_settings, open_db, usage};
+use crate::args::{ApprovalsCmd, Cli};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use support_core::crypto::MasterKey;
 use support_core::decision::{Decision, Verdict};
 use support_core::store::{ApprovalStatus, Store};
 use support_core::time::now_ms;
-
-#[derive(Debug, Subcommand)]
-pub enum ApprovalsCmd {
-    /// List approvals (pending by default).
-    List {
-        /// pending, approved, rejected, expired or all.
-        #[arg(long, default_value = "pending")]
-        status: String,
-    },
-    /// Approve an action (by approval id or action id).
-    Approve {
-        id: String,
-        #[arg(long)]
-        reason: Option<String>,
-        /// Decide as this user (email): the vote counts as theirs, once, like their tokens and
-        /// linked Slack id. Without it the vote is the operating-system user's (`cli:<user>`).
-        #[arg(long = "as", value_name = "EMAIL")]
-        as_user: Option<String>,
-    },
-    /// Reject an action with a reason.
-    Reject {
-        id: String,
-        #[arg(long)]
-        reason: String,
-        /// Decide as this user (email): the vote counts as theirs, once, like their tokens and
-        /// linked Slack id. Without it the vote is the operating-system user's (`cli:<user>`).
-        #[arg(long = "as", value_name = "EMAIL")]
-        as_user: Option<String>,
-    },
-    /// Approve with a smaller amount (in cents) and/or an edited reply.
-    Edit {
-        id: String,
-        #[arg(long)]
-        amount_cents: Option<i64>,
-        #[arg(long)]
-        draft: Option<String>,
-        #[arg(long)]
-        reason: Option<String>,
-        /// Decide as this user (email): the vote counts as theirs, once, like their tokens and
-        /// linked Slack id. Without it the vote is the operating-system user's (`cli:<user>`).
-        #[arg(long = "as", value_name = "EMAIL")]
-        as_user: Option<String>,
-    },
-}
 
 pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
     let settings = load_settings(cli)?;
@@ -179,7 +135,7 @@ pub async fn run(cli: &Cli, cmd: &ApprovalsCmd) -> Result<(), Failure> {
         approver,
         claimed_actor: None,
         reason,
-        channel: "cli".into(),
+        channel: support_core::store::DecisionChannel::Cli,
         params: None,
         draft,
         amount_cents,

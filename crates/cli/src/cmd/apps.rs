@@ -1,65 +1,17 @@
 //! `skill apps list|show|update|remove|connect-stripe`: registered apps.
 
+use super::context::{
+    Failure, age, audit, emit, interactive, load_settings, master_key, open_registry, parse_slug,
+    prompt, registry_failure, usage,
+};
 use super::doctor::conformance_table;
 use super::init::{check_inboxes, check_url};
-use super::{
-    Cli, Failure, age, audit, emit, interactive, load_settings, master_key, open_registry,
-    parse_slug, prompt, registry_failure, usage,
-};
-use clap::{Args, Subcommand};
+use crate::args::{AppsCmd, Cli, UpdateArgs};
 use serde_json::{Value, json};
 use support_core::registry::{self, AppPatch, Capabilities, MethodStatus, Registry, RegistryError};
 use support_core::settings::Settings;
 use support_core::store::AppRow;
 use support_core::time::now_ms;
-
-#[derive(Debug, Subcommand)]
-pub enum AppsCmd {
-    /// List registered apps.
-    List,
-    /// Show one app: inboxes, endpoint, policy, capabilities, secret ids.
-    Show { slug: String },
-    /// Change an app; only the given fields change.
-    Update(UpdateArgs),
-    /// Remove an app and its secrets.
-    Remove {
-        slug: String,
-        /// Do not ask for confirmation (required when stdin is not a terminal).
-        #[arg(long)]
-        yes: bool,
-    },
-    /// Print the Stripe Connect link that connects the app's Stripe account (single use,
-    /// valid 30 minutes; Stripe sends the user back to `{public_url}/stripe/oauth/callback`).
-    ConnectStripe { slug: String },
-}
-
-#[derive(Debug, Args)]
-pub struct UpdateArgs {
-    pub slug: String,
-    #[arg(long)]
-    pub name: Option<String>,
-    /// New SDK endpoint URL (clears the recorded capabilities: run `skill doctor` again).
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Replace the Front inbox ids; repeat or comma-separate.
-    #[arg(long = "front-inbox", value_delimiter = ',')]
-    pub front_inbox: Vec<String>,
-    /// Refunds inside this many days run without approval.
-    #[arg(long)]
-    pub refund_auto_days: Option<i64>,
-    /// Refunds up to this many days need approval; older ones are escalated.
-    #[arg(long)]
-    pub refund_approval_days: Option<i64>,
-    /// Transfers inside this many days run without approval.
-    #[arg(long)]
-    pub transfer_auto_days: Option<i64>,
-    /// Where approvals go (e.g. a Slack channel id).
-    #[arg(long)]
-    pub approval_channel: Option<String>,
-    /// connected or disconnected.
-    #[arg(long)]
-    pub status: Option<String>,
-}
 
 // ── skill apps ───────────────────────────────────────────────────────────────────────────────
 

@@ -7,26 +7,13 @@
 //! transaction, records the archive (the new genesis), deletes the rows and appends its own
 //! `audit.archived` entry. `skill audit verify` then starts from the recorded genesis.
 
-use super::{Cli, Failure, emit, exit, load_settings, open_db, usage};
-use clap::Args;
-use clap::Subcommand;
+use super::context::{Failure, emit, exit, load_settings, open_db, usage};
+use crate::args::{ArchiveArgs, AuditCmd, Cli, VerifyArchiveArgs};
 use serde_json::json;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use support_core::audit::{self, ArchiveError, ArchiveHeader};
 use support_core::time::{Millis, now_ms};
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCmd {
-    /// Walk the hash chain (from the last archive's genesis) and report the first broken link.
-    Verify,
-    /// Export the rows written before a date (JSON lines with the range's head hash) to a new
-    /// file, delete them and record the new genesis; audited. The only way rows leave the log.
-    Archive(ArchiveArgs),
-    /// Check an archive file on its own (every row's hash and link, up to its head hash).
-    #[command(name = "verify-archive")]
-    VerifyArchive(VerifyArchiveArgs),
-}
 
 pub(crate) async fn run(cli: &Cli, cmd: &AuditCmd) -> Result<(), Failure> {
     match cmd {
@@ -62,27 +49,6 @@ async fn verify(cli: &Cli) -> Result<(), Failure> {
             message: e.to_string(),
         }),
     }
-}
-
-#[derive(Debug, Args)]
-pub struct ArchiveArgs {
-    /// Archive the rows written before this instant: `YYYY-MM-DD` (midnight UTC) or RFC 3339
-    /// (`2026-11-01T12:00:00Z`). Must not be in the future.
-    #[arg(long)]
-    pub before: String,
-    /// Where to write the archive (JSON lines). Default:
-    /// `audit-archive-<from>-<through>.jsonl` in the current directory. Never overwritten.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Say what would be archived; write and delete nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArchiveArgs {
-    /// An archive written by `skill audit archive`.
-    pub file: PathBuf,
 }
 
 /// `YYYY-MM-DD` (midnight UTC) or RFC 3339, as Unix milliseconds.
@@ -223,7 +189,7 @@ pub async fn archive(cli: &Cli, args: &ArchiveArgs) -> Result<(), Failure> {
         }
     };
     let shown = path.display().to_string();
-    let actor = super::cli_actor();
+    let actor = super::context::cli_actor();
     let record = match audit::commit_archive(&db, &plan, &actor, Some(&shown), &sha, now_ms()).await
     {
         Ok(r) => r,

@@ -1,8 +1,8 @@
 //! `skill autosend on|off|status|mode|promote|simulate`: automatic sending per app ×
 //! category (`support_workflow::autosend`), the kill switches, and the simulated month.
 
-use super::{Cli, Failure, cli_actor, emit, exit, load_settings, open_db, usage};
-use clap::Subcommand;
+use super::context::{Failure, cli_actor, emit, exit, load_settings, open_db, usage};
+use crate::args::{AutosendCmd, Cli};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -12,49 +12,6 @@ use support_core::registry::{AppLlm, policy_of};
 use support_core::store::Store;
 use support_core::time::now_ms;
 use support_workflow::autosend as auto;
-
-#[derive(Debug, Subcommand)]
-pub enum AutosendCmd {
-    /// Switch automatic sending back on (everywhere, or for `--app`).
-    On {
-        #[arg(long)]
-        app: Option<String>,
-    },
-    /// Stop all automatic sending at once (everywhere, or for `--app`); replies become drafts.
-    Off {
-        #[arg(long)]
-        app: Option<String>,
-        #[arg(long)]
-        reason: Option<String>,
-    },
-    /// Each app × category: mode, trust, certificate and what the gate says now.
-    Status {
-        #[arg(long)]
-        app: Option<String>,
-    },
-    /// Put a category in `shadow` or `draft` mode (`auto` goes through `promote`).
-    Mode {
-        app: String,
-        category: String,
-        mode: String,
-    },
-    /// Promote a category to `auto` when the gate holds (policy, never list, switches, trust,
-    /// certificate); refused with the failing checks otherwise.
-    Promote { app: String, category: String },
-    /// A simulated month on the scenarios: the share of messages that would have been sent
-    /// automatically and the human-touch rate per category.
-    Simulate {
-        /// Scenario folders (labelled messages) used as each day's traffic.
-        #[arg(required = true, num_args = 1..)]
-        dirs: Vec<PathBuf>,
-        #[arg(long, default_value_t = 30)]
-        days: i64,
-        #[arg(long, default_value_t = 0.01)]
-        bad_outcome_rate: f64,
-        #[arg(long, default_value_t = 16)]
-        seed: u64,
-    },
-}
 
 fn llm_defaults(settings: &support_core::Settings) -> AppLlm {
     AppLlm {

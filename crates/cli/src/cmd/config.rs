@@ -1,14 +1,8 @@
 //! `skill config show`.
 
-use super::{Cli, Failure, emit, load_settings};
-use clap::Subcommand;
+use super::context::{Failure, emit, load_settings};
+use crate::args::{Cli, ConfigCmd};
 use serde_json::Value;
-
-#[derive(Debug, Subcommand)]
-pub enum ConfigCmd {
-    /// Print the effective settings, secrets redacted.
-    Show,
-}
 
 pub(crate) fn run(cli: &Cli, cmd: &ConfigCmd) -> Result<(), Failure> {
     let ConfigCmd::Show = cmd;

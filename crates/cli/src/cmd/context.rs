@@ -1,7 +1,7 @@
 //! What every command shares: settings loading, opening the store and the registry, the master
 //! key, output (human text or `--json`), prompts, and [`Failure`] with its exit code.
 
-use super::Cli;
+use crate::args::Cli;
 use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;

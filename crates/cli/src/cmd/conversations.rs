@@ -1,22 +1,9 @@
 //! `skill conversations list|show`.
 
-use super::{Cli, Failure, emit, exit, load_settings, open_db};
-use clap::Subcommand;
+use super::context::{Failure, emit, exit, load_settings, open_db};
+use crate::args::{Cli, ConversationsCmd};
 use serde_json::json;
 use support_core::store::prelude::*;
-
-#[derive(Debug, Subcommand)]
-pub enum ConversationsCmd {
-    /// The newest conversations.
-    List {
-        #[arg(long)]
-        app: Option<String>,
-        #[arg(long, default_value_t = 20)]
-        limit: i64,
-    },
-    /// One conversation: messages, actions and its audit trail.
-    Show { front_id: String },
-}
 
 pub(crate) async fn run(cli: &Cli, cmd: &ConversationsCmd) -> Result<(), Failure> {
     let s = load_settings(cli)?;

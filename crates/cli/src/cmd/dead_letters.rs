@@ -1,23 +1,10 @@
 //! `skill dead-letters list|replay`: what failed for good, and replaying one.
 
-use super::{Cli, Failure, cli_actor, emit, event_sink, exit, load_settings, open_db};
-use clap::Subcommand;
+use super::context::{Failure, cli_actor, emit, event_sink, exit, load_settings, open_db};
+use crate::args::{Cli, DeadLettersCmd};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use support_core::store::prelude::*;
-
-/// `skill dead-letters list|replay` (the same checks as `/api/v1/dead-letters`).
-#[derive(Debug, Subcommand)]
-pub enum DeadLettersCmd {
-    /// Open dead letters, newest first (`--all`: resolved ones too).
-    List {
-        #[arg(long)]
-        all: bool,
-    },
-    /// Replay one: an action is retried with a new idempotency key, a run is re-queued where
-    /// it failed, a Stripe delivery is applied again.
-    Replay { id: String },
-}
 
 pub(crate) async fn run(cli: &Cli, cmd: &DeadLettersCmd) -> Result<(), Failure> {
     let settings = load_settings(cli)?;

@@ -1,28 +1,9 @@
 //! `skill dev`: every router and the runner in one process, on the embedded defaults (and, with
 //! `--demo`, generated secrets, seeded demo apps, the Front sandbox and the example app).
 
-use super::{Cli, Failure, load_settings, usage};
+use super::context::{Failure, load_settings, usage};
 use crate::ALL_SERVICES;
-use clap::Args;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct DevArgs {
-    /// Generate secrets, seed the demo apps, an admin and a token; write DIR/demo.json.
-    #[arg(long)]
-    pub demo: bool,
-    /// Where the SQLite database and demo files live (default .support).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:4100).
-    #[arg(long)]
-    pub bind: Option<SocketAddr>,
-    /// With --demo, allow a non-loopback --bind (the demo's generated secrets, admin token
-    /// and Front sandbox then face the network).
-    #[arg(long)]
-    pub allow_remote: bool,
-}
+use crate::args::{Cli, DevArgs};
 
 pub(crate) async fn run(cli: &Cli, args: &DevArgs) -> Result<(), Failure> {
     let mut settings = load_settings(cli)?;

@@ -1,11 +1,11 @@
 //! `skill doctor`: call every SDK method on an app's endpoint with signed requests, print a
 //! conformance table and record the app's capabilities.
 
-use super::{
-    Cli, Failure, audit, emit, exit, load_settings, master_key, open_registry, parse_slug,
+use super::context::{
+    Failure, audit, emit, exit, load_settings, master_key, open_registry, parse_slug,
     registry_failure, usage,
 };
-use clap::Args;
+use crate::args::{Cli, DoctorArgs};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -15,17 +15,6 @@ use support_core::registry::{Capabilities, MethodCheck, MethodStatus, Registry};
 use support_core::time::now_ms;
 use support_sdk::types::*;
 use support_sdk::{Action, ClientError, IntegrationClient, RetryPolicy};
-
-#[derive(Debug, Args)]
-pub struct DoctorArgs {
-    pub slug: String,
-    /// Per-call timeout in milliseconds.
-    #[arg(long, default_value_t = 5000)]
-    pub timeout_ms: u64,
-    /// The email `lookupUser` probes with (a customer of the app shows more of its data).
-    #[arg(long, default_value = "support-doctor@example.com")]
-    pub email: String,
-}
 
 // ── skill doctor ─────────────────────────────────────────────────────────────────────────────
 

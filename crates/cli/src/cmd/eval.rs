@@ -1,49 +1,9 @@
 //! `skill eval`: arguments and the report; the run itself is [`crate::eval`].
 
-use super::{Cli, Failure, usage};
+use super::context::{Failure, usage};
 #[cfg(feature = "demo")]
-use super::{emit, exit, load_settings};
-use clap::Args;
-use std::path::PathBuf;
-
-#[derive(Debug, Args)]
-pub struct EvalArgs {
-    /// Folders of scenario files (see shared/scenarios/README.md); with several, each is
-    /// reported and then the total.
-    #[arg(required = true, num_args = 1..)]
-    pub dirs: Vec<PathBuf>,
-    /// Exit 3 below the thresholds: respond precision 0.92, recall 0.95, FP rate 0.03,
-    /// FN rate 0.02, escalate_urgent recall 1.0 (on the total of every folder).
-    #[arg(long)]
-    pub gate: bool,
-    /// Run the agent step through a model: a provider named in `llm.providers`.
-    #[arg(long, requires = "model")]
-    pub provider: Option<String>,
-    /// The model for `--provider`.
-    #[arg(long, requires = "provider")]
-    pub model: Option<String>,
-    /// Which steps run on the model: the agent (default), the route step's classifier, or
-    /// both.
-    #[arg(long, value_enum, default_value = "agent", requires = "provider")]
-    pub steps: EvalSteps,
-    /// Certify instead of reporting: run each registered app's scenarios by category through
-    /// the pipeline under the app's current policy and store, per app and category, pass/fail
-    /// with the hash of the inputs (policy, models, prompts, knowledge). Automatic sending
-    /// needs a current, passing certificate.
-    #[arg(long, conflicts_with_all = ["gate", "provider"])]
-    pub certify: bool,
-    /// With `--certify`: only this app.
-    #[arg(long, requires = "certify")]
-    pub app: Option<String>,
-}
-
-/// The steps `skill eval --provider` runs on the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum EvalSteps {
-    Agent,
-    Classifier,
-    Both,
-}
+use super::context::{emit, exit, load_settings};
+use crate::args::{Cli, EvalArgs, EvalSteps};
 
 #[cfg(feature = "demo")]
 pub(crate) async fn run(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
@@ -151,7 +111,7 @@ pub(crate) async fn run(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
 async fn certify(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
     use std::sync::Arc;
     let settings = load_settings(cli)?;
-    let db = super::open_db(&settings).await?;
+    let db = super::context::open_db(&settings).await?;
     let store: Arc<dyn support_core::store::Store> = Arc::new(db);
     let registry = support_host::host::shared_registry(&settings, store.clone()).await;
     let mut scenarios = Vec::new();

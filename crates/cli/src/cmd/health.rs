@@ -1,6 +1,7 @@
 //! `skill health`: settings, the database, migrations and every app's SDK endpoint.
 
-use super::{Cli, Failure, emit, exit, load_settings, usage};
+use super::context::{Failure, emit, exit, load_settings, usage};
+use crate::args::Cli;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,46 +5,16 @@
 //! `init` removes the app again if its scaffold cannot be written, so a failed command leaves
 //! nothing half-written.
 
-use super::{
-    Cli, Failure, audit, emit, exit, interactive, load_settings, master_key, open_registry,
-    parse_slug, prompt, registry_failure, usage,
+use super::context::{
+    Failure, audit, emit, exit, interactive, load_settings, master_key, open_registry, parse_slug,
+    prompt, registry_failure, usage,
 };
-use clap::{Args, ValueEnum};
+use crate::args::{Cli, InitArgs, ScaffoldKind};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use support_core::AppSlug;
 use support_core::registry::{self, AppPolicy, NewApp};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ScaffoldKind {
-    /// A Rust crate implementing `support_sdk::SupportIntegration`.
-    Rust,
-    /// A TypeScript module for `@skillrecordings/sdk` (`createSupportHandler`).
-    Ts,
-}
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    /// Product name, e.g. "Typewise".
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Short id: 2-40 lowercase letters, digits or '-', e.g. typescript-course.
-    #[arg(long)]
-    pub slug: Option<String>,
-    /// Front inbox id(s) whose conversations belong to the app (inb_…); repeat or comma-separate.
-    #[arg(long = "front-inbox", value_delimiter = ',')]
-    pub front_inbox: Vec<String>,
-    /// The app's SDK endpoint, e.g. https://app.example.com/api/support.
-    #[arg(long)]
-    pub url: Option<String>,
-    /// Also write an integration skeleton.
-    #[arg(long, value_enum)]
-    pub scaffold: Option<ScaffoldKind>,
-    /// Where to write the skeleton (default ./<slug>-support); must not exist or be empty.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-}
 
 fn slug_from_name(name: &str) -> String {
     let mut out = String::new();

@@ -2,76 +2,16 @@
 //! path as `/api/v1/kb` and the dashboard's Knowledge page). A server that is running notices
 //! the writes (the store's knowledge revision) and rebuilds its index at its next search.
 
-use super::{Cli, Failure, audit, cli_actor, emit, exit, load_settings, open_db, parse_slug};
-use clap::Subcommand;
+use super::context::{Failure, audit, cli_actor, emit, exit, load_settings, open_db, parse_slug};
+use crate::args::{Cli, KbCmd};
 use serde_json::json;
-use std::path::PathBuf;
 use std::sync::Arc;
 use support_core::knowledge::Retriever;
 use support_core::knowledge::Visibility;
 use support_core::store::Store;
 use support_core::time::now_ms;
 use support_knowledge::eval;
-use support_knowledge::import::{MAX_BYTES, import_paths};
-
-/// `skill kb …`
-#[derive(Debug, Subcommand)]
-pub enum KbCmd {
-    /// Import markdown (front matter: title, tags, url, visibility) and HTML files, recursively;
-    /// an unchanged file changes nothing, a changed one makes a new version. One transaction:
-    /// a bad file is reported with its path and line and nothing is imported.
-    Import {
-        /// Files or directories.
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-        #[arg(long)]
-        app: String,
-        /// The largest file accepted, in bytes.
-        #[arg(long, default_value_t = MAX_BYTES)]
-        max_bytes: usize,
-    },
-    /// An app's articles (all apps without --app).
-    List {
-        #[arg(long)]
-        app: Option<String>,
-    },
-    /// One article: its current version, its versions and where it was used.
-    Show {
-        id: String,
-        /// Show this version's body instead of the current one.
-        #[arg(long)]
-        version: Option<i64>,
-    },
-    /// Remove an article (its versions stay for the drafts that cite them).
-    Rm { id: String },
-    /// Search an app's current articles as the agent does (`--internal`: internal ones too).
-    Search {
-        query: String,
-        #[arg(long)]
-        app: String,
-        #[arg(long, default_value_t = 5)]
-        limit: usize,
-        #[arg(long)]
-        internal: bool,
-    },
-    /// Rebuild the index from the store and report how long it took.
-    Reindex,
-    /// Score retrieval on a labelled question set: recall@1, recall@5 and MRR (by article,
-    /// over the first 10) for lexical (tantivy), dense and hybrid (RRF k = 60) side by side,
-    /// dense and hybrid with the configured embedder (`kb.embedder`; none: lexical only).
-    Eval {
-        /// The knowledge base, `<dir>/<app>/*.md` (default: the demo's, crates/cli/demo/kb).
-        #[arg(long)]
-        kb: Option<PathBuf>,
-        /// Labelled questions, one `{app, question, expected, kind, split}` per line (default:
-        /// crates/cli/demo/kb-eval/questions.jsonl).
-        #[arg(long)]
-        questions: Option<PathBuf>,
-        /// Also a row per split and per kind of question.
-        #[arg(long)]
-        detail: bool,
-    },
-}
+use support_knowledge::import::import_paths;
 
 /// The demo's retrieval eval set, in the source tree.
 const DEMO_KB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/kb");

@@ -1,22 +1,10 @@
 //! `skill keys rotate`: SDK secrets, rotated without downtime.
 
-use super::{
-    Cli, Failure, audit, emit, load_settings, master_key, open_registry, parse_slug,
-    registry_failure,
+use super::context::{
+    Failure, audit, emit, load_settings, master_key, open_registry, parse_slug, registry_failure,
 };
-use clap::Subcommand;
+use crate::args::{Cli, KeysCmd};
 use serde_json::json;
-
-#[derive(Debug, Subcommand)]
-pub enum KeysCmd {
-    /// Add a new SDK secret (shown once) next to the live ones; with --retire-old, instead
-    /// remove every secret but the newest (once the app uses it).
-    Rotate {
-        slug: String,
-        #[arg(long)]
-        retire_old: bool,
-    },
-}
 
 // ── skill keys ───────────────────────────────────────────────────────────────────────────────
 

@@ -2,8 +2,8 @@
 //! change (`support_workflow::replay`). One run by id, or every inbound run of an app in
 //! a time window (`--since 7d --app X`) with a progress bar and counts.
 
-use super::{Cli, Failure, emit, exit, load_settings, open_db, usage};
-use clap::Args;
+use super::context::{Failure, emit, exit, load_settings, open_db, usage};
+use crate::args::{Cli, ReplayArgs};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -24,36 +24,6 @@ use support_workflow::replay::{
 
 /// How many runs a bulk replay reads at most (newest first).
 pub const BULK_LIMIT: u32 = 100_000;
-
-#[derive(Debug, Args)]
-pub struct ReplayArgs {
-    /// The inbound run to replay, or a Front conversation id (its newest inbound run).
-    #[arg(required_unless_present = "since", conflicts_with = "since")]
-    pub run_id: Option<String>,
-    /// Replay every inbound run of `--app` created in this window (`7d`, `12h`, `30m`).
-    #[arg(long, requires = "app")]
-    pub since: Option<String>,
-    /// The app whose runs a bulk replay takes.
-    #[arg(long)]
-    pub app: Option<String>,
-    /// Replay with a model agent: a provider named in `llm.providers`.
-    #[arg(long, requires = "model")]
-    pub provider: Option<String>,
-    /// The model for `--provider`.
-    #[arg(long, requires = "provider")]
-    pub model: Option<String>,
-    /// Also re-classify with the model where the classifier decides the route.
-    #[arg(long, requires = "provider")]
-    pub classifier: bool,
-    /// Use the app's current policy and canned responses instead of the recorded ones (what
-    /// would the new configuration have decided?).
-    #[arg(long)]
-    pub current_config: bool,
-    /// Answer `searchKnowledge` calls the recording does not hold (a model searching other
-    /// words) from the app's current knowledge base instead of with a `not recorded` error.
-    #[arg(long)]
-    pub current_kb: bool,
-}
 
 /// The app's current policy and canned responses, as the workflow reads them.
 async fn current_config(

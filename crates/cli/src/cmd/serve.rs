@@ -3,23 +3,11 @@
 //! data, the Front sandbox, the example app or generated secrets. It refuses to start (exit 2,
 //! one line naming the setting) without a master key and real Front settings.
 
+use super::context::{Failure, load_settings, usage};
 use super::dev::host_failure;
-use super::{Cli, Failure, load_settings, usage};
 use crate::ALL_SERVICES;
-use clap::Args;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use crate::args::{Cli, ServeArgs};
 use support_core::settings::Settings;
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Where the SQLite database lives when `database_url` is not set (default .support).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Address to listen on (default: the `bind` setting, 127.0.0.1:4100).
-    #[arg(long)]
-    pub bind: Option<SocketAddr>,
-}
 
 /// What production cannot run without; the first missing setting, named, as a usage failure.
 fn require_production_settings(settings: &Settings) -> Result<(), Failure> {

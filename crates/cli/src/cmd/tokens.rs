@@ -1,31 +1,11 @@
 //! `skill tokens create|list|revoke`: API tokens for /api/v1 (shown once, stored hashed).
 
-use super::{Cli, Failure, emit, exit, load_settings, open_db, usage};
-use clap::Subcommand;
+use super::context::{Failure, emit, exit, load_settings, open_db, usage};
+use crate::args::{Cli, TokensCmd};
 use serde_json::json;
 use support_core::auth::Role;
 use support_core::store::prelude::*;
 use support_core::time::now_ms;
-
-#[derive(Debug, Subcommand)]
-pub enum TokensCmd {
-    /// Create a token; it is printed once.
-    Create {
-        #[arg(long)]
-        name: String,
-        /// admin, agent or viewer.
-        #[arg(long)]
-        role: String,
-        /// The email of the user the token acts for (its approvals count as that user's);
-        /// without it the token gets a user of its own.
-        #[arg(long)]
-        user: Option<String>,
-    },
-    /// List tokens (never their values).
-    List,
-    /// Revoke a token by id.
-    Revoke { id: String },
-}
 
 pub(crate) async fn run(cli: &Cli, cmd: &TokensCmd) -> Result<(), Failure> {
     let s = load_settings(cli)?;

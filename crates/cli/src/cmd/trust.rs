@@ -1,20 +1,11 @@
 //! `skill trust show [--app SLUG] [--json]`: trust per app × category, recomputed from the
 //! signal rows now (the same rows as `/api/v1/trust`).
 
-use super::{Cli, Failure, emit, load_settings, open_db};
-use clap::Subcommand;
+use super::context::{Failure, emit, load_settings, open_db};
+use crate::args::{Cli, TrustCmd};
 use serde_json::json;
 use support_core::time::now_ms;
 use support_core::trust::{HALF_LIFE_DAYS, current, row_json};
-
-#[derive(Debug, Subcommand)]
-pub enum TrustCmd {
-    /// Score (decayed mean, 30-day half-life), effective samples, 7-day trend and mode.
-    Show {
-        #[arg(long)]
-        app: Option<String>,
-    },
-}
 
 pub(crate) async fn run(cli: &Cli, cmd: &TrustCmd) -> Result<(), Failure> {
     let settings = load_settings(cli)?;

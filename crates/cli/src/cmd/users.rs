@@ -3,42 +3,14 @@
 //! and a Slack user id counts only once it is linked to a user here: an unlinked Slack user's
 //! clicks are refused (`approver_not_linked`). Every change is audited (`user.*`).
 
-use super::{Cli, Failure, cli_actor, emit, exit, load_settings, open_db, usage};
-use clap::Subcommand;
+use super::context::{Failure, cli_actor, emit, exit, load_settings, open_db, usage};
+use crate::args::{Cli, UsersCmd};
 use serde_json::{Value, json};
 use support_core::audit::AuditEvent;
 use support_core::auth::{self, Role};
 use support_core::ids::{Email, new_id};
 use support_core::store::{Store, StoreError, UserRow};
 use support_core::time::now_ms;
-
-#[derive(Debug, Subcommand)]
-pub enum UsersCmd {
-    /// Create a user (no password: set one with `reset-password`).
-    Create {
-        email: String,
-        /// admin, agent or viewer.
-        #[arg(long)]
-        role: String,
-        #[arg(long)]
-        name: Option<String>,
-    },
-    /// List users, their linked Slack ids and whether they are active.
-    List,
-    /// Change a user's role (their tokens act with at most this role).
-    SetRole { email: String, role: String },
-    /// Deactivate a user: their tokens stop working and their Slack clicks are refused.
-    Deactivate { email: String },
-    /// Set a new random password, printed once.
-    ResetPassword { email: String },
-    /// Link a Slack user id (`U…`) to a user: their Slack clicks count as this user's.
-    LinkSlack {
-        email: String,
-        slack_user_id: String,
-    },
-    /// Unlink the user's Slack id: their Slack clicks are refused again.
-    UnlinkSlack { email: String },
-}
 
 fn failed(message: impl Into<String>) -> Failure {
     Failure {

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{ArticleChunkRow, string_like};
+use crate::status::string_like;
+use crate::store::ArticleChunkRow;
 
 /// Who may read an article: `public` (customers; drafts quote it) or `internal` (the team).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -31,11 +32,11 @@ impl Visibility {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self, crate::store::UnknownValue> {
+    pub fn parse(s: &str) -> Result<Self, crate::status::UnknownValue> {
         match s {
             "public" => Ok(Visibility::Public),
             "internal" => Ok(Visibility::Internal),
-            _ => Err(crate::store::UnknownValue {
+            _ => Err(crate::status::UnknownValue {
                 what: "visibility",
                 value: s.to_string(),
             }),
@@ -56,7 +57,7 @@ impl std::fmt::Display for Visibility {
 }
 
 impl std::str::FromStr for Visibility {
-    type Err = crate::store::UnknownValue;
+    type Err = crate::status::UnknownValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Visibility::parse(s)
     }

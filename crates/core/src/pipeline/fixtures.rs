@@ -12,7 +12,7 @@ use support_sdk::types::{Purchase, PurchaseStatus, Subscription, SubscriptionSta
 use super::inbound::format_iso_millis;
 use super::kb::Bm25Index;
 use super::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
-use crate::store::KbChunk;
+use crate::corpus::KbChunk;
 use crate::time::{DAY_MS, Millis};
 
 /// What the records say about the sender (the scenario's `customer` field).

@@ -27,11 +27,11 @@ impl Direction {
     }
 
     /// Parses a stored string.
-    pub fn parse(s: &str) -> Result<Self, crate::store::UnknownValue> {
+    pub fn parse(s: &str) -> Result<Self, crate::status::UnknownValue> {
         match s {
             "inbound" => Ok(Direction::Inbound),
             "outbound" => Ok(Direction::Outbound),
-            _ => Err(crate::store::UnknownValue {
+            _ => Err(crate::status::UnknownValue {
                 what: "message direction",
                 value: s.to_string(),
             }),
@@ -45,7 +45,7 @@ impl std::fmt::Display for Direction {
     }
 }
 
-crate::store::string_like!(Direction);
+crate::status::string_like!(Direction);
 
 /// An earlier message of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +73,7 @@ pub struct Inbound {
     /// Earlier messages, oldest first.
     #[serde(default)]
     pub thread: Vec<ThreadMessage>,
-    /// The conversation status (see [`crate::store::CONVERSATION_STATUSES`]), when known.
+    /// The conversation status (see [`crate::status::ConversationStatus`]), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_status: Option<String>,
     /// Whether a teammate is already replying (a draft in progress or an assignee typing).

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::text::tokens;
-use crate::store::KbChunk;
+use crate::corpus::KbChunk;
 
 const K1: f64 = 1.2;
 const B: f64 = 0.75;

@@ -10,8 +10,8 @@ use super::classify::{self, Analysis, Category, Flags, Intent};
 use super::inbound::{CustomerFacts, Direction, Inbound, is_automated_sender};
 use super::profile::AppProfile;
 use super::text::{CueText, tokens};
+use crate::corpus::CannedResponse;
 use crate::registry::AppPolicy;
-use crate::store::CannedResponse;
 
 /// What happens to the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -66,6 +66,8 @@ impl std::fmt::Display for RouteAction {
         f.write_str(self.as_str())
     }
 }
+
+crate::status::string_like!(RouteAction);
 
 /// A canned response whose trigger matched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

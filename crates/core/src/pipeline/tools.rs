@@ -29,7 +29,7 @@ impl RiskClass {
     }
 
     /// Parses a stored string.
-    pub fn parse(s: &str) -> Result<Self, crate::store::UnknownValue> {
+    pub fn parse(s: &str) -> Result<Self, crate::status::UnknownValue> {
         [
             RiskClass::Read,
             RiskClass::LowImpact,
@@ -37,7 +37,7 @@ impl RiskClass {
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
-        .ok_or_else(|| crate::store::UnknownValue {
+        .ok_or_else(|| crate::status::UnknownValue {
             what: "risk class",
             value: s.to_string(),
         })
@@ -50,8 +50,8 @@ impl std::fmt::Display for RiskClass {
     }
 }
 
-crate::store::string_like!(RiskClass);
-crate::store::string_like!(ToolName);
+crate::status::string_like!(RiskClass);
+crate::status::string_like!(ToolName);
 
 /// The tools the agent can call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! before the message goes to Front, so a retry checks Front for our marker instead of sending
 //! twice).
 
-use super::StoreResult;
+use super::{AutoSendStatus, StoreResult};
 use crate::autosend::Mode;
 use crate::time::Millis;
 use async_trait::async_trait;
@@ -57,8 +57,7 @@ pub struct AutoSendRow {
     pub conversation_id: String,
     /// `workflow::draft::draft_marker(run_id)`, in the sent body.
     pub marker: String,
-    /// `intent` or `sent`.
-    pub status: String,
+    pub status: AutoSendStatus,
     /// Front's `message_uid` (202 answer) or the message id found by the marker.
     pub front_message: Option<String>,
     /// The gate's report at the moment of sending.

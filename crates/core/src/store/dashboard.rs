@@ -4,8 +4,10 @@
 //! of queries, never one per row) and the overview's counts.
 
 use super::{
-    ActionRow, ApprovalRow, AuditRecord, ConversationRow, DeadLetter, MessageRow, StoreResult,
+    ActionRow, ApprovalRow, AuditRecord, ConversationRow, DeadLetter, MessageRow, RunStatus,
+    StepKind, StepStatus, StoreResult,
 };
+use crate::pipeline::router::RouteAction;
 use crate::time::Millis;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -36,8 +38,7 @@ pub struct DraftRow {
 /// A conversation's latest route decision as the list filters on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteSummary {
-    /// `respond`, `silence`, `escalate_human`, ...
-    pub action: String,
+    pub action: RouteAction,
     pub category: String,
     /// `angry`, `legal`, `injection`.
     pub flags: Vec<String>,
@@ -95,8 +96,7 @@ pub struct ConversationPage {
 pub struct RunSummary {
     pub id: String,
     pub function_id: String,
-    /// `queued`, `running`, `sleeping`, `waiting`, `completed`, `failed`, `cancelled`.
-    pub status: String,
+    pub status: RunStatus,
     /// Retries so far.
     pub attempt: i64,
     pub error: Option<String>,
@@ -110,9 +110,8 @@ pub struct RunSummary {
 pub struct RunStepRow {
     pub run_id: String,
     pub name: String,
-    pub kind: String,
-    /// `completed`, `failed`, `retrying`.
-    pub status: String,
+    pub kind: StepKind,
+    pub status: StepStatus,
     pub attempt: i64,
     pub started_at: Millis,
     pub ended_at: Millis,

@@ -26,26 +26,9 @@ pub struct KbDocument {
     pub created_at: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KbChunk {
-    pub id: String,
-    pub document_id: String,
-    pub app: String,
-    pub ordinal: i64,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CannedResponse {
-    pub id: String,
-    pub app: Option<String>,
-    pub name: String,
-    /// A pattern the router matches the inbound message against.
-    pub trigger: String,
-    /// A `{{var}}` template.
-    pub body: String,
-    pub updated_at: Millis,
-}
+// The knowledge and canned-response types the pipeline reads live in the neutral
+// `crate::corpus`; re-exported here so `store::KbChunk` keeps its path.
+pub use crate::corpus::{CannedResponse, KbChunk};
 
 /// An article as it is now (its current version's fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

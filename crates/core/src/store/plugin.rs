@@ -2,7 +2,7 @@
 //! teammate to their account; the plugin redeems the ticket once for its signed credential) and
 //! the agents' ratings of our drafts (good/bad with a note: a signal for the trust work).
 
-use super::StoreResult;
+use super::{Rating, StoreResult};
 use crate::time::Millis;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -29,8 +29,7 @@ pub struct DraftRating {
     pub conversation_id: String,
     /// The run whose draft was rated, when known.
     pub run_id: Option<String>,
-    /// `good` or `bad`.
-    pub rating: String,
+    pub rating: Rating,
     pub note: Option<String>,
     pub teammate_id: Option<String>,
     /// The platform user, when the plugin is linked.

@@ -249,7 +249,7 @@ fn route_section(d: &ConversationDetail) -> AnyView {
             .into_any()
         }
         (None, Some(r)) => {
-            let action = r.action.clone();
+            let action = r.action.to_string();
             let category = r.category.clone();
             let flags = r.flags.join(", ");
             view! {
@@ -674,7 +674,7 @@ fn runs(runs: &[RunSummary], steps: &[RunStepRow], now: Millis) -> AnyView {
     }
     runs.iter()
         .map(|r| {
-            let status = r.status.clone();
+            let status = r.status.to_string();
             let took = duration(r.started_at, r.ended_at);
             let retries = format!("{} retries", r.attempt);
             let error = r.error.clone().map(|e| view! { <div class="muted">{e}</div> });
@@ -682,13 +682,13 @@ fn runs(runs: &[RunSummary], steps: &[RunStepRow], now: Millis) -> AnyView {
                 .iter()
                 .filter(|s| s.run_id == r.id)
                 .map(|s| {
-                    let st = s.status.clone();
+                    let st = s.status.to_string();
                     let took = duration(Some(s.started_at), Some(s.ended_at));
                     let err = s.error.clone().map(|e| view! { <JsonView value=e summary="error"/> });
                     view! {
                         <tr>
                             <td><code>{s.name.clone()}</code></td>
-                            <td>{s.kind.clone()}</td>
+                            <td>{s.kind.to_string()}</td>
                             <td><StatusBadge status=st/></td>
                             <td>{s.attempt}</td>
                             <td><RelTime at=s.started_at now=now/></td>

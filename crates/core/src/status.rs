@@ -1,7 +1,10 @@
 //! Statuses and kinds the store keeps as text, typed at the store's edge: the store parses a
 //! column into one of these enums when it reads a row (an unknown value is
-//! [`StoreError::Corrupt`](super::StoreError::Corrupt), never a panic) and writes
-//! [`as_str`](ActionStatus::as_str) back. Serde uses the same strings, so JSON APIs and wire
+//! [`StoreError::Corrupt`](crate::store::StoreError::Corrupt), never a panic) and writes
+//! [`as_str`](ActionStatus::as_str) back.
+//!
+//! A neutral module: it imports neither [`crate::store`] nor [`crate::pipeline`], so both use
+//! [`UnknownValue`] and [`string_like!`] without depending on each other. Serde uses the same strings, so JSON APIs and wire
 //! output read as before, and each enum compares equal to its string (`status == "pending"`).
 
 use serde::{Deserialize, Serialize};
@@ -166,6 +169,63 @@ stored_enum! {
         Cli = "cli",
         /// The Front sidebar plugin.
         Front = "front",
+    }
+}
+
+stored_enum! {
+    /// A durable run's status as the dashboard reads it (`steps_runs.status`, written by the
+    /// runner, `support_steps::RunStatus`).
+    RunStatus ("run status") {
+        /// Runnable (also: waiting out a retry backoff or a debounce).
+        Queued = "queued",
+        /// Leased by a worker.
+        Running = "running",
+        /// Only timers pending.
+        Sleeping = "sleeping",
+        /// Waiting for an event or an invoked function.
+        Waiting = "waiting",
+        Completed = "completed",
+        /// Dead-lettered.
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+stored_enum! {
+    /// A memoized step's status (`steps_steps.status`, `support_steps::StepStatus`).
+    StepStatus ("step status") {
+        Completed = "completed",
+        Failed = "failed",
+        /// The last attempt failed and will be retried.
+        Retrying = "retrying",
+    }
+}
+
+stored_enum! {
+    /// What a step did (`steps_steps.kind`, the runner's `OpKind::name`).
+    StepKind ("step kind") {
+        Run = "run",
+        Sleep = "sleep",
+        WaitForEvent = "wait_for_event",
+        SendEvent = "send_event",
+        Invoke = "invoke",
+    }
+}
+
+stored_enum! {
+    /// Where an automatic send is (`autosend_sends.status`): `intent` before Front is called,
+    /// `sent` after.
+    AutoSendStatus ("auto-send status") {
+        Intent = "intent",
+        Sent = "sent",
+    }
+}
+
+stored_enum! {
+    /// An agent's rating of one of our drafts from the Front plugin (`draft_ratings.rating`).
+    Rating ("draft rating") {
+        Good = "good",
+        Bad = "bad",
     }
 }
 
