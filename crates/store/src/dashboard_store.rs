@@ -594,7 +594,14 @@ impl DashboardStore for Db {
         let mut binds = w.binds.clone();
         binds.push(Bind::I(scan.clamp(1, 100_000)));
         let sql = match data_contains {
-            None => format!("SELECT {AUDIT_COLS} FROM ({inner}) recent ORDER BY seq DESC LIMIT 1"),
+            // No data filter: the newest entry straight from the index, no window to read.
+            None => {
+                binds.pop();
+                format!(
+                    "SELECT {AUDIT_COLS} FROM audit_log {} ORDER BY seq DESC LIMIT 1",
+                    w.sql()
+                )
+            }
             Some(needle) => {
                 let n = binds.len() + 1;
                 binds.push(Bind::S(format!("%{needle}%")));
@@ -609,5 +616,25 @@ impl DashboardStore for Db {
             .map_err(backend_err)?
             .map(|r| rows::audit(&r))
             .transpose()
+    }
+
+    async fn sdk_endpoint_health(&self, app: &str) -> R<SdkEndpointHealth> {
+        let mut out = SdkEndpointHealth::default();
+        for (col, slot) in [
+            ("ok_seq", &mut out.success),
+            ("failed_seq", &mut out.failure),
+        ] {
+            *slot = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {AUDIT_COLS} FROM audit_log WHERE seq = \
+                 (SELECT {col} FROM sdk_endpoint_health WHERE app = $1)"
+            )))
+            .bind(app)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(backend_err)?
+            .map(|r| rows::audit(&r))
+            .transpose()?;
+        }
+        Ok(out)
     }
 }
