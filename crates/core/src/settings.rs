@@ -527,6 +527,27 @@ pub struct Settings {
     pub kb: crate::embed::KbSettings,
     /// The learning loop: the not-sent window and the weight of bad outcomes (`crate::trust`).
     pub trust: crate::trust::TrustSettings,
+    /// The dashboard's hydrate bundle (`dashboard.pkg_dir`).
+    pub dashboard: DashboardSettings,
+}
+
+/// The dashboard's browser side (docs/dashboard.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Where `cargo xtask build-hydrate` wrote the hydrate bundle (`support_web_islands.js`,
+    /// `support_web_islands_bg.wasm`), served under `/pkg/`. Pages include the hydration
+    /// script only while both files are there; without them everything is server-rendered.
+    /// A relative path is taken from the working directory (`SUPPORT_DASHBOARD__PKG_DIR`).
+    pub pkg_dir: PathBuf,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        Self {
+            pkg_dir: PathBuf::from("target/site/pkg"),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -555,6 +576,7 @@ impl Default for Settings {
             oidc: OidcSettings::default(),
             kb: crate::embed::KbSettings::default(),
             trust: crate::trust::TrustSettings::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -591,6 +613,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "rate_limit",
     "oidc",
     "trust",
+    "dashboard",
 ];
 
 const INNGEST_VARS: &[&str] = &[
