@@ -594,11 +594,15 @@ impl DashboardStore for Db {
         let mut binds = w.binds.clone();
         binds.push(Bind::I(scan.clamp(1, 100_000)));
         let sql = match data_contains {
-            // No data filter: the newest entry straight from the index, no window to read.
+            // No data filter: the newest entry's seq straight from `audit_log_kind (kind, seq)`,
+            // then that row. (`WHERE kind = $1 ORDER BY seq DESC LIMIT 1` let Postgres' generic
+            // plan walk the primary key backwards through every row for a kind that has none:
+            // 1.5 s on 5M rows; MAX(seq) is 0.1 ms.)
             None => {
                 binds.pop();
                 format!(
-                    "SELECT {AUDIT_COLS} FROM audit_log {} ORDER BY seq DESC LIMIT 1",
+                    "SELECT {AUDIT_COLS} FROM audit_log WHERE seq = \
+                     (SELECT MAX(seq) FROM audit_log {})",
                     w.sql()
                 )
             }
