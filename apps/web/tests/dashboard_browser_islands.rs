@@ -147,7 +147,7 @@ async fn the_live_filter_narrows_rows_without_navigation_and_the_countdown_ticks
             stripe: true,
             ..Fakes::default()
         },
-        |s| s.dashboard.pkg_dir = pkg.clone(),
+        |s| s.dashboard.pkg_dir = Some(pkg.clone()),
     )
     .await
     .expect("SQLite");

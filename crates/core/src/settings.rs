@@ -532,22 +532,13 @@ pub struct Settings {
 }
 
 /// The dashboard's browser side (docs/dashboard.md).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DashboardSettings {
-    /// Where `cargo xtask build-hydrate` wrote the hydrate bundle (`support_web_islands.js`,
-    /// `support_web_islands_bg.wasm`), served under `/pkg/`. Pages include the hydration
-    /// script only while both files are there; without them everything is server-rendered.
-    /// A relative path is taken from the working directory (`SUPPORT_DASHBOARD__PKG_DIR`).
-    pub pkg_dir: PathBuf,
-}
-
-impl Default for DashboardSettings {
-    fn default() -> Self {
-        Self {
-            pkg_dir: PathBuf::from("target/site/pkg"),
-        }
-    }
+    /// Where `cargo xtask build-hydrate` wrote the hydrate bundle, served under `/pkg/` (default
+    /// `target/site/pkg` from the working directory; `SUPPORT_DASHBOARD__PKG_DIR`). Pages
+    /// include the hydration script only while its files are there.
+    pub pkg_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {

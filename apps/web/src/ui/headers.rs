@@ -48,7 +48,11 @@ pub const BUNDLE_WASM: &str = "support_web_islands_bg.wasm";
 
 /// Where the hydrate bundle is looked for (`dashboard.pkg_dir`, default `target/site/pkg`).
 pub fn bundle_dir(p: &Platform) -> &std::path::Path {
-    &p.settings.dashboard.pkg_dir
+    p.settings
+        .dashboard
+        .pkg_dir
+        .as_deref()
+        .unwrap_or(std::path::Path::new("target/site/pkg"))
 }
 
 /// Whether the hydrate bundle exists (two `stat`s per page: a bundle built while the server
