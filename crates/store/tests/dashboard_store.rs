@@ -502,6 +502,30 @@ async fn the_overview_counts_what_needs_a_human() {
             "only the newest `scan` entries are looked at"
         );
         assert!(db.latest_audit_of("tool.called", Some("gamma"), None, 10).await.unwrap().is_none());
+
+        // The stored SDK endpoint health follows the appends, per app and outcome.
+        let alpha = db.sdk_endpoint_health("alpha").await.unwrap();
+        assert_eq!(alpha.success.map(|r| r.seq), Some(4));
+        assert_eq!(alpha.failure.as_ref().map(|r| r.seq), Some(2));
+        assert_eq!(alpha.failure.map(|r| r.kind).as_deref(), Some("tool.called"));
+        let beta = db.sdk_endpoint_health("beta").await.unwrap();
+        assert_eq!((beta.success.map(|r| r.seq), beta.failure), (Some(3), None));
+        assert_eq!(db.sdk_endpoint_health("gamma").await.unwrap(), SdkEndpointHealth::default());
+        // Other kinds, entries without an app and without a boolean `ok` leave it alone.
+        db.append_audit(&AuditEvent::new("route.decided", "agent", json!({"ok": false})).app("beta"))
+            .await
+            .unwrap();
+        db.append_audit(&AuditEvent::new("tool.called", "agent", json!({"ok": false})))
+            .await
+            .unwrap();
+        db.append_audit(&AuditEvent::new("tool.called", "agent", json!({"ok": "no"})).app("beta"))
+            .await
+            .unwrap();
+        assert!(db.sdk_endpoint_health("beta").await.unwrap().failure.is_none());
+        db.append_audit(&AuditEvent::new("tool.called", "agent", json!({"ok": false})).app("beta"))
+            .await
+            .unwrap();
+        assert_eq!(db.sdk_endpoint_health("beta").await.unwrap().failure.map(|r| r.seq), Some(8));
     })
     .await;
 }

@@ -33,6 +33,7 @@ use support_core::store::{
 };
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
+use support_web_islands::{Countdown, LiveFilter};
 
 /// Rows per section.
 const PAGE: i64 = 50;
@@ -122,21 +123,6 @@ pub async fn items(
         .collect())
 }
 
-/// What is left before `expires_at`: `2 h 14 min left`, `expired`.
-pub fn time_left(expires_at: Millis, now: Millis) -> String {
-    let secs = (expires_at - now) / 1000;
-    if secs <= 0 {
-        return "expired".into();
-    }
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3_600, secs % 3_600 / 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{secs} s left"),
-        (0, 0, m) => format!("{m} min left"),
-        (0, h, m) => format!("{h} h {m} min left"),
-        (d, h, _) => format!("{d} d {h} h left"),
-    }
-}
-
 /// `1 of 2 approvals (a, b)`.
 fn progress(item: &Item) -> String {
     let required = item.approval.approvers_required.max(1);
@@ -219,9 +205,12 @@ async fn list(
         Ok((items, _, prev, next)) => {
             let rows = items.iter().map(|i| pending_row(i, now)).collect_view();
             view! {
-                <Table head=vec!["Action", "App", "Amount", "Approvals", "Expires", "Waiting since"] caption="Pending approvals">
-                    {rows}
-                </Table>
+                <LiveFilter target="pending-approvals".to_string() label="Filter pending".to_string()/>
+                <div id="pending-approvals">
+                    <Table head=vec!["Action", "App", "Amount", "Approvals", "Expires", "Waiting since"] caption="Pending approvals">
+                        {rows}
+                    </Table>
+                </div>
                 {(prev.is_some() || next.is_some()).then(|| view! {
                     <Pager newer=prev older=next prev_label="← Earlier" next_label="Later →"/>
                 })}
@@ -297,7 +286,7 @@ fn pending_row(i: &Item, now: Millis) -> impl IntoView + use<> {
             <td>{app}</td>
             <td class="money">{amount}</td>
             <td>{progress(i)}</td>
-            <td title=ui::absolute_time(expires)>{time_left(expires, now)}</td>
+            <td title=ui::absolute_time(expires)><Countdown expires_at=expires now=now/></td>
             <td><RelTime at=i.approval.created_at now=now/></td>
         </tr>
     }
@@ -382,9 +371,9 @@ fn summary(i: &Item, now: Millis) -> impl IntoView + use<> {
     let status = a.status.to_string();
     let pending = a.status == "pending";
     let expiry = if pending {
-        time_left(a.expires_at, now)
+        view! { <Countdown expires_at=a.expires_at now=now/> }.into_any()
     } else {
-        "—".into()
+        "—".into_any()
     };
     let expires_title = ui::absolute_time(a.expires_at);
     let conv = i

@@ -35,6 +35,7 @@ use support_core::store::{
 };
 use support_core::time::{Millis, now_ms};
 use support_host::Platform;
+use support_web_islands::LiveFilter;
 use support_workflow::conversation_actions::{self, Assignee, ConversationActionError, Requester};
 
 /// Rows per page.
@@ -272,9 +273,14 @@ fn results(page: ConversationPage, kept: &[(String, String)], paged: bool, now: 
     let older = link(&page.older);
     let rows = page.items.into_iter().map(|i| row(i, now)).collect_view();
     view! {
-        <Table head=vec!["Updated", "Subject", "Customer", "App", "Status", "Route", "Escalation", "Flags"] caption="Conversations">
-            {rows}
-        </Table>
+        // Hydrated (when the bundle was built): narrows this page's rows as you type and
+        // refreshes them in place; without JavaScript it stays hidden.
+        <LiveFilter target="conversation-rows".to_string() label="Filter this page".to_string()/>
+        <div id="conversation-rows">
+            <Table head=vec!["Updated", "Subject", "Customer", "App", "Status", "Route", "Escalation", "Flags"] caption="Conversations">
+                {rows}
+            </Table>
+        </div>
         <Pager newer=newer older=older/>
     }
     .into_any()

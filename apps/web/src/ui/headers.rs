@@ -41,45 +41,52 @@ pub fn content_security_policy(hydrate: bool) -> String {
     )
 }
 
-/// Where the hydrate bundle is looked for: `$LEPTOS_SITE_ROOT/pkg` (default `target/site/pkg`,
-/// Leptos' convention), holding `support_web.js` and `support_web_bg.wasm` from
-/// `wasm-bindgen` (see docs/dashboard.md).
-pub fn bundle_dir() -> std::path::PathBuf {
-    let root = std::env::var_os("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into());
-    std::path::PathBuf::from(root).join("pkg")
+/// The bundle's files in `dashboard.pkg_dir`, as `wasm-bindgen --target web` names them for
+/// the islands crate (`cargo xtask build-hydrate`).
+pub const BUNDLE_JS: &str = "support_web_islands.js";
+pub const BUNDLE_WASM: &str = "support_web_islands_bg.wasm";
+
+/// Where the hydrate bundle is looked for (`dashboard.pkg_dir`, default `target/site/pkg`).
+pub fn bundle_dir(p: &Platform) -> &std::path::Path {
+    p.settings
+        .dashboard
+        .pkg_dir
+        .as_deref()
+        .unwrap_or(std::path::Path::new("target/site/pkg"))
 }
 
-/// The bundle's files the server serves under `/pkg/`.
-const BUNDLE_FILES: [&str; 2] = ["support_web.js", "support_web_bg.wasm"];
-
-/// Whether the hydrate bundle exists (checked once per process).
-pub fn bundle_present() -> bool {
-    static PRESENT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *PRESENT.get_or_init(|| {
-        let dir = bundle_dir();
-        BUNDLE_FILES.iter().all(|f| dir.join(f).is_file())
-    })
+/// Whether the hydrate bundle exists (two `stat`s per page: a bundle built while the server
+/// runs is picked up, one removed is no longer announced).
+pub fn bundle_present(p: &Platform) -> bool {
+    let dir = bundle_dir(p);
+    [BUNDLE_JS, BUNDLE_WASM]
+        .iter()
+        .all(|f| dir.join(f).is_file())
 }
 
 /// The hydration `<script>` tag, only when the wasm bundle was built; `None` for the
 /// server-rendered build (the default). The loader is a file we serve (`/pkg/boot.js`), so the
 /// CSP needs no inline script.
-pub fn hydrate_scripts() -> Option<String> {
-    bundle_present().then(|| "<script type=\"module\" src=\"/pkg/boot.js\"></script>".to_string())
+pub fn hydrate_scripts(p: &Platform) -> Option<String> {
+    bundle_present(p).then(|| "<script type=\"module\" src=\"/pkg/boot.js\"></script>".to_string())
 }
 
-/// The loader: fetch the wasm module and hydrate the page.
-const BOOT_JS: &str = "import init, { hydrate } from './support_web.js';\nawait init('/pkg/support_web_bg.wasm');\nhydrate();\n";
+/// The loader: fetch the wasm module, start the islands' runtime and hydrate each
+/// `<leptos-island>` (what Leptos' inline island script does, as a file).
+const BOOT_JS: &str = include_str!("boot.js");
 
 /// `GET /pkg/{file}`: the hydrate bundle (404 when it was not built).
-pub async fn bundle_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+pub async fn bundle_file(
+    State(p): State<Platform>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
     use axum::http::StatusCode;
-    if !bundle_present() {
+    if !bundle_present(&p) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let (body, kind) = match file.as_str() {
         "boot.js" => (BOOT_JS.as_bytes().to_vec(), "text/javascript"),
-        "support_web.js" | "support_web_bg.wasm" => match std::fs::read(bundle_dir().join(&file)) {
+        BUNDLE_JS | BUNDLE_WASM => match std::fs::read(bundle_dir(&p).join(&file)) {
             Ok(bytes) if file.ends_with(".js") => (bytes, "text/javascript"),
             Ok(bytes) => (bytes, "application/wasm"),
             Err(_) => return StatusCode::NOT_FOUND.into_response(),
@@ -89,7 +96,8 @@ pub async fn bundle_file(axum::extract::Path(file): axum::extract::Path<String>)
     (
         [
             (CONTENT_TYPE, kind),
-            (CACHE_CONTROL, "public, max-age=3600"),
+            // Rebuilt bundles keep their names: revalidate rather than cache for long.
+            (CACHE_CONTROL, "no-cache"),
         ],
         body,
     )
@@ -109,7 +117,7 @@ pub async fn security_headers(State(p): State<Platform>, req: Request, next: Nex
     };
     set(
         "content-security-policy",
-        &content_security_policy(hydrate_scripts().is_some()),
+        &content_security_policy(bundle_present(&p)),
     );
     set("x-frame-options", "DENY");
     set("referrer-policy", "same-origin");

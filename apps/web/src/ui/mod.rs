@@ -83,7 +83,7 @@ pub async fn render(p: &Platform, viewer: &Viewer, page: Page) -> Response {
     };
     let title = page.title.clone();
     let body = shell::shell(viewer, &apps, page);
-    let mut res = document(&title, body, headers::hydrate_scripts()).into_response();
+    let mut res = document(&title, body, headers::hydrate_scripts(p)).into_response();
     if viewer.flash.is_some() {
         append_cookie(&mut res, &sessions::clear_cookie(p, FLASH_COOKIE));
     }

@@ -193,4 +193,15 @@ pub trait DashboardStore: Send + Sync {
         data_contains: Option<&str>,
         scan: i64,
     ) -> StoreResult<Option<AuditRecord>>;
+    /// The SDK endpoint health of `app`: its newest successful and newest failed `tool.called`
+    /// audit entries, kept by the store as the entries are appended (`sdk_endpoint_health`).
+    /// An entry archived since reads as `None`.
+    async fn sdk_endpoint_health(&self, app: &str) -> StoreResult<SdkEndpointHealth>;
+}
+
+/// An app's newest successful and newest failed tool call (`tool.called` audit entries).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SdkEndpointHealth {
+    pub success: Option<AuditRecord>,
+    pub failure: Option<AuditRecord>,
 }
