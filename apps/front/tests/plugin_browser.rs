@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use support_core::auth::{Role, hash_password};
 use support_core::store::UserRow;
 use support_core::time::now_ms;
+use support_testkit::TestApp;
 use support_testkit::browser::Browser;
 use support_testkit::front_plugin_host::{FakeFrontHost, FrontPluginHost};
-use support_testkit::TestApp;
 
 mod common;
 use common::spawn_with_stripe;
