@@ -119,7 +119,7 @@ async fn rows(p: &Platform, only: Option<&str>) -> Result<Vec<Row>, PageError> {
                     .map(|at| (at, m.demotion_reason.unwrap_or_default()))
             });
             let mut signals = p.store.signals_for(&a.slug, &c).await?;
-            signals.sort_by(|x, y| y.at.cmp(&x.at));
+            signals.sort_by_key(|s| std::cmp::Reverse(s.at));
             signals.truncate(LAST_SIGNALS);
             out.push(Row {
                 app: a.slug.to_string(),
