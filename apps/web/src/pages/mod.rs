@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod knowledge;
 pub mod login;
 pub mod overview;
+pub mod trust;
 pub mod users;
 
 use axum::Router;
@@ -29,4 +30,5 @@ pub fn router() -> Router<Platform> {
         .merge(apps::router())
         .merge(users::router())
         .merge(knowledge::router())
+        .merge(trust::router())
 }

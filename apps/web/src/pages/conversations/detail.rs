@@ -338,6 +338,7 @@ fn drafts(drafts: &[DraftRow], stale: &std::collections::HashSet<String>, now: M
                     view! {
                         <h4>"What was sent "<RelTime at=at now=now/>" ("{note}")"</h4>
                         <pre class="message-body">{text.clone()}</pre>
+                        {(!same).then(|| sent_diff(&d.text, text))}
                     }
                     .into_any()
                 }
@@ -372,6 +373,28 @@ fn drafts(drafts: &[DraftRow], stale: &std::collections::HashSet<String>, now: M
         })
         .collect_view()
         .into_any()
+}
+
+/// Our draft against what was sent, word by word (`similar`): removed words in `<del>`, added
+/// ones in `<ins>`; every part is text, so escaped.
+fn sent_diff(draft: &str, sent: &str) -> AnyView {
+    let diff = similar::TextDiff::from_words(draft, sent);
+    let parts = diff
+        .iter_all_changes()
+        .map(|c| {
+            let text = c.value().to_string();
+            match c.tag() {
+                similar::ChangeTag::Delete => view! { <del>{text}</del> }.into_any(),
+                similar::ChangeTag::Insert => view! { <ins>{text}</ins> }.into_any(),
+                similar::ChangeTag::Equal => view! { <span>{text}</span> }.into_any(),
+            }
+        })
+        .collect_view();
+    view! {
+        <h4>"Our draft → what was sent"</h4>
+        <pre class="diff sent-diff">{parts}</pre>
+    }
+    .into_any()
 }
 
 fn tool_calls(audit: &[AuditRecord], now: Millis) -> AnyView {
