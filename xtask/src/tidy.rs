@@ -597,6 +597,11 @@ const MODULE_RULES: &[(&str, &str, &str)] = &[
         "crate::cmd",
         "the CLI's arguments name no command (dispatch → commands → arguments, no cycle)",
     ),
+    (
+        "crates/core/src/knowledge",
+        "crate::store",
+        "core's knowledge types never depend on the store (the store persists them: one direction)",
+    ),
 ];
 
 fn module_rules(root: &Path) -> Result<Vec<String>> {

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::corpus::KbChunk;
 use crate::status::string_like;
-use crate::store::ArticleChunkRow;
 
 /// Who may read an article: `public` (customers; drafts quote it) or `internal` (the team).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -136,6 +136,34 @@ pub fn content_hash(
         h.update(part.as_bytes());
     }
     hex::encode(h.finalize())
+}
+
+/// A chunk of one article version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleChunkRow {
+    pub id: String,
+    pub article_id: String,
+    pub version: i64,
+    pub app: String,
+    pub ordinal: i64,
+    pub title: String,
+    pub heading: String,
+    pub text: String,
+    pub visibility: Visibility,
+}
+
+impl From<ArticleChunkRow> for KbChunk {
+    /// A current article chunk in the shape the offline BM25 index and the certificate hash read
+    /// (the article stands in for the document).
+    fn from(c: ArticleChunkRow) -> Self {
+        KbChunk {
+            id: c.id,
+            document_id: c.article_id,
+            app: c.app,
+            ordinal: c.ordinal,
+            text: c.text,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -64,33 +64,8 @@ pub struct ArticleVersionRow {
     pub created_at: Millis,
 }
 
-/// A chunk of one article version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArticleChunkRow {
-    pub id: String,
-    pub article_id: String,
-    pub version: i64,
-    pub app: String,
-    pub ordinal: i64,
-    pub title: String,
-    pub heading: String,
-    pub text: String,
-    pub visibility: Visibility,
-}
-
-impl From<ArticleChunkRow> for KbChunk {
-    /// A current article chunk in the shape the offline BM25 index and the certificate hash read
-    /// (the article stands in for the document).
-    fn from(c: ArticleChunkRow) -> Self {
-        KbChunk {
-            id: c.id,
-            document_id: c.article_id,
-            app: c.app,
-            ordinal: c.ordinal,
-            text: c.text,
-        }
-    }
-}
+/// A chunk of one article version (a knowledge domain type; the store persists it).
+pub use crate::knowledge::ArticleChunkRow;
 
 /// A new version of an article (new or existing), as the import, the API and the page write it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
