@@ -1,7 +1,7 @@
 //! The knowledge base: articles per app with versions (every edit is a new version, nothing is
 //! overwritten), chunked by headings, and the retrieval port ([`Retriever`]) the agent's
 //! `searchKnowledge` tool is answered from. The store keeps the articles
-//! (`store::KnowledgeStore`); an index behind [`Retriever`] (lexical with tantivy in
+//! (its `KnowledgeStore` port); an index behind [`Retriever`] (lexical with tantivy in
 //! `crates/knowledge`, dense/hybrid beside it) answers queries over the current versions only.
 
 mod chunk;
