@@ -130,13 +130,7 @@ async fn get_conversation(
         .ok_or_else(|| ApiError::NotFound(format!("conversation {front_id}")))?;
     let messages = p.store.list_messages(&front_id).await?;
     let actions = p.store.list_actions(&front_id).await?;
-    let approvals: Vec<_> = p
-        .store
-        .list_approvals(None)
-        .await?
-        .into_iter()
-        .filter(|a| actions.iter().any(|x| x.id == a.action_id))
-        .collect();
+    let approvals = p.store.approvals_for_conversation(&front_id).await?;
     let audit = p
         .store
         .list_audit(&AuditFilter {

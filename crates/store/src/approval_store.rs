@@ -156,6 +156,23 @@ impl ApprovalStore for Db {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn approvals_for_conversation(&self, conversation_id: &str) -> R<Vec<ApprovalRow>> {
+        sqlx::query(
+            "SELECT ap.id, ap.action_id, ap.channel, ap.slack_channel, ap.slack_ts, ap.status, \
+             ap.decided_by, ap.reason, ap.expires_at, ap.created_at, ap.decided_at, \
+             ap.approvers_required, ap.amount_cents, ap.currency, ap.capability, ap.draft \
+             FROM approvals ap JOIN actions a ON a.id = ap.action_id \
+             WHERE a.conversation_id = $1 ORDER BY ap.created_at, ap.id",
+        )
+        .bind(conversation_id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rows::approval)
+        .collect()
+    }
+
     async fn approval_for_action(&self, action_id: &str) -> R<Option<ApprovalRow>> {
         sqlx::query(safe!(
             "SELECT {APPROVAL_COLS} FROM approvals WHERE action_id = $1 ORDER BY created_at DESC, id DESC"

@@ -388,20 +388,7 @@ impl DashboardStore for Db {
         .collect::<R<Vec<_>>>()?;
         let drafts = self.list_drafts(front_id).await?;
         let actions = ApprovalStore::list_actions(self, front_id).await?;
-        let approvals = sqlx::query(
-            "SELECT ap.id, ap.action_id, ap.channel, ap.slack_channel, ap.slack_ts, ap.status, \
-             ap.decided_by, ap.reason, ap.expires_at, ap.created_at, ap.decided_at, \
-             ap.approvers_required, ap.amount_cents, ap.currency, ap.capability, ap.draft \
-             FROM approvals ap JOIN actions a ON a.id = ap.action_id \
-             WHERE a.conversation_id = $1 ORDER BY ap.created_at, ap.id",
-        )
-        .bind(front_id)
-        .fetch_all(&self.read)
-        .await
-        .map_err(backend_err)?
-        .iter()
-        .map(rows::approval)
-        .collect::<R<Vec<_>>>()?;
+        let approvals = ApprovalStore::approvals_for_conversation(self, front_id).await?;
         let mut audit = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {AUDIT_COLS} FROM audit_log WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2"
         )))

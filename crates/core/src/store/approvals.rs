@@ -131,6 +131,12 @@ pub trait ApprovalStore: Send + Sync {
     ) -> StoreResult<bool>;
     /// The approval of an action (the newest, if there were several).
     async fn approval_for_action(&self, action_id: &str) -> StoreResult<Option<ApprovalRow>>;
+    /// Every approval of a conversation's actions, oldest first (indexed: actions by
+    /// conversation, approvals by action).
+    async fn approvals_for_conversation(
+        &self,
+        conversation_id: &str,
+    ) -> StoreResult<Vec<ApprovalRow>>;
     /// Record one approver's vote; `false` when this user (this label, for a vote without a
     /// user) already voted.
     async fn add_approval_vote(&self, vote: &ApprovalVote) -> StoreResult<bool>;
