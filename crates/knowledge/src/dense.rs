@@ -13,17 +13,7 @@ use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility};
 use support_core::retrieval::{DenseDoc, DenseIndex};
 use support_core::store::ArticleChunkRow;
 
-/// What a chunk's vector is computed from.
-pub fn chunk_text(c: &ArticleChunkRow) -> String {
-    let mut s = c.title.clone();
-    if !c.heading.is_empty() {
-        s.push('\n');
-        s.push_str(&c.heading);
-    }
-    s.push('\n');
-    s.push_str(&c.text);
-    s
-}
+pub use support_core::knowledge::chunk_text;
 
 #[derive(Default)]
 struct State {
@@ -101,38 +91,17 @@ impl DenseRetriever {
         &self.embedder
     }
 
-    /// The vectors of `chunks`, in order.
+    /// The vectors of `chunks`, in order ([`support_core::knowledge::embed_chunks`]).
     pub async fn embed_chunks(
         &self,
         chunks: &[ArticleChunkRow],
     ) -> Result<Vec<Vec<f32>>, RetrieveError> {
-        if chunks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
-        let vectors = self
-            .embedder
-            .embed(&texts)
-            .await
-            .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?;
-        if vectors.len() != chunks.len() {
-            return Err(RetrieveError::Index(format!(
-                "the embedder returned {} vectors for {} chunks",
-                vectors.len(),
-                chunks.len()
-            )));
-        }
-        Ok(vectors)
+        support_core::knowledge::embed_chunks(&*self.embedder, chunks).await
     }
 
     /// The vector of a query.
     pub async fn embed_query(&self, query: &str) -> Result<Vec<f32>, RetrieveError> {
-        self.embedder
-            .embed(&[query.to_owned()])
-            .await
-            .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?
-            .pop()
-            .ok_or_else(|| RetrieveError::Index("the embedder returned no vector".into()))
+        support_core::knowledge::embed_query(&*self.embedder, query).await
     }
 
     /// Replace `article_id`'s vectors with precomputed ones (see [`Self::embed_chunks`]).

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use support_core::embed::Embedder;
-use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility};
+use support_core::knowledge::{
+    Hit, RetrieveError, Retriever, Visibility, chunk_text, embed_chunks, embed_query,
+};
 use support_core::retrieval::sparse_vector;
 use support_core::store::ArticleChunkRow;
 
@@ -66,22 +68,8 @@ impl UpstashRetriever {
         if chunks.is_empty() {
             return Ok(Vec::new());
         }
-        let texts: Vec<String> = chunks
-            .iter()
-            .map(|c| format!("{}\n{}\n{}", c.title, c.heading, c.text))
-            .collect();
-        let dense = self
-            .embedder
-            .embed(&texts)
-            .await
-            .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?;
-        if dense.len() != chunks.len() {
-            return Err(RetrieveError::Index(format!(
-                "the embedder returned {} vectors for {} chunks",
-                dense.len(),
-                chunks.len()
-            )));
-        }
+        let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
+        let dense = embed_chunks(&*self.embedder, chunks).await?;
         Ok(chunks
             .iter()
             .zip(dense)
@@ -154,13 +142,7 @@ impl Retriever for UpstashRetriever {
         if k == 0 || query.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let vector = self
-            .embedder
-            .embed(&[query.to_owned()])
-            .await
-            .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?
-            .pop()
-            .ok_or_else(|| RetrieveError::Index("the embedder returned no vector".into()))?;
+        let vector = embed_query(&*self.embedder, query).await?;
         let sv = sparse(query, true);
         let hybrid = !sv.indices.is_empty();
         let q = Query {

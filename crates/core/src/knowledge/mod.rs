@@ -166,6 +166,55 @@ impl From<ArticleChunkRow> for KbChunk {
     }
 }
 
+/// What a chunk's vector is computed from: title, heading (when there is one) and text.
+pub fn chunk_text(c: &ArticleChunkRow) -> String {
+    let mut s = c.title.clone();
+    if !c.heading.is_empty() {
+        s.push('\n');
+        s.push_str(&c.heading);
+    }
+    s.push('\n');
+    s.push_str(&c.text);
+    s
+}
+
+/// The vectors of `chunks` ([`chunk_text`]), in order, one per chunk: what every dense backend
+/// (the embedded index, Upstash) stores.
+pub async fn embed_chunks(
+    embedder: &dyn crate::embed::Embedder,
+    chunks: &[ArticleChunkRow],
+) -> Result<Vec<Vec<f32>>, RetrieveError> {
+    if chunks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
+    let vectors = embedder
+        .embed(&texts)
+        .await
+        .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?;
+    if vectors.len() != chunks.len() {
+        return Err(RetrieveError::Index(format!(
+            "the embedder returned {} vectors for {} chunks",
+            vectors.len(),
+            chunks.len()
+        )));
+    }
+    Ok(vectors)
+}
+
+/// The vector of a query.
+pub async fn embed_query(
+    embedder: &dyn crate::embed::Embedder,
+    query: &str,
+) -> Result<Vec<f32>, RetrieveError> {
+    embedder
+        .embed(&[query.to_owned()])
+        .await
+        .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?
+        .pop()
+        .ok_or_else(|| RetrieveError::Index("the embedder returned no vector".into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
