@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support_core::auth::{Role, hash_password};
 use support_core::store::UserRow;
 use support_core::time::now_ms;
@@ -55,15 +55,8 @@ async fn host_calls(b: &Browser) -> Vec<Value> {
     v.as_array().cloned().unwrap_or_default()
 }
 
-async fn poll<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn poll<T>(what: &str, f: impl AsyncFnMut() -> Option<T>) -> T {
+    support_testkit::browser::poll(what, Duration::from_secs(20), f).await
 }
 
 fn plugin_url(app: &TestApp, secret: &str) -> String {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use support_core::auth::Role;
 use support_core::store::Store;
-use support_testkit::browser::Browser;
+use support_testkit::browser::{Browser, poll};
 use support_testkit::{Fakes, TestApp, TestBackend};
 
 const JS: &str = "support_web_islands.js";
@@ -119,18 +119,10 @@ async fn shown_rows(b: &Browser, css: &str) -> usize {
 }
 
 async fn wait_rows(b: &Browser, css: &str, want: usize) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let n = shown_rows(b, css).await;
-        if n == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{css}: {n} rows shown, never {want}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    poll(&format!("{css}: {want} rows shown"), WAIT, async || {
+        (shown_rows(b, css).await == want).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -202,18 +194,15 @@ async fn the_live_filter_narrows_rows_without_navigation_and_the_countdown_ticks
     b.goto(&app.url("/approvals")).await;
     b.wait_for("html[data-hydrated='true']").await;
     let first = b.wait_for_text(".countdown", "s left").await;
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let now = b.wait_for(".countdown").await.text().await.expect("text");
-        if now != first {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the countdown never ticked: {first}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    poll(
+        &format!("the countdown to tick from {first}"),
+        WAIT,
+        async || {
+            let now = b.wait_for(".countdown").await.text().await.expect("text");
+            (now != first).then_some(())
+        },
+    )
+    .await;
     b.fill("#pending-approvals-live-filter", "no such approval")
         .await;
     wait_rows(&b, "#pending-approvals tbody tr", 0).await;

@@ -29,6 +29,22 @@ pub const WINDOW: (u32, u32) = (1280, 800);
 /// How long [`Browser::wait_for`] and friends poll before failing.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// Poll `probe` until it answers `Some` (panics after `within`, naming `what`): the one wait on a
+/// browser's state that WebDriver offers no event for.
+pub async fn poll<T>(what: &str, within: Duration, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// How a browser session is started.
 #[derive(Debug, Clone, Copy)]
 pub struct BrowserOptions {
