@@ -1,6 +1,8 @@
 //! The Trust page in a real browser with JavaScript off (`support_testkit::browser`): an admin
-//! opens `/trust`, promotes a trusted, certified category with the page's form and sees it in
-//! auto. Screenshot `trust` under `docs/screenshots/`. Skipped (with `SKIPPED:`) where Chromium
+//! opens `/trust`, sets a trusted, certified category to auto with the page's mode form and sees
+//! it in auto, is refused auto for an untrusted one (the failing checks named), puts a category
+//! in shadow, and stops and restarts automatic sending everywhere with the kill switch.
+//! Screenshot `trust` under `docs/screenshots/`. Skipped (with `SKIPPED:`) where Chromium
 //! is not installed, unless `SUPPORT_REQUIRE_BROWSER=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,14 +17,16 @@ use support_testkit::browser::Browser;
 use support_workflow::autosend as auto;
 
 #[tokio::test]
-async fn an_admin_promotes_a_category_without_javascript() {
+async fn an_admin_sets_modes_and_the_kill_switch_without_javascript() {
     let Some(b) = Browser::start_without_javascript().await else {
         return;
     };
     let t = TestApp::spawn().await;
     let slug = t.demo.apps[0].slug.to_string();
-    t.set_policy(0, |p| p.auto_send = vec!["access".into()])
-        .await;
+    t.set_policy(0, |p| {
+        p.auto_send = vec!["access".into(), "technical".into()]
+    })
+    .await;
     let now = now_ms();
     for i in 0..60 {
         let s = Signal::new(
@@ -72,18 +76,52 @@ async fn an_admin_promotes_a_category_without_javascript() {
         .await;
 
     b.goto(&t.url("/trust")).await;
-    let form = format!("form[action='/trust/{slug}/access/promote'] button");
-    b.wait_for(&form).await;
-    b.screenshot("trust").await;
-    b.click(&form).await;
-    b.wait_for_text("body", "promoted to auto").await;
-    b.wait_for(&format!("form[action='/trust/{slug}/access/demote']"))
+    let store = t.platform.store.as_ref();
+    let button = |category: &str, mode: &str| {
+        format!("form[action='/trust/{slug}/{category}/mode'] button[value='{mode}']")
+    };
+    b.wait_for(&button("access", "auto")).await;
+    b.wait_for_text(&format!("#trust-{slug}-access .trend"), "7 d ago")
         .await;
+    b.screenshot("trust").await;
+
+    // Auto where the gate holds.
+    b.click(&button("access", "auto")).await;
+    b.wait_for_text("body", "promoted to auto").await;
     assert_eq!(
-        auto::mode_of(t.platform.store.as_ref(), &slug, "access")
-            .await
-            .unwrap(),
+        auto::mode_of(store, &slug, "access").await.unwrap(),
         Mode::Auto
     );
+    // Refused where it does not: nothing changes, the failing check is named.
+    b.click(&button("technical", "auto")).await;
+    let flash = b.wait_for_text("body", "was not promoted").await;
+    assert!(flash.contains("trust"), "{flash}");
+    assert_eq!(
+        auto::mode_of(store, &slug, "technical").await.unwrap(),
+        Mode::Draft
+    );
+    // Shadow by hand.
+    b.click(&button("access", "shadow")).await;
+    b.wait_for_text("body", "set to shadow").await;
+    assert_eq!(
+        auto::mode_of(store, &slug, "access").await.unwrap(),
+        Mode::Shadow
+    );
+
+    // The global kill switch, with a reason, and back on.
+    b.fill("#switch-reason-all", "incident 42").await;
+    b.click("#switch-all button.switch-off").await;
+    b.wait_for_text("body", "stopped for every app").await;
+    b.wait_for_text("#switch-all", "incident 42").await;
+    assert!(
+        auto::switched_off(store, &slug)
+            .await
+            .unwrap()
+            .unwrap()
+            .contains("incident 42")
+    );
+    b.click("#switch-all button.switch-on").await;
+    b.wait_for_text("body", "allowed again for every app").await;
+    assert!(auto::switched_off(store, &slug).await.unwrap().is_none());
     b.close().await;
 }

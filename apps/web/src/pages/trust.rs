@@ -1,11 +1,15 @@
 //! Trust (issue 16): `/trust` lists, per app × category (the top bar's app filter applies), the
-//! trust score and effective samples recomputed now from the signal rows, the auto-send mode,
-//! the eval certificate (valid, invalid and why, or missing), whether the gate would hold, the
-//! last demotion and the last signals. Admins promote (`POST /trust/{app}/{category}/promote`,
-//! the same `support_workflow::autosend::promote` as `skill autosend promote`: refused with the
-//! failing checks unless the gate holds) or demote to draft (`.../demote`, the same
-//! `set_mode` as `skill autosend mode APP CATEGORY draft`); both plain POST forms with CSRF,
-//! the role checked on the server, audited. Works without JavaScript.
+//! trust score and effective samples recomputed now from the signal rows, the trend (the score
+//! 7 and 30 days ago, `core::trust::trust_at` on the same rows at those times), the auto-send
+//! mode, the eval certificate (valid, invalid and why, or missing), whether the gate would
+//! hold, the last demotion and the last signals; above them, the kill switches (global and per
+//! app). Admins set a category's mode (`POST /trust/{app}/{category}/mode`, `mode` = `shadow`,
+//! `draft` or `auto`: `auto` through the same `support_workflow::autosend::promote` as `skill
+//! autosend promote`, refused with the failing checks unless the gate holds; the others through
+//! `set_mode` as `skill autosend mode`) and flip a kill switch (`POST /trust/switch`, `scope` =
+//! `*` or an app, `state` = `on`/`off`, an optional `reason`; `set_switch` as `skill autosend
+//! on|off`). Plain POST forms with CSRF, the role checked on the server, audited. Works without
+//! JavaScript.
 
 use crate::auth::{Posted, Viewer};
 use crate::ui::{self, EmptyState, Flash, Nav, Page, PageError, RelTime, StatusBadge, Table};
@@ -19,18 +23,23 @@ use std::collections::BTreeSet;
 use support_core::auth::Role;
 use support_core::autosend::{Mode, evaluate};
 use support_core::registry::{AppLlm, policy_of};
-use support_core::time::now_ms;
+use support_core::time::{Millis, now_ms};
+use support_core::trust::{DAY_MS, HALF_LIFE_DAYS, trust_at};
 use support_host::Platform;
 use support_workflow::autosend as auto;
 
 /// How many of a category's latest signals the page shows.
 const LAST_SIGNALS: usize = 5;
+/// The trend column: the score this many days ago.
+const TREND_DAYS: [i64; 2] = [7, 30];
+/// The longest kill-switch reason the form accepts (characters).
+const MAX_REASON: usize = 500;
 
 pub fn router() -> Router<Platform> {
     Router::new()
         .route("/trust", get(page))
-        .route("/trust/{app}/{category}/promote", post(promote))
-        .route("/trust/{app}/{category}/demote", post(demote))
+        .route("/trust/switch", post(switch))
+        .route("/trust/{app}/{category}/mode", post(set_mode))
 }
 
 fn llm_defaults(p: &Platform) -> AppLlm {
@@ -50,7 +59,15 @@ struct Row {
     certificate: (&'static str, String),
     gate: Result<(), String>,
     demotion: Option<(i64, String)>,
+    /// The score [`TREND_DAYS`] ago; `None` when no signal counted then.
+    trend: Vec<(i64, Option<f64>)>,
     signals: Vec<support_core::trust::Signal>,
+}
+
+/// The score `days` before `now` from the same rows, `None` when nothing counted then.
+fn score_before(signals: &[support_core::trust::Signal], now: Millis, days: i64) -> Option<f64> {
+    let then = trust_at(signals, now - days * DAY_MS, HALF_LIFE_DAYS);
+    (then.effective_samples > 0.0).then_some(then.score)
 }
 
 async fn rows(p: &Platform, only: Option<&str>) -> Result<Vec<Row>, PageError> {
@@ -119,6 +136,10 @@ async fn rows(p: &Platform, only: Option<&str>) -> Result<Vec<Row>, PageError> {
                     .map(|at| (at, m.demotion_reason.unwrap_or_default()))
             });
             let mut signals = p.store.signals_for(&a.slug, &c).await?;
+            let trend = TREND_DAYS
+                .iter()
+                .map(|d| (*d, score_before(&signals, now, *d)))
+                .collect();
             signals.sort_by_key(|s| std::cmp::Reverse(s.at));
             signals.truncate(LAST_SIGNALS);
             out.push(Row {
@@ -130,6 +151,7 @@ async fn rows(p: &Platform, only: Option<&str>) -> Result<Vec<Row>, PageError> {
                 certificate,
                 gate,
                 demotion,
+                trend,
                 signals,
             });
         }
@@ -168,27 +190,53 @@ async fn page(viewer: Viewer, State(p): State<Platform>) -> Result<Response, Pag
                     Ok(()) => "holds".to_string(),
                     Err(failing) => format!("fails: {failing}"),
                 };
+                let trend = r
+                    .trend
+                    .iter()
+                    .map(|(days, then)| {
+                        let text = match then {
+                            Some(then) => {
+                                let delta = r.trust - then;
+                                let arrow = if delta > 0.0005 {
+                                    "▲"
+                                } else if delta < -0.0005 {
+                                    "▼"
+                                } else {
+                                    "="
+                                };
+                                format!("{days} d ago {then:.3} ({arrow} {delta:+.3})")
+                            }
+                            None => format!("{days} d ago —"),
+                        };
+                        view! { <li>{text}</li> }
+                    })
+                    .collect_view();
                 let actions = admin.then(|| {
-                    let base = format!("/trust/{}/{}", r.app, r.category);
-                    let promote = (r.mode != Mode::Auto).then(|| {
-                        let action = format!("{base}/promote");
-                        view! {
-                            <form method="post" action=action class="inline">
-                                {ui::csrf_field(&viewer)}
-                                <button type="submit" class="promote">"Promote to auto"</button>
-                            </form>
-                        }
-                    });
-                    let demote = (r.mode != Mode::Draft).then(|| {
-                        let action = format!("{base}/demote");
-                        view! {
-                            <form method="post" action=action class="inline">
-                                {ui::csrf_field(&viewer)}
-                                <button type="submit" class="demote">"Demote to draft"</button>
-                            </form>
-                        }
-                    });
-                    view! { {promote}{demote} }
+                    let action = format!("/trust/{}/{}/mode", r.app, r.category);
+                    let buttons = Mode::ALL
+                        .into_iter()
+                        .map(|m| {
+                            let label = match m {
+                                Mode::Shadow => "Shadow",
+                                Mode::Draft => "Draft",
+                                Mode::Auto => "Auto",
+                            };
+                            let current = m == r.mode;
+                            view! {
+                                <button type="submit" name="mode" value=m.as_str()
+                                    class=format!("mode-{}", m.as_str()) disabled=current>
+                                    {label}
+                                </button>
+                            }
+                        })
+                        .collect_view();
+                    view! {
+                        <form method="post" action=action class="inline mode">
+                            {ui::csrf_field(&viewer)}
+                            <span class="muted">"Set mode: "</span>
+                            {buttons}
+                        </form>
+                    }
                 });
                 let (cert, why) = r.certificate;
                 let id = format!("trust-{}-{}", r.app, r.category);
@@ -198,6 +246,7 @@ async fn page(viewer: Viewer, State(p): State<Platform>) -> Result<Response, Pag
                         <td>{r.category.clone()}</td>
                         <td>{format!("{:.3}", r.trust)}</td>
                         <td>{format!("{:.1}", r.effective)}</td>
+                        <td><ul class="trend">{trend}</ul></td>
                         <td><StatusBadge status=r.mode.as_str()/></td>
                         <td><StatusBadge status=cert/>" "<span class="muted">{why}</span></td>
                         <td>{gate}</td>
@@ -210,7 +259,7 @@ async fn page(viewer: Viewer, State(p): State<Platform>) -> Result<Response, Pag
             .collect_view();
         view! {
             <Table
-                head=vec!["App", "Category", "Trust", "Effective samples", "Mode", "Certificate", "Gate", "Last demotion", "Last signals", ""]
+                head=vec!["App", "Category", "Trust", "Effective samples", "Trend", "Mode", "Certificate", "Gate", "Last demotion", "Last signals", ""]
                 caption="Trust per app and category"
             >
                 {items}
@@ -218,18 +267,108 @@ async fn page(viewer: Viewer, State(p): State<Platform>) -> Result<Response, Pag
         }
         .into_any()
     };
+    let switches = switches(&p, &viewer, admin, now).await?;
     let body = view! {
         <p class="muted">
             "Trust is the decayed mean of the signals (30-day half-life), recomputed now. Auto-send needs trust ≥ 0.85 with ≥ 50 effective samples, a valid certificate and the policy's opt-in."
         </p>
+        {switches}
         {body}
     };
     Ok(ui::render(&p, &viewer, Page::new("Trust", Nav::Trust, body)).await)
 }
 
-/// The promote and demote forms carry only the CSRF token.
+/// The kill switches: everywhere (`*`) and each app in view, on unless switched off.
+async fn switches(
+    p: &Platform,
+    viewer: &crate::auth::Viewer,
+    admin: bool,
+    now: Millis,
+) -> Result<AnyView, PageError> {
+    let stored = p.store.list_switches().await?;
+    let apps = p
+        .registry
+        .list()
+        .await
+        .map_err(|e| PageError::internal(e.to_string()))?;
+    let mut scopes = vec![auto::GLOBAL.to_string()];
+    scopes.extend(
+        apps.into_iter()
+            .map(|a| a.slug.to_string())
+            .filter(|s| viewer.app.as_deref().is_none_or(|only| only == s)),
+    );
+    let items = scopes
+        .into_iter()
+        .map(|scope| {
+            let row = stored.iter().find(|s| s.scope == scope);
+            let on = row.is_none_or(|r| r.enabled);
+            let key = if scope == auto::GLOBAL {
+                "all".to_string()
+            } else {
+                scope.clone()
+            };
+            let name = if scope == auto::GLOBAL {
+                "All apps".to_string()
+            } else {
+                scope.clone()
+            };
+            let reason = row.and_then(|r| r.reason.clone()).unwrap_or_default();
+            let changed = row.map(|r| {
+                let by = r.changed_by.clone();
+                view! { <span>{by}" "<RelTime at=r.changed_at now=now/></span> }
+            });
+            let form = admin.then(|| {
+                let field = format!("switch-reason-{key}");
+                let reason_field = on.then(|| {
+                    view! {
+                        <label for=field.clone()>"Reason"</label>
+                        <input type="text" id=field.clone() name="reason" maxlength=MAX_REASON.to_string()/>
+                    }
+                });
+                let (state, label, class) = if on {
+                    ("off", "Stop automatic sending", "switch-off danger")
+                } else {
+                    ("on", "Allow automatic sending again", "switch-on")
+                };
+                view! {
+                    <form method="post" action="/trust/switch" class="inline switch">
+                        {ui::csrf_field(viewer)}
+                        <input type="hidden" name="scope" value=scope.clone()/>
+                        <input type="hidden" name="state" value=state/>
+                        {reason_field}
+                        <button type="submit" class=class>{label}</button>
+                    </form>
+                }
+            });
+            let id = format!("switch-{key}");
+            view! {
+                <tr id=id>
+                    <td>{name}</td>
+                    <td><StatusBadge status=if on { "on" } else { "off" }/></td>
+                    <td>{reason}</td>
+                    <td>{changed}</td>
+                    <td>{form}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    Ok(view! {
+        <Table
+            head=vec!["Automatic sending", "State", "Reason", "Changed", ""]
+            caption="Kill switches: off stops every automatic send at once; replies become drafts"
+        >
+            {items}
+        </Table>
+    }
+    .into_any())
+}
+
+/// The mode form: which mode the pressed button asked for.
 #[derive(Debug, Default, Deserialize)]
-pub struct NoFields {}
+pub struct ModeForm {
+    #[serde(default)]
+    mode: String,
+}
 
 async fn app_policy(
     p: &Platform,
@@ -244,70 +383,135 @@ async fn app_policy(
     policy_of(&row).map_err(|e| PageError::internal(e.to_string()))
 }
 
-async fn promote(
-    State(p): State<Platform>,
-    Path((app, category)): Path<(String, String)>,
-    Posted { viewer, .. }: Posted<NoFields>,
-) -> Response {
-    if let Err(e) = viewer.require(Role::Admin) {
-        return e.into_response();
-    }
-    let policy = match app_policy(&p, &app).await {
-        Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    match auto::promote(
-        p.store.as_ref(),
-        &app,
-        &category,
-        &policy,
-        &llm_defaults(&p),
-        &viewer.actor(),
-    )
-    .await
+/// A category name from the path: one of the classifier's, or one the app already has a mode
+/// or signals for (the page lists those too).
+async fn known_category(p: &Platform, app: &str, category: &str) -> Result<(), PageError> {
+    if support_core::pipeline::classify::Category::ALL
+        .iter()
+        .any(|c| c.as_str() == category)
+        || p.store.get_mode(app, category).await?.is_some()
+        || !p.store.signals_for(app, category).await?.is_empty()
     {
-        Ok(report) if report.allowed => ui::redirect_with_flash(
-            &p,
-            "/trust",
-            Flash::success(format!("{app} / {category} promoted to auto.")),
-        ),
-        Ok(report) => ui::redirect_with_flash(
-            &p,
-            "/trust",
-            Flash::error(format!(
-                "{app} / {category} was not promoted: the gate does not hold ({}).",
-                report.failed().join(", ")
-            )),
-        ),
-        Err(e) => PageError::from(e).into_response(),
+        Ok(())
+    } else {
+        Err(PageError::not_found(format!("category {category}")))
     }
 }
 
-async fn demote(
+async fn set_mode(
     State(p): State<Platform>,
     Path((app, category)): Path<(String, String)>,
-    Posted { viewer, .. }: Posted<NoFields>,
+    Posted { viewer, form }: Posted<ModeForm>,
 ) -> Response {
-    if let Err(e) = viewer.require(Role::Admin) {
-        return e.into_response();
+    match change_mode(&p, &viewer, &app, &category, &form.mode).await {
+        Ok(flash) => ui::redirect_with_flash(&p, "/trust", flash),
+        Err(e) => e.into_response(),
     }
-    if let Err(e) = app_policy(&p, &app).await {
-        return e.into_response();
+}
+
+async fn change_mode(
+    p: &Platform,
+    viewer: &crate::auth::Viewer,
+    app: &str,
+    category: &str,
+    mode: &str,
+) -> Result<Flash, PageError> {
+    viewer.require(Role::Admin)?;
+    let policy = app_policy(p, app).await?;
+    known_category(p, app, category).await?;
+    let mode = Mode::parse(mode).ok_or_else(|| {
+        PageError::bad_request(format!("mode {mode:?} is not one of shadow, draft, auto"))
+    })?;
+    if mode == Mode::Auto {
+        let report = auto::promote(
+            p.store.as_ref(),
+            app,
+            category,
+            &policy,
+            &llm_defaults(p),
+            &viewer.actor(),
+        )
+        .await?;
+        return Ok(if report.allowed {
+            Flash::success(format!("{app} / {category} promoted to auto."))
+        } else {
+            Flash::error(format!(
+                "{app} / {category} was not promoted: the gate does not hold ({}). It stays in {}.",
+                report.failed().join(", "),
+                auto::mode_of(p.store.as_ref(), app, category).await?
+            ))
+        });
     }
-    match auto::set_mode(
+    auto::set_mode(p.store.as_ref(), app, category, mode, &viewer.actor()).await?;
+    Ok(Flash::success(format!("{app} / {category} set to {mode}.")))
+}
+
+/// The kill-switch form.
+#[derive(Debug, Default, Deserialize)]
+pub struct SwitchForm {
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn switch(
+    State(p): State<Platform>,
+    Posted { viewer, form }: Posted<SwitchForm>,
+) -> Response {
+    match flip_switch(&p, &viewer, &form).await {
+        Ok(flash) => ui::redirect_with_flash(&p, "/trust", flash),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn flip_switch(
+    p: &Platform,
+    viewer: &crate::auth::Viewer,
+    form: &SwitchForm,
+) -> Result<Flash, PageError> {
+    viewer.require(Role::Admin)?;
+    let scope = form.scope.as_str();
+    if scope != auto::GLOBAL {
+        app_policy(p, scope).await?;
+    }
+    let enabled = match form.state.as_str() {
+        "on" => true,
+        "off" => false,
+        other => {
+            return Err(PageError::bad_request(format!(
+                "state {other:?} is not on or off"
+            )));
+        }
+    };
+    let reason = form.reason.trim();
+    if reason.chars().count() > MAX_REASON {
+        return Err(PageError::bad_request(format!(
+            "the reason is longer than {MAX_REASON} characters"
+        )));
+    }
+    auto::set_switch(
         p.store.as_ref(),
-        &app,
-        &category,
-        Mode::Draft,
+        scope,
+        enabled,
+        (!reason.is_empty()).then(|| reason.to_string()),
         &viewer.actor(),
     )
-    .await
-    {
-        Ok(()) => ui::redirect_with_flash(
-            &p,
-            "/trust",
-            Flash::success(format!("{app} / {category} demoted to draft.")),
-        ),
-        Err(e) => PageError::from(e).into_response(),
-    }
+    .await?;
+    let target = if scope == auto::GLOBAL {
+        "every app".to_string()
+    } else {
+        scope.to_string()
+    };
+    Ok(if enabled {
+        Flash::success(format!(
+            "Automatic sending allowed again for {target} (categories in auto send when the gate holds)."
+        ))
+    } else {
+        Flash::success(format!(
+            "Automatic sending stopped for {target}: replies become drafts."
+        ))
+    })
 }
