@@ -158,6 +158,12 @@ fn charge_from(c: stripe_core::Charge) -> Charge {
         created: c.created,
         customer: c.customer.as_ref().map(|x| x.id().to_string()),
         payment_intent: c.payment_intent.as_ref().map(|x| x.id().to_string()),
+        email: c
+            .billing_details
+            .email
+            .clone()
+            .filter(|e| !e.is_empty())
+            .or(c.receipt_email),
         description: c.description,
     }
 }

@@ -35,6 +35,7 @@ fn charge(
         amount,
         currency: currency.into(),
         card_error: None,
+        email: None,
     }
 }
 
@@ -486,6 +487,24 @@ async fn retrieve_a_charge_on_its_account_with_amount_refunded_and_currency() {
     assert_eq!(req.stripe_account.as_deref(), Some("acct_product1"));
     assert_eq!(req.idempotency_key, None);
     assert!(req.form.is_empty() && req.query.is_empty());
+    assert_eq!(c.email, None, "no billing email on this one");
+    // The payer's email comes from `billing_details.email`.
+    fake.put_charge(StripeCharge {
+        email: Some("jane@example.com".into()),
+        ..charge(
+            "ch_mailed1",
+            None,
+            "cus_jane",
+            Some("acct_product1"),
+            500,
+            "usd",
+        )
+    });
+    let mailed = stripe
+        .get_charge(Some("acct_product1"), "ch_mailed1")
+        .await
+        .unwrap();
+    assert_eq!(mailed.email.as_deref(), Some("jane@example.com"));
 
     // Zero-decimal currencies come back as they are (12 000 yen, not 120.00).
     let yen = stripe

@@ -128,6 +128,10 @@ pub struct Charge {
     pub payment_intent: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// The payer's email on the charge (`billing_details.email`, else `receipt_email`): how a
+    /// dispute of a charge none of our actions worked on finds the customer's conversation.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl Charge {
@@ -426,6 +430,7 @@ mod tests {
             customer: None,
             payment_intent: None,
             description: None,
+            email: None,
         }
     }
 

@@ -386,10 +386,20 @@ async fn dispute(
         Value::Object(o) => o.get("id").and_then(s),
         other => s(other),
     };
+    // The payer's email when the event carries it (the evidence's, or an expanded charge's);
+    // otherwise the outcome function reads the charge.
+    let customer_email = [
+        &d["evidence"]["customer_email_address"],
+        &d["charge"]["billing_details"]["email"],
+        &d["charge"]["receipt_email"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str().map(str::trim).filter(|e| !e.is_empty()))
+    .map(str::to_lowercase);
     let data = json!({"event_id": event_id, "dispute_id": d["id"], "charge": charge,
                       "amount_cents": amount, "currency": currency, "reason": d["reason"],
                       "status": d["status"], "due_by": d["evidence_details"]["due_by"],
-                      "account": account, "app": slug});
+                      "account": account, "app": slug, "customer_email": customer_email});
     deps.store
         .append_audit(&audit_row(
             "stripe.dispute_created",

@@ -178,4 +178,31 @@ impl SignalStore for Db {
         }
         Ok(out)
     }
+
+    async fn conversations_for_email(
+        &self,
+        email: &str,
+        app: Option<&str>,
+        limit: i64,
+    ) -> R<Vec<support_core::store::ConversationRow>> {
+        let email = email.trim().to_lowercase();
+        if email.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `conversations_email_recent` (customer_email, updated_at, id) serves it.
+        sqlx::query(crate::store_impl::safe!(
+            "SELECT {} FROM conversations WHERE customer_email = $1 AND ($2 IS NULL OR app = $2) \
+             ORDER BY updated_at DESC, id LIMIT $3",
+            crate::store_impl::CONV_COLS
+        ))
+        .bind(email)
+        .bind(app)
+        .bind(limit.clamp(1, 100))
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(crate::rows::conversation)
+        .collect()
+    }
 }

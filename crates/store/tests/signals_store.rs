@@ -122,3 +122,71 @@ async fn signals_append_once_and_trust_is_recomputable_from_rows() {
         assert_eq!(db.trust_cache(None).await.unwrap().len(), 2);
     }
 }
+
+#[tokio::test]
+async fn conversations_for_email_are_the_customers_newest_first_per_app() {
+    for t in TestDb::all().await.expect("test databases") {
+        eprintln!("-- backend {:?}", t.backend());
+        let db = t.db.clone();
+        for (front, app, email, updated) in [
+            ("cnv_e1", "alpha", Some("ana@example.com"), 10),
+            ("cnv_e2", "alpha", Some("ana@example.com"), 30),
+            ("cnv_e3", "beta", Some("ana@example.com"), 20),
+            ("cnv_e4", "alpha", Some("bob@example.com"), 40),
+            ("cnv_e5", "alpha", None, 50),
+        ] {
+            db.upsert_conversation(&ConversationRow {
+                id: format!("conv_{front}"),
+                front_id: front.into(),
+                app: Some(app.into()),
+                customer_email: email.map(str::to_string),
+                subject: None,
+                status: ConversationStatus::Open,
+                escalation: None,
+                escalation_reason: None,
+                assignee: None,
+                sla_due_at: None,
+                created_at: 1,
+                updated_at: updated,
+            })
+            .await
+            .unwrap();
+        }
+        let ids =
+            |rows: Vec<ConversationRow>| rows.into_iter().map(|c| c.front_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(db
+                .conversations_for_email(" Ana@Example.com ", None, 10)
+                .await
+                .unwrap()),
+            ["cnv_e2", "cnv_e3", "cnv_e1"],
+            "compared lowercased, newest first"
+        );
+        assert_eq!(
+            ids(db
+                .conversations_for_email("ana@example.com", Some("alpha"), 10)
+                .await
+                .unwrap()),
+            ["cnv_e2", "cnv_e1"]
+        );
+        assert_eq!(
+            ids(db
+                .conversations_for_email("ana@example.com", None, 1)
+                .await
+                .unwrap()),
+            ["cnv_e2"]
+        );
+        assert!(
+            db.conversations_for_email("", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            db.conversations_for_email("carl@example.com", None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

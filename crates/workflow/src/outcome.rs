@@ -16,7 +16,11 @@
 //! - [`stripe_outcome_function`] (`stripe/dispute.created`, `stripe/charge.refunded`): a dispute
 //!   of a charge one of our actions worked on, or a refund of ours Stripe reports `failed` or
 //!   `canceled` (reversed), is a bad outcome of that action's conversation (`disputed`,
-//!   `refund_reversed`, with the extra weight).
+//!   `refund_reversed`, with the extra weight). A dispute of a charge none of our actions
+//!   worked on is matched by the payer's email (the event's, else the charge's, read through
+//!   `Payments::get_charge`): the customer's most recent conversation in the app with an answer
+//!   of ours sent within [`DISPUTE_EMAIL_WINDOW_DAYS`] (`SignalStore::conversations_for_email`);
+//!   no such conversation: `outcome.dispute_unmatched`, audited, no signal.
 //!
 //! Every bad outcome (and a rewrite of a follow-up) goes through
 //! [`autosend::on_signal`](crate::autosend::on_signal): after an automatic answer in the
@@ -33,6 +37,7 @@ use support_core::approvals::ApprovalChannel;
 use support_core::audit::AuditEvent;
 use support_core::events;
 use support_core::front::FrontApi;
+use support_core::payments::Payments;
 use support_core::registry::Registry;
 use support_core::store::{DraftRow, Store};
 use support_core::time::now_ms;
@@ -58,6 +63,8 @@ pub struct OutcomeDeps {
     /// For the demotion's alert: the app's approval channel.
     pub registry: Arc<Registry>,
     pub approvals: Option<Arc<dyn ApprovalChannel>>,
+    /// Stripe, to read a disputed charge's payer email when the event does not carry it.
+    pub payments: Option<Arc<dyn Payments>>,
 }
 
 /// The learning loop's functions over the inbound workflow's store and Front client.
@@ -68,6 +75,7 @@ pub fn functions(deps: &crate::InboundDeps, settings: &TrustSettings) -> Vec<Fun
         settings: settings.clone(),
         registry: deps.registry.clone(),
         approvals: deps.approvals.clone(),
+        payments: deps.payments.clone(),
     };
     vec![
         outcome_function(d.clone()),
@@ -393,19 +401,54 @@ pub fn stripe_outcome_function(deps: OutcomeDeps) -> Function {
         })
 }
 
-/// The actions a Stripe event is a bad outcome of, with the signal kind.
+/// How far back a dispute of a charge none of our actions worked on looks for an answer of
+/// ours to the same customer (Stripe allows disputes for months; an answer older than this is
+/// not what the customer disputes).
+pub const DISPUTE_EMAIL_WINDOW_DAYS: i64 = 60;
+/// How many of the customer's most recent conversations the email match looks at.
+const DISPUTE_EMAIL_CONVERSATIONS: i64 = 20;
+
+/// A conversation a Stripe event is a bad outcome of.
+struct Target {
+    conversation: String,
+    app: Option<String>,
+    /// The category when the conversation's route does not say (an action's).
+    category: Option<String>,
+    kind: SignalKind,
+    id: String,
+    detail: Value,
+}
+
+impl Target {
+    fn of_action(a: support_core::store::ActionRow, kind: SignalKind, id: String) -> Option<Self> {
+        Some(Self {
+            conversation: a.conversation_id.clone()?,
+            detail: json!({"action_id": a.id}),
+            app: a.app,
+            category: a.category,
+            kind,
+            id,
+        })
+    }
+}
+
+/// The conversations a Stripe event is a bad outcome of, with the signal kind.
 async fn stripe_targets(
-    store: &dyn Store,
+    deps: &OutcomeDeps,
     name: &str,
     data: &Value,
-) -> Result<Vec<(support_core::store::ActionRow, SignalKind, String)>, StepError> {
+) -> Result<Vec<Target>, StepError> {
+    let store = deps.store.as_ref();
     let mut out = Vec::new();
     if name == events::STRIPE_DISPUTE_CREATED {
         let charge = data["charge"].as_str().unwrap_or_default();
         let dispute = data["dispute_id"].as_str().unwrap_or_default();
         for a in store.actions_for_charge(charge).await.map_err(store_err)? {
             let id = format!("sig_dispute_{dispute}_{}", a.id);
-            out.push((a, SignalKind::Disputed, id));
+            out.extend(Target::of_action(a, SignalKind::Disputed, id));
+        }
+        if out.is_empty() {
+            out.extend(dispute_by_email(deps, data).await?);
         }
     } else {
         for r in data["reconciled"].as_array().into_iter().flatten() {
@@ -418,29 +461,115 @@ async fn stripe_targets(
                     "sig_reversal_{}",
                     r["refund_id"].as_str().unwrap_or(action_id)
                 );
-                out.push((a, SignalKind::RefundReversed, id));
+                out.extend(Target::of_action(a, SignalKind::RefundReversed, id));
             }
         }
     }
     Ok(out)
 }
 
+/// The payer's email of a disputed charge: the event's, else the charge's (Stripe). `None`
+/// when neither has one or Stripe does not know the charge; a retriable Stripe error retries.
+async fn dispute_email(deps: &OutcomeDeps, data: &Value) -> Result<Option<String>, StepError> {
+    if let Some(e) = data["customer_email"].as_str().filter(|e| !e.is_empty()) {
+        return Ok(Some(e.to_lowercase()));
+    }
+    let (Some(payments), Some(charge)) = (
+        deps.payments.as_ref(),
+        data["charge"].as_str().filter(|c| !c.is_empty()),
+    ) else {
+        return Ok(None);
+    };
+    match payments.get_charge(data["account"].as_str(), charge).await {
+        Ok(c) => Ok(c
+            .email
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())),
+        Err(e) if e.is_retriable() => Err(StepError::retriable(format!("stripe: {e}"))),
+        Err(e) => {
+            tracing::warn!(charge, cause = %e, "disputed charge not readable");
+            Ok(None)
+        }
+    }
+}
+
+/// A dispute of a charge none of our actions worked on: the customer's (by the payer's email)
+/// most recent conversation in the app with an answer of ours sent (an automatic send, or a
+/// draft a human sent) within [`DISPUTE_EMAIL_WINDOW_DAYS`] before now. Unmatched: audited.
+async fn dispute_by_email(deps: &OutcomeDeps, data: &Value) -> Result<Option<Target>, StepError> {
+    let store = deps.store.as_ref();
+    let dispute = data["dispute_id"].as_str().unwrap_or_default();
+    let app = data["app"].as_str();
+    let now = now_ms();
+    let email = dispute_email(deps, data).await?;
+    let mut found = None;
+    if let Some(email) = &email {
+        let since = now - DISPUTE_EMAIL_WINDOW_DAYS * DAY_MS;
+        for c in store
+            .conversations_for_email(email, app, DISPUTE_EMAIL_CONVERSATIONS)
+            .await
+            .map_err(store_err)?
+        {
+            let sends = store
+                .sends_for_conversation(&c.front_id)
+                .await
+                .map_err(store_err)?;
+            let drafts = store.list_drafts(&c.front_id).await.map_err(store_err)?;
+            let answered = sends
+                .iter()
+                .filter(|x| x.status == support_core::store::AutoSendStatus::Sent)
+                .filter_map(|x| x.sent_at)
+                .chain(drafts.iter().filter_map(|d| d.sent_at))
+                .filter(|at| (since..=now).contains(at))
+                .max();
+            if let Some(at) = answered {
+                found = Some((c, at));
+                break;
+            }
+        }
+    }
+    let Some((c, answered_at)) = found else {
+        let mut ev = AuditEvent::new(
+            "outcome.dispute_unmatched",
+            "system",
+            json!({"dispute_id": dispute, "charge": data["charge"], "event_id": data["event_id"],
+                   "why": if email.is_some() {
+                       "no answer of ours to the payer's email in the window"
+                   } else {
+                       "no payer email on the dispute or the charge"
+                   },
+                   "window_days": DISPUTE_EMAIL_WINDOW_DAYS}),
+        );
+        if let Some(app) = app {
+            ev = ev.app(app);
+        }
+        store.append_audit(&ev).await.map_err(store_err)?;
+        return Ok(None);
+    };
+    Ok(Some(Target {
+        id: format!("sig_dispute_{dispute}_email_{}", c.front_id),
+        conversation: c.front_id,
+        app: c.app,
+        category: None,
+        kind: SignalKind::Disputed,
+        detail: json!({"matched_by": "customer_email", "answered_at": answered_at}),
+    }))
+}
+
 async fn stripe_signals(deps: &OutcomeDeps, name: &str, data: &Value) -> Result<Value, StepError> {
     let store = deps.store.as_ref();
     let mut done = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (action, kind, id) in stripe_targets(store, name, data).await? {
-        let Some(conversation) = action.conversation_id.clone() else {
-            continue;
-        };
-        if !seen.insert((conversation.clone(), kind.as_str())) {
+    for t in stripe_targets(deps, name, data).await? {
+        let conversation = t.conversation.clone();
+        if !seen.insert((conversation.clone(), t.kind.as_str())) {
             continue;
         }
         let detail = store
             .conversation_detail(&conversation)
             .await
             .map_err(store_err)?;
-        let app = action
+        let app = t
             .app
             .clone()
             .or_else(|| detail.conversation.as_ref().and_then(|c| c.app.clone()))
@@ -449,17 +578,28 @@ async fn stripe_signals(deps: &OutcomeDeps, name: &str, data: &Value) -> Result<
             .route
             .as_ref()
             .map(|r| r.category.clone())
-            .or_else(|| action.category.clone())
+            .or_else(|| t.category.clone())
             .unwrap_or_else(|| "unknown".into());
         let now = now_ms();
-        let mut s = Signal::new(id, kind, app, category, conversation.clone(), now, "stripe")
-            .with_bad_outcome_weight(deps.settings.bad_outcome_extra_weight);
-        s.detail = json!({"event_id": data["event_id"], "charge": data["charge"],
-                          "action_id": action.id});
+        let mut s = Signal::new(
+            t.id,
+            t.kind,
+            app,
+            category,
+            conversation.clone(),
+            now,
+            "stripe",
+        )
+        .with_bad_outcome_weight(deps.settings.bad_outcome_extra_weight);
+        let mut d = json!({"event_id": data["event_id"], "charge": data["charge"]});
+        if let (Some(d), Some(extra)) = (d.as_object_mut(), t.detail.as_object()) {
+            d.extend(extra.clone());
+        }
+        s.detail = d;
         let new = record_signal(store, &s, now).await.map_err(store_err)?;
         let demoted = demote_if_bad(deps, &s).await?;
         done.push(
-            json!({"conversation_id": conversation, "signal": kind.as_str(),
+            json!({"conversation_id": conversation, "signal": t.kind.as_str(),
                          "recorded": new, "demoted": demoted}),
         );
     }

@@ -43,4 +43,13 @@ pub trait SignalStore: Send + Sync {
         &self,
         charge_id: &str,
     ) -> StoreResult<Vec<crate::store::ActionRow>>;
+    /// The conversations of the customer `email` (compared lowercased, as stored), in `app`
+    /// when given, most recently updated first, at most `limit` (1..=100): how a dispute of a
+    /// charge none of our actions worked on finds the conversation it is a bad outcome of.
+    async fn conversations_for_email(
+        &self,
+        email: &str,
+        app: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::store::ConversationRow>>;
 }

@@ -81,6 +81,8 @@ pub struct StripeCharge {
     pub currency: String,
     /// Every refund of this charge fails with this card error `(code, message)` (HTTP 402).
     pub card_error: Option<(String, String)>,
+    /// `billing_details.email`.
+    pub email: Option<String>,
 }
 
 type Replays = BTreeMap<(Option<String>, String), (Vec<(String, String)>, u16, Value)>;
@@ -379,6 +381,7 @@ fn charge_json(st: &StripeState, c: &StripeCharge) -> Value {
     v["status"] = json!("succeeded");
     v["customer"] = json!(c.customer);
     v["payment_intent"] = json!(c.payment_intent);
+    v["billing_details"]["email"] = json!(c.email);
     v["created"] = json!(1_700_000_000);
     v["refunds"]["url"] = json!(format!("/v1/charges/{}/refunds", c.id));
     v
