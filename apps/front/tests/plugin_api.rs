@@ -432,3 +432,109 @@ async fn a_conversation_shows_our_suggestion_and_only_a_linked_agent_decides() {
         assert_eq!(s, 409, "decided once: {b}");
     }
 }
+
+/// A bad rating from the plugin after an automatic answer in the conversation demotes the
+/// category to drafts at once (as the other bad outcomes do), audited; a good one does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_rating_after_an_automatic_answer_demotes_the_category() {
+    use support_core::autosend::Mode;
+    use support_core::trust::{Signal, SignalKind};
+    use support_workflow::autosend as auto;
+    let app = TestApp::spawn_with(TestBackend::Sqlite, tweak)
+        .await
+        .expect("sqlite");
+    let slug = app.demo.apps[0].slug.to_string();
+    app.set_policy(0, |p| p.auto_send = vec!["access".into()])
+        .await;
+    let store = app.platform.store.as_ref();
+    let now = now_ms();
+    for i in 0..60_i64 {
+        let s = Signal::new(
+            format!("sig_pl_{i}"),
+            SignalKind::Unchanged,
+            slug.as_str(),
+            "access",
+            format!("cnv_pl_{i}"),
+            now - (60 - i) * 3_600_000,
+            "test",
+        );
+        assert!(store.record_signal(&s).await.expect("signal"));
+    }
+    let policy = support_core::registry::policy_of(
+        &app.platform.registry.require(&slug).await.expect("app"),
+    )
+    .expect("policy");
+    let defaults = support_core::registry::AppLlm {
+        classifier: app.platform.settings.llm.classifier.clone(),
+        agent: app.platform.settings.llm.agent.clone(),
+    };
+    let hash = auto::current_inputs_hash(store, &slug, &policy, &defaults)
+        .await
+        .expect("hash");
+    store
+        .put_certificate(&support_core::store::CertificateRow {
+            app: slug.clone(),
+            category: "access".into(),
+            passed: true,
+            inputs_hash: hash,
+            scenarios: 3,
+            failures: json!([]),
+            certified_at: now,
+        })
+        .await
+        .expect("certificate");
+    let report = auto::promote(store, &slug, "access", &policy, &defaults, "test")
+        .await
+        .expect("promote");
+    assert!(report.allowed, "{report:?}");
+
+    let d = app
+        .front
+        .deliver(app.inbound(
+            0,
+            "kyle.dunmore@example.com",
+            "Login link",
+            "Hi, I can't log in: the magic link in the login email never arrives, so I'm \
+             locked out and cannot access my dashboard. Could you send me a new login link?",
+        ))
+        .await
+        .expect("deliver");
+    app.finished_run(&d.event_id, std::time::Duration::from_secs(30))
+        .await;
+    assert_eq!(app.front.sent_replies(&d.conversation_id).len(), 1);
+
+    let token = page_token(&app).await;
+    let rate = format!("/plugin/front/api/conversations/{}/rate", d.conversation_id);
+    let (s, b) = call(&app, &token, "POST", &rate, Some(json!({"rating": "good"}))).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        auto::mode_of(store, &slug, "access").await.unwrap(),
+        Mode::Auto
+    );
+    let (s, b) = call(
+        &app,
+        &token,
+        "POST",
+        &rate,
+        Some(json!({"rating": "bad", "note": "wrong link"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    let mode = store.get_mode(&slug, "access").await.unwrap().unwrap();
+    assert_eq!(mode.mode, Mode::Draft);
+    assert!(
+        mode.demotion_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("rating_bad"),
+        "{mode:?}"
+    );
+    let demoted = app.audit_of("autosend.demoted").await;
+    assert_eq!(demoted.len(), 1, "{demoted:?}");
+    assert_eq!(demoted[0]["data"]["signal"], "rating_bad");
+    let recorded = app.audit_of("signal.recorded").await;
+    assert!(
+        recorded.iter().any(|r| r["data"]["source"] == "plugin"),
+        "the rating's signal is audited: {recorded:?}"
+    );
+}

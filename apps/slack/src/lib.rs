@@ -377,7 +377,8 @@ pub fn mount(_: &Platform) -> Router<Platform> {
 }
 
 /// A good/bad rating of our draft from the buttons on an approval post: a signal on the
-/// action's app × category (one per Slack user and action: a second click is a no-op).
+/// action's app × category (one per Slack user and action: a second click is a no-op); a bad
+/// one after an automatic answer in the conversation demotes the category.
 async fn rate(p: &Platform, action_id: &str, good: bool, slack_user: &str) {
     use support_core::trust::{Signal, SignalKind, record_signal};
     let action = match p.store.get_action(action_id).await {
@@ -408,7 +409,13 @@ async fn rate(p: &Platform, action_id: &str, good: bool, slack_user: &str) {
     );
     s.actor = Some(format!("slack:{slack_user}"));
     s.detail = serde_json::json!({"action_id": action_id});
-    if let Err(e) = record_signal(p.store.as_ref(), &s, now).await {
-        tracing::warn!(cause = %e, "cannot record a Slack rating");
+    match record_signal(p.store.as_ref(), &s, now).await {
+        Ok(true) => {
+            if let Err(e) = support_host::functions::after_rating(&p.services, &s).await {
+                tracing::warn!(cause = %e, "cannot apply a Slack rating to automatic sending");
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(cause = %e, "cannot record a Slack rating"),
     }
 }

@@ -162,6 +162,21 @@ async fn trusted_certified_access_is_sent_once_then_a_reopen_demotes_it() {
         auto::mode_of(store, &slug, "access").await.unwrap(),
         Mode::Auto
     );
+    // Decay: 60 days on without new signals, the 60 samples count as 15 and the gate (the one
+    // the send step evaluates with the time of sending) no longer holds: auto is off.
+    let deps = support_host::functions::inbound_deps(&t.platform.services).unwrap();
+    let policy =
+        support_core::registry::policy_of(&t.platform.registry.require(&slug).await.unwrap())
+            .unwrap();
+    let later = now_ms() + 60 * DAY_MS;
+    let facts = auto::category_facts(store, &slug, "access", &policy, &deps.llm_defaults, later)
+        .await
+        .unwrap();
+    assert!((facts.effective_samples - trust.effective_samples / 4.0).abs() < 1e-3);
+    assert_eq!(
+        support_core::autosend::evaluate(&facts).failed(),
+        vec!["trust"]
+    );
 
     // The next access message is sent through Front, once, and no draft is written, although
     // Front's answer to the send is lost (the step fails after Front accepted, as in a crash
@@ -615,7 +630,74 @@ async fn bad_outcomes_demote(backend: support_testkit::TestBackend) {
         store.get_mode(&slug, "access").await.unwrap().unwrap().mode,
         Mode::Draft
     );
-    // Trust counts them: three bad outcomes of weight 3 among 60 good signals.
+
+    // 4. A dispute of a charge none of our actions worked on: matched by the payer's email on
+    // the charge (Stripe's `billing_details.email`, read through the Payments port) to the
+    // customer's conversation we answered automatically.
+    assert!(promote(&t, "access").await.allowed);
+    let conv4 = ask(&t, "v.santos@example.net", "Login once more", LOGIN.1).await;
+    assert_eq!(t.front.sent_replies(&conv4).len(), 1);
+    let fake = t.stripe.as_ref().unwrap();
+    for (id, email) in [
+        ("ch_by_email", "V.Santos@example.net"),
+        ("ch_stranger", "nobody@example.org"),
+    ] {
+        fake.put_charge(support_testkit::fakes::StripeCharge {
+            id: id.into(),
+            account: Some("acct_autosend".into()),
+            amount: 4900,
+            currency: "usd".into(),
+            email: Some(email.into()),
+            ..Default::default()
+        });
+    }
+    assert!(
+        store
+            .actions_for_charge("ch_by_email")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    stripe_event(
+        &t,
+        "evt_email_dispute",
+        "charge.dispute.created",
+        serde_json::json!({"id": "dp_email", "object": "dispute", "amount": 4900,
+            "currency": "usd", "charge": "ch_by_email", "reason": "product_unacceptable",
+            "status": "needs_response"}),
+    )
+    .await;
+    let demoted = audited(&t, "autosend.demoted", 4).await;
+    assert_eq!(demoted[3]["data"]["signal"], "disputed", "{demoted:?}");
+    assert_eq!(demoted[3]["conversation_id"], conv4.as_str(), "{demoted:?}");
+    let s = store.signals_for_conversation(&conv4).await.unwrap();
+    let disputed = s.iter().find(|s| s.kind == SignalKind::Disputed).unwrap();
+    assert_eq!(
+        disputed.detail["matched_by"], "customer_email",
+        "{disputed:?}"
+    );
+    assert_eq!(disputed.category, "access");
+    assert!(
+        fake.calls()
+            .iter()
+            .any(|c| c.method == "GET" && c.path == "/v1/charges/ch_by_email"),
+        "the charge was read for its email"
+    );
+    // A payer we never answered: no signal, audited as unmatched, nothing demoted.
+    stripe_event(
+        &t,
+        "evt_stranger_dispute",
+        "charge.dispute.created",
+        serde_json::json!({"id": "dp_stranger", "object": "dispute", "amount": 4900,
+            "currency": "usd", "charge": "ch_stranger", "reason": "fraudulent",
+            "status": "needs_response"}),
+    )
+    .await;
+    let unmatched = audited(&t, "outcome.dispute_unmatched", 1).await;
+    assert_eq!(unmatched[0]["data"]["dispute_id"], "dp_stranger");
+    assert_eq!(t.audit_of("autosend.demoted").await.len(), 4);
+
+    // Trust counts them: four bad outcomes of weight 3 among 60 good signals.
     let trust = auto::trust_of(store, &slug, "access", now_ms())
         .await
         .unwrap();
@@ -630,4 +712,58 @@ async fn a_reopen_or_dispute_after_an_automatic_answer_demotes_and_alerts_sqlite
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reopen_or_dispute_after_an_automatic_answer_demotes_and_alerts_postgres() {
     bad_outcomes_demote(support_testkit::TestBackend::Postgres).await;
+}
+
+/// The first scenario without shortcuts: a scripted human sends 60 of our `access`
+/// drafts unchanged from Front (the sandbox's `outbound_sent` webhooks, classified by the
+/// outcome function); trust rises past 0.85 over >= 50 effective samples, certification passes,
+/// the category is promoted, and the next `access` message is sent through Front once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripted_human_sending_60_drafts_unchanged_earns_auto() {
+    let Some((t, scen)) = auto_app().await else {
+        return;
+    };
+    let slug = t.demo.apps[APP].slug.clone();
+    let store: &dyn Store = t.platform.store.as_ref();
+    let customers = [
+        "kyle.dunmore@example.com",
+        "marcus.lee@example.com",
+        "ana.ortiz@example.com",
+        "j.schreiber@example.com",
+        "v.santos@example.net",
+    ];
+    for i in 0..60 {
+        let conv = ask(&t, customers[i % customers.len()], LOGIN.0, LOGIN.1).await;
+        let drafts = t.front.drafts(&conv);
+        assert_eq!(drafts.len(), 1, "conversation {i}: {drafts:?}");
+        let sent = t
+            .front
+            .send_draft(drafts[0]["id"].as_str().unwrap(), None)
+            .await
+            .unwrap();
+        let run = t
+            .finished_run(&sent.event_id, Duration::from_secs(30))
+            .await;
+        assert_eq!(
+            run.run.output.as_ref().unwrap()["outcome"],
+            "unchanged",
+            "conversation {i}: {:?}",
+            run.run.output
+        );
+    }
+    let trust = auto::trust_of(store, &slug, "access", now_ms())
+        .await
+        .unwrap();
+    assert_eq!(trust.signals, 60, "{trust:?}");
+    assert!(
+        trust.score > 0.85 && trust.effective_samples >= 50.0,
+        "{trust:?}"
+    );
+    certify(&t, &scen).await;
+    let report = promote(&t, "access").await;
+    assert!(report.allowed, "{report:?}");
+    let conv = ask(&t, "kyle.dunmore@example.com", "Login again", LOGIN.1).await;
+    assert_eq!(t.front.sent_replies(&conv).len(), 1);
+    assert!(t.front.drafts(&conv).is_empty());
+    assert_eq!(t.audit_of("autosend.sent").await.len(), 1);
 }

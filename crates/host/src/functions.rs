@@ -67,6 +67,23 @@ pub fn inbound_deps(s: &Services) -> Option<InboundDeps> {
     })
 }
 
+/// After a human's rating (a Slack button, the Front plugin): a bad one in a conversation we
+/// answered automatically drops the category to drafts at once, with the Slack alert
+/// (`support_workflow::autosend::on_signal`, as for the other bad outcomes).
+pub async fn after_rating(
+    s: &Services,
+    signal: &support_core::trust::Signal,
+) -> Result<support_workflow::autosend::Demotion, support_core::store::StoreError> {
+    let approvals = support_connectors::slack::from_settings(&s.settings.slack);
+    support_workflow::autosend::on_signal(
+        s.store.as_ref(),
+        approvals.as_deref(),
+        &s.registry,
+        signal,
+    )
+    .await
+}
+
 /// Front's Core API client from the settings (`front.api_token`, `front.api_url`): `Ok(None)`
 /// without a token (the Front plugin's hand-over uses it).
 pub fn front_api(

@@ -360,7 +360,8 @@ async fn rate(
 }
 
 /// The rating as a trust signal (`rating_good` 1 / `rating_bad` 0) for the conversation's app
-/// and the category its route decided, idempotent by the rating's id. `None` (nothing
+/// and the category its route decided, idempotent by the rating's id (audited, the trust cache
+/// refreshed; a bad one after an automatic answer demotes the category). `None` (nothing
 /// recorded) when the conversation has no app or no route decision yet.
 async fn rating_signal(p: &Platform, r: &DraftRating) -> Result<Option<String>, ApiError> {
     let d = p.store.conversation_detail(&r.conversation_id).await?;
@@ -392,7 +393,11 @@ async fn rating_signal(p: &Platform, r: &DraftRating) -> Result<Option<String>, 
     s.actor = r.user_id.clone().or_else(|| r.teammate_id.clone());
     s.note = r.note.clone();
     s.detail = json!({"rating_id": r.id, "teammate_id": r.teammate_id, "user_id": r.user_id});
-    p.store.record_signal(&s).await?;
+    // The row, its `signal.recorded` entry and the cached trust; a bad rating after an
+    // automatic answer demotes the category.
+    if support_core::trust::record_signal(p.store.as_ref(), &s, r.created_at).await? {
+        support_host::functions::after_rating(&p.services, &s).await?;
+    }
     Ok(Some(s.id))
 }
 
