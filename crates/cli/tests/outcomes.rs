@@ -2,8 +2,8 @@
 //! (`outbound_sent`) is matched with our draft and classified (unchanged / edited / rewritten),
 //! the sent text is stored beside the draft and a signal is recorded and audited; a reply in a
 //! conversation we never drafted is `no_draft` (a completed run, never an error); a draft no
-//! reply follows within the (here three-second) window is `not_sent`. No sleeps: each test waits
-//! for the runs to settle.
+//! reply follows within the 72-hour window is `not_sent` (the runner on a `ManualClock` the test
+//! moves past the window). No sleeps: each test waits for the runs to settle.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -141,22 +141,56 @@ async fn replies_are_classified_against_our_draft_and_no_draft_is_not_an_error()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_no_reply_follows_within_the_window_is_not_sent() {
-    let t = TestApp::spawn_with(support_testkit::TestBackend::Sqlite, |s| {
-        s.trust.not_sent_window_secs = 3;
-    })
+    // The runner on a manual clock: the 72-hour window passes when the test moves it.
+    let start = support_core::time::now_ms();
+    let clock = support_steps::ManualClock::new(start);
+    let t = TestApp::spawn_with_clock(
+        support_testkit::TestBackend::Sqlite,
+        support_testkit::Fakes::default(),
+        Some(clock.clone()),
+        |_| {},
+    )
     .await
     .unwrap();
+    let window = support_core::trust::TrustSettings::default().not_sent_window_secs;
     let d = t
         .front
         .deliver(t.inbound(APP, "kyle.dunmore@example.com", LOGIN.0, LOGIN.1))
         .await
         .unwrap();
+    // Our draft is written, and the watcher is parked on its wait for a reply.
+    completed(&t, &format!("front:{}", d.event_id)).await;
+    let engine = &t.platform.engine;
+    let watch = engine
+        .wait_for_runs_of(&format!("front-watch:{}", d.event_id), 1, WAIT)
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    engine
+        .wait_until("the watcher to park", WAIT, || async {
+            Ok(engine
+                .get_run(&watch)
+                .await?
+                .filter(|r| r.run.status == RunStatus::Waiting))
+        })
+        .await
+        .unwrap();
+    let store = t.platform.store.as_ref();
+    assert!(
+        store
+            .signals_for_conversation(&d.conversation_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing before the window ends"
+    );
+    // The window (and the hour our draft may have come after the wait began) passes.
+    clock.advance(Duration::from_secs(window + 3600));
     let watch = completed(&t, &format!("front-watch:{}", d.event_id)).await;
     let out = watch.run.output.unwrap();
     assert_eq!(out["outcome"], "not_sent", "{out}");
-    let signals = t
-        .platform
-        .store
+    let signals = store
         .signals_for_conversation(&d.conversation_id)
         .await
         .unwrap();
@@ -164,6 +198,10 @@ async fn a_draft_no_reply_follows_within_the_window_is_not_sent() {
     assert_eq!(
         (signals[0].kind, signals[0].value),
         (SignalKind::NotSent, 0.0)
+    );
+    assert!(
+        signals[0].at >= start + window as i64 * 1000,
+        "recorded at the runner's time"
     );
 }
 

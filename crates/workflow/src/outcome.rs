@@ -345,10 +345,12 @@ async fn not_sent(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Ste
     let Some(due) = due else {
         return Ok(json!({"reopened": reopened, "draft": false}));
     };
-    if due > now_ms() {
+    // The runner's clock decides (a test moves it), as it does for the wait above.
+    if due > ctx.now_ms() {
         ctx.sleep_until("draft-window", due).await?;
     }
     let (store, conv) = (deps.store.clone(), conversation.clone());
+    let at = ctx.now_ms();
     ctx.run("not-sent", move || async move {
         let detail = store.conversation_detail(&conv).await.map_err(store_err)?;
         let Some(d) = detail
@@ -365,9 +367,8 @@ async fn not_sent(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Ste
             .as_ref()
             .map(|r| r.category.clone())
             .unwrap_or_else(|| "unknown".into());
-        let now = now_ms();
-        let s = outcome_signal(SignalKind::NotSent, d, &app, &category, now, json!({}));
-        let new = record_signal(store.as_ref(), &s, now)
+        let s = outcome_signal(SignalKind::NotSent, d, &app, &category, at, json!({}));
+        let new = record_signal(store.as_ref(), &s, at)
             .await
             .map_err(store_err)?;
         Ok(json!({"outcome": Outcome::NotSent.as_str(), "run_id": d.run_id, "recorded": new}))
