@@ -831,7 +831,7 @@ async fn send_reply(
     // The lock is released before any wait below.
     let uid = match accept_reply(&sb, &id, html, r) {
         Ok(uid) => uid,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     if let Some((HoldAt::AfterAccept, mut released)) = hold {
         let _ = released.changed().await;
@@ -844,10 +844,15 @@ async fn send_reply(
 }
 
 /// Store a sent reply in its conversation (under the lock): the message uid, or Front's error.
-fn accept_reply(sb: &Sandbox, id: &str, html: String, r: ReplyBody) -> Result<String, Response> {
+fn accept_reply(
+    sb: &Sandbox,
+    id: &str,
+    html: String,
+    r: ReplyBody,
+) -> Result<String, Box<Response>> {
     let mut inner = sb.lock();
     if !inner.convs.contains_key(id) {
-        return Err(not_found("Conversation"));
+        return Err(Box::new(not_found("Conversation")));
     }
     let msg_id = Sandbox::next_id(&mut inner, "msg");
     let uid = Sandbox::next_id(&mut inner, "uid");
@@ -883,11 +888,11 @@ fn accept_reply(sb: &Sandbox, id: &str, html: String, r: ReplyBody) -> Result<St
     }
     if inner.faults.lose_reply_answers > 0 {
         inner.faults.lose_reply_answers -= 1;
-        return Err(front_error(
+        return Err(Box::new(front_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "Service Unavailable",
             "Injected failure after the message was accepted",
-        ));
+        )));
     }
     Ok(uid)
 }
