@@ -139,11 +139,19 @@ pub async fn run(input: AgentInput<'_>, executor: &dyn ToolExecutor) -> AgentOut
         return run.finish(None);
     }
     run.lookups().await;
-    run.knowledge().await;
-    let situation = if input.route.action == RouteAction::Respond {
-        run.act().await
-    } else {
+    let language = input.route.analysis.language.as_str();
+    let situation = if input.route.action != RouteAction::Respond {
         Situation::Holding
+    } else if !reply::can_answer_in(language, input.route.canned.is_some()) {
+        // No offline template in the customer's language: a teammate answers, before any
+        // action tool runs.
+        run.escalate(&format!(
+            "written in '{language}', and the offline replies have no template for it: a \
+             teammate answers in the customer's language"
+        ))
+    } else {
+        run.knowledge().await;
+        run.act().await
     };
     let draft = run.draft(situation);
     run.finish(Some(draft))

@@ -86,6 +86,28 @@ impl AppProfile {
             .collect()
     }
 
+    /// Whether `text` names the product's website (`typewise.example`, `tailwind-atelier.com`):
+    /// the product name, hyphenated, followed by a dot and a top-level domain.
+    pub fn names_our_site(&self, text: &str) -> bool {
+        let slug = self
+            .product
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-");
+        if slug.is_empty() {
+            return false;
+        }
+        let lower = text.to_lowercase();
+        let needle = format!("{slug}.");
+        lower.match_indices(&needle).any(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            let after = lower[i + needle.len()..].chars().next();
+            before.is_none_or(|c| !c.is_alphanumeric() && c != '-' && c != '@')
+                && after.is_some_and(|c| c.is_ascii_lowercase())
+        })
+    }
+
     /// How replies are signed.
     pub fn signature(&self) -> String {
         format!("{} support", self.product)
@@ -95,6 +117,18 @@ impl AppProfile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_site_is_named_as_a_domain_only() {
+        let p = AppProfile::for_app("tailwind-course");
+        assert!(p.names_our_site("We audited tailwind-atelier.example last week"));
+        assert!(p.names_our_site("see https://www.tailwind-atelier.com/pricing"));
+        assert!(!p.names_our_site("I love Tailwind Atelier. Thanks!"));
+        assert!(!p.names_our_site("write to support@tailwind-atelier.example"));
+        let p = AppProfile::for_app("typescript-course");
+        assert!(!p.names_our_site("I bought typewise. it is great"));
+        assert!(!p.names_our_site("my-typewise.example is not yours"));
+    }
 
     #[test]
     fn builtin_and_generic_profiles() {

@@ -136,6 +136,7 @@ pub fn route_with(input: RouteInput<'_>, model: Option<&RouterModel>) -> RouteDe
             hidden_comments: &normalised.hidden_comments,
             previous_inbound,
             has_purchases,
+            unanswered: unanswered(&inbound.thread),
         },
         input.profile,
     );
@@ -195,6 +196,15 @@ pub fn route_with(input: RouteInput<'_>, model: Option<&RouterModel>) -> RouteDe
         decision.canned = Some(canned);
     }
     decision
+}
+
+/// How many times the customer has written since our last answer, this message included.
+pub fn unanswered(thread: &[super::inbound::ThreadMessage]) -> usize {
+    1 + thread
+        .iter()
+        .rev()
+        .take_while(|m| m.direction == Direction::Inbound)
+        .count()
 }
 
 /// Whether the classifier made the decision (no system rule, thread state or canned

@@ -41,6 +41,16 @@ pub(super) fn categorise(
             confidence_of(spam, 1),
         );
     }
+    // A pitch by its structure, in any language: a sender with no purchase looks at our
+    // website from outside and asks for nothing a customer asks for (issue 17: dev
+    // ts-spam-seo-backlinks; train tr-ai-spam-broken-link-replacement,
+    // tr-ts-spam-auditoria-seo-es, tr-tw-spam-urgent-legal-notice-domain-registration).
+    if ctx.outsider_on_our_site && s.refund + s.access + s.transfer + s.account == 0 {
+        reasons.push(
+            "a sender with no purchase writes about our website from outside: a pitch".into(),
+        );
+        return (Category::PartnershipSpam, Intent::Pitch, 0.7);
+    }
     if ctx.for_instructor && !cues.any(PLATFORM_PROBLEM) {
         let (category, why) = instructor_category(cues);
         reasons.push(format!("addressed to the instructor personally ({why})"));

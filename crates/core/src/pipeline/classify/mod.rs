@@ -203,6 +203,9 @@ pub struct Message<'a> {
     /// Whether the customer's records hold any purchase (`None`: unknown). A product
     /// question from someone who bought nothing is presales.
     pub has_purchases: Option<bool>,
+    /// How many times the customer has written since our last answer, this message included
+    /// (0 when unknown).
+    pub unanswered: usize,
 }
 
 /// Analyses a message.
@@ -233,7 +236,22 @@ pub fn analyse(message: Message<'_>, profile: &AppProfile) -> Analysis {
         flags.legal = true;
         reasons.push(format!("legal cues: {}", legal.join(", ")));
     }
-    let angry = angry_score(&subject_clean, &body, &cues);
+    // Repeated contact: they wrote again before we answered, or say it is their third time.
+    let said_again = cues.matching(REPEATED_CONTACT);
+    let repeated = message.unanswered >= 2 || !said_again.is_empty();
+    if repeated {
+        reasons.push(format!(
+            "repeated contact ({} message(s) since our last answer{}{})",
+            message.unanswered.max(1),
+            if said_again.is_empty() {
+                ""
+            } else {
+                "; says: "
+            },
+            said_again.join(", ")
+        ));
+    }
+    let angry = angry_score(&subject_clean, &body, &cues, usize::from(repeated));
     if angry >= 2 {
         flags.angry = true;
         reasons.push(format!("angry (score {angry})"));
@@ -245,6 +263,8 @@ pub fn analyse(message: Message<'_>, profile: &AppProfile) -> Analysis {
         quoted: CueText::new(message.quoted),
         for_instructor,
         has_purchases: message.has_purchases,
+        outsider_on_our_site: message.has_purchases == Some(false)
+            && profile.names_our_site(&cleaned),
         thread_hint: message.previous_inbound.and_then(thread_hint),
     };
     let (category, intent, confidence) = categorise(&cues, &context, &mut reasons);
@@ -269,6 +289,9 @@ struct Context<'a> {
     pub(super) for_instructor: bool,
     pub(super) has_purchases: Option<bool>,
     pub(super) thread_hint: Option<Category>,
+    /// Someone who bought nothing writes about our website by its address: how audits,
+    /// link swaps and listing offers open.
+    pub(super) outsider_on_our_site: bool,
 }
 
 /// The support category of the customer's previous message, if it had a clear one.

@@ -18,11 +18,12 @@ pub(super) fn shouted_words(s: &str) -> usize {
         .count()
 }
 
-/// Anger: hostile words, shouting and stacked punctuation. Shouting and punctuation alone
-/// (enthusiasm, automated warnings) are not enough: it takes a hostile word or a lot of
-/// shouting.
-pub(super) fn angry_score(subject: &str, body: &str, cues: &CueText) -> usize {
-    let lexical = cues.matching(ANGRY).len();
+/// Anger: hostile words, repeated contact (`repeated`: 1 when they wrote again before we
+/// answered or say it is their third time), shouting and stacked punctuation. Shouting and
+/// punctuation alone (enthusiasm, automated warnings) are not enough: it takes a hostile word,
+/// repeated contact or a lot of shouting.
+pub(super) fn angry_score(subject: &str, body: &str, cues: &CueText, repeated: usize) -> usize {
+    let lexical = cues.matching(ANGRY).len() + repeated;
     let shouted = shouted_words(subject) + shouted_words(body);
     if lexical == 0 && shouted < 3 {
         return 0;
