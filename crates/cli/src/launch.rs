@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use support_core::settings::{Secret, Settings};
 use support_front::sandbox::{Sandbox, WebhookTarget};
@@ -34,6 +35,19 @@ pub async fn sandboxed(
     data_dir: &Path,
     database_url: String,
     front_token: &str,
+    tweak: impl FnOnce(&mut Settings),
+) -> Result<Launched, String> {
+    sandboxed_with_clock(data_dir, database_url, front_token, None, tweak).await
+}
+
+/// [`sandboxed`] with the durable runner on `clock` (a test's `ManualClock`) instead of the
+/// wall clock: every sleep, wait timeout and timer of the platform's functions then fires when
+/// the test moves the clock.
+pub async fn sandboxed_with_clock(
+    data_dir: &Path,
+    database_url: String,
+    front_token: &str,
+    clock: Option<Arc<dyn support_steps::Clock>>,
     tweak: impl FnOnce(&mut Settings),
 ) -> Result<Launched, String> {
     let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
@@ -74,6 +88,7 @@ pub async fn sandboxed(
             runner: Some(support_steps::RunnerConfig {
                 poll_interval: Duration::from_millis(200),
                 drain_timeout: Duration::from_secs(5),
+                clock: clock.unwrap_or_else(support_steps::clock::system),
                 ..Default::default()
             }),
         },

@@ -11,8 +11,9 @@
 //! Steps that are started together (`futures::join!`, `join_all`) are discovered in the same
 //! invocation and, in the embedded executor, run concurrently.
 
+use crate::clock::Clock;
 use crate::error::StepError;
-use crate::event::{Event, Millis, now_ms};
+use crate::event::{Event, Millis};
 use crate::hash::StepIds;
 use async_trait::async_trait;
 use futures::future::BoxFuture;
@@ -120,6 +121,7 @@ struct Inner {
     event: Event,
     state: Mutex<State>,
     sender: Option<Arc<dyn EventSender>>,
+    clock: Arc<dyn Clock>,
 }
 
 /// The handler's context. Cheap to clone.
@@ -188,6 +190,7 @@ impl Ctx {
         pending: HashSet<String>,
         mode: Mode,
         sender: Option<Arc<dyn EventSender>>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -196,6 +199,7 @@ impl Ctx {
                 attempt,
                 event,
                 sender,
+                clock,
                 state: Mutex::new(State {
                     memo,
                     pending,
@@ -228,6 +232,12 @@ impl Ctx {
     /// The event that started the run.
     pub fn event(&self) -> &Event {
         &self.inner.event
+    }
+
+    /// The runner's time (Unix milliseconds), from its clock. Not memoized: a function that
+    /// decides on it reads it inside a `run` step, so a replay sees the same value.
+    pub fn now_ms(&self) -> Millis {
+        self.inner.clock.now_ms()
     }
 
     /// The ops discovered so far in this invocation.
@@ -283,7 +293,7 @@ impl Ctx {
     }
 
     fn start(&self, hash: &str) -> Millis {
-        let now = now_ms();
+        let now = self.now_ms();
         let mut st = self.lock();
         if let Some(op) = st.ops.iter_mut().find(|o| o.hash == hash) {
             op.started_at = now;
@@ -295,7 +305,7 @@ impl Ctx {
         let mut st = self.lock();
         if let Some(op) = st.ops.iter_mut().find(|o| o.hash == hash) {
             op.outcome = Some(outcome);
-            op.ended_at = now_ms();
+            op.ended_at = self.now_ms();
         }
     }
 
@@ -377,7 +387,7 @@ impl Ctx {
         let fut = self.passive(
             id,
             OpKind::Sleep {
-                until: now_ms() + ms,
+                until: self.now_ms() + ms,
                 duration_ms: ms,
             },
         );
@@ -393,7 +403,7 @@ impl Ctx {
         id: &str,
         at: Millis,
     ) -> impl Future<Output = Result<(), StepError>> + Send + use<> {
-        let now = now_ms();
+        let now = self.now_ms();
         let fut = self.passive(
             id,
             OpKind::Sleep {
@@ -423,7 +433,7 @@ impl Ctx {
             OpKind::WaitForEvent {
                 event: event.to_string(),
                 if_expr: if_expr.map(str::to_string),
-                until: now_ms() + ms,
+                until: self.now_ms() + ms,
                 timeout_ms: ms,
             },
         );
@@ -445,7 +455,7 @@ impl Ctx {
         id: &str,
         events: Vec<Event>,
     ) -> BoxFuture<'static, Result<Vec<String>, StepError>> {
-        let now = now_ms();
+        let now = self.now_ms();
         let events: Vec<Event> = events.into_iter().map(|e| e.normalized(now)).collect();
         if let Some(sender) = self.inner.sender.clone() {
             let fut = self.run(id, move || async move {
@@ -477,7 +487,7 @@ impl Ctx {
             OpKind::Invoke {
                 function_id: function_id.to_string(),
                 payload,
-                until: timeout_ms.map(|t| now_ms() + t),
+                until: timeout_ms.map(|t| self.now_ms() + t),
                 timeout_ms,
             },
         );
@@ -574,6 +584,7 @@ mod tests {
             HashSet::new(),
             mode,
             None,
+            crate::clock::system(),
         )
     }
 

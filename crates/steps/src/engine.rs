@@ -3,7 +3,7 @@
 
 use crate::ctx::{Ctx, Driven, Mode, Op, OpKind, drive};
 use crate::error::{EngineError, RunStoreError, StepError};
-use crate::event::{Event, FAILED_EVENT, INVOKED_EVENT, Millis, now_ms};
+use crate::event::{Event, FAILED_EVENT, INVOKED_EVENT, Millis};
 use crate::expr::{Expr, substitute_event};
 use crate::function::{Compiled, Function};
 use crate::store::*;
@@ -38,6 +38,8 @@ pub struct RunnerConfig {
     pub invocation_timeout: Duration,
     /// How long `shutdown` waits for in-flight runs before abandoning them to lease expiry.
     pub drain_timeout: Duration,
+    /// Where every time the runner reads comes from (the wall clock unless a test sets one).
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Default for RunnerConfig {
@@ -50,6 +52,7 @@ impl Default for RunnerConfig {
             event_batch: 100,
             invocation_timeout: Duration::from_secs(15 * 60),
             drain_timeout: Duration::from_secs(30),
+            clock: crate::clock::system(),
         }
     }
 }
@@ -217,6 +220,11 @@ impl Engine {
         &self.inner.config
     }
 
+    /// The runner's time (its configured clock), Unix milliseconds.
+    pub fn now(&self) -> Millis {
+        self.inner.config.clock.now_ms()
+    }
+
     /// The definitions of the functions this engine knows (local and registered SDK ones).
     pub fn functions(&self) -> Vec<Function> {
         read(&self.inner.functions)
@@ -244,7 +252,7 @@ impl Engine {
     /// Store events durably and wake the worker; returns their ids. Runs, wait matches and
     /// cancellations follow asynchronously (exactly once per event).
     pub async fn send(&self, events: Vec<Event>) -> Result<Vec<String>, EngineError> {
-        let now = now_ms();
+        let now = self.now();
         let mut out = Vec::with_capacity(events.len());
         for ev in &events {
             if ev.name.trim().is_empty() {
@@ -268,7 +276,7 @@ impl Engine {
                     let flush = tokio::spawn(async move {
                         let (events, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                         let all: Vec<Event> = events.into_iter().flatten().collect();
-                        let r = store.insert_events(&all, now_ms()).await.map(|_| ());
+                        let r = store.insert_events(&all, now).await.map(|_| ());
                         for waiter in waiters {
                             let _ = waiter.send(r.clone());
                         }
@@ -305,7 +313,7 @@ impl Engine {
             .cancel_run(
                 run_id,
                 &json!({"name": "Cancelled", "message": "cancelled by request"}),
-                now_ms(),
+                self.now(),
             )
             .await?;
         self.changed();
@@ -319,13 +327,13 @@ impl Engine {
             return Err(EngineError::NotFound(format!("run {run_id}")));
         };
         let cancel_waits = match self.function(&detail.run.function_id) {
-            Some(def) => cancel_waits(&def, &detail.run.event),
+            Some(def) => cancel_waits(&def, &detail.run.event, self.now()),
             None => Vec::new(),
         };
         let done = self
             .inner
             .store
-            .replay_run(run_id, &cancel_waits, now_ms())
+            .replay_run(run_id, &cancel_waits, self.now())
             .await?;
         self.changed();
         Ok(done)
@@ -434,7 +442,7 @@ impl Engine {
     /// Send `inngest/scheduled.timer` for every cron tick in `(since, now]`. Event ids name the
     /// function and the minute, so concurrent workers fire each tick once. Returns the new mark.
     pub async fn fire_crons(&self, since: Millis) -> Millis {
-        let now = now_ms();
+        let now = self.now();
         let defs: Vec<Arc<Compiled>> = read(&self.inner.functions)
             .values()
             .filter(|c| !c.crons.is_empty())
@@ -485,9 +493,11 @@ impl Engine {
     async fn worker_loop(self, mut stop: watch::Receiver<bool>) {
         let cfg = self.inner.config.clone();
         let mut inflight: JoinSet<()> = JoinSet::new();
+        // A clock a test moves wakes the loop, so timers it made due fire at once.
+        let mut clock_moved = cfg.clock.subscribe();
         tracing::info!("step worker started");
         // Cron ticks after this start are fired; ticks missed while no worker ran are not.
-        let mut cron_checked = now_ms();
+        let mut cron_checked = self.now();
         loop {
             if *stop.borrow() {
                 break;
@@ -528,7 +538,7 @@ impl Engine {
                 match self
                     .inner
                     .store
-                    .claim_run(&cfg.worker_id, now_ms(), cfg.lease.as_millis() as i64)
+                    .claim_run(&cfg.worker_id, self.now(), cfg.lease.as_millis() as i64)
                     .await
                 {
                     Ok(Some(claimed)) => {
@@ -548,13 +558,15 @@ impl Engine {
                 continue;
             }
             if self.has_crons() {
-                let next_minute = (now_ms().div_euclid(60_000) + 1) * 60_000;
-                wait = wait.min(Duration::from_millis((next_minute - now_ms()).max(1) as u64));
+                let next_minute = (self.now().div_euclid(60_000) + 1) * 60_000;
+                wait = wait.min(Duration::from_millis(
+                    (next_minute - self.now()).max(1) as u64
+                ));
             }
             if store_ok && !full {
                 match self.inner.store.next_due().await {
                     Ok(Some(due)) => {
-                        let now = now_ms();
+                        let now = self.now();
                         // Due but not claimable: blocked by a concurrency limit; wait for a
                         // run to finish (a notification) or the poll interval.
                         if due > now {
@@ -569,6 +581,16 @@ impl Engine {
                 _ = stop.changed() => {}
                 _ = self.inner.notify.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
+                _ = async {
+                    match clock_moved.as_mut() {
+                        Some(rx) => {
+                            if rx.changed().await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
                 // A finished run notifies (`changed`), so only a full worker needs to wake on
                 // its task ending (to claim again); otherwise every step would cost a second,
                 // empty pass (claim events, claim runs, read timers). Finished tasks are reaped
@@ -600,7 +622,7 @@ impl Engine {
             .store
             .claim_events(
                 &cfg.worker_id,
-                now_ms(),
+                self.now(),
                 cfg.lease.as_millis() as i64,
                 cfg.event_batch,
             )
@@ -625,7 +647,7 @@ impl Engine {
         if !batch.is_empty() {
             self.inner
                 .store
-                .apply_events(&cfg.worker_id, &batch, now_ms())
+                .apply_events(&cfg.worker_id, &batch, self.now())
                 .await?;
         }
         if n > 0 {
@@ -643,7 +665,7 @@ impl Engine {
         se: &StoredEvent,
         waits: &mut HashMap<String, Vec<WaitRecord>>,
     ) -> Result<EventEffects, EngineError> {
-        let now = now_ms();
+        let now = self.now();
         let ev = &se.event;
         let ev_json = ev.to_value();
         let mut effects = EventEffects::default();
@@ -712,12 +734,12 @@ impl Engine {
                     events: vec![],
                     runs: vec![],
                     next: Next::Retry {
-                        at: now_ms() + 5_000,
+                        at: self.now() + 5_000,
                         attempt: run.attempt,
                         error: json!({"name": "Error", "message": format!("unknown function {}", run.function_id)}),
                     },
                 };
-                let _ = self.inner.store.commit(&run.id, &cfg.worker_id, &commit, now_ms()).await;
+                let _ = self.inner.store.commit(&run.id, &cfg.worker_id, &commit, self.now()).await;
                 return None;
             };
             let invocation = async {
@@ -731,6 +753,7 @@ impl Engine {
                         claimed.pending.clone(),
                         Mode::Embedded,
                         None,
+                        cfg.clock.clone(),
                     );
                     let fut = handler(ctx.clone(), run.event.clone());
                     let mut task = AbortOnDrop(tokio::spawn(drive(ctx.clone(), fut).in_current_span()));
@@ -751,7 +774,7 @@ impl Engine {
                 let every = cfg.lease / 3;
                 loop {
                     tokio::time::sleep(every).await;
-                    let until = now_ms() + cfg.lease.as_millis() as i64;
+                    let until = self.now() + cfg.lease.as_millis() as i64;
                     match self.inner.store.renew_lease(&run.id, &cfg.worker_id, until).await {
                         Ok(true) => {}
                         Ok(false) => return,
@@ -774,7 +797,7 @@ impl Engine {
             if let Next::Fail(e) = &commit.next {
                 tracing::warn!(error = %e, "run failed (dead-lettered)");
             }
-            let now = now_ms();
+            let now = self.now();
             // Decided now, not before the invocation: a worker told to stop meanwhile
             // releases the run.
             let committed = if may_keep && !*stop.borrow() {
@@ -829,7 +852,7 @@ impl Engine {
             if wait_matches(w, &ev_json) {
                 self.inner
                     .store
-                    .resolve_wait(&w.id, &json!({ "data": ev_json }), now_ms())
+                    .resolve_wait(&w.id, &json!({ "data": ev_json }), self.now())
                     .await?;
                 break;
             }
@@ -851,7 +874,7 @@ fn wait_matches(w: &WaitRecord, ev_json: &Value) -> bool {
     }
 }
 
-pub(crate) fn cancel_waits(def: &Compiled, event: &Event) -> Vec<NewWait> {
+pub(crate) fn cancel_waits(def: &Compiled, event: &Event, now: Millis) -> Vec<NewWait> {
     let ev_json = event.to_value();
     def.def
         .cancel_on
@@ -864,7 +887,7 @@ pub(crate) fn cancel_waits(def: &Compiled, event: &Event) -> Vec<NewWait> {
             event_name: Some(c.event.clone()),
             expr: c.if_expr.as_deref().map(|e| substitute_event(e, &ev_json)),
             correlation: None,
-            expires_at: c.timeout.map(|t| now_ms() + t.as_millis() as i64),
+            expires_at: c.timeout.map(|t| now + t.as_millis() as i64),
         })
         .collect()
 }
@@ -900,7 +923,7 @@ pub(crate) fn new_run(def: &Compiled, event: Event, parent: Option<String>, now:
     NewRun {
         id: ulid::Ulid::new().to_string(),
         function_id: def.def.id.clone(),
-        cancel_waits: cancel_waits(def, &event),
+        cancel_waits: cancel_waits(def, &event, now),
         available_at,
         concurrency_key,
         concurrency_limit: def.def.concurrency.as_ref().map(|c| c.limit),

@@ -18,6 +18,7 @@
 //! - [`Engine::serve_sdk_apps`] is the server side: SDK apps (any language) sync with
 //!   `/fn/register` and the engine calls them with signed requests.
 
+pub mod clock;
 pub mod cron;
 pub mod ctx;
 pub mod engine;
@@ -34,6 +35,7 @@ pub mod signing;
 pub mod store;
 pub mod timestr;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use ctx::{Ctx, EventSender};
 pub use engine::{Engine, EngineBuilder, Runner, RunnerConfig};
 pub use error::{EngineError, ResultExt, RunStoreError, StepError};

@@ -447,6 +447,8 @@ async fn call(
         HashSet::new(),
         mode.clone(),
         sender,
+        // Behind an Inngest server the server keeps time; the SDK only reads the wall clock.
+        crate::clock::system(),
     );
     let Some(handler) = def.def.handler.clone() else {
         return error_reply("function has no handler");

@@ -6,7 +6,6 @@
 use crate::ctx::{Decision, Driven, Op, OpKind};
 use crate::engine::{Engine, RemoteInvoker};
 use crate::error::{EngineError, StepError};
-use crate::event::now_ms;
 use crate::function::{Backoff, Compiled, Function};
 use crate::sdk::{REQ_VERSION, sdk_header};
 use crate::signing;
@@ -271,6 +270,7 @@ struct HttpInvoker {
     config: ServerConfig,
     policy: HostPolicy,
     max_reply: usize,
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 /// Why an app's functions cannot be registered.
@@ -364,6 +364,7 @@ impl Engine {
             config: config.clone(),
             policy: policy.clone(),
             max_reply,
+            clock: self.config().clock.clone(),
         }));
         // Apps registered with other instances reach this one's fan-out too.
         self.follow_sdk_apps(config.clone());
@@ -626,7 +627,7 @@ async fn register(
         sdk: req["sdk"].as_str().map(str::to_string),
         framework: req["framework"].as_str().map(str::to_string),
         functions,
-        updated_at: now_ms(),
+        updated_at: engine.now(),
     };
     if let Err(e) = engine.store().upsert_app(&record).await {
         return unavailable(e.into());
@@ -757,8 +758,13 @@ async fn read_capped(mut res: reqwest::Response, cap: usize) -> Result<Vec<u8>, 
     Ok(buf)
 }
 
-fn op(hash: &str, name: &str, kind: OpKind, outcome: Option<Result<Value, StepError>>) -> Op {
-    let now = now_ms();
+fn op(
+    hash: &str,
+    name: &str,
+    kind: OpKind,
+    outcome: Option<Result<Value, StepError>>,
+    now: i64,
+) -> Op {
     Op {
         hash: hash.to_string(),
         id: name.to_string(),
@@ -789,14 +795,13 @@ fn until_of(s: Option<&str>, now: i64) -> (i64, i64) {
 }
 
 /// Convert one wire op into a step op; `None` for ops that need no action.
-fn convert(v: &Value) -> Result<Option<Op>, StepError> {
+fn convert(v: &Value, now: i64) -> Result<Option<Op>, StepError> {
     let code = v["op"].as_str().unwrap_or_default();
     let hash = v["id"].as_str().unwrap_or_default();
     let name = v["displayName"]
         .as_str()
         .or_else(|| v["name"].as_str())
         .unwrap_or(hash);
-    let now = now_ms();
     let o = &v["opts"];
     Ok(Some(match code {
         "StepRun" | "Step" => op(
@@ -804,24 +809,27 @@ fn convert(v: &Value) -> Result<Option<Op>, StepError> {
             name,
             OpKind::Run,
             Some(Ok(v.get("data").cloned().unwrap_or(Value::Null))),
+            now,
         ),
         "StepError" => op(
             hash,
             name,
             OpKind::Run,
             Some(Err(StepError::retriable(message_of(&v["error"])))),
+            now,
         ),
         "StepFailed" => op(
             hash,
             name,
             OpKind::Run,
             Some(Err(StepError::from_step_json(name, &v["error"]))),
+            now,
         ),
         "Sleep" => {
             // The JS SDK puts the duration (or ISO date) in `name`; the spec in `opts.duration`.
             let (until, duration_ms) =
                 until_of(o["duration"].as_str().or_else(|| v["name"].as_str()), now);
-            op(hash, name, OpKind::Sleep { until, duration_ms }, None)
+            op(hash, name, OpKind::Sleep { until, duration_ms }, None, now)
         }
         "WaitForEvent" => {
             let (until, timeout_ms) = until_of(o["timeout"].as_str(), now);
@@ -841,6 +849,7 @@ fn convert(v: &Value) -> Result<Option<Op>, StepError> {
                     timeout_ms,
                 },
                 None,
+                now,
             )
         }
         "InvokeFunction" => {
@@ -858,6 +867,7 @@ fn convert(v: &Value) -> Result<Option<Op>, StepError> {
                     timeout_ms: timeout,
                 },
                 None,
+                now,
             )
         }
         "StepNotFound" => return Ok(None),
@@ -909,7 +919,7 @@ impl RemoteInvoker for HttpInvoker {
                 planned.push(v.clone());
                 continue;
             }
-            match convert(v) {
+            match convert(v, self.clock.now_ms()) {
                 Ok(Some(o)) => out.push(o),
                 Ok(None) => {}
                 Err(e) => return (Driven::Done(Err(e)), vec![]),
@@ -932,14 +942,18 @@ impl RemoteInvoker for HttpInvoker {
                 match res {
                     Ok(Reply::Ops(ops)) => {
                         for v in &ops {
-                            if let Ok(Some(o)) = convert(v) {
+                            if let Ok(Some(o)) = convert(v, self.clock.now_ms()) {
                                 out.push(o);
                             }
                         }
                     }
-                    Ok(Reply::Failed(e)) | Err(e) => {
-                        out.push(op(&hash, &name, OpKind::Run, Some(Err(e))))
-                    }
+                    Ok(Reply::Failed(e)) | Err(e) => out.push(op(
+                        &hash,
+                        &name,
+                        OpKind::Run,
+                        Some(Err(e)),
+                        self.clock.now_ms(),
+                    )),
                     Ok(Reply::Done(_)) => {}
                 }
             }

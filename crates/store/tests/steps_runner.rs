@@ -205,6 +205,52 @@ async fn sleep_wakes_on_its_timer() {
     .await;
 }
 
+#[tokio::test]
+async fn a_manual_clock_fires_long_timers_when_advanced() {
+    each_backend(|db| async move {
+        let start = 1_800_000_000_000;
+        let clock = support_steps::ManualClock::new(start);
+        let f = Function::new("month-sleeper")
+            .on_event("test/month")
+            .handler(|ctx: Ctx, _ev: Event| async move {
+                ctx.sleep("a-month", Duration::from_secs(30 * 24 * 3600))
+                    .await?;
+                let now = ctx.now_ms();
+                let woke: i64 = ctx.run("woke", move || async move { Ok(now) }).await?;
+                Ok(woke)
+            });
+        let mut config = cfg();
+        config.clock = clock.clone();
+        let engine = engine_with(&db, config, vec![f, approval_fn(Duration::from_secs(3600))]);
+        let runner = engine.start();
+        let sleeper = run_of(&engine, Event::new("test/month", json!({}))).await;
+        let waiter = run_of(
+            &engine,
+            Event::new("test/approval.requested", json!({"action_id": "act_clock"})),
+        )
+        .await;
+        wait_status(&engine, &sleeper, RunStatus::Sleeping).await;
+        wait_status(&engine, &waiter, RunStatus::Waiting).await;
+        let d = engine.get_run(&sleeper).await.unwrap().unwrap();
+        assert_eq!(d.run.status, RunStatus::Sleeping, "the clock has not moved");
+        // An hour and a second: the wait times out, the month-long sleep does not end.
+        clock.advance(Duration::from_secs(3601));
+        let w = engine.wait_for_run(&waiter, T).await.unwrap();
+        assert_eq!(w.run.output, Some(json!({"decision": "expired"})));
+        assert_eq!(
+            engine.get_run(&sleeper).await.unwrap().unwrap().run.status,
+            RunStatus::Sleeping
+        );
+        // Thirty days after the start: the sleep ends, and the run reads the runner's time.
+        clock.set(start + 30 * 24 * 3600 * 1000);
+        let d = engine.wait_for_run(&sleeper, T).await.unwrap();
+        assert_eq!(d.run.status, RunStatus::Completed, "{d:?}");
+        assert_eq!(d.run.output, Some(json!(start + 30 * 24 * 3600 * 1000)));
+        runner.shutdown().await;
+    })
+    .await;
+}
+
 fn approval_fn(timeout: Duration) -> Function {
     Function::new("approval")
         .on_event("test/approval.requested")

@@ -97,6 +97,18 @@ impl TestApp {
         fakes: Fakes,
         tweak: impl FnOnce(&mut Settings),
     ) -> Option<TestApp> {
+        Self::spawn_with_clock(backend, fakes, None, tweak).await
+    }
+
+    /// [`TestApp::spawn_with_fakes`] with the durable runner on `clock`: give it a
+    /// `support_steps::ManualClock` and the platform's sleeps, wait timeouts and timers fire
+    /// when the test advances it (no real waiting). `None` is the wall clock.
+    pub async fn spawn_with_clock(
+        backend: TestBackend,
+        fakes: Fakes,
+        clock: Option<std::sync::Arc<dyn support_steps::Clock>>,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Option<TestApp> {
         init_crypto();
         let db = match backend {
             TestBackend::Sqlite => TestDb::sqlite().await.expect("sqlite test database"),
@@ -129,10 +141,11 @@ impl TestApp {
             stripe.as_ref().map(|(_, u)| u.clone()),
         );
         // The one launch `skill eval` uses too; the fakes are wired in before `tweak`.
-        let launched = support_cli::launch::sandboxed(
+        let launched = support_cli::launch::sandboxed_with_clock(
             dir.path(),
             db.url.clone(),
             "sandbox-front-token",
+            clock,
             move |settings| {
                 if let Some(url) = slack_url {
                     settings.slack.bot_token = Some(Secret::new(SLACK_BOT_TOKEN));

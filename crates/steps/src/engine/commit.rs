@@ -11,7 +11,7 @@ impl Engine {
         driven: Driven,
         ops: Vec<Op>,
     ) -> Commit {
-        let now = now_ms();
+        let now = self.now();
         let attempts = def.def.attempts();
         let mut c = Commit {
             steps: vec![],
