@@ -140,7 +140,10 @@ async fn remove_policy(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_schedules(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
+async fn list_schedules(
+    caller: Caller,
+    State(p): State<Platform>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let items = p.store.list_sla_schedules().await?;
     Ok(Json(json!({"items": items})))

@@ -117,7 +117,13 @@ async fn admins_write_everyone_reads_and_refusals_have_codes() {
             .chain(t.audit_of("sla.policy_removed").await)
             .chain(t.audit_of("sla.schedule_set").await)
             .chain(t.audit_of("sla.schedule_removed").await)
-            .map(|e| format!("{} {}", e["kind"].as_str().unwrap(), e["actor"].as_str().unwrap()))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["kind"].as_str().unwrap(),
+                    e["actor"].as_str().unwrap()
+                )
+            })
             .collect();
         assert_eq!(
             kinds,
@@ -131,7 +137,11 @@ async fn admins_write_everyone_reads_and_refusals_have_codes() {
 
         // At risk: past due and due within the window, soonest first; later ones not.
         let now = now_ms();
-        for (id, due) in [("cnv_late", now - 60_000), ("cnv_soon", now + 10 * 60_000), ("cnv_later", now + 5 * 3_600_000)] {
+        for (id, due) in [
+            ("cnv_late", now - 60_000),
+            ("cnv_soon", now + 10 * 60_000),
+            ("cnv_later", now + 5 * 3_600_000),
+        ] {
             t.platform
                 .store
                 .upsert_conversation(&ConversationRow {
@@ -154,7 +164,10 @@ async fn admins_write_everyone_reads_and_refusals_have_codes() {
         let (s, v) = get(&t, &viewer, "/api/v1/sla/at-risk?within_minutes=60").await;
         assert_eq!(s, 200);
         let items = v["items"].as_array().unwrap();
-        let ids: Vec<&str> = items.iter().map(|i| i["conversation_id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = items
+            .iter()
+            .map(|i| i["conversation_id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["cnv_late", "cnv_soon"]);
         assert_eq!(items[0]["breached"], true);
         assert_eq!(items[1]["breached"], false);

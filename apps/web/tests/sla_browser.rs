@@ -59,7 +59,14 @@ async fn an_admin_defines_a_schedule_and_a_policy_without_javascript() {
     b.fill("#s-hours", "mon-fri 09:00-17:00").await;
     b.click("#schedule-form button[type='submit']").await;
     b.wait_for_text("body", "invalid_sla").await;
-    assert!(t.platform.store.list_sla_schedules().await.unwrap().is_empty());
+    assert!(
+        t.platform
+            .store
+            .list_sla_schedules()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     b.fill("#s-id", "office").await;
     b.fill("#s-name", "Berlin office").await;

@@ -168,10 +168,7 @@ async fn kill_9_between_the_breach_timer_and_its_effects_fires_once() {
     });
     let token = demo["api_token"].as_str().unwrap().to_string();
     let client = reqwest::Client::new();
-    let audit_url = format!(
-        "{}/api/v1/audit?kind=sla.breach&limit=100",
-        proc.base_url
-    );
+    let audit_url = format!("{}/api/v1/audit?kind=sla.breach&limit=100", proc.base_url);
     let breaches: Vec<Value> = poll("the breach audited", WAIT, async || {
         let v: Value = client
             .get(&audit_url)

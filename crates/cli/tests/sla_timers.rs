@@ -81,13 +81,14 @@ async fn settle(t: &TestApp, clock: &ManualClock, n: usize) {
                     ..RunFilter::default()
                 })
                 .await?;
-            let sla = runs.iter().filter(|r| r.function_id.ends_with(SLA_FN)).count();
-            let busy = runs
+            let sla = runs
                 .iter()
-                .any(|r| {
-                    r.status == RunStatus::Running
-                        || (r.status == RunStatus::Queued && r.available_at <= now)
-                });
+                .filter(|r| r.function_id.ends_with(SLA_FN))
+                .count();
+            let busy = runs.iter().any(|r| {
+                r.status == RunStatus::Running
+                    || (r.status == RunStatus::Queued && r.available_at <= now)
+            });
             Ok((sla >= n && !busy).then_some(()))
         })
         .await
@@ -185,7 +186,12 @@ async fn warning_and_breach_fire_once_each_with_tag_alert_and_audit() {
     let alerts = sla_alerts(&t);
     assert_eq!(alerts.len(), 3, "{alerts:?}");
     assert!(alerts[0].contains("SLA warning: first_reply"), "{alerts:?}");
-    assert!(alerts[1..].iter().all(|a| a.contains("SLA breached: first_reply")), "{alerts:?}");
+    assert!(
+        alerts[1..]
+            .iter()
+            .all(|a| a.contains("SLA breached: first_reply")),
+        "{alerts:?}"
+    );
     let warnings = audits(&t, "sla.warning").await;
     let breaches = audits(&t, "sla.breach").await;
     assert_eq!((warnings.len(), breaches.len()), (1, 1));
@@ -269,7 +275,10 @@ async fn a_reply_stops_the_first_reply_clock_and_a_follow_up_starts_the_next() {
     let again = T0 + 130 * MIN;
     t.finished_run(&d2.event_id, WAIT).await;
     settle(&t, &clock, 5).await;
-    assert_eq!(t.conversation(&conv).await.sla_due_at, Some(again + 30 * MIN));
+    assert_eq!(
+        t.conversation(&conv).await.sla_due_at,
+        Some(again + 30 * MIN)
+    );
 
     clock.advance(Duration::from_secs(30 * 60));
     wait_audits(&t, "sla.breach", 1).await;

@@ -214,7 +214,11 @@ async fn the_clock_is_compare_and_set_and_alarms_fire_once() {
         );
         assert_eq!(db.get_sla_clock("cnv_a").await.unwrap(), Some(row.clone()));
         assert_eq!(
-            db.get_conversation("cnv_a").await.unwrap().unwrap().sla_due_at,
+            db.get_conversation("cnv_a")
+                .await
+                .unwrap()
+                .unwrap()
+                .sla_due_at,
             Some(5_000)
         );
 
@@ -228,12 +232,19 @@ async fn the_clock_is_compare_and_set_and_alarms_fire_once() {
             generation: 3,
             ..row.clone()
         };
-        assert!(!db.put_sla_clock(&stale).await.unwrap(), "skips a generation");
+        assert!(
+            !db.put_sla_clock(&stale).await.unwrap(),
+            "skips a generation"
+        );
         assert!(db.put_sla_clock(&row).await.unwrap());
         assert!(!db.put_sla_clock(&row).await.unwrap(), "generation 2 taken");
         assert_eq!(db.get_sla_clock("cnv_a").await.unwrap(), Some(row));
         assert_eq!(
-            db.get_conversation("cnv_a").await.unwrap().unwrap().sla_due_at,
+            db.get_conversation("cnv_a")
+                .await
+                .unwrap()
+                .unwrap()
+                .sla_due_at,
             None
         );
 
@@ -246,13 +257,20 @@ async fn the_clock_is_compare_and_set_and_alarms_fire_once() {
             }
         };
         assert!(claim("cnv_a", 7, "run_1").await);
-        assert!(claim("cnv_a", 7, "run_1").await, "the owner's retry keeps it");
+        assert!(
+            claim("cnv_a", 7, "run_1").await,
+            "the owner's retry keeps it"
+        );
         assert!(!claim("cnv_a", 8, "run_2").await, "another run does not");
         assert!(claim("cnv_b", 9, "run_2").await);
         let alarms = db.sla_alarms("cnv_a").await.unwrap();
         assert_eq!(alarms.len(), 1);
         assert_eq!(
-            (alarms[0].key.as_str(), alarms[0].fired_at, alarms[0].owner.as_str()),
+            (
+                alarms[0].key.as_str(),
+                alarms[0].fired_at,
+                alarms[0].owner.as_str()
+            ),
             ("first_reply:0:breach", 7, "run_1")
         );
 

@@ -145,7 +145,9 @@ async fn run(ctx: &Ctx, ev: &Event, deps: SlaDeps) -> Result<Value, StepError> {
             })
             .await?;
         if claim["superseded"] == true {
-            return Ok(json!({"generation": plan.generation, "fired": fired, "superseded_at": key}));
+            return Ok(
+                json!({"generation": plan.generation, "fired": fired, "superseded_at": key}),
+            );
         }
         if claim["claimed"] != true {
             continue;
@@ -184,7 +186,10 @@ async fn record(
     let Some(app) = app else {
         return Ok(None);
     };
-    let mut events = existing.as_ref().map(|c| c.events.clone()).unwrap_or_default();
+    let mut events = existing
+        .as_ref()
+        .map(|c| c.events.clone())
+        .unwrap_or_default();
     if let Some(e) = event {
         events.push(e);
     }
@@ -201,11 +206,7 @@ async fn record(
     };
     // Front's tags; a Front that fails is read around (the policy then matches without tags).
     let mut tags: Vec<String> = match deps.front.get_conversation(conversation).await {
-        Ok(c) => c
-            .tags
-            .into_iter()
-            .map(|t| t.name.unwrap_or(t.id))
-            .collect(),
+        Ok(c) => c.tags.into_iter().map(|t| t.name.unwrap_or(t.id)).collect(),
         Err(e) => {
             tracing::warn!(cause = %e, conversation, "SLA: cannot read the conversation's tags");
             Vec::new()
@@ -230,9 +231,10 @@ async fn record(
         Some(p) => {
             let calendar = match &p.schedule {
                 Some(id) => match store.get_sla_schedule(id).await.map_err(store_err)? {
-                    Some(s) => Some(BusinessCalendar::new(&s).map_err(|e| {
-                        StepError::non_retriable(format!("schedule {id}: {e}"))
-                    })?),
+                    Some(s) => Some(
+                        BusinessCalendar::new(&s)
+                            .map_err(|e| StepError::non_retriable(format!("schedule {id}: {e}")))?,
+                    ),
                     None => None,
                 },
                 None => None,

@@ -399,7 +399,11 @@ async fn save_policy(
     let policy = match policy_of_form(&f, priorities) {
         Ok(x) => x,
         Err(msg) => {
-            return ui::redirect_with_flash(&p, "/sla", Flash::error(format!("{msg} (invalid_sla)")));
+            return ui::redirect_with_flash(
+                &p,
+                "/sla",
+                Flash::error(format!("{msg} (invalid_sla)")),
+            );
         }
     };
     let id = policy.id.clone();
@@ -432,7 +436,11 @@ async fn save_schedule(
         match Hours::parse_spec(line) {
             Ok(h) => hours.extend(h),
             Err(e) => {
-                return ui::redirect_with_flash(&p, "/sla", Flash::error(format!("{e} ({})", e.code())));
+                return ui::redirect_with_flash(
+                    &p,
+                    "/sla",
+                    Flash::error(format!("{e} ({})", e.code())),
+                );
             }
         }
     }
@@ -447,7 +455,9 @@ async fn save_schedule(
     };
     let id = schedule.id.clone();
     match admin::put_schedule(p.store.as_ref(), schedule, &viewer.actor(), now_ms()).await {
-        Ok(_) => ui::redirect_with_flash(&p, "/sla", Flash::success(format!("Schedule {id} saved."))),
+        Ok(_) => {
+            ui::redirect_with_flash(&p, "/sla", Flash::success(format!("Schedule {id} saved.")))
+        }
         Err(e) => refused(&p, e),
     }
 }
@@ -465,7 +475,9 @@ async fn delete_policy(
         return e.into_response();
     }
     match admin::remove_policy(p.store.as_ref(), &app, &id, &viewer.actor()).await {
-        Ok(()) => ui::redirect_with_flash(&p, "/sla", Flash::success(format!("Policy {id} removed."))),
+        Ok(()) => {
+            ui::redirect_with_flash(&p, "/sla", Flash::success(format!("Policy {id} removed.")))
+        }
         Err(e) => refused(&p, e),
     }
 }
@@ -479,9 +491,11 @@ async fn delete_schedule(
         return e.into_response();
     }
     match admin::remove_schedule(p.store.as_ref(), &id, &viewer.actor()).await {
-        Ok(()) => {
-            ui::redirect_with_flash(&p, "/sla", Flash::success(format!("Schedule {id} removed.")))
-        }
+        Ok(()) => ui::redirect_with_flash(
+            &p,
+            "/sla",
+            Flash::success(format!("Schedule {id} removed.")),
+        ),
         Err(e) => refused(&p, e),
     }
 }

@@ -16,8 +16,7 @@ fn refused(e: AdminError) -> Failure {
 }
 
 fn need_app(app: &Option<String>) -> Result<&str, Failure> {
-    app.as_deref()
-        .ok_or_else(|| usage("a policy needs --app"))
+    app.as_deref().ok_or_else(|| usage("a policy needs --app"))
 }
 
 pub(crate) async fn run(cli: &Cli, cmd: &SlaCmd) -> Result<(), Failure> {
@@ -145,8 +144,8 @@ fn list_text(policies: &[SlaPolicy], schedules: &[Schedule]) -> String {
 }
 
 fn read_file<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<T, Failure> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
     if path.extension().is_some_and(|e| e == "json") {
         serde_json::from_str(&text).map_err(|e| usage(format!("{}: {e}", path.display())))
     } else {

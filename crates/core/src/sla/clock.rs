@@ -349,7 +349,13 @@ pub fn evaluate<'c>(
     if let Some(t) = policy.first_reply {
         let span = span_of(t);
         metrics.push(match first_reply {
-            Some(r) => finished(Metric::FirstReply, 0, first_in, span.between(first_in, r), t),
+            Some(r) => finished(
+                Metric::FirstReply,
+                0,
+                first_in,
+                span.between(first_in, r),
+                t,
+            ),
             None if closed => MetricStatus {
                 metric: Metric::FirstReply,
                 state: MetricState::Stopped,
@@ -382,7 +388,15 @@ pub fn evaluate<'c>(
         metrics.push(if closed {
             finished(Metric::Resolution, res_cycle, start, consumed, t)
         } else if let Some(since) = res_since {
-            running(Metric::Resolution, res_cycle, start, since, consumed, t, span)
+            running(
+                Metric::Resolution,
+                res_cycle,
+                start,
+                since,
+                consumed,
+                t,
+                span,
+            )
         } else {
             MetricStatus {
                 metric: Metric::Resolution,
@@ -517,9 +531,7 @@ mod tests {
         assert_eq!(e.due_at(), None, "nothing is due while paused");
 
         let events = [ev(Inbound, 0), ev(Reply, 10), ev(Inbound, 310)];
-        let r = *evaluate(&p, &events, cal)
-            .get(Metric::Resolution)
-            .unwrap();
+        let r = *evaluate(&p, &events, cal).get(Metric::Resolution).unwrap();
         assert_eq!(r.state, MetricState::Running);
         // 24 h target, 10 min used: due 23 h 50 min after the customer wrote again.
         assert_eq!(r.due_at, Some(T0 + (310 + 24 * 60 - 10) * MIN));
@@ -529,7 +541,11 @@ mod tests {
         let r = *evaluate(&no_pause, &events, cal)
             .get(Metric::Resolution)
             .unwrap();
-        assert_eq!(r.due_at, Some(T0 + 24 * 60 * MIN), "calendar from the start");
+        assert_eq!(
+            r.due_at,
+            Some(T0 + 24 * 60 * MIN),
+            "calendar from the start"
+        );
     }
 
     #[test]
@@ -591,9 +607,7 @@ mod tests {
                 Span::Calendar
             }
         };
-        let utc = |s: &str| -> Millis {
-            s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
-        };
+        let utc = |s: &str| -> Millis { s.parse::<jiff::Timestamp>().unwrap().as_millisecond() };
         // Friday 25 December 2026 16:00 UTC: 1 h on Friday, the weekend, Monday the 28th is a
         // holiday: 1 h more on Tuesday, due 10:00; the warning at 09:30.
         let e = evaluate(

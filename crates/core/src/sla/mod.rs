@@ -199,11 +199,18 @@ impl Hours {
     /// `mon-fri 09:00-17:00` or `sat 10:00-14:00`: one interval per day of the range (the
     /// times are checked by [`Schedule::validate`]).
     pub fn parse_spec(spec: &str) -> Result<Vec<Hours>, SlaError> {
-        let bad = || invalid(format!("hours {spec:?}: expected like `mon-fri 09:00-17:00`"));
+        let bad = || {
+            invalid(format!(
+                "hours {spec:?}: expected like `mon-fri 09:00-17:00`"
+            ))
+        };
         let (days, times) = spec.trim().split_once(' ').ok_or_else(bad)?;
         let (start, end) = times.trim().split_once('-').ok_or_else(bad)?;
         let (from, to) = match days.split_once('-') {
-            Some((a, b)) => (Day::parse(a).ok_or_else(bad)?, Day::parse(b).ok_or_else(bad)?),
+            Some((a, b)) => (
+                Day::parse(a).ok_or_else(bad)?,
+                Day::parse(b).ok_or_else(bad)?,
+            ),
             None => {
                 let d = Day::parse(days).ok_or_else(bad)?;
                 (d, d)
@@ -335,7 +342,10 @@ impl SlaPolicy {
         }
         let c = &self.conditions;
         if c.category.len() + c.tag.len() > 100
-            || c.category.iter().chain(&c.tag).any(|s| s.trim().is_empty() || s.len() > 100)
+            || c.category
+                .iter()
+                .chain(&c.tag)
+                .any(|s| s.trim().is_empty() || s.len() > 100)
         {
             return Err(invalid(
                 "conditions: categories and tags must be 1-100 characters, at most 100 of them",
@@ -383,7 +393,9 @@ impl Conditions {
     pub fn matches(&self, f: &Facts) -> bool {
         (self.priority.is_empty() || self.priority.contains(&f.priority))
             && (self.category.is_empty()
-                || f.category.as_ref().is_some_and(|c| self.category.contains(c)))
+                || f.category
+                    .as_ref()
+                    .is_some_and(|c| self.category.contains(c)))
             && (self.tag.is_empty() || f.tags.iter().any(|t| self.tag.contains(t)))
             && self.escalated.is_none_or(|e| e == f.escalated)
     }
@@ -500,7 +512,12 @@ mod tests {
             ["mon 09:00-17:30", "tue 09:00-17:30", "wed 09:00-17:30"]
         );
         assert_eq!(Hours::parse_spec("sat 10:00-14:00").unwrap().len(), 1);
-        for bad in ["fri-mon 09:00-17:00", "funday 09:00-10:00", "mon", "mon 09:00"] {
+        for bad in [
+            "fri-mon 09:00-17:00",
+            "funday 09:00-10:00",
+            "mon",
+            "mon 09:00",
+        ] {
             assert!(Hours::parse_spec(bad).is_err(), "{bad}");
         }
     }
@@ -530,7 +547,12 @@ mod tests {
             business_hours: false,
             warn_before_minutes: 10,
         });
-        assert!(p.validate().unwrap_err().to_string().contains("warn_before"));
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("warn_before")
+        );
         let mut p = ok.clone();
         p.first_reply = Some(Target {
             minutes: 10,
