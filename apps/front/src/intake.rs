@@ -26,6 +26,7 @@ pub fn runner_event(front_type: &str) -> Option<&'static str> {
         "new_comment_added" => events::COMMENT_RECEIVED,
         "conversation_snoozed" | "conversation_snooze_expired" => events::CONVERSATION_SNOOZED,
         "conversation_archived" => events::CONVERSATION_ARCHIVED,
+        "conversation_reopened" => events::CONVERSATION_REOPENED,
         _ => return None,
     })
 }
@@ -219,8 +220,22 @@ pub async fn webhook(
     if name == events::INBOUND_RECEIVED {
         out.push(OutEvent {
             name: events::REPLY_WATCH.to_string(),
-            data,
+            data: data.clone(),
             id: Some(format!("front-watch:{event_id}")),
+        });
+    }
+    // The SLA clock runs from the same events (`support_workflow::sla`), through its own event.
+    if matches!(
+        name,
+        events::INBOUND_RECEIVED
+            | events::OUTBOUND_SENT
+            | events::CONVERSATION_ARCHIVED
+            | events::CONVERSATION_REOPENED
+    ) {
+        out.push(OutEvent {
+            name: events::SLA_CLOCK.to_string(),
+            data,
+            id: Some(format!("front-sla:{event_id}")),
         });
     }
     p.events

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod dead_letters;
 pub mod kb;
 pub mod pages;
+pub mod sla;
 pub mod stripe;
 pub mod trust;
 pub mod ui;
@@ -28,6 +29,7 @@ pub fn mount(p: &Platform) -> axum::Router<Platform> {
         .merge(kb::router())
         .merge(stripe::router())
         .merge(trust::router())
+        .merge(sla::router())
         .merge(dashboard_router(p))
 }
 

@@ -90,6 +90,9 @@ pub enum Command {
     /// The knowledge base: import, list, show, rm, search, reindex.
     #[command(subcommand)]
     Kb(KbCmd),
+    /// SLA policies and business-hours schedules: list, show, set, rm (validated, audited).
+    #[command(subcommand)]
+    Sla(SlaCmd),
 }
 
 // `skill dev`
@@ -431,7 +434,7 @@ pub struct EvalArgs {
 }
 
 /// The steps `skill eval --provider` runs on the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EvalSteps {
     Agent,
     Classifier,
@@ -600,4 +603,98 @@ pub enum KbCmd {
         #[arg(long)]
         detail: bool,
     },
+}
+
+// `skill sla`
+
+/// What an `skill sla` command works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SlaKind {
+    Policy,
+    Schedule,
+}
+
+/// `skill sla …`
+#[derive(Debug, Subcommand)]
+pub enum SlaCmd {
+    /// Policies (of --app) and schedules.
+    List {
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// One policy (`--app A ID`) or schedule (`ID`).
+    Show {
+        kind: SlaKind,
+        id: String,
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// Create or replace a policy or a schedule, from `--file` (TOML, or JSON when it ends in
+    /// `.json`) or from flags.
+    Set(Box<SlaSetArgs>),
+    /// Remove a policy (`--app A ID`) or a schedule no policy uses (`ID`).
+    Rm {
+        kind: SlaKind,
+        id: String,
+        #[arg(long)]
+        app: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SlaSetArgs {
+    pub kind: SlaKind,
+    /// A whole policy or schedule (the API's JSON fields), TOML or JSON.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Policy: its app.
+    #[arg(long)]
+    pub app: Option<String>,
+    #[arg(long)]
+    pub id: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Policy: lower is tried first.
+    #[arg(long, default_value_t = 0)]
+    pub position: i64,
+    /// Policy condition (repeatable): low, normal, high, urgent.
+    #[arg(long)]
+    pub priority: Vec<String>,
+    /// Policy condition (repeatable).
+    #[arg(long)]
+    pub category: Vec<String>,
+    /// Policy condition (repeatable): a Front tag.
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Policy condition: only escalated (`true`) or only not escalated (`false`).
+    #[arg(long)]
+    pub escalated: Option<bool>,
+    /// Policy target in minutes.
+    #[arg(long)]
+    pub first_reply: Option<u32>,
+    #[arg(long)]
+    pub next_reply: Option<u32>,
+    #[arg(long)]
+    pub resolution: Option<u32>,
+    /// Policy: count the targets in the schedule's business hours.
+    #[arg(long)]
+    pub business_hours: bool,
+    /// Policy: warn this many minutes before each breach.
+    #[arg(long, default_value_t = 0)]
+    pub warn_before: u32,
+    /// Policy: the schedule's id.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Policy: keep the resolution clock running while waiting on the customer.
+    #[arg(long)]
+    pub no_pause: bool,
+    /// Schedule: an IANA time zone.
+    #[arg(long)]
+    pub timezone: Option<String>,
+    /// Schedule (repeatable): `mon-fri 09:00-17:00`, `sat 10:00-14:00`.
+    #[arg(long)]
+    pub hours: Vec<String>,
+    /// Schedule (repeatable): a day off, `YYYY-MM-DD`.
+    #[arg(long)]
+    pub holiday: Vec<String>,
 }

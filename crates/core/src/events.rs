@@ -14,6 +14,15 @@ pub const REPLY_WATCH: &str = "support/reply.watch";
 pub const COMMENT_RECEIVED: &str = "support/comment.received";
 pub const CONVERSATION_SNOOZED: &str = "support/conversation.snoozed";
 pub const CONVERSATION_ARCHIVED: &str = "support/conversation.archived";
+/// Front's `conversation_reopened`: `{event_id, app_id, conversation_id, …}` like the others.
+pub const CONVERSATION_REOPENED: &str = "support/conversation.reopened";
+/// A change of a conversation's SLA clock, sent by the Front intake beside the inbound, outbound,
+/// archive and reopen events (its own event, so those start exactly the runs they did):
+/// `{event_id, app_id, conversation_id, message_id, front_type, emitted_at}`.
+pub const SLA_CLOCK: &str = "support/sla.clock";
+/// A conversation's SLA clock must be re-evaluated (the route decided its priority, a human
+/// changed it): `{conversation_id, app_id, reason}`.
+pub const SLA_CHANGED: &str = "support/sla.changed";
 pub const APPROVAL_REQUESTED: &str = "support/approval.requested";
 pub const APPROVAL_DECIDED: &str = "support/approval.decided";
 /// An approved action ran: `{action_id, app_id, conversation_id, result}`.

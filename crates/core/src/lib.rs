@@ -29,6 +29,7 @@ pub mod retention;
 pub mod retrieval;
 pub mod settings;
 pub mod signing;
+pub mod sla;
 pub mod status;
 pub mod store;
 pub mod stripe_connect;

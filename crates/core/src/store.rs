@@ -50,6 +50,9 @@ pub use autosend::*;
 mod signals;
 pub use signals::*;
 
+mod sla;
+pub use sla::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found: {0}")]
@@ -86,7 +89,7 @@ impl MigrationStatus {
 pub mod prelude {
     pub use super::{
         AppStore, ApprovalStore, AuditStore, AutoSendStore, ConversationStore, DeliveryStore,
-        IdentityStore, KnowledgeStore, RetentionStore, SignalStore, Store,
+        IdentityStore, KnowledgeStore, RetentionStore, SignalStore, SlaStore, Store,
     };
 }
 
@@ -107,6 +110,7 @@ pub trait Store:
     + PluginStore
     + AutoSendStore
     + SignalStore
+    + SlaStore
     + Send
     + Sync
     + 'static

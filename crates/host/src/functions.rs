@@ -22,6 +22,9 @@ pub fn platform_functions() -> FunctionsFn {
         ));
         if let Some(deps) = inbound_deps(s) {
             fns.push(action_retry_function(deps.clone()));
+            fns.push(support_workflow::sla::sla_function(
+                support_workflow::sla::SlaDeps::from_inbound(&deps),
+            ));
             fns.extend(support_workflow::outcome::functions(
                 &deps,
                 &s.settings.trust,

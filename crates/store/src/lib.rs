@@ -22,6 +22,7 @@ mod retention_store;
 mod rows;
 mod session_store;
 mod signals_store;
+mod sla_store;
 mod steps;
 mod store_impl;
 

@@ -219,6 +219,18 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         })
         .await?
     };
+    // The SLA clock takes its priority from the route (`crate::sla`): re-evaluate it.
+    ctx.send_event(
+        "sla-route",
+        vec![
+            Event::new(
+                events::SLA_CHANGED,
+                json!({"conversation_id": snap.conversation_id, "app_id": snap.app, "reason": "route"}),
+            )
+            .with_id(format!("sla-route:{}", ctx.run_id())),
+        ],
+    )
+    .await?;
     // The agent decides on the route's clock (runs from before it was recorded: now).
     let decided_at = route_inputs.as_ref().map_or_else(now_ms, |i| i.now);
     if route.action == RouteAction::Silence {

@@ -19,6 +19,7 @@ pub mod replay;
 pub mod retention;
 pub mod retry;
 pub mod route;
+pub mod sla;
 pub mod step;
 pub mod tools;
 

@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod knowledge;
 pub mod login;
 pub mod overview;
+pub mod sla;
 pub mod trust;
 pub mod users;
 
@@ -31,4 +32,5 @@ pub fn router() -> Router<Platform> {
         .merge(users::router())
         .merge(knowledge::router())
         .merge(trust::router())
+        .merge(sla::router())
 }

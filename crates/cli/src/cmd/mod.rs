@@ -1,7 +1,7 @@
 //! The `skill` command line: dispatch and `main`. The arguments clap parses ([`Cli`], every
 //! subcommand) are in [`crate::args`]. One module per command (`init`, `apps`, `keys`,
 //! `doctor`, `approvals`, `actions`, `dead_letters`, `users`, `audit`, `tokens`, `config`,
-//! `health`, `conversations`, `eval`, `dev`, `serve`, `replay`, `autosend`, `trust`, `kb`);
+//! `health`, `conversations`, `eval`, `dev`, `serve`, `replay`, `autosend`, `trust`, `kb`, `sla`);
 //! what they share (settings, store, registry, output, [`Failure`] and exit codes) is in
 //! [`context`]. Commands import `crate::args` and `context`, never this module: dispatch →
 //! commands → arguments/context, no cycle.
@@ -24,6 +24,7 @@ mod kb;
 mod keys;
 mod replay;
 mod serve;
+mod sla;
 mod tokens;
 mod trust;
 pub mod users;
@@ -78,6 +79,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::Replay(args) => replay::run(cli, args).await,
         Command::Kb(cmd) => kb::run(cli, cmd).await,
         Command::Trust(cmd) => trust::run(cli, cmd).await,
+        Command::Sla(cmd) => sla::run(cli, cmd).await,
     }
 }
 
