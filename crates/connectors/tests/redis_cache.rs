@@ -80,7 +80,10 @@ async fn rediss_urls_are_understood() {
     let err = RedisCache::connect(&Secret::new(tls)).await.unwrap_err();
     eprintln!("TLS to a plain Redis: {err}");
     assert!(!err.to_string().contains("invalid redis_url"), "{err}");
-    assert!(!err.to_string().to_lowercase().contains("provider"), "{err}");
+    assert!(
+        !err.to_string().to_lowercase().contains("provider"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
