@@ -9,6 +9,7 @@ pub mod actions;
 pub mod api;
 pub mod approvals;
 pub mod auth;
+pub mod canned;
 pub mod dead_letters;
 pub mod kb;
 pub mod pages;
@@ -27,6 +28,7 @@ pub fn mount(p: &Platform) -> axum::Router<Platform> {
         .merge(actions::router())
         .merge(dead_letters::router())
         .merge(kb::router())
+        .merge(canned::router())
         .merge(stripe::router())
         .merge(trust::router())
         .merge(sla::router())

@@ -93,6 +93,9 @@ pub enum Command {
     /// SLA policies and business-hours schedules: list, show, set, rm (validated, audited).
     #[command(subcommand)]
     Sla(SlaCmd),
+    /// Canned responses: list, show, add, edit, rm (every edit a new version).
+    #[command(subcommand)]
+    Canned(CannedCmd),
 }
 
 // `skill dev`
@@ -697,4 +700,69 @@ pub struct SlaSetArgs {
     /// Schedule (repeatable): a day off, `YYYY-MM-DD`.
     #[arg(long)]
     pub holiday: Vec<String>,
+}
+
+// `skill canned`
+
+/// `skill canned …`
+#[derive(Debug, Subcommand)]
+pub enum CannedCmd {
+    /// An app's canned responses and every app's (all without --app); stale ones marked.
+    List {
+        #[arg(long)]
+        app: Option<String>,
+    },
+    /// One canned response: its current version (or --version), its variables and versions.
+    Show {
+        id: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Write a new canned response. The body is a `{{var}}` template (first_name, name, email,
+    /// product, app_name, instructor); an unknown variable is refused.
+    Add {
+        /// The app (none: every app).
+        #[arg(long)]
+        app: Option<String>,
+        #[arg(long)]
+        name: String,
+        /// Phrases that trigger it, separated by `|`.
+        #[arg(long)]
+        trigger: String,
+        #[arg(
+            long,
+            conflicts_with = "body_file",
+            required_unless_present = "body_file"
+        )]
+        body: Option<String>,
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// An article version it is built on, `ARTICLE_ID@VERSION` (repeat); it goes stale
+        /// when the article changes.
+        #[arg(long = "source")]
+        sources: Vec<String>,
+    },
+    /// Write a new version; what is not given stays as it is.
+    Edit {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        trigger: Option<String>,
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// Replace the cited article versions (`ARTICLE_ID@VERSION`, repeat).
+        #[arg(long = "source", conflicts_with = "no_sources")]
+        sources: Vec<String>,
+        /// Cite no article any more.
+        #[arg(long)]
+        no_sources: bool,
+        /// Refuse the edit when the current version is not this one.
+        #[arg(long)]
+        base_version: Option<i64>,
+    },
+    /// Remove a canned response (its versions stay).
+    Rm { id: String },
 }

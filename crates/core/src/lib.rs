@@ -13,6 +13,7 @@ pub mod auth;
 pub mod autosend;
 pub mod cache;
 pub mod capability;
+pub mod context_cache;
 pub mod corpus;
 pub mod crypto;
 pub mod decision;

@@ -8,6 +8,7 @@
 //!
 //! tantivy lives here, not in `core`, so `core` stays lean.
 
+pub mod canned;
 pub mod demo;
 pub mod dense;
 pub mod eval;

@@ -100,6 +100,226 @@ async fn mark_stale(
     Ok(r.rows_affected())
 }
 
+/// Mark the canned responses whose current version cites `article_id` below `version` stale.
+async fn mark_canned_stale(
+    tx: &mut sqlx::AnyConnection,
+    article_id: &str,
+    version: i64,
+    at: i64,
+) -> R<u64> {
+    let r = sqlx::query(
+        "UPDATE canned_responses SET stale_at = $1 WHERE stale_at IS NULL AND removed_at IS NULL \
+         AND EXISTS (SELECT 1 FROM canned_sources s WHERE s.canned_id = canned_responses.id \
+         AND s.version = canned_responses.current_version AND s.article_id = $2 AND s.article_version < $3)",
+    )
+    .bind(at)
+    .bind(article_id)
+    .bind(version)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend_err)?;
+    Ok(r.rows_affected())
+}
+
+const CANNED_COLS: &str =
+    "id, app, name, trigger_pattern, body, current_version, stale_at, updated_at";
+
+fn canned_row(row: &AnyRow, sources: Vec<CannedSource>) -> R<CannedRow> {
+    let stale_at: Option<i64> = get(row, "stale_at")?;
+    Ok(CannedRow {
+        id: get(row, "id")?,
+        app: get(row, "app")?,
+        name: get(row, "name")?,
+        trigger: get(row, "trigger_pattern")?,
+        body: get(row, "body")?,
+        current_version: get(row, "current_version")?,
+        sources,
+        stale: stale_at.is_some(),
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+/// The sources of the given versions of canned responses (`(canned id, version)` → sources),
+/// read with one query: every version of `id`, or the current versions of all.
+async fn canned_sources<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    id: Option<&str>,
+) -> R<Vec<(String, i64, CannedSource)>> {
+    let rows = match id {
+        Some(id) => sqlx::query(
+            "SELECT canned_id, version, article_id, article_version FROM canned_sources WHERE canned_id = $1 \
+             ORDER BY version, article_id",
+        )
+        .bind(id.to_owned())
+        .fetch_all(ex)
+        .await,
+        None => sqlx::query(
+            "SELECT s.canned_id, s.version, s.article_id, s.article_version FROM canned_sources s \
+             JOIN canned_responses c ON c.id = s.canned_id AND c.current_version = s.version \
+             ORDER BY s.canned_id, s.article_id",
+        )
+        .fetch_all(ex)
+        .await,
+    }
+    .map_err(backend_err)?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                get(r, "canned_id")?,
+                get(r, "version")?,
+                CannedSource {
+                    article_id: get(r, "article_id")?,
+                    version: get(r, "article_version")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn sources_of(all: &[(String, i64, CannedSource)], id: &str, version: i64) -> Vec<CannedSource> {
+    all.iter()
+        .filter(|(c, v, _)| c == id && *v == version)
+        .map(|(_, _, s)| s.clone())
+        .collect()
+}
+
+fn sorted_sources(sources: &[CannedSource]) -> Vec<CannedSource> {
+    let mut v = sources.to_vec();
+    v.sort_by(|a, b| a.article_id.cmp(&b.article_id));
+    v.dedup_by(|a, b| a.article_id == b.article_id);
+    v
+}
+
+async fn put_canned_tx(tx: &mut sqlx::AnyConnection, c: &CannedInput) -> R<CannedOutcome> {
+    let existing = match &c.id {
+        Some(id) => sqlx::query(crate::store_impl::safe!(
+            "SELECT {CANNED_COLS}, removed_at FROM canned_responses WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend_err)?,
+        None => None,
+    };
+    let sources = sorted_sources(&c.sources);
+    let (id, version, kind) = match &existing {
+        Some(row) => {
+            let removed: Option<i64> = get(row, "removed_at")?;
+            let id: String = get(row, "id")?;
+            let all = canned_sources(&mut *tx, Some(&id)).await?;
+            let current = canned_row(row, Vec::new())?;
+            let current_sources = sources_of(&all, &id, current.current_version);
+            if let Some(base) = c.base_version
+                && base != current.current_version
+            {
+                return Err(StoreError::Conflict(format!(
+                    "canned response {id} is at version {}, not {base}",
+                    current.current_version
+                )));
+            }
+            if removed.is_none()
+                && current.app == c.app
+                && current.name == c.name
+                && current.trigger == c.trigger
+                && current.body == c.body
+                && current_sources == sources
+            {
+                return Ok(CannedOutcome {
+                    id,
+                    version: current.current_version,
+                    kind: PutKind::Unchanged,
+                });
+            }
+            let version = current.current_version + 1;
+            sqlx::query(
+                "UPDATE canned_responses SET app = $1, name = $2, trigger_pattern = $3, body = $4, current_version = $5, \
+                 updated_at = $6, stale_at = NULL, removed_at = NULL WHERE id = $7",
+            )
+            .bind(&c.app)
+            .bind(&c.name)
+            .bind(&c.trigger)
+            .bind(&c.body)
+            .bind(version)
+            .bind(c.at)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            (id, version, PutKind::Updated)
+        }
+        None => {
+            let id = c.id.clone().unwrap_or_else(|| new_id("can"));
+            sqlx::query(
+                "INSERT INTO canned_responses (id, app, name, trigger_pattern, body, updated_at, current_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 1)",
+            )
+            .bind(&id)
+            .bind(&c.app)
+            .bind(&c.name)
+            .bind(&c.trigger)
+            .bind(&c.body)
+            .bind(c.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            (id, 1, PutKind::Created)
+        }
+    };
+    sqlx::query(
+        "INSERT INTO canned_versions (canned_id, version, name, trigger_pattern, body, author, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(version)
+    .bind(&c.name)
+    .bind(&c.trigger)
+    .bind(&c.body)
+    .bind(&c.author)
+    .bind(c.at)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend_err)?;
+    for s in &sources {
+        let known = sqlx::query(
+            "SELECT version FROM kb_article_versions WHERE article_id = $1 AND version = $2",
+        )
+        .bind(&s.article_id)
+        .bind(s.version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        if known.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "article {} version {}",
+                s.article_id, s.version
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO canned_sources (canned_id, version, article_id, article_version) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&id)
+        .bind(version)
+        .bind(&s.article_id)
+        .bind(s.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+    }
+    // Citing a version that is already outdated (or a removed article) is stale from the start.
+    sqlx::query(
+        "UPDATE canned_responses SET stale_at = $1 WHERE id = $2 AND EXISTS (SELECT 1 FROM canned_sources s \
+         JOIN kb_articles a ON a.id = s.article_id WHERE s.canned_id = $2 AND s.version = $3 \
+         AND (a.current_version > s.article_version OR a.removed_at IS NOT NULL))",
+    )
+    .bind(c.at)
+    .bind(&id)
+    .bind(version)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend_err)?;
+    Ok(CannedOutcome { id, version, kind })
+}
+
 async fn put_one(tx: &mut sqlx::AnyConnection, a: &ArticleInput) -> R<PutOutcome> {
     let existing = match (&a.id, &a.source) {
         (Some(id), _) => sqlx::query(crate::store_impl::safe!(
@@ -142,6 +362,7 @@ async fn put_one(tx: &mut sqlx::AnyConnection, a: &ArticleInput) -> R<PutOutcome
                     version: current.current_version,
                     kind: PutKind::Unchanged,
                     stale_drafts: 0,
+                    stale_canned: 0,
                 });
             }
             let version = current.current_version + 1;
@@ -215,11 +436,13 @@ async fn put_one(tx: &mut sqlx::AnyConnection, a: &ArticleInput) -> R<PutOutcome
         .map_err(backend_err)?;
     }
     let stale_drafts = mark_stale(tx, &id, version, a.at).await?;
+    let stale_canned = mark_canned_stale(tx, &id, version, a.at).await?;
     Ok(PutOutcome {
         article_id: id,
         version,
         kind,
         stale_drafts,
+        stale_canned,
     })
 }
 
@@ -301,27 +524,25 @@ impl KnowledgeStore for Db {
     }
 
     async fn upsert_canned(&self, c: &CannedResponse) -> R<()> {
-        sqlx::query(
-            "INSERT INTO canned_responses (id, app, name, trigger_pattern, body, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET app = excluded.app, name = excluded.name, trigger_pattern = excluded.trigger_pattern, \
-             body = excluded.body, updated_at = excluded.updated_at",
-        )
-        .bind(&c.id)
-        .bind(&c.app)
-        .bind(&c.name)
-        .bind(&c.trigger)
-        .bind(&c.body)
-        .bind(c.updated_at)
-        .execute(&self.write)
+        self.put_canned(&CannedInput {
+            id: Some(c.id.clone()),
+            app: c.app.clone(),
+            name: c.name.clone(),
+            trigger: c.trigger.clone(),
+            body: c.body.clone(),
+            sources: Vec::new(),
+            base_version: None,
+            author: "system".into(),
+            at: c.updated_at,
+        })
         .await
-        .map_err(backend_err)?;
-        Ok(())
+        .map(|_| ())
     }
 
     async fn list_canned(&self, app: Option<&str>) -> R<Vec<CannedResponse>> {
         sqlx::query(
             "SELECT id, app, name, trigger_pattern, body, updated_at FROM canned_responses \
-             WHERE ($1 IS NULL OR app IS NULL OR app = $1) ORDER BY name, id",
+             WHERE removed_at IS NULL AND stale_at IS NULL AND ($1 IS NULL OR app IS NULL OR app = $1) ORDER BY name, id",
         )
         .bind(app)
         .fetch_all(&self.read)
@@ -330,6 +551,87 @@ impl KnowledgeStore for Db {
         .iter()
         .map(rows::canned)
         .collect()
+    }
+
+    async fn put_canned(&self, c: &CannedInput) -> R<CannedOutcome> {
+        let mut tx = self.write.begin().await.map_err(backend_err)?;
+        let out = put_canned_tx(&mut tx, c).await?;
+        tx.commit().await.map_err(backend_err)?;
+        Ok(out)
+    }
+
+    async fn list_canned_rows(&self, app: Option<&str>) -> R<Vec<CannedRow>> {
+        let rows = sqlx::query(crate::store_impl::safe!(
+            "SELECT {CANNED_COLS} FROM canned_responses WHERE removed_at IS NULL \
+             AND ($1 IS NULL OR app IS NULL OR app = $1) ORDER BY name, id"
+        ))
+        .bind(app)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?;
+        let sources = canned_sources(&self.read, None).await?;
+        rows.iter()
+            .map(|r| {
+                let id: String = get(r, "id")?;
+                let v: i64 = get(r, "current_version")?;
+                canned_row(r, sources_of(&sources, &id, v))
+            })
+            .collect()
+    }
+
+    async fn get_canned(&self, id: &str) -> R<Option<CannedRow>> {
+        let Some(row) = sqlx::query(crate::store_impl::safe!(
+            "SELECT {CANNED_COLS} FROM canned_responses WHERE id = $1 AND removed_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(backend_err)?
+        else {
+            return Ok(None);
+        };
+        let sources = canned_sources(&self.read, Some(id)).await?;
+        let v: i64 = get(&row, "current_version")?;
+        canned_row(&row, sources_of(&sources, id, v)).map(Some)
+    }
+
+    async fn canned_versions(&self, id: &str) -> R<Vec<CannedVersionRow>> {
+        let rows = sqlx::query(
+            "SELECT canned_id, version, name, trigger_pattern, body, author, created_at FROM canned_versions \
+             WHERE canned_id = $1 ORDER BY version DESC",
+        )
+        .bind(id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?;
+        let sources = canned_sources(&self.read, Some(id)).await?;
+        rows.iter()
+            .map(|r| {
+                let version: i64 = get(r, "version")?;
+                Ok(CannedVersionRow {
+                    canned_id: get(r, "canned_id")?,
+                    version,
+                    name: get(r, "name")?,
+                    trigger: get(r, "trigger_pattern")?,
+                    body: get(r, "body")?,
+                    sources: sources_of(&sources, id, version),
+                    author: get(r, "author")?,
+                    created_at: get(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_canned(&self, id: &str, at: i64) -> R<bool> {
+        let r = sqlx::query(
+            "UPDATE canned_responses SET removed_at = $1, updated_at = $1 WHERE id = $2 AND removed_at IS NULL",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.write)
+        .await
+        .map_err(backend_err)?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn put_articles(&self, inputs: &[ArticleInput]) -> R<Vec<PutOutcome>> {
@@ -414,6 +716,7 @@ impl KnowledgeStore for Db {
             .await
             .map_err(backend_err)?;
         mark_stale(&mut tx, id, current + 1, at).await?;
+        mark_canned_stale(&mut tx, id, current + 1, at).await?;
         tx.commit().await.map_err(backend_err)?;
         Ok(true)
     }

@@ -69,6 +69,10 @@ async fn list(viewer: Viewer, State(p): State<Platform>) -> Result<Response, Pag
         }
         .into_any()
     };
+    let body = view! {
+        <p><a href="/canned">"Canned responses"</a></p>
+        {body}
+    };
     Ok(ui::render(&p, &viewer, Page::new("Knowledge", Nav::Knowledge, body)).await)
 }
 

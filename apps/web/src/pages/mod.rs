@@ -5,6 +5,7 @@
 pub mod approvals;
 pub mod apps;
 pub mod audit;
+pub mod canned;
 pub mod conversations;
 pub mod dead_letters;
 pub mod knowledge;
@@ -31,6 +32,7 @@ pub fn router() -> Router<Platform> {
         .merge(apps::router())
         .merge(users::router())
         .merge(knowledge::router())
+        .merge(canned::router())
         .merge(trust::router())
         .merge(sla::router())
 }

@@ -11,6 +11,7 @@ pub mod approvals;
 mod apps;
 pub mod audit;
 mod autosend;
+mod canned;
 mod config;
 mod context;
 mod conversations;
@@ -78,6 +79,7 @@ async fn dispatch(cli: &Cli) -> Result<(), Failure> {
         Command::DeadLetters(cmd) => dead_letters::run(cli, cmd).await,
         Command::Replay(args) => replay::run(cli, args).await,
         Command::Kb(cmd) => kb::run(cli, cmd).await,
+        Command::Canned(cmd) => canned::run(cli, cmd).await,
         Command::Trust(cmd) => trust::run(cli, cmd).await,
         Command::Sla(cmd) => sla::run(cli, cmd).await,
     }

@@ -606,16 +606,7 @@ fn respond_localised(f: &ReplyFacts<'_>, situation: &Situation, a: &Answers) -> 
 /// Fills a canned template; `None` if a variable has no value (never send placeholders).
 fn canned(f: &ReplyFacts<'_>, name: Option<&str>) -> Option<Vec<String>> {
     let template = &f.route.canned.as_ref()?.body;
-    let vars = [
-        ("first_name", name.map(str::to_owned)),
-        ("name", name.map(str::to_owned)),
-        ("product", Some(f.profile.product.clone())),
-        (
-            "instructor",
-            Some(f.profile.instructor.clone()).filter(|s| !s.is_empty()),
-        ),
-        ("email", Some(f.facts.email.clone())),
-    ];
+    let vars = template_values(f, name);
     let filled = fill_template(template, &vars)?;
     // A canned body may carry its own greeting and sign-off; keep only the middle.
     let lines: Vec<&str> = filled
@@ -626,6 +617,23 @@ fn canned(f: &ReplyFacts<'_>, name: Option<&str>) -> Option<Vec<String>> {
         })
         .collect();
     Some(vec![lines.join("\n").trim().to_owned()])
+}
+
+/// The value of every variable of [`crate::corpus::TEMPLATE_VARIABLES`] for this reply
+/// (`None`: not known, so a template using it does not answer).
+fn template_values(f: &ReplyFacts<'_>, name: Option<&str>) -> Vec<(&'static str, Option<String>)> {
+    let product = Some(f.profile.product.clone()).filter(|s| !s.is_empty());
+    vec![
+        ("first_name", name.map(str::to_owned)),
+        ("name", name.map(str::to_owned)),
+        ("product", product.clone()),
+        ("app_name", product),
+        (
+            "instructor",
+            Some(f.profile.instructor.clone()).filter(|s| !s.is_empty()),
+        ),
+        ("email", Some(f.facts.email.clone())),
+    ]
 }
 
 /// Replaces `{{var}}` placeholders. `None` when one has no value or is unknown.

@@ -103,6 +103,89 @@ pub struct PutOutcome {
     pub kind: PutKind,
     /// Drafts (not yet sent) marked stale by this new version.
     pub stale_drafts: u64,
+    /// Canned responses whose current version cites an older version, marked stale.
+    #[serde(default)]
+    pub stale_canned: u64,
+}
+
+/// An article version a canned response cites (its answer is built on it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedSource {
+    pub article_id: String,
+    pub version: i64,
+}
+
+/// A canned response as it is now (its current version's fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CannedRow {
+    pub id: String,
+    /// `None`: every app.
+    pub app: Option<String>,
+    pub name: String,
+    pub trigger: String,
+    /// The `{{var}}` template.
+    pub body: String,
+    pub current_version: i64,
+    /// The article versions the current version cites.
+    pub sources: Vec<CannedSource>,
+    /// A cited article changed (or was removed) after this version was written; the router
+    /// does not answer with a stale canned response until someone writes a new version.
+    pub stale: bool,
+    pub updated_at: Millis,
+}
+
+impl CannedRow {
+    /// The response as the router reads it.
+    pub fn response(&self) -> CannedResponse {
+        CannedResponse {
+            id: self.id.clone(),
+            app: self.app.clone(),
+            name: self.name.clone(),
+            trigger: self.trigger.clone(),
+            body: self.body.clone(),
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// One version of a canned response; never changed once written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CannedVersionRow {
+    pub canned_id: String,
+    pub version: i64,
+    pub name: String,
+    pub trigger: String,
+    pub body: String,
+    pub sources: Vec<CannedSource>,
+    /// Who wrote it (a user id, `system`).
+    pub author: String,
+    pub created_at: Millis,
+}
+
+/// A new version of a canned response (new or existing), as the API, the CLI and the page
+/// write it. The template is checked by the caller (`corpus::template_variables`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CannedInput {
+    /// This response (created with that id when it does not exist); `None` creates one.
+    pub id: Option<String>,
+    pub app: Option<String>,
+    pub name: String,
+    pub trigger: String,
+    pub body: String,
+    pub sources: Vec<CannedSource>,
+    /// The version the writer started from: a different current version is a
+    /// `StoreError::Conflict` (someone saved meanwhile); `None` does not check.
+    pub base_version: Option<i64>,
+    pub author: String,
+    pub at: Millis,
+}
+
+/// What writing a [`CannedInput`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedOutcome {
+    pub id: String,
+    pub version: i64,
+    pub kind: PutKind,
 }
 
 /// A draft that used an article version.
@@ -125,8 +208,24 @@ pub trait KnowledgeStore: Send + Sync {
     async fn list_trust(&self, app: Option<&str>) -> StoreResult<Vec<TrustRow>>;
     async fn insert_kb_document(&self, doc: &KbDocument, chunks: &[KbChunk]) -> StoreResult<()>;
     async fn list_kb_chunks(&self, app: &str) -> StoreResult<Vec<KbChunk>>;
+    /// Write `c` as a new version of the canned response with its id (author `system`, no
+    /// sources); unchanged content writes nothing.
     async fn upsert_canned(&self, c: &CannedResponse) -> StoreResult<()>;
+    /// The canned responses the router may answer with: of `app` and of every app, neither
+    /// removed nor stale.
     async fn list_canned(&self, app: Option<&str>) -> StoreResult<Vec<CannedResponse>>;
+    /// Write a new version of a canned response in one transaction (the row, the version, its
+    /// cited article versions); the same fields and sources as the current version change
+    /// nothing. A new version is stale at once when it cites an outdated article version.
+    async fn put_canned(&self, c: &CannedInput) -> StoreResult<CannedOutcome>;
+    /// Canned responses of `app` and of every app (all when `None`), stale ones included,
+    /// removed ones not; by name.
+    async fn list_canned_rows(&self, app: Option<&str>) -> StoreResult<Vec<CannedRow>>;
+    async fn get_canned(&self, id: &str) -> StoreResult<Option<CannedRow>>;
+    /// Every version, newest first.
+    async fn canned_versions(&self, id: &str) -> StoreResult<Vec<CannedVersionRow>>;
+    /// Remove a canned response (its versions stay); `false` when there was none.
+    async fn remove_canned(&self, id: &str, at: Millis) -> StoreResult<bool>;
 
     /// Write new article versions, all in ONE transaction (nothing half-written on error):
     /// an input whose content hash equals the current version's changes nothing; otherwise a

@@ -1,7 +1,8 @@
 //! `cargo xtask bench-kb` (a benchmark, not a test): retrieval at 100,000 chunks in one app.
 //!
 //! Chunks are synthetic support paragraphs (40–120 words drawn from a 5,000-word vocabulary
-//! with a Zipf-like skew, plus a few topic words) so BM25 sees realistic postings; dense
+//! with a Zipf-like skew, plus a few topic words) so tantivy's BM25 sees realistic postings
+//! (the lexical side is `support_knowledge::LexicalIndex`, the one the platform runs); dense
 //! vectors are random unit vectors of 384 floats (all-MiniLM-L6-v2's size): a brute-force scan
 //! costs the same whatever the vectors hold. The query's own embedding is not included here
 //! (the local model's per-query time is measured by `skill kb eval`, see docs/bench/kb.md).
@@ -15,9 +16,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use support_core::embed::normalize;
-use support_core::pipeline::kb::Bm25Index;
+use support_core::knowledge::{ArticleChunkRow, Visibility};
 use support_core::retrieval::{DenseDoc, DenseIndex, FUSION_DEPTH, rrf};
-use support_core::store::KbChunk;
+use support_knowledge::LexicalIndex;
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
@@ -131,7 +132,7 @@ fn main() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 
     let started = Instant::now();
-    let chunks: Vec<KbChunk> = (0..n)
+    let chunks: Vec<ArticleChunkRow> = (0..n)
         .map(|i| {
             let len = 40 + rng.below(80);
             let mut words: Vec<&str> = (0..len)
@@ -140,20 +141,35 @@ fn main() {
             for _ in 0..3 {
                 words.push(TOPICS[rng.below(TOPICS.len())]);
             }
-            KbChunk {
+            ArticleChunkRow {
                 id: format!("c{i}"),
-                document_id: format!("a{}", i / 4),
+                article_id: format!("a{}", i / 4),
+                version: 1,
                 app: app.into(),
                 ordinal: (i % 4) as i64,
+                title: format!("Article {}", i / 4),
+                heading: String::new(),
                 text: words.join(" "),
+                visibility: Visibility::Public,
             }
         })
         .collect();
     let generate_ms = started.elapsed().as_secs_f64() * 1000.0;
 
     let started = Instant::now();
-    let lexical = Bm25Index::new(chunks.clone());
+    let lexical = match LexicalIndex::new().and_then(|l| l.rebuild_now(&chunks).map(|()| l)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("bench_kb: {e}");
+            std::process::exit(1);
+        }
+    };
     let lexical_build_s = started.elapsed().as_secs_f64();
+    let search = |text: &str| {
+        lexical
+            .search_now(app, text, FUSION_DEPTH, Visibility::Public)
+            .unwrap_or_default()
+    };
 
     let started = Instant::now();
     let dense = DenseIndex::new();
@@ -161,10 +177,10 @@ fn main() {
     for c in &chunks {
         let mut v: Vec<f32> = (0..dims).map(|_| rng.unit()).collect();
         normalize(&mut v);
-        by_article.entry(c.document_id.clone()).or_default().push((
+        by_article.entry(c.article_id.clone()).or_default().push((
             DenseDoc {
                 chunk_id: c.id.clone(),
-                article_id: c.document_id.clone(),
+                article_id: c.article_id.clone(),
                 version: 1,
                 public: true,
             },
@@ -197,22 +213,23 @@ fn main() {
     let mut found = 0usize;
     for (text, v) in &qs {
         let t = Instant::now();
-        let l = lexical.search(text, FUSION_DEPTH);
+        let l = search(text);
         lex_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         let d = dense.search(app, v, FUSION_DEPTH, true);
         dense_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
-        let l2 = lexical.search(text, FUSION_DEPTH);
+        let l2 = search(text);
         let d2 = dense.search(app, v, FUSION_DEPTH, true);
         let fused = rrf(&[
-            l2.iter().map(|h| h.id.as_str()).collect(),
+            l2.iter().map(|h| h.chunk_id.as_str()).collect(),
             d2.iter().map(|h| h.chunk_id.as_str()).collect(),
         ]);
         hybrid_ms.push(t.elapsed().as_secs_f64() * 1000.0);
         found += usize::from(!fused.is_empty() && !l.is_empty() && !d.is_empty());
     }
     let report = serde_json::json!({
+        "lexical_engine": "tantivy (support_knowledge::LexicalIndex, in RAM)",
         "chunks": n,
         "dims": dims,
         "queries": queries,
