@@ -114,7 +114,7 @@ async fn an_admin_sets_modes_and_the_kill_switch_without_javascript() {
     b.wait_for_text("body", "stopped for every app").await;
     b.wait_for_text("#switch-all", "incident 42").await;
     assert!(
-        auto::switched_off(store, &slug)
+        auto::switched_off(store, &slug, &Default::default())
             .await
             .unwrap()
             .unwrap()
@@ -122,6 +122,6 @@ async fn an_admin_sets_modes_and_the_kill_switch_without_javascript() {
     );
     b.click("#switch-all button.switch-on").await;
     b.wait_for_text("body", "allowed again for every app").await;
-    assert!(auto::switched_off(store, &slug).await.unwrap().is_none());
+    assert!(auto::switched_off(store, &slug, &Default::default()).await.unwrap().is_none());
     b.close().await;
 }

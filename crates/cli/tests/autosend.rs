@@ -77,6 +77,7 @@ async fn promote(t: &TestApp, category: &str) -> support_core::autosend::GateRep
         category,
         &policy,
         &deps.llm_defaults,
+        &deps.autosend,
         "cli:test",
     )
     .await
@@ -169,7 +170,15 @@ async fn trusted_certified_access_is_sent_once_then_a_reopen_demotes_it() {
         support_core::registry::policy_of(&t.platform.registry.require(&slug).await.unwrap())
             .unwrap();
     let later = now_ms() + 60 * DAY_MS;
-    let facts = auto::category_facts(store, &slug, "access", &policy, &deps.llm_defaults, later)
+    let facts = auto::category_facts(
+        store,
+        &slug,
+        "access",
+        &policy,
+        &deps.llm_defaults,
+        &deps.autosend,
+        later,
+    )
         .await
         .unwrap();
     assert!((facts.effective_samples - trust.effective_samples / 4.0).abs() < 1e-3);
@@ -297,6 +306,7 @@ async fn edited_drafts_never_earn_auto_and_policy_changes_void_the_certificate()
         "access",
         &policy,
         &deps.llm_defaults,
+        &deps.autosend,
         now_ms(),
     )
     .await
@@ -382,6 +392,43 @@ async fn never_list_flags_and_approval_tools_are_never_sent_and_the_switch_stops
             >= 2,
         "{refused:?}"
     );
+    // The settings file's switches refuse too, whatever the store says.
+    auto::set_switch(store, &slug, true, None, "cli:test")
+        .await
+        .unwrap();
+    let deps = support_host::functions::inbound_deps(&t.platform.services).unwrap();
+    let policy = support_core::registry::policy_of(&app).unwrap();
+    let facts = |switches: support_core::autosend::AutoSendSettings| {
+        let (policy, deps, slug) = (policy.clone(), deps.llm_defaults.clone(), slug.clone());
+        async move {
+            let mut f = auto::category_facts(
+                store, &slug, "access", &policy, &deps, &switches, now_ms(),
+            )
+            .await
+            .unwrap();
+            f.mode = support_core::autosend::Mode::Auto;
+            support_core::autosend::evaluate(&f)
+        }
+    };
+    assert!(facts(Default::default()).await.allowed);
+    for switches in [
+        support_core::autosend::AutoSendSettings {
+            off: true,
+            ..Default::default()
+        },
+        support_core::autosend::AutoSendSettings {
+            off_apps: vec![slug.clone()],
+            ..Default::default()
+        },
+    ] {
+        let report = facts(switches).await;
+        assert_eq!(report.failed(), vec!["switch"], "{report:?}");
+    }
+    let other = support_core::autosend::AutoSendSettings {
+        off_apps: vec!["some-other-app".into()],
+        ..Default::default()
+    };
+    assert!(facts(other).await.allowed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

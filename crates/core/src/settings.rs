@@ -527,6 +527,8 @@ pub struct Settings {
     pub kb: crate::embed::KbSettings,
     /// The learning loop: the not-sent window and the weight of bad outcomes (`crate::trust`).
     pub trust: crate::trust::TrustSettings,
+    /// The settings file's kill switches of automatic sending (`crate::autosend`).
+    pub autosend: crate::autosend::AutoSendSettings,
     /// The dashboard's hydrate bundle (`dashboard.pkg_dir`).
     pub dashboard: DashboardSettings,
 }
@@ -567,6 +569,7 @@ impl Default for Settings {
             oidc: OidcSettings::default(),
             kb: crate::embed::KbSettings::default(),
             trust: crate::trust::TrustSettings::default(),
+            autosend: crate::autosend::AutoSendSettings::default(),
             dashboard: DashboardSettings::default(),
         }
     }

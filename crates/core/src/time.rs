@@ -13,6 +13,14 @@ pub fn now_ms() -> Millis {
         .unwrap_or(0)
 }
 
+/// `ms` as people read it in an alert: `2026-12-06 14:05 UTC` (the number itself when it is
+/// outside the calendar).
+pub fn format_utc(ms: Millis) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| ms.to_string())
+}
+
 /// Thirty days, the half-life of trust scores and the default refund window.
 pub const DAY_MS: Millis = 24 * 60 * 60 * 1000;
 
@@ -27,6 +35,12 @@ pub fn within(now: i64, ts: i64, tolerance: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_utc_reads_as_a_date() {
+        assert_eq!(format_utc(1_796_565_900_000), "2026-12-06 14:05 UTC");
+        assert_eq!(format_utc(i64::MAX), i64::MAX.to_string());
+    }
 
     #[test]
     fn within_is_overflow_safe_and_inclusive() {

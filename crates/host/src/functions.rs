@@ -67,6 +67,7 @@ pub fn inbound_deps(s: &Services) -> Option<InboundDeps> {
             classifier: s.settings.llm.classifier.clone(),
             agent: s.settings.llm.agent.clone(),
         },
+        autosend: s.settings.autosend.clone(),
     })
 }
 

@@ -7,7 +7,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use support_core::approvals::{Alert, ApprovalChannel};
 use support_core::audit::AuditEvent;
-use support_core::autosend::{self, CertificateFact, GateFacts, GateReport, Mode};
+use support_core::autosend::{
+    self, AutoSendSettings, CertificateFact, GateFacts, GateReport, Mode,
+};
 use support_core::front::{NewReply, ReplyOptions};
 use support_core::pipeline::classify::Intent;
 use support_core::pipeline::router::RouteDecision;
@@ -33,8 +35,16 @@ pub async fn mode_of(store: &dyn Store, app: &str, category: &str) -> Result<Mod
         .map_or(Mode::Draft, |m| m.mode))
 }
 
-/// Why automatic sending is off for `app` (the global switch first), `None` when it is on.
-pub async fn switched_off(store: &dyn Store, app: &str) -> Result<Option<String>, StoreError> {
+/// Why automatic sending is off for `app` (the settings file's switches, then the stored global
+/// switch, then the app's), `None` when it is on.
+pub async fn switched_off(
+    store: &dyn Store,
+    app: &str,
+    settings: &AutoSendSettings,
+) -> Result<Option<String>, StoreError> {
+    if let Some(why) = settings.switched_off(app) {
+        return Ok(Some(why));
+    }
     let switches = store.list_switches().await?;
     Ok([GLOBAL, app].iter().find_map(|scope| {
         switches
@@ -139,6 +149,7 @@ pub async fn category_facts(
     category: &str,
     policy: &AppPolicy,
     llm_defaults: &support_core::registry::AppLlm,
+    switches: &AutoSendSettings,
     now: Millis,
 ) -> Result<GateFacts, StoreError> {
     let trust = trust_of(store, app, category, now).await?;
@@ -151,7 +162,7 @@ pub async fn category_facts(
         });
     Ok(GateFacts {
         mode: mode_of(store, app, category).await?,
-        switched_off: switched_off(store, app).await?,
+        switched_off: switched_off(store, app, switches).await?,
         opted_in: policy.auto_send.iter().any(|c| c == category),
         category: category.to_string(),
         never: policy.never_auto_send.clone(),
@@ -188,6 +199,7 @@ async fn gate_facts(
         category,
         &policy,
         &d.llm_defaults,
+        &d.autosend,
         now_ms(),
     )
     .await
@@ -361,10 +373,12 @@ pub async fn promote(
     category: &str,
     policy: &AppPolicy,
     llm_defaults: &support_core::registry::AppLlm,
+    switches: &AutoSendSettings,
     actor: &str,
 ) -> Result<GateReport, StoreError> {
     let now = now_ms();
-    let mut facts = category_facts(store, app, category, policy, llm_defaults, now).await?;
+    let mut facts =
+        category_facts(store, app, category, policy, llm_defaults, switches, now).await?;
     let previous = store.get_mode(app, category).await?;
     facts.mode = Mode::Auto;
     let report = autosend::evaluate(&facts);

@@ -73,6 +73,8 @@ pub struct InboundDeps {
     /// The global model choices (`settings.llm.classifier` / `agent`); an app's `policy.llm`
     /// overrides them per step. Neither set: the offline classifier and agent.
     pub llm_defaults: support_core::registry::AppLlm,
+    /// The settings file's kill switches of automatic sending (`settings.autosend`).
+    pub autosend: support_core::autosend::AutoSendSettings,
 }
 
 /// The inbound function: one run per Front event, one at a time per conversation.

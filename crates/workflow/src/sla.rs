@@ -329,7 +329,7 @@ async fn effects(
                     ("Conversation".into(), conv.clone()),
                     ("Target".into(), dl.metric.as_str().into()),
                     ("Policy".into(), policy.unwrap_or_default()),
-                    ("Due".into(), dl.at.to_string()),
+                    ("Due".into(), support_core::time::format_utc(dl.at)),
                 ],
             };
             match ch.post_alert(&channel, &alert).await {

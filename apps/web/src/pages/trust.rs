@@ -107,8 +107,16 @@ async fn rows(p: &Platform, only: Option<&str>) -> Result<Vec<Row>, PageError> {
         );
         for c in categories {
             let facts =
-                auto::category_facts(p.store.as_ref(), &a.slug, &c, &policy, &defaults, now)
-                    .await?;
+                auto::category_facts(
+                    p.store.as_ref(),
+                    &a.slug,
+                    &c,
+                    &policy,
+                    &defaults,
+                    &p.settings.autosend,
+                    now,
+                )
+                .await?;
             let certificate = match &facts.certificate {
                 None => (
                     "missing",
@@ -429,6 +437,7 @@ async fn change_mode(
             category,
             &policy,
             &llm_defaults(p),
+            &p.settings.autosend,
             &viewer.actor(),
         )
         .await?;

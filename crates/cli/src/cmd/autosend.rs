@@ -89,6 +89,7 @@ pub(crate) async fn run(cli: &Cli, cmd: &AutosendCmd) -> Result<(), Failure> {
                         &c,
                         &policy,
                         &llm_defaults(&settings),
+                        &settings.autosend,
                         now_ms(),
                     )
                     .await
@@ -151,6 +152,7 @@ pub(crate) async fn run(cli: &Cli, cmd: &AutosendCmd) -> Result<(), Failure> {
                 category,
                 &policy,
                 &llm_defaults(&settings),
+                &settings.autosend,
                 &cli_actor(),
             )
             .await

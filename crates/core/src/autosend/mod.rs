@@ -33,6 +33,31 @@ pub const ALWAYS_NEVER: &[&str] = &["unknown", "team_license"];
 /// Message flags that keep a reply for a human.
 pub const NEVER_FLAGS: &[&str] = &["angry", "legal", "injection"];
 
+/// The kill switches of the settings file (`[autosend]`, `SUPPORT_AUTOSEND__OFF=true`): beside
+/// the stored switches of `skill autosend off` and the dashboard, for an operator who must stop
+/// every automatic send with a deploy, whatever the store says.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoSendSettings {
+    /// No automatic sending for any app.
+    pub off: bool,
+    /// No automatic sending for these apps (slugs).
+    pub off_apps: Vec<String>,
+}
+
+impl AutoSendSettings {
+    /// Why the settings keep `app` from sending automatically, `None` when they don't.
+    pub fn switched_off(&self, app: &str) -> Option<String> {
+        if self.off {
+            Some("automatic sending is switched off everywhere (settings: autosend.off)".into())
+        } else if self.off_apps.iter().any(|a| a == app) {
+            Some("automatic sending is switched off for this app (settings: autosend.off_apps)".into())
+        } else {
+            None
+        }
+    }
+}
+
 /// How the platform answers a category of an app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
