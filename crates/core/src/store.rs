@@ -50,6 +50,9 @@ pub use autosend::*;
 mod signals;
 pub use signals::*;
 
+mod analytics;
+pub use analytics::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found: {0}")]
@@ -85,8 +88,8 @@ impl MigrationStatus {
 /// `use support_core::store::prelude::*;` (through `dyn Store` they need no import).
 pub mod prelude {
     pub use super::{
-        AppStore, ApprovalStore, AuditStore, AutoSendStore, ConversationStore, DeliveryStore,
-        IdentityStore, KnowledgeStore, RetentionStore, SignalStore, Store,
+        AnalyticsStore, AppStore, ApprovalStore, AuditStore, AutoSendStore, ConversationStore,
+        DeliveryStore, IdentityStore, KnowledgeStore, RetentionStore, SignalStore, Store,
     };
 }
 
@@ -107,6 +110,7 @@ pub trait Store:
     + PluginStore
     + AutoSendStore
     + SignalStore
+    + AnalyticsStore
     + Send
     + Sync
     + 'static
