@@ -16,11 +16,9 @@ pub fn history(apps: &[String], now: Millis, days: i64, per_day: u64) -> Vec<Rep
     let mut out = Vec::new();
     for (ai, app) in apps.iter().enumerate() {
         for d in (today - days + 1)..=today {
-            let n = per_day + ((d as u64 + ai as u64) % 3);
+            let n = per_day + mix(d as u64 ^ ((ai as u64) << 40)) % (per_day / 2 + 2);
             for i in 0..n {
-                let seed = (d as u64)
-                    .wrapping_mul(2_654_435_761)
-                    .wrapping_add(i * 40_503 + ai as u64 * 977);
+                let seed = mix((d as u64) << 20 ^ (i << 4) ^ ai as u64);
                 conversation(&mut out, app, d, i, seed);
             }
         }
@@ -29,21 +27,29 @@ pub fn history(apps: &[String], now: Millis, days: i64, per_day: u64) -> Vec<Rep
     out
 }
 
+/// SplitMix64's finalizer: well-spread bits from a counter.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn conversation(out: &mut Vec<ReportingEvent>, app: &str, day: i64, i: u64, seed: u64) {
-    let cat = CATEGORIES[(seed % 4) as usize];
+    let cat = CATEGORIES[((seed >> 4) % 4) as usize];
     let conv = format!("demo_cnv_{app}_{day}_{i}");
-    let t0 = day * DAY_MS + 8 * 3_600_000 + (seed % 600) as i64 * MIN;
+    let t0 = day * DAY_MS + 8 * 3_600_000 + ((seed >> 12) % 600) as i64 * MIN;
     let ev = |tag: &str, k: K, at: Millis| {
         ReportingEvent::new(format!("demo:{tag}:{conv}"), k, app, cat, conv.clone(), at)
     };
     out.push(ev("recv", K::MessageReceived, t0));
-    let draft_ms = 1_500 + (seed % 9_000) as i64;
+    let draft_ms = 1_500 + ((seed >> 52) % 9_000) as i64;
     out.push(ev("draft", K::DraftWritten, t0 + draft_ms).value(draft_ms));
     let pick = seed % 10;
     let human = pick >= 4;
     if pick == 9 {
         out.push(
-            ev("esc", K::Escalated, t0 + draft_ms).reason(if seed % 2 == 0 {
+            ev("esc", K::Escalated, t0 + draft_ms).reason(if (seed >> 8) % 3 == 0 {
                 "urgent"
             } else {
                 "needs-human"
@@ -52,8 +58,12 @@ fn conversation(out: &mut Vec<ReportingEvent>, app: &str, day: i64, i: u64, seed
     }
     if cat == "refund" {
         out.push(ev("apreq", K::ApprovalRequested, t0 + draft_ms));
-        let lat = (5 + (seed % 90) as i64) * MIN;
-        let reason = if pick == 8 { "rejected" } else { "approved" };
+        let lat = (5 + ((seed >> 24) % 90) as i64) * MIN;
+        let reason = match (seed >> 32) % 10 {
+            0 => "rejected",
+            1 => "expired",
+            _ => "approved",
+        };
         out.push(
             ev("apdec", K::ApprovalDecided, t0 + draft_ms + lat)
                 .value(lat)
@@ -61,7 +71,7 @@ fn conversation(out: &mut Vec<ReportingEvent>, app: &str, day: i64, i: u64, seed
         );
     }
     let reply_after = if human {
-        (10 + (seed % 240) as i64) * MIN
+        (10 + ((seed >> 40) % 240) as i64) * MIN
     } else {
         draft_ms + 1_000
     };
@@ -73,7 +83,7 @@ fn conversation(out: &mut Vec<ReportingEvent>, app: &str, day: i64, i: u64, seed
     ));
     out.push(ev("first", K::FirstReply, reply).value(reply_after));
     if human {
-        let kind = match seed % 5 {
+        let kind = match (seed >> 16) % 5 {
             0 | 1 => K::DraftUnchanged,
             2 | 3 => K::DraftEdited,
             _ => K::DraftRewritten,
@@ -87,7 +97,7 @@ fn conversation(out: &mut Vec<ReportingEvent>, app: &str, day: i64, i: u64, seed
         out.push(ev("slaw", K::SlaWarning, t0 + target - 30 * MIN).reason("first_reply"));
         out.push(ev("slab", K::SlaBreach, t0 + target).reason("first_reply"));
     }
-    let resolve = reply + (30 + (seed % 600) as i64) * MIN;
+    let resolve = reply + (30 + ((seed >> 48) % 600) as i64) * MIN;
     let touched = human || pick == 9 || cat == "refund";
     out.push(
         ev("resolved", K::Resolved, resolve)
