@@ -2,6 +2,7 @@
 //! Every route of the dashboard is listed in [`router`], so `/` and each page are wired in
 //! one place.
 
+pub mod analytics;
 pub mod approvals;
 pub mod apps;
 pub mod audit;
@@ -31,4 +32,5 @@ pub fn router() -> Router<Platform> {
         .merge(users::router())
         .merge(knowledge::router())
         .merge(trust::router())
+        .merge(analytics::router())
 }
