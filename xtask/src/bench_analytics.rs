@@ -2,7 +2,7 @@
 //! [--requests N]`: a year of reporting events for N conversations (1,000,000 by default;
 //! `core::analytics::demo`'s generator, ~9 events each) written in one transaction per day, each
 //! day rolled up (`analytics::rollup_day`, timed), then the 90-day analytics query as the API
-//! runs it (`refresh` with nothing new, `rollups` of the period and the previous one,
+//! runs it (`refresh` with nothing new, `rollup_totals` of the period and the previous one,
 //! `summarize` by day) timed N times; p50/p95 to `docs/bench/analytics.md` and stdout as JSON.
 //! The database defaults to a fresh SQLite file under /tmp (removed unless `--db` is given).
 
@@ -11,7 +11,7 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
 use support_core::analytics::{self, GroupBy, demo, summarize};
-use support_core::store::{AnalyticsStore, Store};
+use support_core::store::Store;
 use support_core::time::{DAY_MS, now_ms};
 
 struct Options {
@@ -71,7 +71,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
          | conversations / reporting events | {} / {} |\n\
          | write the events (one transaction per day) | {:.1} s |\n\
          | roll up one day (p50 / max over {} days; events per day ≈ {}) | {:.1} ms / {:.1} ms |\n\
-         | 90-day query from rollups, by day, with the previous period (p50 / p95 / max, {} requests) | {:.2} / {:.2} / {:.2} ms |\n\
+         | 90-day query from the rollups' daily totals, by day, with the previous period (p50 / p95 / max, {} requests) | {:.2} / {:.2} / {:.2} ms |\n\
          | rollup rows read per query | {} |\n",
         args.join(" "),
         if cfg!(debug_assertions) {
@@ -149,9 +149,9 @@ async fn bench(o: &Options) -> Result<serde_json::Value> {
     let (from, to) = (today - 89, today);
     let (pf, pt) = (from - 90, from - 1);
     let mut rows_read = 0;
-    let mut query = || async {
+    let query = || async {
         analytics::refresh(store, now_ms() + analytics::WATERMARK_LAG_MS).await?;
-        let rows = store.rollups(pf, to, None).await?;
+        let rows = store.rollup_totals(pf, to, None).await?;
         let r = summarize(&rows, from, to, GroupBy::Day);
         let prev = summarize(&rows, pf, pt, GroupBy::App).total;
         anyhow::Ok((rows.len(), r.total.volume + prev.volume))

@@ -102,9 +102,18 @@ pub async fn load(
 ) -> Result<(Report, Measures), support_core::store::StoreError> {
     analytics::refresh(p.store.as_ref(), now_ms()).await?;
     let (pf, pt) = r.previous();
-    let rows = p.store.rollups(pf, r.to, r.app.as_deref()).await?;
-    let report = summarize(&rows, r.from, r.to, r.group_by);
-    let previous = summarize(&rows, pf, pt, GroupBy::App).total;
+    // By day or week: one totals row a day (both periods); by category or app: the detailed
+    // rows of the period.
+    let app = r.app.as_deref();
+    let totals = p.store.rollup_totals(pf, r.to, app).await?;
+    let report = match r.group_by {
+        GroupBy::Day | GroupBy::Week => summarize(&totals, r.from, r.to, r.group_by),
+        GroupBy::Category | GroupBy::App => {
+            let rows = p.store.rollups(r.from, r.to, app).await?;
+            summarize(&rows, r.from, r.to, r.group_by)
+        }
+    };
+    let previous = summarize(&totals, pf, pt, GroupBy::Day).total;
     Ok((report, previous))
 }
 

@@ -7,7 +7,7 @@ use crate::{Db, backend_err};
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use support_core::analytics::{DayRollup, EventKind, ReportingEvent, Tally, day_of};
+use support_core::analytics::{ALL, DayRollup, EventKind, ReportingEvent, Tally, day_of};
 use support_core::store::AnalyticsStore;
 use support_core::time::{Millis, now_ms};
 
@@ -149,11 +149,12 @@ impl AnalyticsStore for Db {
         let q = match app {
             Some(_) => sqlx::query(
                 "SELECT day, app, category, data FROM analytics_rollups \
-                 WHERE day >= $1 AND day <= $2 AND app = $3 ORDER BY day, app, category",
+                 WHERE day >= $1 AND day <= $2 AND app = $3 AND category <> '*' \
+                 ORDER BY day, app, category",
             ),
             None => sqlx::query(
                 "SELECT day, app, category, data FROM analytics_rollups \
-                 WHERE day >= $1 AND day <= $2 ORDER BY day, app, category",
+                 WHERE day >= $1 AND day <= $2 AND category <> '*' ORDER BY day, app, category",
             ),
         };
         let q = q.bind(from).bind(to);
@@ -167,6 +168,22 @@ impl AnalyticsStore for Db {
             .iter()
             .map(rollup)
             .collect()
+    }
+
+    async fn rollup_totals(&self, from: i64, to: i64, app: Option<&str>) -> R<Vec<DayRollup>> {
+        sqlx::query(
+            "SELECT day, app, category, data FROM analytics_rollups \
+             WHERE day >= $1 AND day <= $2 AND app = $3 AND category = '*' ORDER BY day",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(app.unwrap_or(ALL))
+        .fetch_all(&self.read)
+        .await
+        .map_err(backend_err)?
+        .iter()
+        .map(rollup)
+        .collect()
     }
 
     async fn rollup_watermark(&self) -> R<Millis> {

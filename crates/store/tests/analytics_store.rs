@@ -358,6 +358,12 @@ async fn every_measure_on_a_hand_computed_history() {
             (Some(0.5), 1, 1)
         );
         let by_cat = summarize(&rows, D - 1, D + 1, GroupBy::Category);
+        // The totals rows add up to the same measures, one row a day.
+        let totals = db.rollup_totals(D - 1, D + 1, None).await.unwrap();
+        assert_eq!(totals.len(), 2);
+        assert_eq!(summarize(&totals, D - 1, D + 1, GroupBy::Day), r);
+        let alpha = db.rollup_totals(D, D, Some("alpha")).await.unwrap();
+        assert_eq!(summarize(&alpha, D, D, GroupBy::Day).total.volume, 4);
         let cats: Vec<_> = by_cat
             .groups
             .iter()

@@ -249,7 +249,7 @@ async fn page(
     // The previous period by the same grouping, for the comparison line.
     let (pf, pt) = r.previous();
     let rows = p.store.rollups(r.from, r.to, r.app.as_deref()).await?;
-    let prev_rows = p.store.rollups(pf, pt, r.app.as_deref()).await?;
+    let prev_rows = p.store.rollup_totals(pf, pt, r.app.as_deref()).await?;
     let prev_report = summarize(&prev_rows, pf, pt, r.group_by);
     let by_app = summarize(&rows, r.from, r.to, GroupBy::App);
     let by_category = summarize(&rows, r.from, r.to, GroupBy::Category);

@@ -8,7 +8,6 @@
 //! an absolute error under 50 ms); values in the open last bucket read as its lower bound.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// How many buckets (0..BUCKETS).
 pub const BUCKETS: usize = 90;
@@ -19,10 +18,53 @@ pub const RATIO: f64 = 1.189_207_115_002_721; // 2^(1/4)
 /// The worst relative error of a percentile read from the buckets (2^(1/8) − 1).
 pub const MAX_RELATIVE_ERROR: f64 = 0.090_507_732_665_257_66;
 
-/// Counts per bucket, sparse (`bucket index → count`); serialized as a JSON object with the
-/// index as key, which is how the rollups store it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Histogram(pub BTreeMap<u16, u64>);
+/// Counts per bucket (a fixed array: adding two is `BUCKETS` additions). Stored sparse, as a
+/// JSON object of the non-zero buckets (`{"12": 3}`), which is how the rollups keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Histogram(pub [u64; BUCKETS]);
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self([0; BUCKETS])
+    }
+}
+
+impl Serialize for Histogram {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (i, n) in self.0.iter().enumerate().filter(|(_, n)| **n > 0) {
+            m.serialize_entry(&i, n)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Histogram {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Sparse;
+        impl<'de> serde::de::Visitor<'de> for Sparse {
+            type Value = Histogram;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of bucket index to count")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Histogram, A::Error> {
+                let mut h = Histogram::default();
+                while let Some((i, n)) = m.next_entry::<u16, u64>()? {
+                    let slot = h.0.get_mut(usize::from(i)).ok_or_else(|| {
+                        serde::de::Error::custom(format!("bucket {i} out of range"))
+                    })?;
+                    *slot = n;
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_map(Sparse)
+    }
+}
 
 /// The bucket of a duration in ms (negative counts as 0).
 pub fn bucket_of(ms: i64) -> u16 {
@@ -61,17 +103,17 @@ pub fn representative(i: u16) -> f64 {
 
 impl Histogram {
     pub fn add(&mut self, ms: i64) {
-        *self.0.entry(bucket_of(ms)).or_default() += 1;
+        self.0[usize::from(bucket_of(ms))] += 1;
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        for (b, n) in &other.0 {
-            *self.0.entry(*b).or_default() += n;
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
         }
     }
 
     pub fn count(&self) -> u64 {
-        self.0.values().sum()
+        self.0.iter().sum()
     }
 
     /// The `q`-quantile (0 < q ≤ 1) in ms: the representative of the bucket holding the
@@ -83,10 +125,10 @@ impl Histogram {
         }
         let rank = ((q * n as f64).ceil() as u64).clamp(1, n);
         let mut seen = 0;
-        for (b, c) in &self.0 {
+        for (b, c) in self.0.iter().enumerate() {
             seen += c;
             if seen >= rank {
-                return Some(representative(*b));
+                return u16::try_from(b).ok().map(representative);
             }
         }
         None
@@ -158,5 +200,8 @@ mod tests {
         a.merge(&b);
         assert_eq!(a, all);
         assert_eq!(serde_json::to_string(&Histogram::default()).unwrap(), "{}");
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<Histogram>(&json).unwrap(), a);
+        assert!(serde_json::from_str::<Histogram>("{\"90\": 1}").is_err());
     }
 }

@@ -431,13 +431,23 @@ pub struct DayRollup {
     pub tally: Tally,
 }
 
-/// One day's events → one rollup per app × category (sorted by app, category).
+/// The app and category of the totals rows: `(ALL, ALL)` is every app's day, `(app, ALL)` one
+/// app's. A report by day or week reads only these (`AnalyticsStore::rollup_totals`: one row a
+/// day instead of one per app × category).
+pub const ALL: &str = "*";
+
+/// One day's events → one rollup per app × category, plus the totals rows per app and for all
+/// apps (category [`ALL`]); sorted by app, category.
 pub fn rollup_events(day: i64, events: &[ReportingEvent]) -> Vec<DayRollup> {
     let mut by: BTreeMap<(String, String), Tally> = BTreeMap::new();
     for e in events.iter().filter(|e| day_of(e.at) == day) {
-        by.entry((e.app.clone(), e.category.clone()))
-            .or_default()
-            .add_event(e);
+        for key in [
+            (e.app.clone(), e.category.clone()),
+            (e.app.clone(), ALL.to_string()),
+            (ALL.to_string(), ALL.to_string()),
+        ] {
+            by.entry(key).or_default().add_event(e);
+        }
     }
     by.into_iter()
         .map(|((app, category), tally)| DayRollup {

@@ -41,7 +41,14 @@ fn rollup_groups_by_app_and_category_and_day() {
         ev("4", EventKind::Escalated, "a", "access", d + 8).reason("urgent"),
         ev("5", EventKind::MessageReceived, "a", "refund", d + DAY_MS),
     ];
-    let rows = rollup_events(20_000, &events);
+    let all = rollup_events(20_000, &events);
+    let totals: Vec<_> = all
+        .iter()
+        .filter(|r| r.category == ALL)
+        .map(|r| (r.app.as_str(), r.tally.counts.received))
+        .collect();
+    assert_eq!(totals, vec![("*", 3), ("a", 2), ("b", 1)]);
+    let rows: Vec<DayRollup> = all.iter().filter(|r| r.category != ALL).cloned().collect();
     assert_eq!(rows.len(), 3);
     assert_eq!(
         (rows[0].app.as_str(), rows[0].category.as_str()),

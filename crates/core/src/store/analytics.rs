@@ -23,8 +23,17 @@ pub trait AnalyticsStore: Send + Sync {
     async fn reporting_days_recorded_since(&self, since: Millis) -> StoreResult<Vec<i64>>;
     /// Replace the rollups of `day` with `rows`, in one transaction (a re-rollup is idempotent).
     async fn replace_rollups(&self, day: i64, rows: &[DayRollup], at: Millis) -> StoreResult<()>;
-    /// Rollups of days `from..=to` (of `app`, when given), by day, app and category.
+    /// Rollups of days `from..=to` (of `app`, when given) per app × category (no totals rows),
+    /// by day, app and category.
     async fn rollups(&self, from: i64, to: i64, app: Option<&str>) -> StoreResult<Vec<DayRollup>>;
+    /// The totals rows of days `from..=to`: `app`'s (category `*`), or every app's (`*`, `*`);
+    /// one a day, by day.
+    async fn rollup_totals(
+        &self,
+        from: i64,
+        to: i64,
+        app: Option<&str>,
+    ) -> StoreResult<Vec<DayRollup>>;
     /// The rollup job's watermark: events recorded before it are in the rollups.
     async fn rollup_watermark(&self) -> StoreResult<Millis>;
     async fn set_rollup_watermark(&self, at: Millis) -> StoreResult<()>;
