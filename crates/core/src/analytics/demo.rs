@@ -49,7 +49,7 @@ fn conversation(out: &mut Vec<ReportingEvent>, app: &str, day: i64, i: u64, seed
     let human = pick >= 4;
     if pick == 9 {
         out.push(
-            ev("esc", K::Escalated, t0 + draft_ms).reason(if (seed >> 8) % 3 == 0 {
+            ev("esc", K::Escalated, t0 + draft_ms).reason(if (seed >> 8).is_multiple_of(3) {
                 "urgent"
             } else {
                 "needs-human"
