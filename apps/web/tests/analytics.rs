@@ -238,3 +238,49 @@ async fn the_workflow_records_events_and_the_api_reports_them() {
         );
     }
 }
+
+/// A refund waits for approval and an admin approves it: `approval_requested` when the gate
+/// parks it, `approval_decided` (`approved`, with the stored request → decision latency) when
+/// the run applies the decision.
+#[tokio::test]
+async fn approvals_are_recorded_with_their_latency() {
+    let t = TestApp::spawn().await;
+    let (d, action, approval) = t.pending_refund(0).await;
+    let conv = d.conversation_id.clone();
+    let events = t
+        .platform
+        .store
+        .reporting_events_for_conversation(&conv)
+        .await
+        .unwrap();
+    let requested: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == K::ApprovalRequested)
+        .collect();
+    assert_eq!(requested.len(), 1, "{events:?}");
+    assert_eq!(requested[0].id, format!("approval_requested:{}", action.id));
+    t.approve_as_admin(&d.event_id, &approval, WAIT).await;
+    let events = t
+        .platform
+        .store
+        .reporting_events_for_conversation(&conv)
+        .await
+        .unwrap();
+    let decided: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == K::ApprovalDecided)
+        .collect();
+    assert_eq!(decided.len(), 1, "{events:?}");
+    let stored = t
+        .platform
+        .store
+        .approval_for_action(&action.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(decided[0].reason.as_deref(), Some("approved"));
+    assert_eq!(
+        decided[0].value,
+        Some(stored.decided_at.unwrap() - stored.created_at)
+    );
+}
