@@ -108,16 +108,20 @@ impl AnalyticsStore for Db {
     }
 
     async fn reporting_days_recorded_since(&self, since: Millis) -> R<Vec<i64>> {
-        sqlx::query(
-            "SELECT DISTINCT day FROM reporting_events WHERE recorded_at >= $1 ORDER BY day",
-        )
-        .bind(since)
-        .fetch_all(&self.read)
-        .await
-        .map_err(backend_err)?
-        .iter()
-        .map(|r| r.try_get("day").map_err(corrupt))
-        .collect()
+        // No DISTINCT / ORDER BY in SQL: either tempts the planner into walking the whole
+        // `(day, at)` index; the `recorded_at` index finds the few recent rows.
+        let rows = sqlx::query("SELECT day FROM reporting_events WHERE recorded_at >= $1")
+            .bind(since)
+            .fetch_all(&self.read)
+            .await
+            .map_err(backend_err)?;
+        let mut days = rows
+            .iter()
+            .map(|r| r.try_get("day").map_err(corrupt))
+            .collect::<R<Vec<i64>>>()?;
+        days.sort_unstable();
+        days.dedup();
+        Ok(days)
     }
 
     async fn replace_rollups(&self, day: i64, rows: &[DayRollup], at: Millis) -> R<()> {
