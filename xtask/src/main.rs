@@ -34,6 +34,7 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod bench_analytics;
 mod bench_dashboard;
 mod bench_kb;
 mod bench_plugin;
@@ -132,6 +133,7 @@ fn main() -> Result<()> {
         Some("train-router") => train_router(&root, &args[1..]),
         Some("seed") => seed::run(&root, &args[1..]),
         Some("bench-dashboard") => bench_dashboard::run(&root, &args[1..]),
+        Some("bench-analytics") => bench_analytics::run(&root, &args[1..]),
         Some("bench-plugin") => bench_plugin::run(&root, &args[1..]),
         Some("bench-kb") => bench_kb::run(&root, &args[1..]),
         Some("fetch-embed-model") => fetch_embed_model::run(&root, &args[1..]),

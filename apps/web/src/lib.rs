@@ -6,6 +6,7 @@
 //! [`Platform`], built once by `support_host::host::build`.
 
 pub mod actions;
+pub mod analytics;
 pub mod api;
 pub mod approvals;
 pub mod auth;
@@ -24,6 +25,7 @@ use support_host::{Platform, Service};
 pub fn mount(p: &Platform) -> axum::Router<Platform> {
     axum::Router::new()
         .merge(api::router())
+        .merge(analytics::router())
         .merge(approvals::router())
         .merge(actions::router())
         .merge(dead_letters::router())

@@ -7,6 +7,7 @@
 //! Architecture Invariant: this crate never imports axum, sqlx, Slack or Stripe types. Adapters
 //! depend on it, never the other way round.
 
+pub mod analytics;
 pub mod approvals;
 pub mod audit;
 pub mod auth;

@@ -52,6 +52,8 @@ pub use signals::*;
 
 mod sla;
 pub use sla::*;
+mod analytics;
+pub use analytics::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,8 +90,8 @@ impl MigrationStatus {
 /// `use support_core::store::prelude::*;` (through `dyn Store` they need no import).
 pub mod prelude {
     pub use super::{
-        AppStore, ApprovalStore, AuditStore, AutoSendStore, ConversationStore, DeliveryStore,
-        IdentityStore, KnowledgeStore, RetentionStore, SignalStore, SlaStore, Store,
+        AnalyticsStore, AppStore, ApprovalStore, AuditStore, AutoSendStore, ConversationStore,
+        DeliveryStore, IdentityStore, KnowledgeStore, RetentionStore, SignalStore, SlaStore, Store,
     };
 }
 
@@ -111,6 +113,7 @@ pub trait Store:
     + AutoSendStore
     + SignalStore
     + SlaStore
+    + AnalyticsStore
     + Send
     + Sync
     + 'static

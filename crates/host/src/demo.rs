@@ -255,6 +255,7 @@ pub async fn seed(p: &Services, base: &str, state: &DemoState) -> Result<(), Hos
             })
             .await?;
     }
+    seed_analytics(p, state, now).await?;
     let token_hash = auth::hash_token(&state.api_token);
     if p.store.find_api_token(&token_hash).await?.is_none() {
         // The demo token is the demo admin's.
@@ -282,5 +283,22 @@ pub async fn seed(p: &Services, base: &str, state: &DemoState) -> Result<(), Hos
     let json = serde_json::to_vec_pretty(&written).map_err(|e| HostError::Io(e.to_string()))?;
     write_private(&demo_json_path(&p.settings.data_dir), &json)?;
     tracing::info!(apps = state.apps.len(), "demo seeded");
+    Ok(())
+}
+
+/// A month of synthetic reporting events for the demo apps (`core::analytics::demo`), so the
+/// Analytics page has history to chart; idempotent (fixed ids), rolled up at once.
+async fn seed_analytics(p: &Services, state: &DemoState, now: i64) -> Result<(), HostError> {
+    use support_core::analytics;
+    let apps: Vec<String> = state.apps.iter().map(|a| a.slug.to_string()).collect();
+    let events = analytics::demo::history(&apps, now, 30, 3);
+    // Already seeded (a restart): the first event is there.
+    if let Some(first) = events.first()
+        && !p.store.insert_reporting_event(first).await?
+    {
+        return Ok(());
+    }
+    p.store.insert_reporting_events(&events[1..]).await?;
+    analytics::refresh(p.store.as_ref(), now).await?;
     Ok(())
 }

@@ -20,6 +20,7 @@ pub fn platform_functions() -> FunctionsFn {
             s.settings.retention.clone(),
             Arc::new(support_workflow::retention::SystemClock),
         ));
+        fns.extend(support_workflow::analytics::functions(s.store.clone()));
         if let Some(deps) = inbound_deps(s) {
             fns.push(action_retry_function(deps.clone()));
             fns.push(support_workflow::sla::sla_function(

@@ -54,8 +54,51 @@ async fn readyz(State(p): State<Platform>) -> impl IntoResponse {
 }
 
 async fn metrics(State(p): State<Platform>) -> impl IntoResponse {
+    analytics_gauges(&p).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         p.metrics.render(),
     )
+}
+
+/// The main analytics rates of the last 7 UTC days (today included), per app and for `all`,
+/// read from the rollups (`core::analytics`; the rollup job keeps them fresh) as gauges:
+/// `support_analytics_<measure>{app}`. A rate without a denominator is not set.
+async fn analytics_gauges(p: &Platform) {
+    use support_core::analytics::{GroupBy, day_of, summarize};
+    let today = day_of(support_core::time::now_ms());
+    let rows = match p.store.rollups(today - 6, today, None).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(cause = %e, "cannot read the analytics rollups for /metrics");
+            return;
+        }
+    };
+    let by_app = summarize(&rows, today - 6, today, GroupBy::App);
+    let all = std::iter::once((
+        "all".to_string(),
+        summarize(&rows, today - 6, today, GroupBy::Day).total,
+    ))
+    .chain(by_app.groups.into_iter().map(|g| (g.key, g.measures)));
+    for (app, m) in all {
+        metrics::gauge!("support_analytics_volume_7d", "app" => app.clone()).set(m.volume as f64);
+        for (name, v) in [
+            ("support_analytics_auto_send_rate", m.auto_send_rate),
+            ("support_analytics_human_touch_rate", m.human_touch_rate),
+            (
+                "support_analytics_automatic_resolution_rate",
+                m.automatic_resolution_rate,
+            ),
+            ("support_analytics_escalation_rate", m.escalation_rate),
+            (
+                "support_analytics_draft_unchanged_share",
+                m.draft_unchanged_share,
+            ),
+            ("support_analytics_sla_attainment", m.sla_attainment),
+        ] {
+            if let Some(v) = v {
+                metrics::gauge!(name, "app" => app.clone()).set(v);
+            }
+        }
+    }
 }

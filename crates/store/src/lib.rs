@@ -8,6 +8,7 @@
 //! separate pool.
 
 mod admin_store;
+mod analytics_store;
 mod approval_store;
 mod apps_store;
 mod audit_store;

@@ -196,5 +196,14 @@ pub async fn hand_over(
     store
         .append_audit(&audit_event("conversation.handed_over", &c, by, data))
         .await?;
+    // Analytics: a person took over (one event per request).
+    crate::analytics::escalated(
+        store,
+        c.app.as_deref().unwrap_or_default(),
+        &c.front_id,
+        &format!("handover:{}:{}", c.front_id, c.updated_at),
+        "handed_over",
+    )
+    .await;
     Ok(c)
 }

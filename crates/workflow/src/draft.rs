@@ -39,6 +39,7 @@ pub(crate) async fn escalate(
         c.updated_at = now_ms();
         d.store.upsert_conversation(&c).await.map_err(store_err)?;
     }
+    crate::analytics::escalated(d.store.as_ref(), &s.app, &s.conversation_id, trace, tag).await;
     audit(
         d.store.as_ref(),
         trace,
@@ -132,6 +133,15 @@ pub(crate) async fn write_draft(
                     .set_draft_sent(run_id, &body, now_ms())
                     .await
                     .map_err(store_err)?;
+                crate::analytics::reply_sent(
+                    d.store.as_ref(),
+                    &s.app,
+                    r.category.as_str(),
+                    &s.conversation_id,
+                    run_id,
+                    true,
+                )
+                .await;
                 return Ok(Some(sent));
             }
         }

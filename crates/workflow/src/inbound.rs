@@ -216,8 +216,21 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             profile.clone(),
             trace.clone(),
         );
+        let received_at = ev.ts;
         ctx.run(step::ROUTE, move || async move {
-            route_step(&d, &s, &t, &p, &pr).await
+            let rec = route_step(&d, &s, &t, &p, &pr).await?;
+            // Analytics: the message, under the category the route gave it (once per message,
+            // so a re-run of the same message is not counted again).
+            crate::analytics::message_received(
+                d.store.as_ref(),
+                &s.app,
+                rec.decision.category.as_str(),
+                &s.conversation_id,
+                &s.message_id,
+                received_at,
+            )
+            .await;
+            Ok::<_, StepError>(rec)
         })
         .await?
     };
@@ -284,7 +297,18 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         let draft = drafted.outcome.draft.clone();
         let gated: Gated = ctx
             .run(&format!("{}{i}", step::GATE_PREFIX), move || async move {
-                gate_proposal(&d, &s, &r, &t, &a, &p, &prop, draft).await
+                let gated = gate_proposal(&d, &s, &r, &t, &a, &p, &prop, draft).await?;
+                if gated.pending {
+                    crate::analytics::approval_requested(
+                        d.store.as_ref(),
+                        &s.app,
+                        r.category.as_str(),
+                        &s.conversation_id,
+                        &gated.action_id,
+                    )
+                    .await;
+                }
+                Ok::<_, StepError>(gated)
             })
             .await?;
         if gated.pending {
@@ -359,8 +383,21 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             trace.clone(),
         );
         let run_id = ctx.run_id().to_string();
+        let received_at = ev.ts;
         ctx.run(step::DRAFT, move || async move {
-            write_draft(&d, &s, &r, &dr, &t, &run_id).await
+            let id = write_draft(&d, &s, &r, &dr, &t, &run_id).await?;
+            if dr.outcome.draft.is_some() && !dr.withheld {
+                crate::analytics::draft_written(
+                    d.store.as_ref(),
+                    &s.app,
+                    r.category.as_str(),
+                    &s.conversation_id,
+                    &run_id,
+                    received_at,
+                )
+                .await;
+            }
+            Ok::<_, StepError>(id)
         })
         .await?
     };
@@ -413,8 +450,18 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                     &format!("{}{id}{suffix}", step::DECIDED_PREFIX),
                     move || async move {
                         let data = decided.as_ref().map(|e| e.data.clone());
-                        apply_decision(&d, &s, &t, &aid, data.as_ref(), draft.as_deref(), last)
-                            .await
+                        let out =
+                            apply_decision(&d, &s, &t, &aid, data.as_ref(), draft.as_deref(), last)
+                                .await?;
+                        crate::analytics::approval_decided(
+                            d.store.as_ref(),
+                            &s.app,
+                            &s.conversation_id,
+                            &aid,
+                            &out,
+                        )
+                        .await;
+                        Ok::<_, StepError>(out)
                     },
                 )
                 .await?;

@@ -6,6 +6,7 @@
 //! durable function lives here, on top of core's pure pipeline and ports.
 
 pub mod agent;
+pub mod analytics;
 pub mod approval;
 pub mod autosend;
 pub mod conversation_actions;

@@ -214,6 +214,7 @@ async fn outcome(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Step
             .conversation(conversation.clone());
             let ev = if app.is_empty() { ev } else { ev.app(app.clone()) };
             store.append_audit(&ev).await.map_err(store_err)?;
+            crate::analytics::reply_sent(store.as_ref(), &app, &category, &conversation, &message_id, false).await;
             return Ok::<_, StepError>(json!({"outcome": Outcome::NoDraft.as_str()}));
         };
         let app = draft.app.clone().filter(|a| !a.is_empty()).unwrap_or(app);
@@ -243,6 +244,8 @@ async fn outcome(ctx: &Ctx, ev: &Event, deps: OutcomeDeps) -> Result<Value, Step
             json!({"similarity": similarity, "message_id": message_id, "by_marker": body.contains("support-draft:")}),
         );
         let new = record_signal(store.as_ref(), &signal, now).await.map_err(store_err)?;
+        crate::analytics::reply_sent(store.as_ref(), &app, &category, &conversation, &message_id, false).await;
+        crate::analytics::draft_outcome(store.as_ref(), &app, &category, &conversation, &draft.run_id, outcome.as_str()).await;
         let demoted = demote_if_bad(&deps, &signal).await?;
         Ok(json!({"outcome": outcome.as_str(), "similarity": similarity, "run_id": draft.run_id,
                   "recorded": new, "demoted": demoted}))

@@ -2,6 +2,7 @@
 //! Every route of the dashboard is listed in [`router`], so `/` and each page are wired in
 //! one place.
 
+pub mod analytics;
 pub mod approvals;
 pub mod apps;
 pub mod audit;
@@ -35,4 +36,5 @@ pub fn router() -> Router<Platform> {
         .merge(canned::router())
         .merge(trust::router())
         .merge(sla::router())
+        .merge(analytics::router())
 }

@@ -3,6 +3,7 @@
 //! ([`components`]), the error page ([`PageError`]), the stylesheet and the security headers
 //! ([`headers`]). See `ui/README.md` for how a page uses them.
 
+pub mod chart;
 pub mod components;
 mod error;
 pub mod headers;

@@ -42,7 +42,7 @@ pub const NAV: &[NavItem] = &[
     NavItem { nav: Nav::Knowledge, label: "Knowledge", path: "/knowledge", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Trust, label: "Trust", path: "/trust", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Sla, label: "SLA", path: "/sla", built: true, role: Role::Viewer },
-    NavItem { nav: Nav::Analytics, label: "Analytics", path: "/analytics", built: false, role: Role::Viewer },
+    NavItem { nav: Nav::Analytics, label: "Analytics", path: "/analytics", built: true, role: Role::Viewer },
     NavItem { nav: Nav::DeadLetters, label: "Dead letters", path: "/dead-letters", built: true, role: Role::Admin },
     NavItem { nav: Nav::Apps, label: "Apps", path: "/apps", built: true, role: Role::Viewer },
     NavItem { nav: Nav::Users, label: "Users", path: "/users", built: true, role: Role::Admin },
