@@ -483,9 +483,17 @@ async fn a_bad_rating_after_an_automatic_answer_demotes_the_category() {
         })
         .await
         .expect("certificate");
-    let report = auto::promote(store, &slug, "access", &policy, &defaults, &Default::default(), "test")
-        .await
-        .expect("promote");
+    let report = auto::promote(
+        store,
+        &slug,
+        "access",
+        &policy,
+        &defaults,
+        &Default::default(),
+        "test",
+    )
+    .await
+    .expect("promote");
     assert!(report.allowed, "{report:?}");
 
     let d = app

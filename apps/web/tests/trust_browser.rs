@@ -122,6 +122,11 @@ async fn an_admin_sets_modes_and_the_kill_switch_without_javascript() {
     );
     b.click("#switch-all button.switch-on").await;
     b.wait_for_text("body", "allowed again for every app").await;
-    assert!(auto::switched_off(store, &slug, &Default::default()).await.unwrap().is_none());
+    assert!(
+        auto::switched_off(store, &slug, &Default::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
     b.close().await;
 }

@@ -196,7 +196,12 @@ async fn the_page_the_role_matrix_modes_and_trend() {
             auto::mode_of(store, &slug, "access").await.unwrap(),
             Mode::Draft
         );
-        assert!(auto::switched_off(store, &slug, &Default::default()).await.unwrap().is_none());
+        assert!(
+            auto::switched_off(store, &slug, &Default::default())
+                .await
+                .unwrap()
+                .is_none()
+        );
         assert!(audit_kinds(&t, "autosend.promoted").await.is_empty());
         assert!(audit_kinds(&t, "autosend.switched_off").await.is_empty());
 
@@ -291,7 +296,12 @@ async fn the_page_the_role_matrix_modes_and_trend() {
             .await;
         assert_eq!(res.status().as_u16(), 400);
         assert_eq!(audit_kinds(&t, "autosend.mode_set").await.len(), 2);
-        assert!(auto::switched_off(store, &slug, &Default::default()).await.unwrap().is_none());
+        assert!(
+            auto::switched_off(store, &slug, &Default::default())
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // The kill switches: the app's, then the global one; audited with the reason.
         let html = admin
@@ -310,9 +320,17 @@ async fn the_page_the_role_matrix_modes_and_trend() {
             .await;
         assert!(html.contains("Automatic sending stopped for"), "{html}");
         assert!(!html.contains("<i>odd</i>"), "the reason is escaped");
-        let why = auto::switched_off(store, &slug, &Default::default()).await.unwrap().unwrap();
+        let why = auto::switched_off(store, &slug, &Default::default())
+            .await
+            .unwrap()
+            .unwrap();
         assert!(why.contains("for this app"), "{why}");
-        assert!(auto::switched_off(store, &other, &Default::default()).await.unwrap().is_none());
+        assert!(
+            auto::switched_off(store, &other, &Default::default())
+                .await
+                .unwrap()
+                .is_none()
+        );
         let html = admin
             .follow(
                 admin
@@ -321,7 +339,12 @@ async fn the_page_the_role_matrix_modes_and_trend() {
             )
             .await;
         assert!(html.contains("stopped for every app"), "{html}");
-        assert!(auto::switched_off(store, &other, &Default::default()).await.unwrap().is_some());
+        assert!(
+            auto::switched_off(store, &other, &Default::default())
+                .await
+                .unwrap()
+                .is_some()
+        );
         let off = audit_kinds(&t, "autosend.switched_off").await;
         assert_eq!(off.len(), 2);
         assert_eq!(off[0].data["reason"], "<i>odd</i> replies");
@@ -333,8 +356,18 @@ async fn the_page_the_role_matrix_modes_and_trend() {
                     .await,
             )
             .await;
-        assert!(auto::switched_off(store, &other, &Default::default()).await.unwrap().is_none());
-        assert!(auto::switched_off(store, &slug, &Default::default()).await.unwrap().is_some());
+        assert!(
+            auto::switched_off(store, &other, &Default::default())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            auto::switched_off(store, &slug, &Default::default())
+                .await
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(audit_kinds(&t, "autosend.switched_on").await.len(), 1);
     }
 }

@@ -179,8 +179,8 @@ async fn trusted_certified_access_is_sent_once_then_a_reopen_demotes_it() {
         &deps.autosend,
         later,
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     assert!((facts.effective_samples - trust.effective_samples / 4.0).abs() < 1e-3);
     assert_eq!(
         support_core::autosend::evaluate(&facts).failed(),
@@ -401,11 +401,10 @@ async fn never_list_flags_and_approval_tools_are_never_sent_and_the_switch_stops
     let facts = |switches: support_core::autosend::AutoSendSettings| {
         let (policy, deps, slug) = (policy.clone(), deps.llm_defaults.clone(), slug.clone());
         async move {
-            let mut f = auto::category_facts(
-                store, &slug, "access", &policy, &deps, &switches, now_ms(),
-            )
-            .await
-            .unwrap();
+            let mut f =
+                auto::category_facts(store, &slug, "access", &policy, &deps, &switches, now_ms())
+                    .await
+                    .unwrap();
             f.mode = support_core::autosend::Mode::Auto;
             support_core::autosend::evaluate(&f)
         }

@@ -293,5 +293,22 @@ async fn a_reply_stops_the_first_reply_clock_and_a_follow_up_starts_the_next() {
     assert_eq!(keys, ["next_reply:0:breach"], "no first-reply alarm ever");
     assert_eq!(count(&t.front.tags(&conv), "sla-breach"), 1);
     assert_eq!(audits(&t, "sla.warning").await.len(), 0);
+    // Analytics counts the verdicts once each: the first reply met, the next reply breached.
+    let verdicts: Vec<(String, Option<String>)> = store
+        .reporting_events_for_conversation(&conv)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind.as_str().starts_with("sla_"))
+        .map(|e| (e.kind.as_str().to_string(), e.reason))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("sla_met".to_string(), Some("first_reply".to_string())),
+            ("sla_breach".to_string(), Some("next_reply".to_string())),
+        ],
+        "{verdicts:?}"
+    );
     t.shutdown().await.unwrap();
 }

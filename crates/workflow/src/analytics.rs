@@ -119,6 +119,30 @@ pub async fn escalated(store: &dyn Store, app: &str, conversation: &str, key: &s
     record(store, e).await;
 }
 
+/// An SLA target's verdict for a conversation: `sla_met` (it finished in time) or the warning
+/// or breach that fired; one event per conversation, metric, cycle and kind (`metric` is the
+/// reason, e.g. `first_reply`).
+pub async fn sla_verdict(
+    store: &dyn Store,
+    app: &str,
+    conversation: &str,
+    kind: EventKind,
+    metric: &str,
+    cycle: u32,
+    at: Millis,
+) {
+    let e = ReportingEvent::new(
+        format!("sla:{conversation}:{metric}:{cycle}:{}", kind.as_str()),
+        kind,
+        app,
+        "",
+        conversation,
+        at,
+    )
+    .reason(metric);
+    record(store, e).await;
+}
+
 /// An approval was requested for `action_id`.
 pub async fn approval_requested(
     store: &dyn Store,

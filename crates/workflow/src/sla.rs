@@ -24,12 +24,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use support_core::analytics::EventKind;
 use support_core::approvals::{Alert, ApprovalChannel};
 use support_core::audit::AuditEvent;
 use support_core::events;
 use support_core::front::FrontApi;
 use support_core::registry::{Registry, policy_of};
-use support_core::sla::clock::{Alarm, ClockEvent, ClockEventKind, Deadline, evaluate};
+use support_core::sla::clock::{
+    Alarm, ClockEvent, ClockEventKind, Deadline, MetricState, evaluate,
+};
 use support_core::sla::hours::{BusinessCalendar, Span};
 use support_core::sla::{Facts, Priority, select};
 use support_core::store::{SlaClockRow, Store};
@@ -226,8 +229,8 @@ async fn record(
         .await
         .map_err(store_err)?;
     let policy = select(&policies, &facts).cloned();
-    let (due_at, deadlines) = match &policy {
-        None => (None, Vec::new()),
+    let (due_at, deadlines, met) = match &policy {
+        None => (None, Vec::new(), Vec::new()),
         Some(p) => {
             let calendar = match &p.schedule {
                 Some(id) => match store.get_sla_schedule(id).await.map_err(store_err)? {
@@ -243,9 +246,28 @@ async fn record(
                 (Some(c), true) => Span::Business(c),
                 _ => Span::Calendar,
             });
-            (eval.due_at(), eval.deadlines())
+            let met: Vec<(String, u32)> = eval
+                .metrics
+                .iter()
+                .filter(|m| m.state == MetricState::Met)
+                .map(|m| (m.metric.as_str().to_string(), m.cycle))
+                .collect();
+            (eval.due_at(), eval.deadlines(), met)
         }
     };
+    // The targets met so far, for SLA attainment (idempotent per metric and cycle).
+    for (metric, cycle) in &met {
+        crate::analytics::sla_verdict(
+            store,
+            &app,
+            conversation,
+            EventKind::SlaMet,
+            metric,
+            *cycle,
+            at.unwrap_or_else(support_core::time::now_ms),
+        )
+        .await;
+    }
     let fired: Vec<String> = store
         .sla_alarms(conversation)
         .await
@@ -367,6 +389,21 @@ async fn effects(
             )
             .await
             .map_err(store_err)?;
+        // The reporting event beside the audit entry (SLA breaches and warnings in analytics).
+        let report = match dl.alarm {
+            Alarm::Warning => EventKind::SlaWarning,
+            Alarm::Breach => EventKind::SlaBreach,
+        };
+        crate::analytics::sla_verdict(
+            store.as_ref(),
+            &app,
+            &conv,
+            report,
+            dl.metric.as_str(),
+            dl.cycle,
+            dl.at,
+        )
+        .await;
         Ok::<_, StepError>(json!({"audited": kind}))
     })
     .await?;

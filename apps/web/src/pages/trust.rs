@@ -106,17 +106,16 @@ async fn rows(p: &Platform, only: Option<&str>) -> Result<Vec<Row>, PageError> {
                 .map(|t| t.category.clone()),
         );
         for c in categories {
-            let facts =
-                auto::category_facts(
-                    p.store.as_ref(),
-                    &a.slug,
-                    &c,
-                    &policy,
-                    &defaults,
-                    &p.settings.autosend,
-                    now,
-                )
-                .await?;
+            let facts = auto::category_facts(
+                p.store.as_ref(),
+                &a.slug,
+                &c,
+                &policy,
+                &defaults,
+                &p.settings.autosend,
+                now,
+            )
+            .await?;
             let certificate = match &facts.certificate {
                 None => (
                     "missing",

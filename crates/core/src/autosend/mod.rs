@@ -51,7 +51,10 @@ impl AutoSendSettings {
         if self.off {
             Some("automatic sending is switched off everywhere (settings: autosend.off)".into())
         } else if self.off_apps.iter().any(|a| a == app) {
-            Some("automatic sending is switched off for this app (settings: autosend.off_apps)".into())
+            Some(
+                "automatic sending is switched off for this app (settings: autosend.off_apps)"
+                    .into(),
+            )
         } else {
             None
         }
