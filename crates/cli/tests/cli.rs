@@ -212,7 +212,12 @@ fn tokens_create_works_against_the_running_server() {
         .env("SUPPORT_DATA_DIR", "data")
         .output()
         .unwrap();
-    assert!(verify.status.success());
+    assert!(
+        verify.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(v["ok"], true);
     let health = skill(dir.path())

@@ -127,13 +127,17 @@ impl AuditRecord {
 /// Walk the whole chain, page by page, from the recorded genesis (see [`archive`]), and check
 /// every link and hash against the head. After an archive, the remaining chain must also hold
 /// the `audit.archived` entry that recorded its genesis.
+///
+/// The head is read first and the walk stops at it: an entry appended while the walk runs
+/// (the platform keeps writing) is left for the next check instead of reading as a truncation.
 pub async fn verify(store: &dyn Store) -> Result<ChainReport, ChainError> {
     let store_err = |e: StoreError| ChainError::Store(e.to_string());
+    let (head_seq, head_hash) = store.audit_head().await.map_err(store_err)?;
     let (genesis_seq, genesis_hash) = store.audit_genesis().await.map_err(store_err)?;
     let mut prev = genesis_hash.clone();
     let mut expected = genesis_seq + 1;
     let mut genesis_recorded = genesis_seq == 0 && genesis_hash == GENESIS;
-    loop {
+    'walk: loop {
         let page = store
             .audit_page(expected - 1, 500)
             .await
@@ -142,6 +146,9 @@ pub async fn verify(store: &dyn Store) -> Result<ChainReport, ChainError> {
             break;
         }
         for r in page {
+            if r.seq > head_seq {
+                break 'walk;
+            }
             if r.seq != expected {
                 return Err(ChainError::Gap {
                     expected,
@@ -165,7 +172,6 @@ pub async fn verify(store: &dyn Store) -> Result<ChainReport, ChainError> {
         }
     }
     let last_seq = expected - 1;
-    let (head_seq, head_hash) = store.audit_head().await.map_err(store_err)?;
     if head_seq != last_seq || head_hash != prev {
         return Err(ChainError::Truncated { head_seq, last_seq });
     }
