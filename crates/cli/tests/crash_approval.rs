@@ -82,6 +82,36 @@ async fn kill_9_between_approval_and_execution_executes_once() {
             .expect("the holding draft")
             .unwrap();
     }
+    // Approve only once the run waits for the decision: the approval is visible from the gate
+    // step on, but a decision sent before the run registers its wait is not seen by it (a race
+    // of the inbound workflow, not what this test is about; see the stop's note).
+    let db = support_store::Db::connect(&format!(
+        "sqlite://{}/data/support.db",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let waiting = support_steps::RunStore::list_runs(
+            &db,
+            &support_steps::RunFilter {
+                function_id: Some("support-inbound".into()),
+                status: Some(support_steps::RunStatus::Waiting),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        if !waiting.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the inbound run never waited for the decision"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let pending = api(
         &proc,
         &token,
