@@ -91,27 +91,24 @@ async fn kill_9_between_approval_and_execution_executes_once() {
     ))
     .await
     .unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let waiting = support_steps::RunStore::list_runs(
-            &db,
-            &support_steps::RunFilter {
-                function_id: Some("support-inbound".into()),
-                status: Some(support_steps::RunStatus::Waiting),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-        if !waiting.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the inbound run never waited for the decision"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    support_testkit::browser::poll(
+        "the inbound run waiting for the decision",
+        WAIT,
+        async || {
+            let waiting = support_steps::RunStore::list_runs(
+                &db,
+                &support_steps::RunFilter {
+                    function_id: Some("support-inbound".into()),
+                    status: Some(support_steps::RunStatus::Waiting),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            (!waiting.is_empty()).then_some(())
+        },
+    )
+    .await;
     let pending = api(
         &proc,
         &token,
