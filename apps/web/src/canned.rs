@@ -87,20 +87,14 @@ pub async fn write(
     Ok(out)
 }
 
-#[derive(Debug, Deserialize)]
-struct AppQuery {
-    app: Option<String>,
-}
-
 async fn list(
     caller: Caller,
     State(p): State<Platform>,
-    Params(q): Params<AppQuery>,
+    Params(q): Params<crate::kb::AppQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     if let Some(app) = &q.app {
-        support_core::AppSlug::parse(app)
-            .map_err(|_| ApiError::BadRequest(format!("app {app:?} is not a valid slug")))?;
+        crate::kb::slug(app)?;
     }
     let rows = p.store.list_canned_rows(q.app.as_deref()).await?;
     Ok(Json(

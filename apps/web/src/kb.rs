@@ -87,15 +87,17 @@ pub(crate) fn kb_err(e: KnowledgeError) -> ApiError {
     }
 }
 
-fn slug(app: &str) -> Result<(), ApiError> {
+/// An app slug from a request, or `400 bad_request` (the knowledge and canned APIs).
+pub(crate) fn slug(app: &str) -> Result<(), ApiError> {
     support_core::AppSlug::parse(app)
         .map(|_| ())
         .map_err(|_| ApiError::BadRequest(format!("app {app:?} is not a valid slug")))
 }
 
+/// `?app=` of a listing.
 #[derive(Debug, Deserialize)]
-struct AppQuery {
-    app: Option<String>,
+pub(crate) struct AppQuery {
+    pub(crate) app: Option<String>,
 }
 
 async fn list(
