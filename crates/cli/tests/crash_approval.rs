@@ -82,33 +82,8 @@ async fn kill_9_between_approval_and_execution_executes_once() {
             .expect("the holding draft")
             .unwrap();
     }
-    // Approve only once the run waits for the decision: the approval is visible from the gate
-    // step on, but a decision sent before the run registers its wait is not seen by it (a race
-    // of the inbound workflow, not what this test is about; see the stop's note).
-    let db = support_store::Db::connect(&format!(
-        "sqlite://{}/data/support.db",
-        dir.path().display()
-    ))
-    .await
-    .unwrap();
-    support_testkit::browser::poll(
-        "the inbound run waiting for the decision",
-        WAIT,
-        async || {
-            let waiting = support_steps::RunStore::list_runs(
-                &db,
-                &support_steps::RunFilter {
-                    function_id: Some("support-inbound".into()),
-                    status: Some(support_steps::RunStatus::Waiting),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-            (!waiting.is_empty()).then_some(())
-        },
-    )
-    .await;
+    // Approve as soon as the draft is in Front: the run may not wait for the decision yet (the
+    // draft step has not committed), and a decision made before the wait must still count.
     let pending = api(
         &proc,
         &token,

@@ -415,6 +415,26 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
             .map_err(store_err)?
             .map(|a| a.expires_at);
         let expr = format!("async.data.action_id == \"{id}\"");
+        // The approval is visible from the gate step on, and a wait sees only the events sent
+        // after it is registered: a decision made in between (a fast click in Slack, a script
+        // on the API) is read from the store, where every decision is recorded before its
+        // event is sent. Memoized, so a replay takes the same path.
+        let decided_before: bool = {
+            let (d, aid) = (deps.clone(), id.clone());
+            ctx.run(
+                &format!("{}{id}", step::DECIDED_BEFORE_PREFIX),
+                move || async move {
+                    let status = d
+                        .store
+                        .approval_for_action(&aid)
+                        .await
+                        .map_err(store_err)?
+                        .map(|a| a.status.as_str().to_string());
+                    Ok::<_, StepError>(matches!(status.as_deref(), Some("approved" | "rejected")))
+                },
+            )
+            .await?
+        };
         let mut outcome = Value::Null;
         for attempt in 0..MAX_DECISION_ATTEMPTS {
             let suffix = if attempt == 0 {
@@ -426,7 +446,10 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
                 (0, _) | (_, None) => ttl_ms,
                 (_, Some(at)) => at - now_ms(),
             };
-            let decided = if remaining > 0 {
+            let decided = if attempt == 0 && decided_before {
+                // apply_decision reads the recorded decision (and its capability) from the store.
+                None
+            } else if remaining > 0 {
                 ctx.wait_for_event(
                     &format!("{}{id}{suffix}", step::APPROVAL_PREFIX),
                     events::APPROVAL_DECIDED,

@@ -20,6 +20,9 @@ pub const GATE_PREFIX: &str = "gate-";
 pub const NOTIFY_PREFIX: &str = "notify-";
 /// Prefix of the wait for an approval decision (`approval-<action id>[-attempt]`).
 pub const APPROVAL_PREFIX: &str = "approval-";
+/// Prefix of the step that looks for a decision made before the run waits for it
+/// (`decided-before-<action id>`).
+pub const DECIDED_BEFORE_PREFIX: &str = "decided-before-";
 /// Prefix of the step that applies a decision (`decided-<action id>[-attempt]`).
 pub const DECIDED_PREFIX: &str = "decided-";
 
