@@ -221,16 +221,22 @@ async fn crash_in_send_step(at: HoldAt) {
             .expect("the reply after the restart")
             .unwrap();
     }
-    // The run finishes in the platform's process: wait for its record of the send.
+    // The run finishes in the platform's process: wait for its audit entry, the last thing the
+    // send step writes (after marking the send as sent).
     let run_id = sends[0].run_id.clone();
-    let sent = support_testkit::browser::poll("the send recorded as sent", WAIT, async || {
-        store
-            .get_send(&run_id)
-            .await
-            .unwrap()
-            .filter(|s| s.status == AutoSendStatus::Sent)
+    let audit_filter = support_core::store::AuditFilter {
+        conversation_id: Some(conv.clone()),
+        kind: Some("autosend.sent".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    support_testkit::browser::poll("the send's audit entry", WAIT, async || {
+        let audit = store.list_audit(&audit_filter).await.unwrap();
+        (!audit.is_empty()).then_some(())
     })
     .await;
+    let sent = store.get_send(&run_id).await.unwrap().unwrap();
+    assert_eq!(sent.status, AutoSendStatus::Sent);
 
     // Exactly once: one message at Front, carrying the run's marker, and it is the one recorded.
     let replies = front.sent_replies(&conv);
@@ -249,16 +255,9 @@ async fn crash_in_send_step(at: HoldAt) {
         HoldAt::AfterAccept => 1,
     };
     assert_eq!(posts, expected_posts);
-    let audit = store
-        .list_audit(&support_core::store::AuditFilter {
-            conversation_id: Some(conv.clone()),
-            kind: Some("autosend.sent".into()),
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = store.list_audit(&audit_filter).await.unwrap();
     assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].data["run_id"], run_id.as_str(), "{audit:?}");
     assert_eq!(
         audit[0].data["recovered"],
         at == HoldAt::AfterAccept,

@@ -15,7 +15,9 @@ use support_core::pipeline::classify::Intent;
 use support_core::pipeline::router::RouteDecision;
 use support_core::registry::{AppPolicy, policy_of};
 use support_core::settings::ModelChoice;
-use support_core::store::{AutoSendRow, AutoSendStatus, ModeRow, Store, StoreError, SwitchRow};
+use support_core::store::{
+    AuditFilter, AutoSendRow, AutoSendStatus, ModeRow, Store, StoreError, SwitchRow,
+};
 use support_core::time::{Millis, now_ms};
 use support_core::trust::{Signal, trust_at};
 use support_steps::StepError;
@@ -247,7 +249,13 @@ pub(crate) async fn try_send(
     if let Some(done) = store.get_send(run_id).await.map_err(store_err)?
         && done.status == AutoSendStatus::Sent
     {
-        return Ok(done.front_message);
+        // Sent before a crash or an error of this step: make sure its audit entry is there.
+        return match done.front_message {
+            Some(m) => finish(d, s, r, trace, run_id, &m, None, body)
+                .await
+                .map(Some),
+            None => Ok(None),
+        };
     }
     let marker = draft_marker(run_id);
     // A send that reached Front before a crash: its message carries our marker.
@@ -339,10 +347,28 @@ async fn finish(
     body: &str,
 ) -> Result<String, StepError> {
     let store = d.store.as_ref();
-    store
-        .mark_sent(run_id, front_message, now_ms())
+    // Each part once, whichever point of it a crash interrupted.
+    let row = store.get_send(run_id).await.map_err(store_err)?;
+    if row.is_none_or(|x| x.status != AutoSendStatus::Sent) {
+        store
+            .mark_sent(run_id, front_message, now_ms())
+            .await
+            .map_err(store_err)?;
+    }
+    let audited = store
+        .list_audit(&AuditFilter {
+            conversation_id: Some(s.conversation_id.clone()),
+            kind: Some("autosend.sent".into()),
+            limit: 1000,
+            ..Default::default()
+        })
         .await
-        .map_err(store_err)?;
+        .map_err(store_err)?
+        .iter()
+        .any(|e| e.data["run_id"] == run_id);
+    if audited {
+        return Ok(front_message.to_string());
+    }
     let gate = match report {
         Some(r) => json!(r),
         None => store
@@ -358,7 +384,7 @@ async fn finish(
         &s.app,
         &s.conversation_id,
         "autosend.sent",
-        json!({"category": r.category, "front_message": front_message, "chars": body.len(),
+        json!({"run_id": run_id, "category": r.category, "front_message": front_message, "chars": body.len(),
                "recovered": report.is_none(), "gate": gate}),
     )
     .await?;
