@@ -112,7 +112,11 @@ impl Sandbox {
             token: Arc::new(token.into()),
             base_url: Arc::new(Mutex::new(String::new())),
             webhook: Arc::new(Mutex::new(None)),
-            http: reqwest::Client::new(),
+            http: {
+                // reqwest is built without a default rustls provider: install ours first.
+                support_connectors::ensure_crypto_provider();
+                reqwest::Client::new()
+            },
             changes: Arc::new(tokio::sync::watch::channel(0).0),
             holds: Arc::new(Mutex::new(Holds {
                 at: None,
