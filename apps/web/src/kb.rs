@@ -5,7 +5,8 @@
 //!   `GET /api/v1/kb/articles/{id}/versions/{version}`;
 //! - `POST /api/v1/kb/import` (`{app, files: [{name, content}]}`: the import path of `skill kb
 //!   import`, one transaction, a bad file is a 400 naming the file and line);
-//! - `GET /api/v1/kb/search?app=&q=[&limit=&internal=true]`; `POST /api/v1/kb/reindex`.
+//! - `GET /api/v1/kb/search?app=&q=[&limit=&internal=true]`; `POST /api/v1/kb/reindex`;
+//!   `GET /api/v1/kb/status` (`ok`, or `lexical_fallback` and why after the embedder failed).
 //!
 //! A body or query string that does not parse is `400 bad_request` in the JSON error envelope
 //! (never axum's plain-text rejection); the role is checked before the body is read.
@@ -77,6 +78,7 @@ pub fn router() -> Router<Platform> {
         .route("/api/v1/kb/import", post(import))
         .route("/api/v1/kb/search", get(search))
         .route("/api/v1/kb/reindex", post(reindex))
+        .route("/api/v1/kb/status", get(status))
 }
 
 pub(crate) fn kb_err(e: KnowledgeError) -> ApiError {
@@ -373,5 +375,18 @@ async fn search(
 async fn reindex(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Admin)?;
     let n = p.knowledge.reindex().await.map_err(kb_err)?;
-    Ok(Json(json!({"chunks": n})))
+    let status = p.knowledge.status();
+    Ok(Json(
+        json!({"chunks": n, "mode": status.mode(), "reason": status.lexical_fallback}),
+    ))
+}
+
+/// `GET /api/v1/kb/status`: what the index answers with now (`ok`, or `lexical_fallback` with
+/// the reason after a rebuild the embedder failed).
+async fn status(caller: Caller, State(p): State<Platform>) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let status = p.knowledge.status();
+    Ok(Json(
+        json!({"mode": status.mode(), "reason": status.lexical_fallback}),
+    ))
 }

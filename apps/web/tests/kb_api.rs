@@ -159,6 +159,9 @@ async fn roles_decide_who_reads_writes_and_reindexes() {
         let (s, v) = post(&app, &admin, "/api/v1/kb/reindex", json!({})).await;
         assert_eq!(s, 200);
         assert!(v["chunks"].as_u64().unwrap() > 0);
+        assert_eq!(v["mode"], "ok", "{v}");
+        let (s, v) = get(&app, &viewer, "/api/v1/kb/status").await;
+        assert_eq!((s, v["mode"].as_str()), (200, Some("ok")), "{v}");
 
         // Removal: viewers may not; an agent may; then it is gone from search.
         let (s, v) = send(
@@ -410,4 +413,42 @@ async fn an_import_is_one_transaction_and_idempotent() {
             "{hits}"
         );
     }
+}
+
+/// An embedder that fails while the index is rebuilt: the platform answers from tantivy, and the
+/// status (API) and the Knowledge page say so.
+#[tokio::test]
+async fn a_failing_embedder_at_rebuild_is_lexical_only_and_shown() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/v1", l.local_addr().unwrap().port())
+    };
+    let app = TestApp::spawn_with(support_testkit::TestBackend::Sqlite, move |s| {
+        s.kb.embedder.kind = support_core::embed::EmbedderKind::Openai;
+        s.kb.embedder.base_url = closed;
+        s.kb.embedder.api_key = Some(support_core::settings::Secret::new("sk-x".to_string()));
+        s.kb.embedder.model = "text-embedding-3-small".into();
+    })
+    .await
+    .unwrap();
+    let viewer = app.token("kb-viewer", Role::Viewer).await;
+    // The first search rebuilds the index from the store: the embedder fails, tantivy answers.
+    let (s, hits) = get(
+        &app,
+        &viewer,
+        &format!("/api/v1/kb/search?app={APP}&q=refund"),
+    )
+    .await;
+    assert_eq!(s, 200, "{hits}");
+    assert!(!hits["items"].as_array().unwrap().is_empty(), "{hits}");
+    let (s, v) = get(&app, &viewer, "/api/v1/kb/status").await;
+    assert_eq!(
+        (s, v["mode"].as_str()),
+        (200, Some("lexical_fallback")),
+        "{v}"
+    );
+    assert!(v["reason"].is_string(), "{v}");
+    assert!(!app.audit_of("kb.lexical_fallback").await.is_empty());
+    let page = app.login_as(Role::Viewer).await.page("/knowledge").await;
+    assert!(page.contains("Lexical search only"), "{page}");
 }

@@ -260,3 +260,53 @@ async fn kb_eval_reports_each_retriever_side_by_side() {
     }
     assert!(!fake.requests().is_empty(), "the embedder was asked");
 }
+
+#[tokio::test]
+async fn a_reindex_whose_embedder_fails_falls_back_to_tantivy_audited_and_shown() {
+    let app = TestApp::spawn().await;
+    let fake = FakeEmbeddings::start("sk-embed", "text-embedding-3-small", 64)
+        .await
+        .unwrap();
+    let config = |base: &str| {
+        format!(
+            "[kb.embedder]\nkind = \"openai\"\nbase_url = \"{base}\"\napi_key = \"sk-embed\"\nmodel = \"text-embedding-3-small\"\n"
+        )
+    };
+    let run = |config: String, args: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            let (code, out, err) = skill(app, Some(&config), args).await;
+            assert_eq!(code, 0, "skill {args:?}: {out}\n{err}");
+            (out, err)
+        }
+    };
+    // The embedder answers: hybrid.
+    let (out, _) = run(config(&fake.base_url), &["kb", "reindex", "--json"]).await;
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["mode"], "ok", "{r}");
+    assert!(app.audit_of("kb.lexical_fallback").await.is_empty());
+
+    // Nothing listens where the embedder should be: the reindex still succeeds, lexically,
+    // says so, and is audited; searches answer from tantivy.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}/v1", l.local_addr().unwrap().port())
+    };
+    let (out, _) = run(config(&closed), &["kb", "reindex", "--json"]).await;
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["mode"], "lexical_fallback", "{r}");
+    assert!(r["chunks"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["reason"].as_str().unwrap().contains("embed"), "{r}");
+    let (out, _) = run(config(&closed), &["kb", "reindex"]).await;
+    assert!(out.contains("lexical only: the embedder failed"), "{out}");
+    let audited = app.audit_of("kb.lexical_fallback").await;
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert!(audited[0]["data"]["reason"].is_string(), "{audited:?}");
+    let (out, _) = run(
+        config(&closed),
+        &["kb", "search", "refund", "--app", APP, "--json"],
+    )
+    .await;
+    let hits: Value = serde_json::from_str(&out).unwrap();
+    assert!(!hits["items"].as_array().unwrap().is_empty(), "{hits}");
+}

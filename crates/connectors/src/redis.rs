@@ -39,6 +39,22 @@ impl RedisCache {
             // The URL may hold a password: name the problem, not the URL.
             err(format!("invalid redis_url: {:?}", e.kind()))
         })?;
+        Self::with_client(client).await
+    }
+
+    /// [`Self::connect`] to a `rediss://` server whose certificate chains to `root_pem` (PEM)
+    /// instead of the webpki roots: a private CA, or the test kit's self-signed relay.
+    pub async fn connect_trusting(url: &Secret, root_pem: &[u8]) -> Result<Self, CacheError> {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_pem.to_vec()),
+        };
+        let client = redis::Client::build_with_tls(url.expose(), certs)
+            .map_err(|e| err(format!("invalid redis_url or root: {:?}", e.kind())))?;
+        Self::with_client(client).await
+    }
+
+    async fn with_client(client: redis::Client) -> Result<Self, CacheError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(DEADLINE))
             .set_response_timeout(Some(DEADLINE))

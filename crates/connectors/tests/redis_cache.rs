@@ -150,3 +150,42 @@ async fn the_context_cache_reads_around_a_redis_that_went_away() {
     ctx.forget(&conv).await;
     assert_eq!(ctx.get::<String>(&versions, &conv).await.1, Lookup::Failed);
 }
+
+/// `rediss://` end to end: the local Redis behind the test kit's TLS-terminating relay (a
+/// certificate made at test time), spoken to over rustls on ring. The cache and context-cache
+/// checks pass through TLS; a client that trusts only the webpki roots refuses the certificate.
+#[tokio::test]
+async fn rediss_round_trips_through_a_tls_relay() {
+    use std::sync::Arc;
+    use support_core::context_cache::{ContextCache, conformance as ctx};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(url) = redis_url() else { return };
+    let rest = url.trim_start_matches("redis://");
+    let (auth, rest) = match rest.rsplit_once('@') {
+        Some((a, r)) => (format!("{a}@"), r),
+        None => (String::new(), rest),
+    };
+    let (target, db) = match rest.split_once('/') {
+        Some((t, d)) => (t.to_string(), format!("/{d}")),
+        None => (rest.to_string(), String::new()),
+    };
+    let relay = support_testkit::tls::TlsRelay::start(&target)
+        .await
+        .unwrap();
+    let tls_url = format!("rediss://{auth}localhost:{}{db}", relay.port);
+
+    let cache = RedisCache::connect_trusting(&Secret::new(tls_url.clone()), &relay.cert_pem)
+        .await
+        .unwrap();
+    let prefix = format!("support-test:{}:", support_core::ids::new_id("run"));
+    conformance::check(&cache, &prefix).await;
+    ctx::check(ContextCache::new(Arc::new(cache)), &prefix).await;
+    assert!(relay.handshakes() >= 1, "the traffic went through TLS");
+
+    // The default client trusts the webpki roots only: a self-signed certificate is refused.
+    let err = RedisCache::connect(&Secret::new(tls_url))
+        .await
+        .unwrap_err();
+    eprintln!("untrusted certificate: {err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+}

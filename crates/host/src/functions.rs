@@ -69,6 +69,7 @@ pub fn inbound_deps(s: &Services) -> Option<InboundDeps> {
             agent: s.settings.llm.agent.clone(),
         },
         autosend: s.settings.autosend.clone(),
+        context: support_core::context_cache::ContextCache::new(s.registry.cache().clone()),
     })
 }
 

@@ -1,17 +1,24 @@
 //! [`HybridRetriever`]: tantivy's lexical ranking and the dense ranking of the same current
 //! chunks, fused by reciprocal rank (core's [`rrf`], k = 60, Upstash's formula), each side
 //! giving its best [`FUSION_DEPTH`]. Both sides filter by app and visibility and hold only
-//! current versions; a write embeds first, so a failing embedder leaves both sides unchanged.
+//! current versions.
 //!
 //! A query the embedder cannot answer (provider down, timeout) is answered by the lexical side
 //! alone and logged: retrieval degrades, the draft does not fail.
+//!
+//! A rebuild the embedder cannot embed (start-up, `skill kb reindex`, another process's write)
+//! falls back to tantivy: the lexical side is rebuilt, the dense side emptied (it would hold
+//! outdated vectors), and the index answers lexically until a rebuild embeds again; logged, and
+//! visible as [`Retriever::status`] (`lexical_fallback`, which `KnowledgeBase::reindex` audits
+//! and the CLI, API and Knowledge page show). A write the embedder cannot embed falls back the
+//! same way (the store already holds it); meanwhile writes index their articles lexically.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use support_core::embed::Embedder;
-use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility};
+use support_core::knowledge::{Hit, IndexStatus, RetrieveError, Retriever, Visibility};
 use support_core::retrieval::{FUSION_DEPTH, rrf};
 use support_core::store::ArticleChunkRow;
 
@@ -22,6 +29,8 @@ use crate::lexical::LexicalIndex;
 pub struct HybridRetriever {
     lexical: Arc<LexicalIndex>,
     dense: Arc<DenseRetriever>,
+    /// Why the last rebuild fell back to tantivy alone (`None`: hybrid).
+    fallback: Mutex<Option<String>>,
 }
 
 impl HybridRetriever {
@@ -29,12 +38,28 @@ impl HybridRetriever {
         Ok(Self {
             lexical: Arc::new(LexicalIndex::new()?),
             dense: Arc::new(DenseRetriever::new(embedder)),
+            fallback: Mutex::new(None),
         })
     }
 
     /// Over indexes that are already built (the eval shares them with the single retrievers).
     pub fn from_parts(lexical: Arc<LexicalIndex>, dense: Arc<DenseRetriever>) -> Self {
-        Self { lexical, dense }
+        Self {
+            lexical,
+            dense,
+            fallback: Mutex::new(None),
+        }
+    }
+
+    /// Whether the index answers lexically only (the last rebuild could not embed).
+    pub fn is_lexical_fallback(&self) -> bool {
+        self.fallback.lock().map(|f| f.is_some()).unwrap_or(true)
+    }
+
+    fn set_fallback(&self, why: Option<String>) {
+        if let Ok(mut f) = self.fallback.lock() {
+            *f = why;
+        }
     }
 
     pub fn lexical(&self) -> &LexicalIndex {
@@ -83,6 +108,9 @@ impl Retriever for HybridRetriever {
         }
         let depth = FUSION_DEPTH.max(k);
         let lexical = self.lexical.search_now(app, query, depth, visibility)?;
+        if self.is_lexical_fallback() {
+            return Ok(lexical.into_iter().take(k).collect());
+        }
         let dense = match self.dense.embed_query(query).await {
             Ok(q) => self.dense.search_vector(app, &q, depth, visibility),
             Err(e) => {
@@ -98,14 +126,49 @@ impl Retriever for HybridRetriever {
         article_id: &str,
         chunks: &[ArticleChunkRow],
     ) -> Result<(), RetrieveError> {
-        let vectors = self.dense.embed_chunks(chunks).await?;
-        self.lexical.index_article_now(article_id, chunks)?;
-        self.dense.put_vectors(article_id, chunks, vectors)
+        if self.is_lexical_fallback() {
+            // The dense side is empty until a rebuild embeds again: keep tantivy in step.
+            return self.lexical.index_article_now(article_id, chunks);
+        }
+        match self.dense.embed_chunks(chunks).await {
+            Ok(vectors) => {
+                self.lexical.index_article_now(article_id, chunks)?;
+                self.dense.put_vectors(article_id, chunks, vectors)
+            }
+            Err(e) => {
+                // The store already holds the new version: tantivy takes it, and the dense
+                // side (which would keep the old one) is emptied until a rebuild embeds.
+                tracing::error!(error = %e, article = article_id,
+                    "knowledge write: the embedder failed; falling back to tantivy (lexical only)");
+                self.lexical.index_article_now(article_id, chunks)?;
+                self.dense.replace_all(&[], Vec::new())?;
+                self.set_fallback(Some(e.to_string()));
+                Ok(())
+            }
+        }
     }
 
     async fn rebuild(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError> {
-        let vectors = self.dense.embed_chunks(chunks).await?;
-        self.lexical.rebuild_now(chunks)?;
-        self.dense.replace_all(chunks, vectors)
+        match self.dense.embed_chunks(chunks).await {
+            Ok(vectors) => {
+                self.lexical.rebuild_now(chunks)?;
+                self.dense.replace_all(chunks, vectors)?;
+                self.set_fallback(None);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, chunks = chunks.len(),
+                    "knowledge rebuild: the embedder failed; falling back to tantivy (lexical only)");
+                self.lexical.rebuild_now(chunks)?;
+                self.dense.replace_all(&[], Vec::new())?;
+                self.set_fallback(Some(e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> IndexStatus {
+        IndexStatus {
+            lexical_fallback: self.fallback.lock().ok().and_then(|f| f.clone()),
+        }
     }
 }

@@ -3,10 +3,16 @@
 //! the store at start-up; a write through this process updates the changed articles only; a
 //! write by another process (`skill kb import` while the server runs, another instance) changes
 //! the store's `knowledge_revision`, which the next search notices and rebuilds from.
+//!
+//! A rebuild whose embedder fails falls back to tantivy instead of failing (see
+//! `HybridRetriever`); [`KnowledgeBase::reindex`] audits the change (`kb.lexical_fallback`
+//! with the reason, `kb.hybrid_restored` when a later rebuild embeds again) and
+//! [`KnowledgeBase::status`] tells the CLI, the API and the Knowledge page.
 
 use std::sync::{Arc, Mutex};
 
-use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility};
+use support_core::audit::AuditEvent;
+use support_core::knowledge::{Hit, IndexStatus, RetrieveError, Retriever, Visibility};
 use support_core::store::{ArticleInput, PutKind, PutOutcome, Store, StoreError};
 use support_core::time::Millis;
 
@@ -67,13 +73,44 @@ impl KnowledgeBase {
         }
     }
 
-    /// Rebuild the index from the store's current chunks; returns how many were indexed.
+    /// Rebuild the index from the store's current chunks; returns how many were indexed. An
+    /// embedder that fails meanwhile leaves the index lexical only ([`Self::status`]), audited.
     pub async fn reindex(&self) -> Result<usize, KnowledgeError> {
         let rev = self.store.knowledge_revision().await?;
         let chunks = self.store.current_chunks(None).await?;
+        let before = self.index.status();
         self.index.rebuild(&chunks).await?;
         self.remember(rev);
+        self.audit_status(&before, chunks.len()).await;
         Ok(chunks.len())
+    }
+
+    /// Audit a change of [`Self::status`] since `before` (`kb.lexical_fallback` also when it
+    /// stays: each rebuild that could not embed is recorded).
+    async fn audit_status(&self, before: &IndexStatus, chunks: usize) {
+        let after = self.index.status();
+        let event = match (&before.lexical_fallback, &after.lexical_fallback) {
+            (_, Some(why)) => AuditEvent::new(
+                "kb.lexical_fallback",
+                "system",
+                serde_json::json!({"reason": why, "chunks": chunks,
+                    "already_lexical": before.lexical_fallback.is_some()}),
+            ),
+            (Some(_), None) => AuditEvent::new(
+                "kb.hybrid_restored",
+                "system",
+                serde_json::json!({"chunks": chunks}),
+            ),
+            (None, None) => return,
+        };
+        if let Err(e) = self.store.append_audit(&event).await {
+            tracing::error!(error = %e, kind = %event.kind, "knowledge index: audit failed");
+        }
+    }
+
+    /// What the index answers with now (lexical only after a rebuild the embedder failed).
+    pub fn status(&self) -> IndexStatus {
+        self.index.status()
     }
 
     async fn ensure_fresh(&self) -> Result<(), KnowledgeError> {
@@ -93,9 +130,13 @@ impl KnowledgeBase {
         let before = self.store.knowledge_revision().await?;
         let known = self.revision.lock().ok().and_then(|r| r.clone());
         let out = self.store.put_articles(inputs).await?;
+        let status = self.index.status();
         for o in out.iter().filter(|o| o.kind != PutKind::Unchanged) {
             let chunks = self.store.article_chunks(&o.article_id).await?;
             self.index.index_article(&o.article_id, &chunks).await?;
+        }
+        if status.lexical_fallback.is_none() && self.index.status().lexical_fallback.is_some() {
+            self.audit_status(&status, out.len()).await;
         }
         // In step only if it was before this write; otherwise the next search rebuilds.
         if known.as_deref() == Some(before.as_str()) {
@@ -156,5 +197,9 @@ impl Retriever for KnowledgeBase {
         chunks: &[support_core::store::ArticleChunkRow],
     ) -> Result<(), RetrieveError> {
         self.index.rebuild(chunks).await
+    }
+
+    fn status(&self) -> IndexStatus {
+        self.index.status()
     }
 }

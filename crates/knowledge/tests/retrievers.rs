@@ -198,15 +198,15 @@ async fn hybrid_fuses_by_rrf_and_reads_around_a_failing_embedder() {
     let fused = HybridRetriever::fuse(vec![h("a"), h("b")], vec![h("c"), h("b")], 3);
     assert_eq!(ids(&fused), ["b", "a", "c"]);
 
-    // The embedder fails: queries are answered lexically, writes are refused (both sides stay
-    // as they were).
+    // The embedder fails: queries are answered lexically; a write (already in the store)
+    // reaches tantivy and the index falls back to it until a rebuild embeds again.
     embedder.fail.store(true, Ordering::SeqCst);
     let hits = hybrid
         .search("x", "login link expired", 2, Visibility::Public)
         .await
         .expect("lexical answers");
     assert_eq!(hits[0].chunk_id, "3");
-    let err = hybrid
+    hybrid
         .index_article(
             "login",
             &[chunk(
@@ -218,21 +218,84 @@ async fn hybrid_fuses_by_rrf_and_reads_around_a_failing_embedder() {
             )],
         )
         .await
-        .expect_err("no vectors, no write");
-    assert!(err.to_string().contains("embedder"), "{err}");
-    assert!(
-        hybrid
-            .lexical()
-            .search_now("x", "code", 5, Visibility::Public)
-            .expect("s")
-            .is_empty()
-    );
+        .expect("the write falls back to tantivy");
+    assert_eq!(hybrid.status().mode(), "lexical_fallback");
+    assert!(hybrid.dense().is_empty(), "no outdated vectors kept");
+    let hits = hybrid
+        .search("x", "code", 5, Visibility::Public)
+        .await
+        .expect("search");
+    assert_eq!(ids(&hits), ["7"]);
     embedder.fail.store(false, Ordering::SeqCst);
+    hybrid.rebuild(&corpus()).await.expect("rebuild");
+    assert_eq!(hybrid.status().mode(), "ok");
     let hits = hybrid
         .search("x", "login link expired", 2, Visibility::Public)
         .await
         .expect("search");
     assert_eq!(hits[0].chunk_id, "3");
+}
+
+#[tokio::test]
+async fn a_rebuild_the_embedder_fails_falls_back_to_tantivy_until_one_embeds_again() {
+    let embedder = Arc::new(BagOfWords::default());
+    let hybrid = HybridRetriever::new(embedder.clone()).expect("hybrid");
+    hybrid.rebuild(&corpus()).await.expect("rebuild");
+    assert_eq!(hybrid.status().mode(), "ok");
+    assert_eq!(hybrid.dense().len(), corpus().len());
+
+    // The embedder is down during a rebuild: no error, tantivy alone, the status says why.
+    embedder.fail.store(true, Ordering::SeqCst);
+    hybrid
+        .rebuild(&corpus())
+        .await
+        .expect("a failing embedder does not fail the rebuild");
+    let status = hybrid.status();
+    assert_eq!(status.mode(), "lexical_fallback");
+    assert!(
+        status
+            .lexical_fallback
+            .as_deref()
+            .unwrap_or_default()
+            .contains("down"),
+        "{status:?}"
+    );
+    assert!(hybrid.is_lexical_fallback());
+    assert!(hybrid.dense().is_empty(), "no outdated vectors kept");
+    let lexical = hybrid
+        .lexical()
+        .search_now("x", "login link expired", 2, Visibility::Public)
+        .expect("lexical");
+    let hits = hybrid
+        .search("x", "login link expired", 2, Visibility::Public)
+        .await
+        .expect("lexical answers");
+    assert_eq!(ids(&hits), ids(&lexical), "the lexical ranking, as is");
+    // A write meanwhile is indexed lexically (the embedder is not asked).
+    hybrid
+        .index_article(
+            "login",
+            &[chunk(
+                "7",
+                "login",
+                "x",
+                "Sign in with a code.",
+                Visibility::Public,
+            )],
+        )
+        .await
+        .expect("lexical write");
+    let hits = hybrid
+        .search("x", "code", 5, Visibility::Public)
+        .await
+        .expect("search");
+    assert_eq!(ids(&hits), ["7"]);
+
+    // The embedder is back: the next rebuild is hybrid again.
+    embedder.fail.store(false, Ordering::SeqCst);
+    hybrid.rebuild(&corpus()).await.expect("rebuild");
+    assert_eq!(hybrid.status().mode(), "ok");
+    assert_eq!(hybrid.dense().len(), corpus().len());
 }
 
 fn demo_set() -> eval::EvalSet {

@@ -11,6 +11,8 @@
 //!   `SKIPPED:` when not installed, required when `SUPPORT_REQUIRE_BROWSER=1`), screenshots to
 //!   `docs/screenshots/`.
 //! - [`front_plugin_host`]: a fake Front host page for the sidebar plugin's browser tests.
+//! - [`tls`]: a TLS-terminating relay in front of a plain TCP service (the local Redis, for
+//!   `rediss://`), its certificate made at test time.
 //! - [`prop`]: the strategies and runner the `prop_*` property suites share (proptest only;
 //!   suites of crates that must stay light include the same file by `#[path]`).
 
@@ -21,6 +23,7 @@ pub mod fakes;
 pub mod front_plugin_host;
 #[path = "prop_common.rs"]
 pub mod prop;
+pub mod tls;
 pub mod web;
 
 pub use app::*;

@@ -11,6 +11,7 @@ use support_core::store::{ConversationRow, ConversationStatus, MessageRow};
 use support_core::time::now_ms;
 use support_steps::{Ctx, Event, StepError};
 
+use crate::context;
 use crate::inbound::{InboundDeps, Snapshot, THREAD_DEPTH, audit, front_err, store_err};
 use crate::tools::PlatformTools;
 
@@ -109,14 +110,34 @@ pub(crate) async fn hydrate(
     };
     let email = inbound.customer_email();
     let now = now_ms();
-    let tools = PlatformTools::new(deps, &app, &trace, &conv_id).await?;
-    let facts = if text::emails(&email).is_empty() {
-        CustomerFacts {
-            email: email.clone(),
-            ..CustomerFacts::default()
+    // The customer's facts: from the context cache when this message was hydrated before
+    // (a re-run), else from the product's SDK, then cached (`crate::context`).
+    let context_id = context::context_id(&conv_id, &newest.id);
+    let versions = context::StoreVersions(deps.store.as_ref());
+    let (cached, lookup) = context::load(&deps.context, &versions, &context_id, &email, now).await;
+    let facts = match cached {
+        Some(c) => c.facts,
+        None => {
+            let tools = PlatformTools::new(deps, &app, &trace, &conv_id).await?;
+            let (facts, complete) = if text::emails(&email).is_empty() {
+                let facts = CustomerFacts {
+                    email: email.clone(),
+                    ..CustomerFacts::default()
+                };
+                (facts, true)
+            } else {
+                agent::hydrate_checked(&tools, &email, now).await
+            };
+            // A lookup that failed is not kept: a re-run asks the product again.
+            if complete {
+                let ctx = context::HydratedContext {
+                    facts: facts.clone(),
+                    searches: Vec::new(),
+                };
+                context::save(&deps.context, &context_id, ctx, now).await;
+            }
+            facts
         }
-    } else {
-        agent::hydrate(&tools, &email, now).await
     };
 
     // Keep the platform's copy of the conversation.
@@ -187,7 +208,8 @@ pub(crate) async fn hydrate(
         "hydrate.completed",
         json!({"message_id": snapshot.message_id, "thread": snapshot.inbound.thread.len(),
                "customer": email, "known_customer": snapshot.facts.user.is_some(),
-               "purchases": snapshot.facts.purchases.len(), "via_form": snapshot.inbound.via_form()}),
+               "purchases": snapshot.facts.purchases.len(), "via_form": snapshot.inbound.via_form(),
+               "context_cache": context::lookup_name(lookup)}),
     )
     .await?;
     Ok(snapshot)

@@ -75,6 +75,9 @@ pub struct InboundDeps {
     pub llm_defaults: support_core::registry::AppLlm,
     /// The settings file's kill switches of automatic sending (`settings.autosend`).
     pub autosend: support_core::autosend::AutoSendSettings,
+    /// The per-conversation context cache (`crate::context`): on the registry's `Cache`
+    /// (memory in one process, Redis in a fleet).
+    pub context: support_core::context_cache::ContextCache,
 }
 
 /// The inbound function: one run per Front event, one at a time per conversation.
@@ -265,7 +268,8 @@ async fn inbound(ctx: Ctx, ev: Event, deps: InboundDeps) -> Result<Value, StepEr
         ctx.run(step::AGENT, move || async move {
             let tools = PlatformTools::new(&d, &a, &t, &s.conversation_id)
                 .await?
-                .with_facts(s.facts.clone());
+                .with_facts(s.facts.clone())
+                .with_context(d.context.clone(), &s.message_id);
             let input = AgentInput {
                 inbound: &s.inbound,
                 route: &r,

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod analytics;
 pub mod approval;
 pub mod autosend;
+pub mod context;
 pub mod conversation_actions;
 pub mod dead_letters;
 pub mod draft;

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
 use support_core::audit::AuditEvent;
+use support_core::context_cache::ContextCache;
 use support_core::knowledge::{Retriever, Visibility};
 use support_core::payments::{
     ChargeLocation, Payments, PaymentsError, RefundQuote, RefundReason, RefundRequest,
@@ -37,6 +38,9 @@ pub struct PlatformTools {
     /// The app's status: `disconnected` after Stripe deauthorized the platform.
     app_status: AppStatus,
     facts: Option<CustomerFacts>,
+    /// The context cache and the id of the entry of the message being answered: its
+    /// `searchKnowledge` answers are kept there (`crate::context`).
+    context: Option<(ContextCache, String)>,
 }
 
 /// Why a refund could not be quoted.
@@ -79,6 +83,7 @@ impl PlatformTools {
             stripe_account: app.stripe_account.clone(),
             app_status: app.status,
             facts: None,
+            context: None,
         })
     }
 
@@ -86,6 +91,45 @@ impl PlatformTools {
     pub fn with_facts(mut self, facts: CustomerFacts) -> Self {
         self.facts = Some(facts);
         self
+    }
+
+    /// Tools that keep (and reuse) their `searchKnowledge` answers in `deps.context` under the
+    /// entry of message `message_id` of this conversation.
+    pub fn with_context(mut self, cache: ContextCache, message_id: &str) -> Self {
+        let id = crate::context::context_id(&self.conversation, message_id);
+        self.context = Some((cache, id));
+        self
+    }
+
+    /// `searchKnowledge`: the answer kept in the context cache for this message when there is
+    /// a current one, else the knowledge base's (then kept).
+    async fn search_knowledge(&self, query: &str, limit: usize) -> Result<Vec<KbHit>, ToolError> {
+        let versions = crate::context::StoreVersions(self.store.as_ref());
+        if let Some((cache, id)) = &self.context {
+            let (entry, _) = cache
+                .get::<crate::context::HydratedContext>(&versions, id)
+                .await;
+            if let Some(hits) = entry.as_ref().and_then(|e| e.value.search(query, limit)) {
+                return Ok(hits.to_vec());
+            }
+        }
+        let hits: Vec<KbHit> = self
+            .kb
+            .search(&self.app, query, limit, Visibility::Public)
+            .await
+            .map_err(|e| ToolError::Failed(e.to_string()))?
+            .into_iter()
+            .map(KbHit::from)
+            .collect();
+        if let Some((cache, id)) = &self.context {
+            let search = crate::context::CachedSearch {
+                query: query.to_string(),
+                limit,
+                hits: hits.clone(),
+            };
+            crate::context::add_search(cache, &versions, id, search, now_ms()).await;
+        }
+        Ok(hits)
     }
 
     /// A purchase of this customer as the app reports it now (`getPurchases` of its owner).
@@ -120,19 +164,23 @@ impl PlatformTools {
     /// (the product only revokes access): the quote is the product's figure, unverified.
     pub async fn quote_refund(&self, purchase_id: &str) -> Result<RefundQuote, QuoteError> {
         let Some(payments) = &self.payments else {
-            let fact = self
-                .facts
-                .as_ref()
-                .and_then(|f| f.purchases.iter().find(|p| p.id == purchase_id))
-                .ok_or_else(|| {
-                    QuoteError::Escalate(format!(
-                        "purchase {purchase_id} is not in the customer's records"
-                    ))
-                })?;
+            // The product's figure as it reports it now: never the hydrated (possibly cached)
+            // facts' copy.
+            let purchase = self.purchase_of(purchase_id).await.map_err(|e| match e {
+                ToolError::NotFound(m) => QuoteError::Escalate(format!("not found: {m}")),
+                other => QuoteError::Retry(other.to_string()),
+            })?;
+            let amount_cents =
+                support_core::payments::to_minor_units(purchase.amount, &purchase.currency)
+                    .ok_or_else(|| {
+                        QuoteError::Escalate(format!(
+                            "purchase {purchase_id} has no readable amount"
+                        ))
+                    })?;
             return Ok(RefundQuote {
                 charge_id: None,
-                amount_cents: fact.amount_cents,
-                currency: fact.currency.to_ascii_lowercase(),
+                amount_cents,
+                currency: purchase.currency.to_ascii_lowercase(),
                 charge_amount_cents: None,
                 refunded_cents: None,
                 verified: false,
@@ -479,12 +527,7 @@ impl PlatformTools {
                     .get("limit")
                     .and_then(Value::as_u64)
                     .unwrap_or(3) as usize;
-                let hits = self
-                    .kb
-                    .search(&self.app, &s("query"), limit, Visibility::Public)
-                    .await
-                    .map_err(|e| ToolError::Failed(e.to_string()))?;
-                Ok(v(hits.into_iter().map(KbHit::from).collect::<Vec<_>>()))
+                Ok(v(self.search_knowledge(&s("query"), limit).await?))
             }
             ToolName::GenerateMagicLink => to(p
                 .generate_magic_link(support_sdk::types::GenerateMagicLinkParams {

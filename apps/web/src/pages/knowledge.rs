@@ -69,7 +69,16 @@ async fn list(viewer: Viewer, State(p): State<Platform>) -> Result<Response, Pag
         }
         .into_any()
     };
+    let fallback = p.knowledge.status().lexical_fallback.map(|why| {
+        view! {
+            <ErrorPanel
+                code="lexical_fallback"
+                message=format!("Lexical search only: the embedder failed during the last index rebuild ({why}); answers are retrieved by tantivy alone until `skill kb reindex` embeds again.")
+            />
+        }
+    });
     let body = view! {
+        {fallback}
         <p><a href="/canned">"Canned responses"</a></p>
         {body}
     };

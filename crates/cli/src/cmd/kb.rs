@@ -220,9 +220,17 @@ pub(crate) async fn run(cli: &Cli, cmd: &KbCmd) -> Result<(), Failure> {
             let started = std::time::Instant::now();
             let n = kb.reindex().await?;
             let ms = started.elapsed().as_millis();
-            emit(cli, &json!({"chunks": n, "ms": ms}), || {
+            let status = kb.status();
+            let mut out = json!({"chunks": n, "ms": ms, "mode": status.mode()});
+            if let Some(why) = &status.lexical_fallback {
+                out["reason"] = json!(why);
+            }
+            emit(cli, &out, || {
+                let fallback = status.lexical_fallback.as_ref().map_or_else(String::new, |why| {
+                    format!("\nlexical only: the embedder failed ({why}); tantivy answers until a reindex embeds again")
+                });
                 format!(
-                    "indexed {n} chunks in {ms} ms (a running server rebuilds its own index from the store)"
+                    "indexed {n} chunks in {ms} ms (a running server rebuilds its own index from the store){fallback}"
                 )
             });
             Ok(())

@@ -113,6 +113,33 @@ pub trait Retriever: Send + Sync {
 
     /// Replace the whole index with `chunks` (every app's current chunks).
     async fn rebuild(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError>;
+
+    /// What the index answers with now: as configured, or lexical only after the embedder
+    /// failed during a rebuild (hybrid indexes).
+    fn status(&self) -> IndexStatus {
+        IndexStatus::default()
+    }
+}
+
+/// What an index answers with now (see [`Retriever::status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexStatus {
+    /// `Some(why)`: the embedder failed during the last rebuild, so the index answers from its
+    /// lexical side (tantivy) alone until a rebuild embeds again (`skill kb reindex`, or the
+    /// next change another process makes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical_fallback: Option<String>,
+}
+
+impl IndexStatus {
+    /// `lexical_fallback` or `ok`, as the CLI, API and page show it.
+    pub fn mode(&self) -> &'static str {
+        if self.lexical_fallback.is_some() {
+            "lexical_fallback"
+        } else {
+            "ok"
+        }
+    }
 }
 
 /// The content hash of an article version (title, body, tags, visibility, url): equal hashes

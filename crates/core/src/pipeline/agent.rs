@@ -108,27 +108,44 @@ impl AgentOutcome {
 /// Looks the customer up (`lookupUser`, then `getPurchases`). Errors leave the facts empty
 /// with `looked_up: false`.
 pub async fn hydrate(executor: &dyn ToolExecutor, email: &str, now: Millis) -> CustomerFacts {
+    hydrate_checked(executor, email, now).await.0
+}
+
+/// [`hydrate`], and whether every lookup answered (`false` when `lookupUser` or
+/// `getPurchases` failed: facts worth keeping only when `true`).
+pub async fn hydrate_checked(
+    executor: &dyn ToolExecutor,
+    email: &str,
+    now: Millis,
+) -> (CustomerFacts, bool) {
     let lookup = ToolCall::new(ToolName::LookupUser, json!({ "email": email }));
     let Ok(user) = executor.execute(&lookup).await else {
-        return CustomerFacts {
+        let facts = CustomerFacts {
             email: email.to_lowercase(),
             ..CustomerFacts::default()
         };
+        return (facts, false);
     };
     let user: Option<User> = serde_json::from_value(user).ok().flatten();
-    let purchases = match &user {
+    let (purchases, complete) = match &user {
         Some(u) => {
             let call = ToolCall::new(ToolName::GetPurchases, json!({ "userId": u.id }));
-            executor
+            match executor
                 .execute(&call)
                 .await
                 .ok()
                 .and_then(|v| serde_json::from_value::<Vec<Purchase>>(v).ok())
-                .unwrap_or_default()
+            {
+                Some(p) => (p, true),
+                None => (Vec::new(), false),
+            }
         }
-        None => Vec::new(),
+        None => (Vec::new(), true),
     };
-    CustomerFacts::from_sdk(email, user, &purchases, now)
+    (
+        CustomerFacts::from_sdk(email, user, &purchases, now),
+        complete,
+    )
 }
 
 /// Runs the agent for a routed message.
