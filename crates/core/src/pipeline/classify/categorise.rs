@@ -187,7 +187,7 @@ pub(super) fn support_category(
     let (top, top_score) = ranked[0];
     let second = ranked[1].1;
     if top_score == 0 {
-        if cues.any(GRATITUDE) {
+        if cues.any(GRATITUDE) && !cues.any(THANKS_IN_ADVANCE) {
             reasons.push("plain thanks".into());
             return (Category::Feedback, Intent::Thanks, 0.6);
         }
@@ -286,7 +286,7 @@ pub(super) fn billing_intent(cues: &CueText, unrecognised: bool) -> Intent {
 pub fn is_closing_thanks(body: &str) -> bool {
     let cues = CueText::new(body);
     let explicit = cues.any(NO_REPLY_NEEDED);
-    let grateful = cues.any(GRATITUDE);
+    let grateful = cues.any(GRATITUDE) && !cues.any(THANKS_IN_ADVANCE);
     let asks = body.contains('?') || cues.any(PROBLEM) || cues.any(FEEDBACK);
     grateful && (explicit || (!asks && cues.tokens.len() <= 40))
 }

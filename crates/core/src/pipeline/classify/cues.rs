@@ -872,3 +872,25 @@ pub(super) const REPLY_VERBS: &[&str] = &[
     "rispondete",
     "antwoord",
 ];
+
+/// Thanks given ahead for what is asked: the sign-off of a request, never a closing thank-you
+/// (issue 17: dev tw-sous-titres-francais; train tr-ai-pm-how-much-python-needed,
+/// tr-ts-ecran-noir-lecteur-fr, tr-tw-factuur-bedrijfsnaam-btw-nl: none of them silence).
+pub(super) const THANKS_IN_ADVANCE: &[&str] = &[
+    "thanks in advance",
+    "thank you in advance",
+    "thanks in anticipation",
+    "merci davance",
+    "merci par avance",
+    "danke im voraus",
+    "vielen dank im voraus",
+    "gracias de antemano",
+    "gracias por adelantado",
+    "grazie in anticipo",
+    "alvast bedankt",
+    "bij voorbaat dank",
+    "desde já obrigado",
+    "desde já obrigada",
+    "obrigado antecipadamente",
+    "z góry dziękuję",
+];
