@@ -39,6 +39,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                             set.name, o.id, o.expected.action, o.action, o.rule
                         );
                     }
+                    if !o.missing_mentions.is_empty() && label == "cross" {
+                        println!(
+                            "mention {} {}: {} via {} lacks {:?}",
+                            set.name, o.id, o.action, o.rule, o.missing_mentions
+                        );
+                        if std::env::args().any(|a| a == "--drafts") {
+                            println!(
+                                "{}\n{:?}\n---",
+                                o.draft.clone().unwrap_or_default(),
+                                o.reasons
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -834,14 +834,22 @@ fn answer(f: &ReplyFacts<'_>) -> Vec<String> {
         }
         Intent::Subscription => {
             for s in f.subscriptions {
+                let next = if s.cancel_at_period_end {
+                    "it ends then and does not renew"
+                } else {
+                    "that is when it renews"
+                };
                 v.push(format!(
-                    "I can see your {} ({}), with the current period ending on {}.",
+                    "I can see your {} ({}), with the current period ending on {} ({next}).",
                     s.product_name,
                     s.status,
                     date(&s.current_period_end)
                 ));
             }
             v.extend(knowledge(f, 1));
+            if cues.any(&["card*", "payment method*"]) {
+                v.push("To change the card it renews on, open Account, then Billing, and update the payment method there; the next renewal is charged to the new card.".into());
+            }
             v.push("If you'd like me to cancel it for you instead, just reply to confirm and I'll take care of it.".into());
         }
         Intent::Receipt => {

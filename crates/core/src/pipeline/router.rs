@@ -401,7 +401,13 @@ fn thread_rule(inbound: &Inbound, analysis: &Analysis) -> Option<(&'static str, 
         inbound.conversation_status.as_deref(),
         Some("solved" | "closed")
     );
-    if (last_outbound || resolved) && classify::is_closing_thanks(&analysis.body) {
+    // A reply that gives an email address hands us what we asked for (who leaves, who
+    // joins, which address): not a closing remark (issue 17: train
+    // tr-ai-team-seat-departed-to-new-hire, tr-ts-owner-confirms-transfer-thread,
+    // tr-tw-thread-which-new-login-email).
+    let gives_address = !super::text::emails(&analysis.body).is_empty();
+    if (last_outbound || resolved) && !gives_address && classify::is_closing_thanks(&analysis.body)
+    {
         return Some((
             "thread.closing_remark",
             "closing remark on a thread we already answered".into(),
@@ -519,8 +525,11 @@ fn learned_rule(d: &mut RouteDecision, model: &RouterModel, signals: &Signals<'_
                 .into_iter()
                 .map(|a| (a, pr(a)))
                 .fold((EscalateHuman, -1.0), |m, x| if x.1 > m.1 { x } else { m });
+            // Overruling a reply with silence needs more than the silence threshold: silence
+            // must be more likely than everything else together (an ignored customer is worse
+            // than a redundant hand-off).
             let action = match best {
-                Silence if pb < t.silence => EscalateHuman,
+                Silence if pb < t.silence.max(0.5) => EscalateHuman,
                 other => other,
             };
             let why = format!(

@@ -51,6 +51,13 @@ pub(super) fn categorise(
         );
         return (Category::PartnershipSpam, Intent::Pitch, 0.7);
     }
+    // A mass mailing by its call to action: reply with a keyword in capitals (issue 17: dev
+    // ai-spam-offshore-ml-developers; train tr-tw-spam-crypto-creator-token,
+    // tr-ai-spam-lead-list-ml-leaders).
+    if reply_keyword(ctx.body) && s.refund + s.access + s.transfer + s.account == 0 {
+        reasons.push("asks to reply with a keyword in capitals: a mass mailing".into());
+        return (Category::PartnershipSpam, Intent::Pitch, 0.7);
+    }
     if ctx.for_instructor && !cues.any(PLATFORM_PROBLEM) {
         let (category, why) = instructor_category(cues);
         reasons.push(format!("addressed to the instructor personally ({why})"));
@@ -72,7 +79,50 @@ pub(super) fn categorise(
         reasons.push("thanks, explicitly needing no reply".into());
         return (Category::Feedback, Intent::Thanks, 0.8);
     }
-    support_category(cues, &s, ctx, reasons)
+    let (category, intent, confidence) = support_category(cues, &s, ctx, reasons);
+    if let Some(why) = needs_decision(cues, &s, intent) {
+        reasons.push(why);
+        return (category, Intent::NeedsContext, confidence);
+    }
+    (category, intent, confidence)
+}
+
+/// A request that needs a company decision: an exception to the policy asked for in so many
+/// words, or asking whether we would do something with no refund, access, transfer or
+/// account cue (no tool does it). Refunds keep their age rules, and intents that already
+/// go to the team stay as they are.
+fn needs_decision(cues: &CueText, s: &Scores, intent: Intent) -> Option<String> {
+    let answerable = matches!(
+        intent,
+        Intent::LoginHelp
+            | Intent::TeamSeatAccess
+            | Intent::TechnicalIssue
+            | Intent::ProductQuestion
+            | Intent::Subscription
+            | Intent::ChargeQuestion
+            | Intent::Receipt
+            | Intent::Comment
+            | Intent::Vague
+            | Intent::ChangeName
+    );
+    if !answerable || s.refund > 0 {
+        return None;
+    }
+    let exception = cues.matching(ASKS_EXCEPTION);
+    if !exception.is_empty() {
+        return Some(format!(
+            "asks for an exception: {} (a company decision)",
+            exception.join(", ")
+        ));
+    }
+    let permission = cues.matching(ASKS_PERMISSION);
+    if !permission.is_empty() && s.access + s.transfer + s.account == 0 {
+        return Some(format!(
+            "asks whether we would: {} (a company decision, no tool does it)",
+            permission.join(", ")
+        ));
+    }
+    None
 }
 
 pub(super) fn instructor_category(cues: &CueText) -> (Category, &'static str) {
@@ -137,7 +187,7 @@ pub(super) fn support_category(
     let (top, top_score) = ranked[0];
     let second = ranked[1].1;
     if top_score == 0 {
-        if cues.any(GRATITUDE) {
+        if cues.any(GRATITUDE) && !cues.any(THANKS_IN_ADVANCE) {
             reasons.push("plain thanks".into());
             return (Category::Feedback, Intent::Thanks, 0.6);
         }
@@ -236,7 +286,7 @@ pub(super) fn billing_intent(cues: &CueText, unrecognised: bool) -> Intent {
 pub fn is_closing_thanks(body: &str) -> bool {
     let cues = CueText::new(body);
     let explicit = cues.any(NO_REPLY_NEEDED);
-    let grateful = cues.any(GRATITUDE);
+    let grateful = cues.any(GRATITUDE) && !cues.any(THANKS_IN_ADVANCE);
     let asks = body.contains('?') || cues.any(PROBLEM) || cues.any(FEEDBACK);
     grateful && (explicit || (!asks && cues.tokens.len() <= 40))
 }

@@ -237,7 +237,6 @@ pub(super) const ACCESS: &[&str] = &[
 pub(super) const REFUND_STRONG: &[&str] = &[
     "refund*",
     "money back",
-    "reimburs*",
     "geld zurück",
     "rückerstattung*",
     "erstatt*",
@@ -803,4 +802,95 @@ pub(super) const REPEATED_CONTACT: &[&str] = &[
     "po raz trzeci",
     "trzeci raz",
     "trzeci e mail",
+];
+
+/// Asking for an exception to the policy in so many words: no tool grants one, the company
+/// decides (policy rule 10; issue 17: train tr-ai-recordings-expired-ask-extension, and the
+/// permission requests below). Refund requests keep their own age rules.
+pub(super) const ASKS_EXCEPTION: &[&str] = &[
+    "as an exception",
+    "make an exception",
+    "ausnahmsweise",
+    "als ausnahme",
+    "à titre exceptionnel",
+    "exceptionnellement",
+    "como excepción",
+    "de forma excepcional",
+    "in via eccezionale",
+    "come eccezione",
+    "bij uitzondering",
+    "als uitzondering",
+    "como exceção",
+    "excepcionalmente",
+    "wyjątkowo",
+];
+
+/// Asking whether we would do something, rather than asking for something a tool does:
+/// pause a membership, license the videos, donate seats, an onsite workshop. With no refund,
+/// access, transfer or account cue it needs a company decision (policy rule 10; issue 17:
+/// dev ts-private-onsite-workshop-quote; train tr-ai-pause-membership-medical-leave,
+/// tr-ai-recordings-expired-ask-extension, tr-tw-license-videos-for-own-lms,
+/// tr-tw-refugee-bootcamp-donated-seats). Contradicted by no scenario of either set once the
+/// guard is applied (the refund requests that say "is it possible" keep the refund rules).
+pub(super) const ASKS_PERMISSION: &[&str] = &[
+    "is it possible",
+    "would it be possible",
+    "would you consider",
+    "would you be willing",
+    "is that something you offer",
+    "is this something you offer",
+    "ist es möglich",
+    "wäre es möglich",
+    "est il possible",
+    "serait il possible",
+    "est ce possible",
+    "es posible",
+    "sería posible",
+    "è possibile",
+    "sarebbe possibile",
+    "is het mogelijk",
+    "zou het mogelijk",
+    "é possível",
+    "seria possível",
+    "czy można",
+    "czy jest możliwe",
+];
+
+/// The reply keyword of a mass mailing ("Reply YES", "reply 'SAMPLE'"): a word in capitals
+/// straight after the verb (issue 17: dev ai-spam-offshore-ml-developers; train
+/// tr-tw-spam-crypto-creator-token, tr-ai-spam-lead-list-ml-leaders).
+pub(super) const REPLY_VERBS: &[&str] = &[
+    "reply",
+    "respond",
+    "antworten",
+    "antworte",
+    "répondez",
+    "réponds",
+    "responda",
+    "responde",
+    "rispondi",
+    "rispondete",
+    "antwoord",
+];
+
+/// Thanks given ahead for what is asked: the sign-off of a request, never a closing thank-you
+/// (issue 17: dev tw-sous-titres-francais; train tr-ai-pm-how-much-python-needed,
+/// tr-ts-ecran-noir-lecteur-fr, tr-tw-factuur-bedrijfsnaam-btw-nl: none of them silence).
+pub(super) const THANKS_IN_ADVANCE: &[&str] = &[
+    "thanks in advance",
+    "thank you in advance",
+    "thanks in anticipation",
+    "merci davance",
+    "merci par avance",
+    "danke im voraus",
+    "vielen dank im voraus",
+    "gracias de antemano",
+    "gracias por adelantado",
+    "grazie in anticipo",
+    "alvast bedankt",
+    "bij voorbaat dank",
+    "desde já obrigado",
+    "desde já obrigada",
+    "obrigado antecipadamente",
+    "z góry dziękuję",
 ];

@@ -419,6 +419,32 @@ mod tests {
     }
 
     #[test]
+    fn company_decisions_and_mass_mailings() {
+        let a = run(
+            "Pausing?",
+            "Is it possible to pause my monthly membership for three months?",
+        );
+        assert_eq!(a.intent, Intent::NeedsContext);
+        assert_eq!(a.category, Category::Billing);
+        let a = run(
+            "Recordings",
+            "Could you extend my access for a month as an exception?",
+        );
+        assert_eq!(a.intent, Intent::NeedsContext);
+        let a = run("Refund", "Is it possible to get a refund for the course?");
+        assert_eq!(a.intent, Intent::Refund);
+        let a = run(
+            "Decision makers",
+            "52,400 verified contacts for your marketing. Reply \"SAMPLE\" for 50 free records, \
+             reply 'REMOVE' to opt out.\nIBAN: XX00 GWL",
+        );
+        assert_eq!(a.category, Category::PartnershipSpam);
+        assert!(!a.flags.angry);
+        let a = run("Login", "WHERE IS MY COURSE??? I PAID AND GOT NOTHING.");
+        assert!(a.flags.angry);
+    }
+
+    #[test]
     fn closing_thanks() {
         assert!(is_closing_thanks("got it, thanks!!"));
         assert!(!is_closing_thanks("thanks, but it still fails?"));

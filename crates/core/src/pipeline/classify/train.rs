@@ -200,7 +200,7 @@ pub async fn report(dev: Set<'_>, train_set: Set<'_>, chosen: Thresholds) -> Str
     ));
     out.push_str(&TABLE_HEAD.replace("measured on", "p(respond) threshold"));
     out.push('\n');
-    for r in [0.0, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6] {
+    for r in [0.0, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6] {
         let t = Thresholds {
             respond: r,
             ..chosen
@@ -212,6 +212,24 @@ pub async fn report(dev: Set<'_>, train_set: Set<'_>, chosen: Thresholds) -> Str
         };
         out.push_str(&row(&format!("{r:.2}{mark}"), &kfold(t).await));
         out.push('\n');
+    }
+    out.push_str("\nThe same respond thresholds across sets (model trained on one set, measured on the other):\n\n");
+    out.push_str(&TABLE_HEAD.replace("measured on", "p(respond) threshold, direction"));
+    out.push('\n');
+    for r in [0.1, 0.2, 0.3, 0.4, 0.5] {
+        let t = Thresholds {
+            respond: r,
+            ..chosen
+        };
+        for (name, model, refs) in [
+            ("dev → train", &on_dev, &train_refs),
+            ("train → dev", &on_train, &dev_refs),
+        ] {
+            let m = with_thresholds(model, t);
+            let r2 = EvalReport::compute(&outcomes(refs, Some(&m)).await);
+            out.push_str(&row(&format!("{r:.2}, {name}"), &r2));
+            out.push('\n');
+        }
     }
     out.push_str("\nTrusting confident rules (k-fold; a rules' `respond` at or above this confidence is kept):\n\n");
     out.push_str(&TABLE_HEAD.replace("measured on", "trust rules at"));
