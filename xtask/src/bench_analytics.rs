@@ -1,12 +1,12 @@
 //! `cargo xtask bench-analytics [--postgres URL | --db PATH] [--conversations N] [--apps N]
-//! [--requests N]`: a year of reporting events for N conversations (1,000,000 by default;
+//! [--requests N] [--no-business-hours]`: a year of reporting events for N conversations (1,000,000 by default;
 //! `core::analytics::demo`'s generator, ~9 events each) written in one transaction per day, each
 //! day rolled up (`analytics::rollup_day`, timed), then the 90-day analytics query as the API
 //! runs it (`refresh` with nothing new, `rollup_totals` of the period and the previous one,
 //! `summarize` by day) timed N times; the figures to `docs/bench/analytics-<backend>.json`
 //! (and stdout), and `docs/bench/analytics.md` regenerated from every backend's JSON. Every
-//! bench app gets an SLA policy with a business-hours schedule, so the rollups measure first
-//! reply and resolution times in business hours too.
+//! bench app gets an SLA policy with a business-hours schedule (unless `--no-business-hours`),
+//! so the rollups measure first reply and resolution times in business hours too.
 //! The database defaults to a fresh SQLite file under /tmp (removed unless `--db` is given).
 
 use anyhow::{Context, Result, bail};
@@ -23,6 +23,8 @@ struct Options {
     conversations: u64,
     apps: usize,
     requests: usize,
+    /// `--no-business-hours`: no SLA schedule (the rollups measure calendar time only).
+    business_hours: bool,
     temp: Option<std::path::PathBuf>,
 }
 
@@ -32,6 +34,7 @@ fn options(args: &[String]) -> Result<Options> {
         conversations: 1_000_000,
         apps: 3,
         requests: 100,
+        business_hours: true,
         temp: None,
     };
     let mut it = args.iter();
@@ -47,6 +50,7 @@ fn options(args: &[String]) -> Result<Options> {
             "--conversations" => o.conversations = val()?.parse()?,
             "--apps" => o.apps = val()?.parse()?,
             "--requests" => o.requests = val()?.parse()?,
+            "--no-business-hours" => o.business_hours = false,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -132,7 +136,7 @@ fn section(r: &serde_json::Value) -> String {
          | what | figure |\n|---|---|\n\
          | conversations / reporting events | {} / {} |\n\
          | write the events (one transaction per day) | {:.1} s |\n\
-         | roll up one day (p50 / max over {} days; events per day ≈ {}) | {:.1} ms / {:.1} ms |\n\
+         | roll up one day (p50 / max over {} days; events per day ≈ {}; business hours: {}) | {:.1} ms / {:.1} ms |\n\
          | 90-day query from the rollups' daily totals, by day, with the previous period (p50 / p95 / max, {} requests) | {:.2} / {:.2} / {:.2} ms |\n\
          | p95 <= 200 ms | {} |\n\
          | rollup rows read per query | {} |\n",
@@ -150,6 +154,11 @@ fn section(r: &serde_json::Value) -> String {
         f(&r["write_s"]),
         r["days"],
         r["events_per_day"],
+        if r["business_hours"] == false {
+            "no"
+        } else {
+            "yes"
+        },
         f(&r["rollup_day_ms"]["p50_ms"]),
         f(&r["rollup_day_ms"]["max_ms"]),
         r["query_90d_ms"]["requests"],
@@ -178,9 +187,11 @@ async fn bench(o: &Options) -> Result<serde_json::Value> {
     // average).
     let per_day = (o.conversations * 4 / 5 / (days as u64 * o.apps as u64)).max(1);
     // Business hours: every app's first policy names a schedule (Berlin office hours).
-    store.put_sla_schedule(&office()?).await?;
-    for app in &apps {
-        store.put_sla_policy(&office_policy(app)).await?;
+    if o.business_hours {
+        store.put_sla_schedule(&office()?).await?;
+        for app in &apps {
+            store.put_sla_policy(&office_policy(app)).await?;
+        }
     }
     let started = Instant::now();
     let mut events = 0u64;
@@ -238,6 +249,7 @@ async fn bench(o: &Options) -> Result<serde_json::Value> {
     }
     Ok(json!({
         "backend": store.backend(),
+        "business_hours": o.business_hours,
         "conversations": conversations,
         "events": events,
         "days": days,
