@@ -116,7 +116,7 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
-fn load_average() -> Value {
+pub(crate) fn load_average() -> Value {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let avg: Vec<f64> = text
         .split_whitespace()
@@ -127,7 +127,7 @@ fn load_average() -> Value {
 }
 
 /// The CPU model, its logical cores and the memory of this machine.
-fn machine() -> Value {
+pub(crate) fn machine() -> Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()

@@ -148,6 +148,10 @@ pub const CSV_COLUMNS: &[&str] = &[
     "sla_attainment",
     "sla_breaches",
     "sla_warnings",
+    "first_reply_business_p50_ms",
+    "first_reply_business_p95_ms",
+    "resolution_business_p50_ms",
+    "resolution_business_p95_ms",
 ];
 
 fn csv_field(s: &str) -> String {

@@ -10,7 +10,11 @@
 //!   /api/v1/sla/schedules/{id}`;
 //! - `GET /api/v1/sla/at-risk[?app=&within_minutes=60]`: open conversations whose `sla_due_at`
 //!   is past or within the window, soonest first;
-//! - `GET /api/v1/sla/conversations/{front_id}`: the clock, the alarms that fired.
+//! - `GET /api/v1/sla/conversations/{front_id}`: the clock, the alarms that fired;
+//! - `POST /api/v1/sla/conversations/{front_id}/priority` (`{"priority": "high"}`, agents and
+//!   admins): a person sets the conversation's priority (`support_core::sla::admin::set_priority`:
+//!   kept over the route's, audited `sla.priority_set`, the clock re-evaluated by
+//!   `support-sla-clock`); `400 invalid_priority`, `404 not_found`, `503 runner_unavailable`.
 
 use crate::api::Caller;
 use crate::kb::Params;
@@ -46,6 +50,10 @@ pub fn router() -> Router<Platform> {
         )
         .route("/api/v1/sla/at-risk", get(at_risk))
         .route("/api/v1/sla/conversations/{front_id}", get(clock))
+        .route(
+            "/api/v1/sla/conversations/{front_id}/priority",
+            axum::routing::post(set_priority),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -54,6 +62,7 @@ pub fn admin_error(e: AdminError) -> ApiError {
     let status = match e.code() {
         "not_found" | "unknown_app" => StatusCode::NOT_FOUND,
         "schedule_in_use" => StatusCode::CONFLICT,
+        "runner_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "store_unavailable" => return ApiError::Unavailable(e.to_string()),
         _ => StatusCode::BAD_REQUEST,
     };
@@ -227,4 +236,29 @@ async fn clock(
         .ok_or_else(|| ApiError::NotFound(format!("SLA clock of {front_id}")))?;
     let alarms = p.store.sla_alarms(&front_id).await?;
     Ok(Json(json!({"clock": clock, "alarms": alarms})))
+}
+
+#[derive(Debug, Deserialize)]
+struct PriorityBody {
+    priority: String,
+}
+
+async fn set_priority(
+    caller: Caller,
+    State(p): State<Platform>,
+    Path(front_id): Path<String>,
+    Body(body): Body<PriorityBody>,
+) -> Result<Json<admin::PrioritySet>, ApiError> {
+    caller.require(Role::Agent)?;
+    admin::set_priority(
+        p.store.as_ref(),
+        p.events.as_ref(),
+        &front_id,
+        &body.priority,
+        &caller.actor,
+        now_ms(),
+    )
+    .await
+    .map(Json)
+    .map_err(admin_error)
 }

@@ -7,6 +7,8 @@
 //! - `GET /api/v1/analytics`: bearer auth like the rest of `/api/v1` (401 without, viewer
 //!   allowed), bad input `400 bad_request`, JSON with the measures of the demo history and the
 //!   event above, CSV by `format=csv` or `Accept: text/csv`;
+//! - first reply and resolution times in business hours come from the app's SLA schedule
+//!   (a weekend in the API's JSON and CSV, values by hand);
 //! - `/metrics` carries the analytics gauges; `/analytics` renders the page (measures with
 //!   their definitions as tooltips, charts, breakdowns) and `/analytics.csv`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -283,4 +285,122 @@ async fn approvals_are_recorded_with_their_latency() {
         decided[0].value,
         Some(stored.decided_at.unwrap() - stored.created_at)
     );
+}
+
+/// Business hours from the app's SLA schedule (Berlin, Mon–Fri 09:00–17:00; November is UTC+1),
+/// over a weekend before the demo's month: a message on Friday 30 October 2026 at 16:00, the
+/// first reply on Monday 2 November at 10:00 (66 h; in business hours 1 h + 1 h), archived
+/// that Monday at 15:30 (71.5 h; 1 h + 6.5 h).
+#[tokio::test]
+async fn business_hours_come_from_the_apps_schedule() {
+    use support_core::analytics::{ReportingEvent, histogram::Histogram};
+    use support_core::sla::{Day, Hours, Schedule, SlaPolicy, Target, admin};
+    const MIN: i64 = 60_000;
+    const HOUR: i64 = 60 * MIN;
+    for t in TestApp::each_backend().await {
+        let slug = t.demo.apps[0].slug.to_string();
+        let store = t.platform.store.as_ref();
+        let office = Schedule {
+            id: "office".into(),
+            name: "Office".into(),
+            timezone: "Europe/Berlin".into(),
+            hours: [Day::Mon, Day::Tue, Day::Wed, Day::Thu, Day::Fri]
+                .into_iter()
+                .map(|day| Hours {
+                    day,
+                    start: "09:00".into(),
+                    end: "17:00".into(),
+                })
+                .collect(),
+            holidays: vec![],
+            updated_at: 0,
+            updated_by: String::new(),
+        };
+        admin::put_schedule(store, office, "test", 0).await.unwrap();
+        let target = Target {
+            minutes: 240,
+            business_hours: true,
+            warn_before_minutes: 0,
+        };
+        let policy = SlaPolicy {
+            app: slug.clone(),
+            id: "office-hours".into(),
+            name: "Office hours".into(),
+            position: 0,
+            conditions: Default::default(),
+            first_reply: Some(target),
+            next_reply: None,
+            resolution: None,
+            schedule: Some("office".into()),
+            pause_when_waiting: true,
+            updated_at: 0,
+            updated_by: String::new(),
+        };
+        admin::put_policy(store, policy, "test", 0).await.unwrap();
+
+        let day = |d: &str| support_core::analytics::parse_day(d).unwrap() * 86_400_000;
+        let msg = day("2026-10-30") + 15 * HOUR;
+        let reply = day("2026-11-02") + 9 * HOUR;
+        let done = day("2026-11-02") + 14 * HOUR + 30 * MIN;
+        for (id, kind, at) in [
+            ("bh:fr", K::FirstReply, reply),
+            ("bh:res", K::Resolved, done),
+        ] {
+            let e = ReportingEvent::new(id, kind, slug.clone(), "billing", "cnv_bh", at)
+                .value(at - msg);
+            store.insert_reporting_event(&e).await.unwrap();
+        }
+        let viewer = t.token("bh-viewer", Role::Viewer).await;
+        let q = format!("/api/v1/analytics?from=2026-10-30&to=2026-11-02&app={slug}");
+        let v: serde_json::Value = t
+            .client
+            .get(t.url(&q))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let read = |ms: i64| {
+            let mut h = Histogram::default();
+            h.add(ms);
+            json!(h.quantile(0.5).unwrap())
+        };
+        let m = &v["total"];
+        assert_eq!(m["first_reply_p50_ms"], read(66 * HOUR), "{v}");
+        assert_eq!(m["first_reply_business_p50_ms"], read(2 * HOUR), "{v}");
+        assert_eq!(m["first_reply_business_p95_ms"], read(2 * HOUR), "{v}");
+        assert_eq!(m["resolution_p50_ms"], read(71 * HOUR + 30 * MIN), "{v}");
+        assert_eq!(
+            m["resolution_business_p50_ms"],
+            read(7 * HOUR + 30 * MIN),
+            "{v}"
+        );
+        assert!(
+            v["definitions"]["first_reply_business"]["definition"]
+                .as_str()
+                .unwrap()
+                .contains("business schedule")
+        );
+        let csv = t
+            .client
+            .get(t.url(&format!("{q}&format=csv")))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let header = csv.lines().next().unwrap();
+        assert!(
+            header.ends_with(
+                "first_reply_business_p50_ms,first_reply_business_p95_ms,\
+                 resolution_business_p50_ms,resolution_business_p95_ms"
+            ),
+            "{header}"
+        );
+        t.shutdown().await.unwrap();
+    }
 }

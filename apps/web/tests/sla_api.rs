@@ -1,7 +1,9 @@
 //! `/api/v1/sla/…` on SQLite and (with `TEST_DATABASE_URL`) Postgres: viewers read, only admins
 //! write; refusals carry stable codes (`invalid_sla`, `unknown_schedule`, `schedule_in_use`,
 //! `not_found`, `payload_too_large`, `bad_request`, `forbidden`, `unauthorized`); writes are
-//! audited; the "at risk" list is by `sla_due_at`.
+//! audited; the "at risk" list is by `sla_due_at`. Agents and admins set a conversation's
+//! priority (viewers cannot; `invalid_priority`; audited with the actor; the clock's next
+//! generation carries it and `support/sla.changed` re-evaluates it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
@@ -173,6 +175,106 @@ async fn admins_write_everyone_reads_and_refusals_have_codes() {
         assert_eq!(items[1]["breached"], false);
         let (s, v) = get(&t, &viewer, "/api/v1/sla/at-risk?within_minutes=-5").await;
         assert_eq!((s, code(&v)), (400, "bad_request"));
+        t.shutdown().await.unwrap();
+    }
+}
+
+fn conversation(id: &str, app: &str, now: i64) -> ConversationRow {
+    ConversationRow {
+        id: format!("conv_{id}"),
+        front_id: id.into(),
+        app: Some(app.into()),
+        customer_email: None,
+        subject: Some(id.into()),
+        status: ConversationStatus::Open,
+        escalation: None,
+        escalation_reason: None,
+        assignee: None,
+        sla_due_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+#[tokio::test]
+async fn agents_set_a_conversations_priority_viewers_cannot() {
+    for t in TestApp::each_backend().await {
+        let slug = t.demo.apps[0].slug.to_string();
+        let agent = t.token("sla-agent", Role::Agent).await;
+        let viewer = t.token("sla-viewer", Role::Viewer).await;
+        let store = t.platform.store.clone();
+        store
+            .upsert_conversation(&conversation("cnv_prio", &slug, now_ms()))
+            .await
+            .unwrap();
+        let path = "/api/v1/sla/conversations/cnv_prio/priority";
+
+        let (s, v) = send(
+            &t,
+            reqwest::Method::POST,
+            None,
+            path,
+            Some(json!({"priority": "high"}).to_string()),
+        )
+        .await;
+        assert_eq!((s, code(&v)), (401, "unauthorized"), "{v}");
+        let (s, v) = post(&t, &viewer, path, json!({"priority": "high"})).await;
+        assert_eq!((s, code(&v)), (403, "forbidden"), "{v}");
+        let (s, v) = post(&t, &agent, path, json!({"priority": "asap"})).await;
+        assert_eq!((s, code(&v)), (400, "invalid_priority"), "{v}");
+        let (s, v) = post(&t, &agent, path, json!({"level": "high"})).await;
+        assert_eq!((s, code(&v)), (400, "bad_request"), "{v}");
+        let (s, v) = post(
+            &t,
+            &agent,
+            "/api/v1/sla/conversations/cnv_nope/priority",
+            json!({"priority": "high"}),
+        )
+        .await;
+        assert_eq!((s, code(&v)), (404, "not_found"), "{v}");
+        assert!(store.get_sla_clock("cnv_prio").await.unwrap().is_none());
+
+        let (s, v) = post(&t, &agent, path, json!({"priority": "high"})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["priority"], "high");
+        assert_eq!(v["previous"], Value::Null, "no clock before");
+        assert_eq!(v["set_by"], "token:sla-agent");
+        let (s, v) = post(&t, &agent, path, json!({"priority": "urgent"})).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["previous"], "high");
+
+        let (s, v) = get(&t, &viewer, "/api/v1/sla/conversations/cnv_prio").await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["clock"]["priority"], "urgent");
+        assert_eq!(v["clock"]["priority_set_by"], "token:sla-agent");
+        let entries = t.audit_of("sla.priority_set").await;
+        let mut seen: Vec<(String, String, String, String)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e["actor"].as_str().unwrap_or_default().to_string(),
+                    e["data"]["priority"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    e["conversation_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    e["app"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        seen.sort();
+        let row = |p: &str| {
+            (
+                "token:sla-agent".to_string(),
+                p.to_string(),
+                "cnv_prio".to_string(),
+                slug.clone(),
+            )
+        };
+        assert_eq!(seen, [row("high"), row("urgent")], "{entries:?}");
         t.shutdown().await.unwrap();
     }
 }

@@ -1,7 +1,8 @@
 //! The SLA page in a real browser with JavaScript off (`support_testkit::browser`): an admin
 //! defines a schedule and a business-hours policy with the page's forms (CSRF, no script), sees
 //! both listed, sees a bad time zone refused with its code, and a conversation past its
-//! `sla_due_at` in the "at risk" list. Screenshot `sla` under `docs/screenshots/`. Skipped (with
+//! `sla_due_at` in the "at risk" list; on that conversation's page it raises the priority with the
+//! SLA section's form (stored on the clock with who set it, audited). Screenshot `sla` under `docs/screenshots/`. Skipped (with
 //! `SKIPPED:`) where Chromium is not installed, unless `SUPPORT_REQUIRE_BROWSER=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -108,7 +109,29 @@ async fn an_admin_defines_a_schedule_and_a_policy_without_javascript() {
     let risk = b.wait_for_text("#risk-cnv_risk", "breached").await;
     assert!(risk.contains("Where is my <b>invoice</b>?"), "{risk}");
     b.screenshot("sla").await;
+
+    // The conversation's page: its SLA section, and the priority form (plain POST, CSRF).
+    b.click("#risk-cnv_risk a").await;
+    b.wait_for_text("#sla-priority-current", "normal (the route (no clock yet))")
+        .await;
+    b.click("#sla-priority-value option[value='urgent']").await;
+    b.click("#sla-priority button[type='submit']").await;
+    b.wait_for_text("body", "Priority set to urgent").await;
+    b.wait_for_text("#sla-priority-current", "urgent (set by")
+        .await;
     b.close().await;
+    let clock = t
+        .platform
+        .store
+        .get_sla_clock("cnv_risk")
+        .await
+        .unwrap()
+        .expect("a clock");
+    assert_eq!(clock.priority, Priority::Urgent);
+    assert_eq!(clock.priority_set_by, Some(format!("user:{}", user.email)));
+    let set = t.audit_of("sla.priority_set").await;
+    assert_eq!(set.len(), 1, "{set:?}");
+    assert_eq!(set[0]["conversation_id"], "cnv_risk");
 
     let kinds: Vec<String> = t
         .audit_of("sla.policy_set")

@@ -642,6 +642,13 @@ pub enum SlaCmd {
         #[arg(long)]
         app: Option<String>,
     },
+    /// Set a conversation's priority by hand (low, normal, high, urgent; kept over the
+    /// route's): audited, and the SLA clock is re-evaluated by the runner.
+    Priority {
+        /// Front's conversation id (`cnv_…`).
+        conversation: String,
+        priority: String,
+    },
 }
 
 #[derive(Debug, Args)]

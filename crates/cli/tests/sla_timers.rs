@@ -312,3 +312,101 @@ async fn a_reply_stops_the_first_reply_clock_and_a_follow_up_starts_the_next() {
     );
     t.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_priority_set_by_a_person_moves_the_clock_to_its_policy() {
+    // `high` (20 minutes, tried first) applies to high priority only; `default` to the rest.
+    let (t, clock) = start(|app| SlaPolicy {
+        id: "high".into(),
+        conditions: support_core::sla::Conditions {
+            priority: vec![support_core::sla::Priority::High],
+            ..Default::default()
+        },
+        first_reply: target(20, 0),
+        ..policy(app)
+    })
+    .await;
+    let store: &dyn Store = t.platform.store.as_ref();
+    let slug = t.demo.apps[0].slug.to_string();
+    admin::put_policy(
+        store,
+        SlaPolicy {
+            position: 1,
+            ..policy(&slug)
+        },
+        "test",
+        T0,
+    )
+    .await
+    .unwrap();
+    let d = t
+        .front
+        .deliver(t.inbound(
+            0,
+            "ines@example.com",
+            "Login link",
+            "Hi, my login link never arrives. Could you send me a new one?",
+        ))
+        .await
+        .unwrap();
+    let conv = d.conversation_id.clone();
+    t.finished_run(&d.event_id, WAIT).await;
+    settle(&t, &clock, 2).await;
+    let row = store.get_sla_clock(&conv).await.unwrap().unwrap();
+    assert_eq!(row.policy_id.as_deref(), Some("default"), "{row:?}");
+    assert_eq!(t.conversation(&conv).await.sla_due_at, Some(T0 + 60 * MIN));
+
+    // Five minutes in, a lead raises the priority: the clock now runs under `high`, due 20
+    // minutes after the customer's message; the superseded generation's timers fire nothing.
+    clock.advance(Duration::from_secs(5 * 60));
+    let set = admin::set_priority(
+        store,
+        t.platform.events.as_ref(),
+        &conv,
+        "high",
+        "usr_lead",
+        clock.now_ms(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(set.previous, Some(support_core::sla::Priority::Normal));
+    settle(&t, &clock, 3).await;
+    t.platform
+        .engine
+        .wait_until("the clock under the high policy", WAIT, || async {
+            Ok(store
+                .get_sla_clock(&conv)
+                .await
+                .unwrap()
+                .filter(|c| c.policy_id.as_deref() == Some("high")))
+        })
+        .await
+        .unwrap();
+    let row = store.get_sla_clock(&conv).await.unwrap().unwrap();
+    assert_eq!(row.priority_set_by.as_deref(), Some("usr_lead"));
+    assert_eq!(row.generation, set.generation + 1, "re-evaluated once");
+    assert_eq!(t.conversation(&conv).await.sla_due_at, Some(T0 + 20 * MIN));
+
+    clock.advance(Duration::from_secs(15 * 60));
+    wait_audits(&t, "sla.breach", 1).await;
+    settle(&t, &clock, 3).await;
+    let breach = &audits(&t, "sla.breach").await[0];
+    assert_eq!(breach["data"]["policy"], "high");
+    assert_eq!(breach["data"]["due_at"], T0 + 20 * MIN);
+
+    // Past the default policy's warning and breach times: nothing more fires.
+    clock.advance(Duration::from_secs(2 * 3600));
+    settle(&t, &clock, 3).await;
+    let keys: Vec<String> = store
+        .sla_alarms(&conv)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.key)
+        .collect();
+    assert_eq!(keys, ["first_reply:0:breach"]);
+    assert_eq!(audits(&t, "sla.warning").await.len(), 0);
+    assert_eq!(audits(&t, "sla.breach").await.len(), 1);
+    assert_eq!(count(&t.front.tags(&conv), "sla-breach"), 1);
+    t.shutdown().await.unwrap();
+}

@@ -152,6 +152,24 @@ fn measure_rows(m: &Measures, prev: &Measures) -> Vec<(&'static str, String, Str
             p50_95(prev.resolution_p50_ms, prev.resolution_p95_ms),
         ),
         (
+            "first_reply_business",
+            "First reply time (business hours)".into(),
+            p50_95(m.first_reply_business_p50_ms, m.first_reply_business_p95_ms),
+            p50_95(
+                prev.first_reply_business_p50_ms,
+                prev.first_reply_business_p95_ms,
+            ),
+        ),
+        (
+            "resolution_business",
+            "Resolution time (business hours)".into(),
+            p50_95(m.resolution_business_p50_ms, m.resolution_business_p95_ms),
+            p50_95(
+                prev.resolution_business_p50_ms,
+                prev.resolution_business_p95_ms,
+            ),
+        ),
+        (
             "human_touch_rate",
             "Human-touch rate".into(),
             pct(m.human_touch_rate),

@@ -324,7 +324,7 @@ fn back(id: &str) -> String {
     format!("/conversations/{}", urlencode(id))
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "-_.~".contains(c) {

@@ -5,6 +5,9 @@
 //! API's and `skill sla`'s validated, audited path: `POST /sla/policies`,
 //! `POST /sla/policies/{app}/{id}/delete`, `POST /sla/schedules`,
 //! `POST /sla/schedules/{id}/delete`. A refusal comes back as the flash message with its code.
+//! Agents and admins set a conversation's priority from its page (the SLA section of
+//! `/conversations/{id}`): `POST /sla/conversations/{id}/priority` (`admin::set_priority`,
+//! the API's and `skill sla priority`'s path), back to the conversation with a flash.
 //! Works without JavaScript.
 
 use crate::auth::{Posted, Viewer};
@@ -31,6 +34,7 @@ pub fn router() -> Router<Platform> {
         .route("/sla/policies/{app}/{id}/delete", post(delete_policy))
         .route("/sla/schedules", post(save_schedule))
         .route("/sla/schedules/{id}/delete", post(delete_schedule))
+        .route("/sla/conversations/{id}/priority", post(set_priority))
 }
 
 fn target_text(t: &Option<Target>) -> String {
@@ -497,5 +501,46 @@ async fn delete_schedule(
             Flash::success(format!("Schedule {id} removed.")),
         ),
         Err(e) => refused(&p, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PriorityForm {
+    priority: String,
+}
+
+/// POST `/sla/conversations/{id}/priority`: back to the conversation, the outcome as a flash.
+async fn set_priority(
+    State(p): State<Platform>,
+    Path(id): Path<String>,
+    Posted { viewer, form }: Posted<PriorityForm>,
+) -> Response {
+    if let Err(e) = viewer.require(Role::Agent) {
+        return e.into_response();
+    }
+    let back = format!("/conversations/{}", super::conversations::urlencode(&id));
+    match admin::set_priority(
+        p.store.as_ref(),
+        p.events.as_ref(),
+        &id,
+        &form.priority,
+        &viewer.actor(),
+        now_ms(),
+    )
+    .await
+    {
+        Ok(set) => ui::redirect_with_flash(
+            &p,
+            &back,
+            Flash::success(format!(
+                "Priority set to {}; the SLA clock is re-evaluated.",
+                set.priority
+            )),
+        ),
+        Err(e) if e.code() == "store_unavailable" => {
+            PageError::internal(e.to_string()).into_response()
+        }
+        Err(e) if e.code() == "not_found" => PageError::not_found(e.to_string()).into_response(),
+        Err(e) => ui::redirect_with_flash(&p, &back, Flash::error(format!("{} ({})", e, e.code()))),
     }
 }

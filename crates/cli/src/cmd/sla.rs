@@ -1,9 +1,12 @@
 //! `skill sla list|show|set|rm`: SLA policies and business-hours schedules, written through
 //! `support_core::sla::admin` (validated and audited, the API's and the dashboard's path).
+//! `skill sla priority CONVERSATION PRIORITY` sets a conversation's priority by hand
+//! (`admin::set_priority`; the clock's re-evaluation goes to the runner like the CLI's other
+//! events).
 //! `set` reads a whole policy or schedule from `--file` (TOML, or JSON for `.json`) or builds
 //! it from flags. A refusal exits 1 with its stable code (`invalid_sla: …`).
 
-use super::context::{Failure, cli_actor, emit, load_settings, open_db, usage};
+use super::context::{Failure, cli_actor, emit, event_sink, load_settings, open_db, usage};
 use crate::args::{Cli, SlaCmd, SlaKind, SlaSetArgs};
 use serde_json::{Value, json};
 use support_core::sla::admin::{self, AdminError};
@@ -97,6 +100,33 @@ pub(crate) async fn run(cli: &Cli, cmd: &SlaCmd) -> Result<(), Failure> {
                     .map_err(refused)?,
             }
             emit(cli, &json!({"removed": id}), || format!("removed {id}"));
+        }
+        SlaCmd::Priority {
+            conversation,
+            priority,
+        } => {
+            let events = event_sink(&settings, &db)?;
+            let set = admin::set_priority(
+                store,
+                events.as_ref(),
+                conversation,
+                priority,
+                &cli_actor(),
+                now_ms(),
+            )
+            .await
+            .map_err(refused)?;
+            let v = serde_json::to_value(&set)?;
+            emit(cli, &v, || {
+                format!(
+                    "{} priority {} (was {}), set by {}; the SLA clock is re-evaluated (event {})",
+                    set.conversation_id,
+                    set.priority,
+                    set.previous.map_or("unset", |p| p.as_str()),
+                    set.set_by,
+                    set.event_id
+                )
+            });
         }
     }
     Ok(())

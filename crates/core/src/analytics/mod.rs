@@ -12,12 +12,16 @@
 //! - [`summarize`] adds rollups and reads the [`Measures`]. Percentiles come from the
 //!   histograms (relative error ≤ 9.05 %, see [`histogram`]).
 //!
-//! Times are calendar time (UTC days). Business hours are not applied: the SLA module owns
-//! schedules, and the SLA events (`sla_warning`, `sla_breach`, `sla_met`) carry its verdicts.
+//! Days are UTC days. First reply and resolution times are also read in business hours: at
+//! rollup time each `first_reply` and `resolved` event's interval (`at - value` → `at`) is
+//! measured on its app's schedule ([`app_calendars`]: the schedule of the app's first SLA
+//! policy that names one, `core::sla::hours`), into their own histograms. The SLA events
+//! (`sla_warning`, `sla_breach`, `sla_met`) carry the SLA module's verdicts.
 
 pub mod demo;
 pub mod histogram;
 
+use crate::sla::hours::BusinessCalendar;
 use crate::store::{Store, StoreResult};
 use crate::time::{DAY_MS, Millis};
 use histogram::Histogram;
@@ -332,6 +336,49 @@ pub struct Tally {
     pub first_reply_ms: Histogram,
     pub resolution_ms: Histogram,
     pub approval_ms: Histogram,
+    /// First reply time in the app's business hours (only apps with a schedule).
+    pub first_reply_business_ms: Histogram,
+    /// Resolution time in the app's business hours (only apps with a schedule).
+    pub resolution_business_ms: Histogram,
+}
+
+/// The business time of a `first_reply` or `resolved` event: its interval (`at - value` →
+/// `at`) measured on `calendar`; `None` for other kinds or without a value.
+pub fn business_ms(e: &ReportingEvent, calendar: &BusinessCalendar) -> Option<i64> {
+    match e.kind {
+        EventKind::FirstReply | EventKind::Resolved => {
+            let v = e.value?;
+            Some(calendar.between(e.at - v, e.at))
+        }
+        _ => None,
+    }
+}
+
+/// Each app's business calendar: the schedule of its first SLA policy (by position and id)
+/// that names one. An app without one has no business-hours figures.
+pub type AppCalendars = BTreeMap<String, BusinessCalendar>;
+
+/// The apps' calendars from the stored SLA policies and schedules ([`AppCalendars`]).
+pub async fn app_calendars(store: &dyn Store) -> StoreResult<AppCalendars> {
+    let mut out = AppCalendars::new();
+    let policies = store.list_sla_policies(None).await?;
+    let schedules = store.list_sla_schedules().await?;
+    for p in &policies {
+        if out.contains_key(&p.app) {
+            continue;
+        }
+        let Some(id) = &p.schedule else { continue };
+        let Some(s) = schedules.iter().find(|s| &s.id == id) else {
+            continue;
+        };
+        match BusinessCalendar::new(s) {
+            Ok(c) => {
+                out.insert(p.app.clone(), c);
+            }
+            Err(e) => tracing::warn!(schedule = %id, cause = %e, "analytics: schedule unusable"),
+        }
+    }
+    Ok(out)
 }
 
 impl Tally {
@@ -419,6 +466,9 @@ impl Tally {
         self.first_reply_ms.merge(&o.first_reply_ms);
         self.resolution_ms.merge(&o.resolution_ms);
         self.approval_ms.merge(&o.approval_ms);
+        self.first_reply_business_ms
+            .merge(&o.first_reply_business_ms);
+        self.resolution_business_ms.merge(&o.resolution_business_ms);
     }
 }
 
@@ -437,16 +487,36 @@ pub struct DayRollup {
 pub const ALL: &str = "*";
 
 /// One day's events → one rollup per app × category, plus the totals rows per app and for all
-/// apps (category [`ALL`]); sorted by app, category.
+/// apps (category [`ALL`]); sorted by app, category. No business hours (see
+/// [`rollup_events_in`]).
 pub fn rollup_events(day: i64, events: &[ReportingEvent]) -> Vec<DayRollup> {
+    rollup_events_in(day, events, &AppCalendars::new())
+}
+
+/// [`rollup_events`], with the first reply and resolution times of each app that has a
+/// calendar also measured in its business hours.
+pub fn rollup_events_in(
+    day: i64,
+    events: &[ReportingEvent],
+    calendars: &AppCalendars,
+) -> Vec<DayRollup> {
     let mut by: BTreeMap<(String, String), Tally> = BTreeMap::new();
     for e in events.iter().filter(|e| day_of(e.at) == day) {
+        let calendar = calendars.get(&e.app);
+        let business = calendar.and_then(|c| business_ms(e, c));
         for key in [
             (e.app.clone(), e.category.clone()),
             (e.app.clone(), ALL.to_string()),
             (ALL.to_string(), ALL.to_string()),
         ] {
-            by.entry(key).or_default().add_event(e);
+            let t = by.entry(key).or_default();
+            if let Some(b) = business {
+                match e.kind {
+                    EventKind::FirstReply => t.first_reply_business_ms.add(b),
+                    _ => t.resolution_business_ms.add(b),
+                }
+            }
+            t.add_event(e);
         }
     }
     by.into_iter()
@@ -459,10 +529,22 @@ pub fn rollup_events(day: i64, events: &[ReportingEvent]) -> Vec<DayRollup> {
         .collect()
 }
 
-/// Re-roll one day from its events (idempotent: the day's rollups are replaced).
+/// Re-roll one day from its events (idempotent: the day's rollups are replaced), business
+/// hours on the apps' current calendars ([`app_calendars`]).
 pub async fn rollup_day(store: &dyn Store, day: i64, now: Millis) -> StoreResult<usize> {
+    let calendars = app_calendars(store).await?;
+    rollup_day_in(store, day, now, &calendars).await
+}
+
+/// [`rollup_day`] with the calendars already read (a refresh of many days reads them once).
+pub async fn rollup_day_in(
+    store: &dyn Store,
+    day: i64,
+    now: Millis,
+    calendars: &AppCalendars,
+) -> StoreResult<usize> {
     let events = store.reporting_events_of_day(day).await?;
-    let rows = rollup_events(day, &events);
+    let rows = rollup_events_in(day, &events, calendars);
     store.replace_rollups(day, &rows, now).await?;
     Ok(events.len())
 }
@@ -475,8 +557,11 @@ pub const WATERMARK_LAG_MS: Millis = 60_000;
 pub async fn refresh(store: &dyn Store, now: Millis) -> StoreResult<Vec<i64>> {
     let since = store.rollup_watermark().await? - WATERMARK_LAG_MS;
     let days = store.reporting_days_recorded_since(since).await?;
-    for d in &days {
-        rollup_day(store, *d, now).await?;
+    if !days.is_empty() {
+        let calendars = app_calendars(store).await?;
+        for d in &days {
+            rollup_day_in(store, *d, now, &calendars).await?;
+        }
     }
     store.set_rollup_watermark(now).await?;
     Ok(days)
@@ -524,6 +609,11 @@ pub struct Measures {
     pub first_reply_p95_ms: Option<f64>,
     pub resolution_p50_ms: Option<f64>,
     pub resolution_p95_ms: Option<f64>,
+    /// In the apps' business hours (apps with a schedule only).
+    pub first_reply_business_p50_ms: Option<f64>,
+    pub first_reply_business_p95_ms: Option<f64>,
+    pub resolution_business_p50_ms: Option<f64>,
+    pub resolution_business_p95_ms: Option<f64>,
     pub resolved: u64,
     pub human_touch_rate: Option<f64>,
     pub automatic_resolution_rate: Option<f64>,
@@ -565,6 +655,10 @@ pub fn measures(t: &Tally) -> Measures {
         first_reply_p95_ms: t.first_reply_ms.quantile(0.95),
         resolution_p50_ms: t.resolution_ms.quantile(0.5),
         resolution_p95_ms: t.resolution_ms.quantile(0.95),
+        first_reply_business_p50_ms: t.first_reply_business_ms.quantile(0.5),
+        first_reply_business_p95_ms: t.first_reply_business_ms.quantile(0.95),
+        resolution_business_p50_ms: t.resolution_business_ms.quantile(0.5),
+        resolution_business_p95_ms: t.resolution_business_ms.quantile(0.95),
         resolved: c.resolved,
         human_touch_rate: ratio(c.resolved_human, c.resolved),
         automatic_resolution_rate: ratio(c.resolved_automatic, c.resolved),
@@ -709,12 +803,22 @@ pub const DEFINITIONS: &[(&str, &str, &str)] = &[
     (
         "first_reply",
         "First reply time",
-        "A conversation's first message → its first reply sent by a human or automatically; counted on the reply's day. Calendar time (business hours belong to the SLA module).",
+        "A conversation's first message → its first reply sent by a human or automatically; counted on the reply's day. Calendar time; p50 and p95 (±9.1%).",
     ),
     (
         "resolution",
         "Resolution time",
-        "A conversation's first message → archived in Front; counted on the resolution's day. Calendar time.",
+        "A conversation's first message → archived in Front; counted on the resolution's day. Calendar time; p50 and p95 (±9.1%).",
+    ),
+    (
+        "first_reply_business",
+        "First reply time (business hours)",
+        "The same interval as the first reply time, counting only the open hours of the app's business schedule (the schedule of its first SLA policy that names one: time zone, weekly hours, holidays); a reply on a weekend to a Saturday message is 0. Apps without a schedule are left out. p50 and p95 (±9.1%).",
+    ),
+    (
+        "resolution_business",
+        "Resolution time (business hours)",
+        "The same interval as the resolution time, counting only the open hours of the app's business schedule (as for the first reply in business hours). Apps without a schedule are left out. p50 and p95 (±9.1%).",
     ),
     (
         "human_touch_rate",

@@ -1,11 +1,14 @@
 //! The one write path of SLA policies and schedules (API, `skill sla`, the dashboard):
 //! validated, then stored, then audited (`sla.policy_set`, `sla.policy_removed`,
-//! `sla.schedule_set`, `sla.schedule_removed`).
+//! `sla.schedule_set`, `sla.schedule_removed`), and of a conversation's priority set by a
+//! person ([`set_priority`], audited `sla.priority_set`).
 
-use super::{Schedule, SlaError, SlaPolicy};
+use super::{Priority, Schedule, SlaError, SlaPolicy};
 use crate::audit::AuditEvent;
-use crate::store::{Store, StoreError};
+use crate::events::{self, EventSink, OutEvent};
+use crate::store::{SlaClockRow, Store, StoreError};
 use crate::time::Millis;
+use serde::Serialize;
 use serde_json::json;
 
 /// A refused or failed write.
@@ -15,15 +18,20 @@ pub enum AdminError {
     Sla(#[from] SlaError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The runner did not take the clock's re-evaluation (the priority is stored: retry).
+    #[error("the SLA clock could not be re-evaluated: {0}")]
+    Events(String),
 }
 
 impl AdminError {
-    /// The stable code (`invalid_sla`, `unknown_schedule`, `schedule_in_use`, `unknown_app`,
-    /// `not_found`, `store_unavailable`).
+    /// The stable code (`invalid_sla`, `invalid_priority`, `unknown_schedule`,
+    /// `schedule_in_use`, `unknown_app`, `not_found`, `store_unavailable`,
+    /// `runner_unavailable`).
     pub fn code(&self) -> &'static str {
         match self {
             AdminError::Sla(e) => e.code(),
             AdminError::Store(_) => "store_unavailable",
+            AdminError::Events(_) => "runner_unavailable",
         }
     }
 }
@@ -122,4 +130,119 @@ pub async fn remove_schedule(store: &dyn Store, id: &str, actor: &str) -> Result
         ))
         .await?;
     Ok(())
+}
+
+/// A priority set by a person ([`set_priority`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrioritySet {
+    pub conversation_id: String,
+    pub app: String,
+    pub priority: Priority,
+    /// The priority before (`None`: the conversation had no clock yet).
+    pub previous: Option<Priority>,
+    pub set_by: String,
+    /// The clock's generation this write made (older timers are superseded by it).
+    pub generation: i64,
+    /// The `support/sla.changed` event that re-evaluates the clock.
+    pub event_id: String,
+}
+
+/// How many times a write that lost the clock's compare-and-set to a running clock is retried.
+const PRIORITY_ATTEMPTS: usize = 5;
+
+/// Set a conversation's priority by hand (`low`, `normal`, `high`, `urgent`; `invalid_priority`
+/// otherwise; `not_found` for an unknown conversation): stored on its SLA clock with who set it
+/// (kept over the route's from then on), as the clock's next generation (compare and set, so
+/// the timers of the previous generation fire nothing), then `support/sla.changed` is sent so
+/// `support-sla-clock` matches the policy again and schedules the new timers (the same durable
+/// path as any change of the conversation's facts), then audited (`sla.priority_set`). When the
+/// event cannot be sent the priority stays stored and the call fails with
+/// `runner_unavailable`: calling again re-sends it.
+pub async fn set_priority(
+    store: &dyn Store,
+    sink: &dyn EventSink,
+    conversation_id: &str,
+    priority: &str,
+    actor: &str,
+    now: Millis,
+) -> Result<PrioritySet, AdminError> {
+    let priority = Priority::parse(priority.trim())
+        .ok_or_else(|| SlaError::InvalidPriority(priority.chars().take(40).collect()))?;
+    let conversation = store
+        .get_conversation(conversation_id)
+        .await?
+        .ok_or_else(|| SlaError::NotFound(format!("conversation {conversation_id}")))?;
+    let mut attempt = 0;
+    let (row, previous) = loop {
+        attempt += 1;
+        let existing = store.get_sla_clock(conversation_id).await?;
+        let app = existing
+            .as_ref()
+            .map(|c| c.app.clone())
+            .or_else(|| conversation.app.clone())
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                SlaError::NotFound(format!("the app of conversation {conversation_id}"))
+            })?;
+        let previous = existing.as_ref().map(|c| c.priority);
+        let row = match existing {
+            Some(c) => SlaClockRow {
+                priority,
+                priority_set_by: Some(actor.to_string()),
+                generation: c.generation + 1,
+                updated_at: now,
+                ..c
+            },
+            None => SlaClockRow {
+                conversation_id: conversation_id.to_string(),
+                app,
+                policy_id: None,
+                priority,
+                priority_set_by: Some(actor.to_string()),
+                events: Vec::new(),
+                generation: 1,
+                due_at: None,
+                updated_at: now,
+            },
+        };
+        if store.put_sla_clock(&row).await? {
+            break (row, previous);
+        }
+        if attempt >= PRIORITY_ATTEMPTS {
+            return Err(StoreError::Conflict(format!(
+                "the SLA clock of {conversation_id} kept changing"
+            ))
+            .into());
+        }
+    };
+    let event_id = format!("sla-priority:{conversation_id}:{}", row.generation);
+    sink.send(vec![OutEvent {
+        name: events::SLA_CHANGED.into(),
+        data: json!({"conversation_id": conversation_id, "app_id": row.app,
+                     "reason": "priority", "priority": priority, "set_by": actor}),
+        id: Some(event_id.clone()),
+    }])
+    .await
+    .map_err(|e| AdminError::Events(e.to_string()))?;
+    store
+        .append_audit(
+            &AuditEvent::new(
+                "sla.priority_set",
+                actor,
+                json!({"priority": priority, "previous": previous,
+                       "generation": row.generation, "event_id": event_id}),
+            )
+            .app(&row.app)
+            .conversation(conversation_id),
+        )
+        .await?;
+    Ok(PrioritySet {
+        conversation_id: conversation_id.to_string(),
+        app: row.app,
+        priority,
+        previous,
+        set_by: actor.to_string(),
+        generation: row.generation,
+        event_id,
+    })
 }

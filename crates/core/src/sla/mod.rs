@@ -259,6 +259,8 @@ pub struct Schedule {
 pub enum SlaError {
     #[error("{0}")]
     Invalid(String),
+    #[error("unknown priority `{0}` (low, normal, high or urgent)")]
+    InvalidPriority(String),
     #[error("unknown schedule `{0}`")]
     UnknownSchedule(String),
     #[error("schedule `{0}` is used by policies: {1}")]
@@ -274,6 +276,7 @@ impl SlaError {
     pub fn code(&self) -> &'static str {
         match self {
             SlaError::Invalid(_) => "invalid_sla",
+            SlaError::InvalidPriority(_) => "invalid_priority",
             SlaError::UnknownSchedule(_) => "unknown_schedule",
             SlaError::ScheduleInUse(..) => "schedule_in_use",
             SlaError::UnknownApp(_) => "unknown_app",

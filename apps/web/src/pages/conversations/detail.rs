@@ -2,8 +2,9 @@
 //! what was sent, once known), the route decision (rule, reasons, category, confidence), every
 //! tool call (arguments, result, latency), actions and approvals (status, idempotency key,
 //! refund id, dead letters), the runs with their steps (timings, retries) and the audit entries,
-//! read in one assembly ([`support_core::store::DashboardStore::conversation_detail`]). Agents
-//! get the buttons: re-run, hand over, internal note.
+//! read in one assembly ([`support_core::store::DashboardStore::conversation_detail`]), and its
+//! SLA clock (priority and who set it, policy, due). Agents get the buttons: re-run, hand over,
+//! internal note, and the priority form (`POST /sla/conversations/{id}/priority`).
 //!
 //! Everything a customer or a model wrote is text (escaped by Leptos); a message's HTML body
 //! is never rendered.
@@ -20,6 +21,7 @@ use axum::response::Response;
 use leptos::prelude::*;
 use serde_json::Value;
 use support_core::auth::Role;
+use support_core::sla::Priority;
 use support_core::store::{
     ActionRow, ApprovalRow, AuditRecord, ConversationDetail, ConversationRow, DeadLetter, DraftRow,
     MessageRow, RunStepRow, RunSummary,
@@ -128,6 +130,7 @@ async fn content(
         </dl>
     };
     let buttons = buttons(viewer, &c.front_id);
+    let sla = sla_section(p, viewer, &c, now).await;
     let route = route_section(&d);
     let thread = thread(&d.messages, now);
     let stale = stale_drafts(p, &d.drafts).await;
@@ -149,6 +152,7 @@ async fn content(
     view! {
         {header}
         {buttons}
+        <section aria-labelledby="sla"><h2 id="sla">"SLA"</h2>{sla}</section>
         <section aria-labelledby="route"><h2 id="route">"Route decision"</h2>{route}</section>
         <section aria-labelledby="thread"><h2 id="thread">"Thread"</h2>{thread}</section>
         <section aria-labelledby="drafts"><h2 id="drafts">"Our drafts"</h2>{drafts}</section>
@@ -202,6 +206,63 @@ fn buttons(viewer: &Viewer, front_id: &str) -> AnyView {
                 <button type="submit">"Add note"</button>
             </form>
         </section>
+    }
+    .into_any()
+}
+
+/// The SLA clock's priority (and who set it), policy and due time; agents change the priority
+/// with a plain form (CSRF; `support_core::sla::admin::set_priority` on the server).
+async fn sla_section(p: &Platform, viewer: &Viewer, c: &ConversationRow, now: Millis) -> AnyView {
+    let clock = match p.store.get_sla_clock(&c.front_id).await {
+        Ok(clock) => clock,
+        Err(e) => return error_panel(&PageError::from(e)),
+    };
+    let (priority, set_by, policy) = match &clock {
+        Some(k) => (
+            k.priority,
+            k.priority_set_by
+                .clone()
+                .map_or_else(|| "the route".to_string(), |by| format!("set by {by}")),
+            k.policy_id.clone().unwrap_or_else(|| "none applies".into()),
+        ),
+        None => (
+            Priority::Normal,
+            "the route (no clock yet)".to_string(),
+            "none yet".into(),
+        ),
+    };
+    let due = match c.sla_due_at {
+        Some(at) => view! { <RelTime at=at now=now/> }.into_any(),
+        None => view! { <span>"nothing running"</span> }.into_any(),
+    };
+    let form = viewer.can(Role::Agent).then(|| {
+        let action = format!(
+            "/sla/conversations/{}/priority",
+            super::urlencode(&c.front_id)
+        );
+        let options = Priority::ALL
+            .into_iter()
+            .map(|o| {
+                let selected = o == priority;
+                view! { <option value=o.as_str() selected=selected>{o.as_str()}</option> }
+            })
+            .collect_view();
+        view! {
+            <form method="post" action=action id="sla-priority">
+                {ui::csrf_field(viewer)}
+                <label for="sla-priority-value">"Priority"</label>
+                <select id="sla-priority-value" name="priority">{options}</select>
+                <button type="submit">"Set priority"</button>
+            </form>
+        }
+    });
+    view! {
+        <dl class="facts">
+            <dt>"Priority"</dt><dd id="sla-priority-current">{priority.as_str()}" ("{set_by}")"</dd>
+            <dt>"Policy"</dt><dd>{policy}</dd>
+            <dt>"Due"</dt><dd>{due}</dd>
+        </dl>
+        {form}
     }
     .into_any()
 }
