@@ -187,6 +187,35 @@ pub mod conformance {
         }
     }
 
+    /// A cache that fails every call (the read-around checks).
+    #[derive(Debug)]
+    pub struct Broken;
+
+    #[async_trait]
+    impl crate::cache::Cache for Broken {
+        fn backend(&self) -> &'static str {
+            "broken"
+        }
+        async fn get(&self, _: &str) -> Result<Option<String>, crate::cache::CacheError> {
+            Err(crate::cache::CacheError {
+                backend: "broken",
+                message: "down".into(),
+            })
+        }
+        async fn set(&self, _: &str, _: &str, _: Duration) -> Result<(), crate::cache::CacheError> {
+            Err(crate::cache::CacheError {
+                backend: "broken",
+                message: "down".into(),
+            })
+        }
+        async fn delete(&self, _: &str) -> Result<(), crate::cache::CacheError> {
+            Err(crate::cache::CacheError {
+                backend: "broken",
+                message: "down".into(),
+            })
+        }
+    }
+
     /// Hit, miss, an entry dropped when an article it holds changes or is removed, another
     /// conversation untouched; conversation ids start with `prefix`. Panics with what differed.
     pub async fn check(cache: ContextCache, prefix: &str) {
@@ -240,41 +269,13 @@ pub mod conformance {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::conformance::{Versions, check};
+    use super::conformance::{Broken, Versions, check};
     use super::*;
     use crate::cache::{CacheError, MemoryCache};
 
     #[tokio::test]
     async fn memory_backend_conforms() {
         check(ContextCache::new(Arc::new(MemoryCache::new())), "t:").await;
-    }
-
-    /// A cache that fails every call.
-    struct Broken;
-
-    #[async_trait]
-    impl Cache for Broken {
-        fn backend(&self) -> &'static str {
-            "broken"
-        }
-        async fn get(&self, _: &str) -> Result<Option<String>, CacheError> {
-            Err(CacheError {
-                backend: "broken",
-                message: "down".into(),
-            })
-        }
-        async fn set(&self, _: &str, _: &str, _: Duration) -> Result<(), CacheError> {
-            Err(CacheError {
-                backend: "broken",
-                message: "down".into(),
-            })
-        }
-        async fn delete(&self, _: &str) -> Result<(), CacheError> {
-            Err(CacheError {
-                backend: "broken",
-                message: "down".into(),
-            })
-        }
     }
 
     #[tokio::test]

@@ -347,36 +347,36 @@ async fn finish(
     body: &str,
 ) -> Result<String, StepError> {
     let store = d.store.as_ref();
-    // Each part once, whichever point of it a crash interrupted.
+    // Each part once, whichever point of it a crash interrupted. The entry is written after
+    // the mark, so only a send already marked can have it.
     let row = store.get_send(run_id).await.map_err(store_err)?;
-    if row.is_none_or(|x| x.status != AutoSendStatus::Sent) {
+    if row
+        .as_ref()
+        .is_some_and(|x| x.status == AutoSendStatus::Sent)
+    {
+        let audited = store
+            .list_audit(&AuditFilter {
+                conversation_id: Some(s.conversation_id.clone()),
+                kind: Some("autosend.sent".into()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .map_err(store_err)?
+            .iter()
+            .any(|e| e.data["run_id"] == run_id);
+        if audited {
+            return Ok(front_message.to_string());
+        }
+    } else {
         store
             .mark_sent(run_id, front_message, now_ms())
             .await
             .map_err(store_err)?;
     }
-    let audited = store
-        .list_audit(&AuditFilter {
-            conversation_id: Some(s.conversation_id.clone()),
-            kind: Some("autosend.sent".into()),
-            limit: 1000,
-            ..Default::default()
-        })
-        .await
-        .map_err(store_err)?
-        .iter()
-        .any(|e| e.data["run_id"] == run_id);
-    if audited {
-        return Ok(front_message.to_string());
-    }
     let gate = match report {
         Some(r) => json!(r),
-        None => store
-            .get_send(run_id)
-            .await
-            .map_err(store_err)?
-            .map(|x| x.gate)
-            .unwrap_or_default(),
+        None => row.map(|x| x.gate).unwrap_or_default(),
     };
     audit(
         store,

@@ -26,12 +26,10 @@
 
 use serde::{Deserialize, Serialize};
 use support_core::context_cache::{ContextCache, CurrentVersions, Lookup};
-use support_core::pipeline::inbound::{CustomerFacts, parse_iso_millis};
+use support_core::pipeline::inbound::{CustomerFacts, age_days};
 use support_core::pipeline::kb::KbHit;
 use support_core::store::{Store, StoreError};
 use support_core::time::Millis;
-
-const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// The id of the entry of the message `message` of conversation `conversation`.
 pub fn context_id(conversation: &str, message: &str) -> String {
@@ -111,7 +109,7 @@ pub async fn load(
         return (None, Lookup::Miss);
     }
     for p in &mut ctx.facts.purchases {
-        p.age_days = parse_iso_millis(&p.purchased_at).map(|at| (now - at).max(0) / DAY_MS);
+        p.age_days = age_days(&p.purchased_at, now);
     }
     (Some(ctx), Lookup::Hit)
 }
@@ -154,10 +152,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use std::sync::Arc;
-    use std::time::Duration;
-    use support_core::cache::{Cache, CacheError, MemoryCache};
-    use support_core::context_cache::conformance::Versions;
+    use support_core::cache::MemoryCache;
+    use support_core::context_cache::conformance::{Broken, Versions};
     use support_core::pipeline::inbound::PurchaseFact;
+    use support_core::pipeline::inbound::parse_iso_millis;
 
     fn facts() -> CustomerFacts {
         CustomerFacts {
@@ -250,33 +248,6 @@ mod tests {
                 .1,
             Lookup::Miss
         );
-    }
-
-    struct Broken;
-
-    #[async_trait::async_trait]
-    impl Cache for Broken {
-        fn backend(&self) -> &'static str {
-            "broken"
-        }
-        async fn get(&self, _: &str) -> Result<Option<String>, CacheError> {
-            Err(CacheError {
-                backend: "broken",
-                message: "down".into(),
-            })
-        }
-        async fn set(&self, _: &str, _: &str, _: Duration) -> Result<(), CacheError> {
-            Err(CacheError {
-                backend: "broken",
-                message: "down".into(),
-            })
-        }
-        async fn delete(&self, _: &str) -> Result<(), CacheError> {
-            Err(CacheError {
-                backend: "broken",
-                message: "down".into(),
-            })
-        }
     }
 
     #[tokio::test]

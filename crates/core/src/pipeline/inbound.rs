@@ -7,6 +7,11 @@ use support_sdk::types::{Purchase, PurchaseStatus, User};
 use super::text::{self, Normalised};
 use crate::time::{DAY_MS, Millis};
 
+/// Whole days from `purchased_at` (ISO 8601) to `now`; `None` when the date does not parse.
+pub fn age_days(purchased_at: &str, now: Millis) -> Option<i64> {
+    parse_iso_millis(purchased_at).map(|at| (now - at).max(0) / DAY_MS)
+}
+
 /// Who wrote a thread message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -179,7 +184,7 @@ impl PurchaseFact {
             amount_cents: crate::payments::to_minor_units(p.amount, &p.currency).unwrap_or(0),
             currency: p.currency.clone(),
             purchased_at: p.purchased_at.clone(),
-            age_days: parse_iso_millis(&p.purchased_at).map(|at| (now - at).max(0) / DAY_MS),
+            age_days: age_days(&p.purchased_at, now),
             is_team: lower.contains("team") || lower.contains("bulk") || lower.contains("seats"),
             owner_email: owner.email.to_lowercase(),
             owner_user_id: owner.id.clone(),
