@@ -145,6 +145,7 @@ async fn measure(llm: Arc<dyn Llm>, runs: usize) -> (Vec<f64>, Vec<f64>) {
         "ana@example.test",
         CustomerState::RecentPurchase,
         now,
+        support_knowledge::demo::scenario_index().expect("demo articles index"),
     );
     let facts = hydrate(&world, "ana@example.test", now).await;
     let policy = AppPolicy::default();

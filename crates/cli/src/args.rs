@@ -595,11 +595,11 @@ pub enum KbCmd {
     /// over the first 10) for lexical (tantivy), dense and hybrid (RRF k = 60) side by side,
     /// dense and hybrid with the configured embedder (`kb.embedder`; none: lexical only).
     Eval {
-        /// The knowledge base, `<dir>/<app>/*.md` (default: the demo's, crates/cli/demo/kb).
+        /// The knowledge base, `<dir>/<app>/*.md` (default: the demo's, crates/knowledge/demo).
         #[arg(long)]
         kb: Option<PathBuf>,
         /// Labelled questions, one `{app, question, expected, kind, split}` per line (default:
-        /// crates/cli/demo/kb-eval/questions.jsonl).
+        /// crates/knowledge/demo-eval/questions.jsonl).
         #[arg(long)]
         questions: Option<PathBuf>,
         /// Also a row per split and per kind of question.

@@ -59,6 +59,7 @@ async fn certify(t: &TestApp, scen: &[support_core::pipeline::eval::Scenario]) {
         scen,
         Some(&t.demo.apps[APP].slug),
         now_ms(),
+        &support_knowledge::demo::scenario_index().unwrap(),
     )
     .await
     .unwrap();

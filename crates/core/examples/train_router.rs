@@ -12,6 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let scenarios = root.join("../shared/scenarios");
     let report = std::env::args().any(|a| a == "--report");
+    let knowledge = support_knowledge::demo::scenario_index()?;
     let dev = eval::load_dir(&scenarios.join("dev"))?;
     let train_set = eval::load_dir(&scenarios.join("train"))?;
     let sets = [
@@ -32,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (set, other) in [(&sets[0], &on_train), (&sets[1], &on_dev)] {
             let refs: Vec<_> = set.scenarios.iter().collect();
             for (label, model) in [("rules", None), ("cross", Some(other))] {
-                for o in train::outcomes(&refs, model).await {
+                for o in train::outcomes(&refs, model, &knowledge).await {
                     if !o.action_ok() {
                         println!(
                             "{label} {} {}: expected {} got {} via {}",
@@ -66,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dev.len() + train_set.len()
     );
     if report {
-        let figures = train::report(sets[0], sets[1], CHOSEN).await;
+        let figures = train::report(sets[0], sets[1], CHOSEN, &knowledge).await;
         let path = root.join("docs/eval/router-figures.md");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

@@ -24,7 +24,8 @@ fn scenario(id: &str, customer: &str, subject: &str, body: &str, action: &str) -
 }
 
 async fn run(s: &Scenario) -> ScenarioOutcome {
-    eval::run_scenario(s, &AppPolicy::default(), NOW).await
+    let knowledge = support_knowledge::demo::scenario_index().expect("demo articles index");
+    eval::run_scenario(s, &AppPolicy::default(), NOW, &knowledge).await
 }
 
 fn draft(o: &ScenarioOutcome) -> String {

@@ -33,9 +33,10 @@ async fn dev_scenarios_pass_the_release_gate() {
     let scenarios = eval::load_dir(dir).expect("scenarios load");
     assert!(!scenarios.is_empty(), "no scenarios in {SCENARIOS}");
     let policy = AppPolicy::default();
+    let knowledge = support_knowledge::demo::scenario_index().expect("demo articles index");
     let mut outcomes = Vec::new();
     for s in &scenarios {
-        outcomes.push(eval::run_scenario(s, &policy, NOW).await);
+        outcomes.push(eval::run_scenario(s, &policy, NOW, &knowledge).await);
     }
     let report = EvalReport::compute(&outcomes);
 

@@ -1,147 +1,37 @@
-//! The demo's knowledge base: markdown files in `crates/knowledge/demo/` (a `common/` set with a
-//! `{product}` placeholder, and one folder per demo app), embedded in the binary and imported
+//! The demo's knowledge base: markdown files in `crates/knowledge/demo/<app>/` (about a hundred
+//! articles per demo app, public and internal), embedded in the binary by `build.rs` and imported
 //! through the same path as `skill kb import` at `skill dev --demo` start-up (idempotent: an
-//! unchanged file changes nothing).
+//! unchanged file changes nothing). The same files are the knowledge base of the retrieval eval
+//! (`skill kb eval`, questions in [`QUESTIONS`]) and, through [`scenario_index`], the help centre
+//! of the offline scenarios' simulated product.
 
+use std::sync::Arc;
+
+use support_core::knowledge::{ArticleChunkRow, Retriever, chunk_markdown};
 use support_core::time::Millis;
 
 use crate::import::{ImportReport, MAX_BYTES, Parsed, parse, write};
-use crate::{KnowledgeBase, KnowledgeError};
+use crate::{KnowledgeBase, KnowledgeError, LexicalIndex};
 
-const COMMON: &[(&str, &str)] = &[
-    (
-        "00-signing-in.md",
-        include_str!("../demo/common/00-signing-in.md"),
-    ),
-    (
-        "01-login-emails-not-arriving.md",
-        include_str!("../demo/common/01-login-emails-not-arriving.md"),
-    ),
-    (
-        "02-refunds.md",
-        include_str!("../demo/common/02-refunds.md"),
-    ),
-    (
-        "03-receipts-and-invoices.md",
-        include_str!("../demo/common/03-receipts-and-invoices.md"),
-    ),
-    (
-        "04-pending-and-duplicate-charges.md",
-        include_str!("../demo/common/04-pending-and-duplicate-charges.md"),
-    ),
-    (
-        "05-transfers.md",
-        include_str!("../demo/common/05-transfers.md"),
-    ),
-    (
-        "06-team-licenses.md",
-        include_str!("../demo/common/06-team-licenses.md"),
-    ),
-    (
-        "07-video-playback.md",
-        include_str!("../demo/common/07-video-playback.md"),
-    ),
-    (
-        "08-progress-tracking.md",
-        include_str!("../demo/common/08-progress-tracking.md"),
-    ),
-    (
-        "09-offline-viewing.md",
-        include_str!("../demo/common/09-offline-viewing.md"),
-    ),
-    (
-        "10-discounts.md",
-        include_str!("../demo/common/10-discounts.md"),
-    ),
-    (
-        "11-account-changes.md",
-        include_str!("../demo/common/11-account-changes.md"),
-    ),
-    (
-        "12-certificates.md",
-        include_str!("../demo/common/12-certificates.md"),
-    ),
-];
+include!(concat!(env!("OUT_DIR"), "/demo_files.rs"));
 
-const TYPESCRIPT_COURSE: &[(&str, &str)] = &[
-    (
-        "00-typewise-curriculum.md",
-        include_str!("../demo/typescript-course/00-typewise-curriculum.md"),
-    ),
-    (
-        "01-typewise-format.md",
-        include_str!("../demo/typescript-course/01-typewise-format.md"),
-    ),
-    (
-        "02-private-and-on-site-training.md",
-        include_str!("../demo/typescript-course/02-private-and-on-site-training.md"),
-    ),
-];
+/// The demo apps that have articles (the folders of `crates/knowledge/demo`).
+pub const APPS: &[&str] = &["typescript-course", "tailwind-course", "ai-workshops"];
 
-const TAILWIND_COURSE: &[(&str, &str)] = &[
-    (
-        "00-tailwind-atelier-format.md",
-        include_str!("../demo/tailwind-course/00-tailwind-atelier-format.md"),
-    ),
-    (
-        "01-subtitles.md",
-        include_str!("../demo/tailwind-course/01-subtitles.md"),
-    ),
-    (
-        "02-tailwind-atelier-curriculum.md",
-        include_str!("../demo/tailwind-course/02-tailwind-atelier-curriculum.md"),
-    ),
-];
+/// The demo articles in the source tree, `<app>/*.md` (what `skill kb eval` reads by default).
+pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo");
 
-const AI_WORKSHOPS: &[(&str, &str)] = &[
-    (
-        "00-workshop-format.md",
-        include_str!("../demo/ai-workshops/00-workshop-format.md"),
-    ),
-    (
-        "01-all-access-membership.md",
-        include_str!("../demo/ai-workshops/01-all-access-membership.md"),
-    ),
-    (
-        "02-starter-repositories.md",
-        include_str!("../demo/ai-workshops/02-starter-repositories.md"),
-    ),
-    (
-        "03-seats-and-team-memberships.md",
-        include_str!("../demo/ai-workshops/03-seats-and-team-memberships.md"),
-    ),
-];
+/// The retrieval eval's labelled questions about the demo articles (written separately from
+/// them): one JSON object per line, see [`crate::eval`].
+pub const QUESTIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo-eval/questions.jsonl");
 
-/// The product name the common articles use for `app`.
-fn product(app: &str) -> &'static str {
-    match app {
-        "typescript-course" => "Typewise",
-        "tailwind-course" => "Tailwind Atelier",
-        "ai-workshops" => "Applied AI Workshops",
-        _ => "the course",
-    }
-}
-
-/// The demo articles of `app`, parsed (the files are ours: a parse error is a bug, reported).
+/// The demo articles of `app`, parsed (the files are ours: a parse error is a bug, reported);
+/// none for an app that is not a demo app.
 pub fn articles(app: &str) -> Result<Vec<Parsed>, crate::import::FileError> {
-    let specific: &[(&str, &str)] = match app {
-        "typescript-course" => TYPESCRIPT_COURSE,
-        "tailwind-course" => TAILWIND_COURSE,
-        "ai-workshops" => AI_WORKSHOPS,
-        _ => &[],
-    };
-    let common = COMMON.iter().map(|(name, text)| {
-        (
-            format!("demo:common/{name}"),
-            text.replace("{product}", product(app)),
-        )
-    });
-    let own = specific
+    DEMO_FILES
         .iter()
-        .map(|(name, text)| (format!("demo:{app}/{name}"), (*text).to_string()));
-    common
-        .chain(own)
-        .map(|(source, text)| parse(&source, text.as_bytes(), MAX_BYTES))
+        .filter(|(a, _, _)| *a == app)
+        .map(|(a, name, text)| parse(&format!("demo:{a}/{name}"), text.as_bytes(), MAX_BYTES))
         .collect()
 }
 
@@ -157,18 +47,70 @@ pub async fn import(
     }
 }
 
+/// Why the demo articles could not be indexed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoIndexError {
+    #[error("{0}")]
+    File(crate::import::FileError),
+    #[error(transparent)]
+    Index(#[from] support_core::knowledge::RetrieveError),
+}
+
+/// The demo articles of every [`APPS`] app as current chunks (version 1, chunked as an import
+/// chunks them; article ids are their sources).
+pub fn chunks() -> Result<Vec<ArticleChunkRow>, crate::import::FileError> {
+    let mut out = Vec::new();
+    for app in APPS {
+        for a in articles(app)? {
+            for c in chunk_markdown(&a.body) {
+                out.push(ArticleChunkRow {
+                    id: format!("{}#{}", a.source, c.ordinal),
+                    article_id: a.source.clone(),
+                    version: 1,
+                    app: (*app).to_string(),
+                    ordinal: c.ordinal,
+                    title: a.title.clone(),
+                    heading: c.heading,
+                    text: c.text,
+                    visibility: a.visibility,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The demo articles in an in-RAM tantivy index, without a store: the help centre of the
+/// simulated product the offline scenario eval, the router's figures and the auto-send
+/// certificate run against (`support_core::pipeline::fixtures::ScenarioWorld`). The same
+/// files, parser and chunker as the import `skill dev --demo` runs.
+pub fn scenario_index() -> Result<Arc<dyn Retriever>, DemoIndexError> {
+    let index = LexicalIndex::new()?;
+    index.rebuild_now(&chunks().map_err(DemoIndexError::File)?)?;
+    Ok(Arc::new(index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use support_core::knowledge::Visibility;
 
     #[test]
-    fn every_demo_file_parses_with_its_product() {
-        for app in ["typescript-course", "tailwind-course", "ai-workshops"] {
+    fn every_demo_app_has_a_hundred_articles_that_parse() {
+        for app in APPS {
             let arts = articles(app).unwrap();
-            assert!(arts.len() >= 16, "{app}");
-            assert!(arts.iter().all(|a| !a.body.contains("{product}")));
-            assert!(arts.iter().any(|a| a.body.contains(product(app))));
+            assert!(arts.len() >= 100, "{app}: {}", arts.len());
+            assert!(
+                arts.iter()
+                    .all(|a| !a.title.is_empty() && !a.body.is_empty())
+            );
+            assert!(
+                arts.iter().any(|a| a.visibility == Visibility::Internal),
+                "{app} has internal articles too"
+            );
         }
-        assert_eq!(articles("other").unwrap().len(), 13);
+        assert!(articles("other").unwrap().is_empty());
+        // Every embedded folder is a demo app.
+        assert!(DEMO_FILES.iter().all(|(a, _, _)| APPS.contains(a)));
     }
 }

@@ -1,5 +1,5 @@
 //! The retrieval eval behind `skill kb eval`: a knowledge base laid out as `<dir>/<app>/*.md`
-//! (the demo's is `crates/cli/demo/kb`) and labelled questions (`{app, question, expected, kind,
+//! (the demo's is `crates/knowledge/demo`, [`crate::demo::DIR`]) and labelled questions (`{app, question, expected, kind,
 //! split}` per JSON line; `expected` is the article's file name without `.md`), scored per
 //! retriever as recall@1, recall@5 and MRR (over the first 10 articles), by article: chunks of
 //! one article count once, at their best rank. Every retriever reads the same chunks (the

@@ -299,8 +299,11 @@ async fn a_rebuild_the_embedder_fails_falls_back_to_tantivy_until_one_embeds_aga
 }
 
 fn demo_set() -> eval::EvalSet {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/demo");
-    eval::load(&root.join("kb"), &root.join("kb-eval/questions.jsonl")).expect("demo eval set")
+    eval::load(
+        Path::new(support_knowledge::demo::DIR),
+        Path::new(support_knowledge::demo::QUESTIONS),
+    )
+    .expect("demo eval set")
 }
 
 #[tokio::test]

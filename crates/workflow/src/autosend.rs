@@ -577,8 +577,9 @@ pub struct Certified {
 }
 
 /// `skill eval --certify`: for each registered app (or `only`), run its scenarios by category
-/// through the pipeline under its current policy and store each category's certificate with
-/// the hash of the current inputs; audited (`autosend.certified`).
+/// through the pipeline under its current policy (the simulated product's help centre is
+/// `knowledge`) and store each category's certificate with the hash of the current inputs;
+/// audited (`autosend.certified`).
 pub async fn certify(
     store: &dyn Store,
     registry: &support_core::registry::Registry,
@@ -586,6 +587,7 @@ pub async fn certify(
     scenarios: &[support_core::pipeline::eval::Scenario],
     only: Option<&str>,
     now: Millis,
+    knowledge: &std::sync::Arc<dyn support_core::knowledge::Retriever>,
 ) -> Result<Vec<Certified>, StoreError> {
     let mut out = Vec::new();
     for app in registry
@@ -598,7 +600,9 @@ pub async fn certify(
         }
         let policy = policy_of(&app).unwrap_or_default();
         let hash = current_inputs_hash(store, &app.slug, &policy, llm_defaults).await?;
-        for result in autosend::certificate::certify_app(&app.slug, scenarios, &policy, now).await {
+        for result in
+            autosend::certificate::certify_app(&app.slug, scenarios, &policy, now, knowledge).await
+        {
             store
                 .put_certificate(&support_core::store::CertificateRow {
                     app: app.slug.clone(),

@@ -25,9 +25,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use support_core::audit::{AuditRecord, canonical_json};
+use support_core::knowledge::{Retriever, Visibility};
 use support_core::llm::Llm;
 use support_core::pipeline::agent::{AgentInput, StepStatus, ToolStep};
-use support_core::pipeline::kb::Bm25Index;
+use support_core::pipeline::kb::KbHit;
 use support_core::pipeline::model_agent::ModelAgentOptions;
 use support_core::pipeline::model_classify::RecordedClassification;
 use support_core::pipeline::profile::AppProfile;
@@ -284,7 +285,9 @@ pub struct RecordedTools<'a> {
     answers: Mutex<HashMap<String, Answers>>,
     unrecorded: Mutex<Vec<ToolCall>>,
     /// Answers `searchKnowledge` calls the recording does not hold, when set.
-    kb: Option<&'a Bm25Index>,
+    kb: Option<&'a dyn Retriever>,
+    /// The recorded app (whose knowledge `kb` searches).
+    app: String,
     from_kb: Mutex<Vec<ToolCall>>,
 }
 
@@ -357,13 +360,14 @@ impl<'a> RecordedTools<'a> {
             answers: Mutex::new(answers),
             unrecorded: Mutex::new(Vec::new()),
             kb: None,
+            app: rec.snapshot.app.clone(),
             from_kb: Mutex::new(Vec::new()),
         }
     }
 
     /// Also answer `searchKnowledge` calls the recording does not hold from `kb` (the app's
     /// knowledge base as it is now; a read of our own index, never a product system).
-    pub fn with_kb(mut self, kb: Option<&'a Bm25Index>) -> Self {
+    pub fn with_kb(mut self, kb: Option<&'a dyn Retriever>) -> Self {
         self.kb = kb;
         self
     }
@@ -399,19 +403,28 @@ impl ToolExecutor for RecordedTools<'_> {
                 if let Ok(mut u) = self.from_kb.lock() {
                     u.push(call.clone());
                 }
-                // As the platform answers it: `limit` defaults to 3.
+                // As the platform answers it: the app's public articles, `limit` 3 by default.
                 let limit = call
                     .params
                     .get("limit")
                     .and_then(Value::as_u64)
                     .unwrap_or(3);
-                let hits = self.kb.map(|kb| {
-                    kb.search(
+                let Some(kb) = self.kb else {
+                    return Ok(Value::Array(Vec::new()));
+                };
+                let hits: Vec<KbHit> = kb
+                    .search(
+                        &self.app,
                         call.param("query").unwrap_or_default(),
                         usize::try_from(limit).unwrap_or(3),
+                        Visibility::Public,
                     )
-                });
-                Ok(serde_json::to_value(hits.unwrap_or_default()).unwrap_or(Value::Null))
+                    .await
+                    .map_err(|e| ToolError::Failed(e.to_string()))?
+                    .into_iter()
+                    .map(KbHit::from)
+                    .collect();
+                Ok(serde_json::to_value(hits).unwrap_or(Value::Null))
             }
             None => {
                 if let Ok(mut u) = self.unrecorded.lock() {
@@ -452,7 +465,7 @@ pub struct ReplayOptions<'a> {
     pub classifier: Option<(&'a dyn Llm, String)>,
     /// Answer `searchKnowledge` calls the recording does not hold from this index (the app's
     /// current knowledge base) instead of with a `not recorded` error.
-    pub current_kb: Option<&'a Bm25Index>,
+    pub current_kb: Option<&'a dyn Retriever>,
 }
 
 /// What a replay decided.
@@ -601,6 +614,7 @@ mod tests {
             answers: Mutex::new(answers),
             unrecorded: Mutex::new(Vec::new()),
             kb: None,
+            app: "typewise".into(),
             from_kb: Mutex::new(Vec::new()),
         };
         assert_eq!(tools.execute(&call).await.unwrap()["id"], "u1");
@@ -620,13 +634,25 @@ mod tests {
 
     #[tokio::test]
     async fn unrecorded_searches_use_the_current_kb_only_when_given() {
-        let kb = Bm25Index::new(vec![support_core::store::KbChunk {
-            id: "c1".into(),
-            document_id: "d1".into(),
-            app: "typewise".into(),
+        let kb = support_knowledge::LexicalIndex::new().unwrap();
+        let chunk = |id: &str, app: &str, visibility| support_core::knowledge::ArticleChunkRow {
+            id: id.into(),
+            article_id: format!("a-{id}"),
+            version: 1,
+            app: app.into(),
             ordinal: 0,
+            title: "Login links".into(),
+            heading: String::new(),
             text: "Login links expire after an hour; check the spam folder.".into(),
-        }]);
+            visibility,
+        };
+        // Only the recorded app's public articles answer, as the platform's search does.
+        kb.rebuild_now(&[
+            chunk("c1", "typewise", Visibility::Public),
+            chunk("c2", "typewise", Visibility::Internal),
+            chunk("c3", "other-app", Visibility::Public),
+        ])
+        .unwrap();
         let search = ToolCall::new(
             ToolName::SearchKnowledge,
             json!({"query": "spam folder login"}),
@@ -635,6 +661,7 @@ mod tests {
             answers: Mutex::new(HashMap::new()),
             unrecorded: Mutex::new(Vec::new()),
             kb: None,
+            app: "typewise".into(),
             from_kb: Mutex::new(Vec::new()),
         };
         assert!(strict.execute(&search).await.is_err());
@@ -643,11 +670,13 @@ mod tests {
             answers: Mutex::new(HashMap::new()),
             unrecorded: Mutex::new(Vec::new()),
             kb: None,
+            app: "typewise".into(),
             from_kb: Mutex::new(Vec::new()),
         }
         .with_kb(Some(&kb));
         let hits = live.execute(&search).await.unwrap();
         assert_eq!(hits[0]["id"], "c1", "{hits}");
+        assert_eq!(hits.as_array().map(Vec::len), Some(1), "{hits}");
         assert!(live.unrecorded().is_empty());
         assert_eq!(live.from_current_kb(), vec![search]);
         // Other tools are never answered from anywhere but the recording.

@@ -241,18 +241,20 @@ async fn simulate_month(
         seed,
         ..simulate::SimConfig::default()
     };
+    let knowledge = super::context::scenario_knowledge()?;
     let mut pool = Vec::new();
     for s in &scenarios {
-        pool.push(simulate::message_of(s, &policy, cfg.start).await);
+        pool.push(simulate::message_of(s, &policy, cfg.start, &knowledge).await);
     }
     let apps: BTreeSet<String> = scenarios.iter().map(|s| s.app.clone()).collect();
     let (mut opted, mut certified) = (BTreeSet::new(), BTreeSet::new());
     let mut never = BTreeMap::new();
     for app in &apps {
         never.insert(app.clone(), policy.never_auto_send.clone());
-        for r in
-            support_core::autosend::certificate::certify_app(app, &scenarios, &policy, cfg.start)
-                .await
+        for r in support_core::autosend::certificate::certify_app(
+            app, &scenarios, &policy, cfg.start, &knowledge,
+        )
+        .await
         {
             let key = (app.clone(), r.category.clone());
             if support_core::autosend::never_listed(&r.category, &policy.never_auto_send, false)

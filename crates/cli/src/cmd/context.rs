@@ -39,6 +39,16 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// The simulated product's help centre the offline scenarios search: the demo articles in
+/// tantivy (`support_knowledge::demo::scenario_index`).
+pub(crate) fn scenario_knowledge()
+-> Result<std::sync::Arc<dyn support_core::knowledge::Retriever>, Failure> {
+    support_knowledge::demo::scenario_index().map_err(|e| Failure {
+        code: exit::FAILED,
+        message: format!("the demo articles could not be indexed: {e}"),
+    })
+}
+
 pub(crate) fn usage(message: impl Into<String>) -> Failure {
     Failure {
         code: exit::USAGE,

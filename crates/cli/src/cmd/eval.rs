@@ -136,6 +136,7 @@ async fn certify(cli: &Cli, args: &EvalArgs) -> Result<(), Failure> {
         &scenarios,
         args.app.as_deref(),
         support_core::time::now_ms(),
+        &super::context::scenario_knowledge()?,
     )
     .await
     .map_err(|e| Failure {

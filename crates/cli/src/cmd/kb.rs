@@ -14,8 +14,8 @@ use support_knowledge::eval;
 use support_knowledge::import::import_paths;
 
 /// The demo's retrieval eval set, in the source tree.
-const DEMO_KB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/kb");
-const DEMO_QUESTIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/kb-eval/questions.jsonl");
+const DEMO_KB: &str = support_knowledge::demo::DIR;
+const DEMO_QUESTIONS: &str = support_knowledge::demo::QUESTIONS;
 
 pub(crate) async fn run(cli: &Cli, cmd: &KbCmd) -> Result<(), Failure> {
     let settings = load_settings(cli)?;

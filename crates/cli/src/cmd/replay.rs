@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use support_core::llm::Llm;
-use support_core::pipeline::kb::Bm25Index;
 use support_core::pipeline::model_agent::ModelAgentOptions;
 use support_core::registry::AppPolicy;
 use support_core::settings::{ModelChoice, Settings};
@@ -79,9 +78,9 @@ fn options<'a>(args: &ReplayArgs, llm: Option<&'a dyn Llm>) -> ReplayOptions<'a>
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Current {
     /// The policy and canned responses (always, for runs from before they were recorded).
+    /// (The knowledge base, for `searchKnowledge` calls the recording does not hold, is
+    /// [`ReplayOptions::current_kb`].)
     pub config: bool,
-    /// The knowledge base, for `searchKnowledge` calls the recording does not hold.
-    pub kb: bool,
 }
 
 /// Replays one run. Old runs without recorded route inputs use the app's current
@@ -105,22 +104,6 @@ pub async fn replay_one(
         opts.policy = Some(policy);
         opts.canned = Some(canned);
     }
-    let kb = if current.kb {
-        // The app's knowledge as it is now: the current public article versions (imported
-        // articles), after any chunks of the older document tables.
-        let mut chunks = db.list_kb_chunks(&rec.snapshot.app).await?;
-        chunks.extend(
-            db.current_chunks(Some(&rec.snapshot.app))
-                .await?
-                .into_iter()
-                .filter(|c| c.visibility == support_core::knowledge::Visibility::Public)
-                .map(support_core::store::KbChunk::from),
-        );
-        Some(Bm25Index::new(chunks))
-    } else {
-        None
-    };
-    opts.current_kb = kb.as_ref();
     let replayed = replay::replay(&rec, &opts).await;
     Ok(replay::diff(&rec, &replayed))
 }
@@ -282,12 +265,27 @@ fn colour(text: &str) -> String {
 pub async fn run(cli: &Cli, args: &ReplayArgs) -> Result<(), Failure> {
     let settings = load_settings(cli)?;
     let llm = model(&settings, args)?;
-    let opts = options(args, llm.as_deref());
+    let mut opts = options(args, llm.as_deref());
     let current = Current {
         config: args.current_config,
-        kb: args.current_kb,
     };
     let db = open_db(&settings).await?;
+    // `--current-kb`: the app's knowledge as it is now, searched as the platform searches it
+    // (the configured index over the current article versions; the replay asks for public ones).
+    let knowledge = if args.current_kb {
+        let store: Arc<dyn support_core::store::Store> = Arc::new(db.clone());
+        let (kb, _) =
+            support_host::knowledge::knowledge_base(store, &settings.kb).map_err(|e| Failure {
+                code: exit::USAGE,
+                message: e.to_string(),
+            })?;
+        Some(kb)
+    } else {
+        None
+    };
+    opts.current_kb = knowledge
+        .as_ref()
+        .map(|k| k as &dyn support_core::knowledge::Retriever);
     let tty = !cli.json && std::io::stdout().is_terminal();
     let paint = |s: String| if tty { colour(&s) } else { s };
     match (&args.run_id, &args.since, &args.app) {

@@ -93,16 +93,17 @@ pub fn scenario_failure(o: &ScenarioOutcome) -> Option<String> {
 }
 
 /// Runs `app`'s scenarios (by their labelled category) through the offline pipeline under
-/// `policy` at `now`; one result per category that has scenarios.
+/// `policy` at `now`, searching `knowledge`; one result per category that has scenarios.
 pub async fn certify_app(
     app: &str,
     scenarios: &[Scenario],
     policy: &AppPolicy,
     now: Millis,
+    knowledge: &std::sync::Arc<dyn crate::knowledge::Retriever>,
 ) -> Vec<CategoryResult> {
     let mut by_category: BTreeMap<String, CategoryResult> = BTreeMap::new();
     for s in scenarios.iter().filter(|s| s.app == app) {
-        let outcome = run_scenario(s, policy, now).await;
+        let outcome = run_scenario(s, policy, now, knowledge).await;
         let r = by_category
             .entry(s.expected.category.clone())
             .or_insert_with(|| CategoryResult {

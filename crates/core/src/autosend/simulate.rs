@@ -7,6 +7,7 @@
 //! human-touch rate (every message not answered automatically needs a human).
 
 use super::{CertificateFact, GateFacts, Mode, evaluate};
+use crate::knowledge::Retriever;
 use crate::pipeline::agent::{self, AgentInput};
 use crate::pipeline::classify::Intent;
 use crate::pipeline::eval::Scenario;
@@ -19,6 +20,7 @@ use crate::time::{DAY_MS, Millis};
 use crate::trust::{Signal, SignalKind, trust_at};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// What the gate needs to know of one message, from running it through the pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,11 +38,17 @@ pub struct SimMessage {
     pub replies: bool,
 }
 
-/// Runs a scenario through route → agent → validate (offline) and keeps what the gate reads.
-pub async fn message_of(s: &Scenario, policy: &AppPolicy, now: Millis) -> SimMessage {
+/// Runs a scenario through route → agent → validate (offline, searching `knowledge`) and keeps
+/// what the gate reads.
+pub async fn message_of(
+    s: &Scenario,
+    policy: &AppPolicy,
+    now: Millis,
+    knowledge: &Arc<dyn Retriever>,
+) -> SimMessage {
     let inbound = s.inbound();
     let email = inbound.customer_email();
-    let world = ScenarioWorld::new(&s.app, &email, s.customer, now);
+    let world = ScenarioWorld::new(&s.app, &email, s.customer, now, Arc::clone(knowledge));
     let profile = AppProfile::for_app(&s.app);
     let facts = agent::hydrate(&world, &email, now).await;
     let route = router::route(RouteInput {

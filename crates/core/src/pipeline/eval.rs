@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,7 @@ use super::router::{self, RouteAction, RouteInput};
 use super::tools::ToolName;
 use super::validate::validation_context;
 use super::validate::{self, ScorerResult};
+use crate::knowledge::Retriever;
 use crate::registry::AppPolicy;
 use crate::time::Millis;
 
@@ -155,9 +157,15 @@ impl ScenarioOutcome {
     }
 }
 
-/// Runs the whole offline pipeline on one scenario at `now` under `policy`.
-pub async fn run_scenario(scenario: &Scenario, policy: &AppPolicy, now: Millis) -> ScenarioOutcome {
-    run_scenario_with(scenario, policy, now, RouterModel::embedded()).await
+/// Runs the whole offline pipeline on one scenario at `now` under `policy`, searching
+/// `knowledge` for the app's help centre.
+pub async fn run_scenario(
+    scenario: &Scenario,
+    policy: &AppPolicy,
+    now: Millis,
+    knowledge: &Arc<dyn Retriever>,
+) -> ScenarioOutcome {
+    run_scenario_with(scenario, policy, now, RouterModel::embedded(), knowledge).await
 }
 
 /// [`run_scenario`] with the given learned router (`None`: the rules alone), for cross-set
@@ -167,10 +175,17 @@ pub async fn run_scenario_with(
     policy: &AppPolicy,
     now: Millis,
     model: Option<&RouterModel>,
+    knowledge: &Arc<dyn Retriever>,
 ) -> ScenarioOutcome {
     let inbound = scenario.inbound();
     let email = inbound.customer_email();
-    let world = ScenarioWorld::new(&scenario.app, &email, scenario.customer, now);
+    let world = ScenarioWorld::new(
+        &scenario.app,
+        &email,
+        scenario.customer,
+        now,
+        Arc::clone(knowledge),
+    );
     let profile = AppProfile::for_app(&scenario.app);
     let facts = agent::hydrate(&world, &email, now).await;
     let route = router::route_with(

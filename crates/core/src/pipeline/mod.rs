@@ -42,7 +42,7 @@ pub use agent::{AgentInput, AgentOutcome, ProposedAction, StepStatus, ToolStep, 
 pub use classify::{Analysis, Category, Flags, Intent};
 pub use gate::{GateContext, GateDecision, GateOutcome};
 pub use inbound::{CustomerFacts, Direction, Inbound, PurchaseFact, ThreadMessage};
-pub use kb::{Bm25Index, KbHit};
+pub use kb::KbHit;
 pub use profile::AppProfile;
 pub use router::{CannedMatch, RouteAction, RouteDecision, RouteInput, route};
 pub use tools::{RiskClass, ToolCall, ToolError, ToolExecutor, ToolName, ToolSpec, tool_specs};

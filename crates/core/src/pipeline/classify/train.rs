@@ -3,6 +3,7 @@
 //! drives it; the product never calls it.
 
 use super::learned::{self, Example, RouterModel, SplitMix, Thresholds};
+use crate::knowledge::Retriever;
 use crate::pipeline::agent;
 use crate::pipeline::eval::{self, EvalReport, Scenario, ScenarioOutcome};
 use crate::pipeline::fixtures::ScenarioWorld;
@@ -10,6 +11,7 @@ use crate::pipeline::profile::AppProfile;
 use crate::pipeline::router::{self, RouteAction, RouteInput};
 use crate::registry::AppPolicy;
 use crate::time::Millis;
+use std::sync::Arc;
 
 /// The fixed clock of training and measurement (2025-06-15T12:00:00Z), as in the scenario
 /// tests, so purchase ages are reproducible.
@@ -39,7 +41,7 @@ pub struct Set<'a> {
 pub async fn example(s: &Scenario) -> Example {
     let inbound = s.inbound();
     let email = inbound.customer_email();
-    let world = ScenarioWorld::new(&s.app, &email, s.customer, NOW);
+    let world = ScenarioWorld::records_only(&s.app, &email, s.customer, NOW);
     let profile = AppProfile::for_app(&s.app);
     let facts = agent::hydrate(&world, &email, NOW).await;
     let policy = AppPolicy::default();
@@ -90,15 +92,17 @@ pub async fn train(sets: &[Set<'_>], thresholds: Thresholds) -> (RouterModel, St
     (model, file)
 }
 
-/// The pipeline's outcomes on `scenarios` with `model` (`None`: the rules alone).
+/// The pipeline's outcomes on `scenarios` with `model` (`None`: the rules alone), searching
+/// `knowledge`.
 pub async fn outcomes(
     scenarios: &[&Scenario],
     model: Option<&RouterModel>,
+    knowledge: &Arc<dyn Retriever>,
 ) -> Vec<ScenarioOutcome> {
     let policy = AppPolicy::default();
     let mut v = Vec::with_capacity(scenarios.len());
     for s in scenarios {
-        v.push(eval::run_scenario_with(s, &policy, NOW, model).await);
+        v.push(eval::run_scenario_with(s, &policy, NOW, model, knowledge).await);
     }
     v
 }
@@ -140,15 +144,20 @@ fn with_thresholds(m: &RouterModel, t: Thresholds) -> RouterModel {
 }
 
 /// The cross-set figures as Markdown: the rules alone, dev → train, train → dev, k-fold over
-/// both, and the k-fold curve around the chosen respond threshold.
-pub async fn report(dev: Set<'_>, train_set: Set<'_>, chosen: Thresholds) -> String {
+/// both, and the k-fold curve around the chosen respond threshold (drafts search `knowledge`).
+pub async fn report(
+    dev: Set<'_>,
+    train_set: Set<'_>,
+    chosen: Thresholds,
+    knowledge: &Arc<dyn Retriever>,
+) -> String {
     let dev_refs: Vec<&Scenario> = dev.scenarios.iter().collect();
     let train_refs: Vec<&Scenario> = train_set.scenarios.iter().collect();
     let mut out = String::new();
     out.push_str(TABLE_HEAD);
     out.push('\n');
-    let rules_dev = EvalReport::compute(&outcomes(&dev_refs, None).await);
-    let rules_train = EvalReport::compute(&outcomes(&train_refs, None).await);
+    let rules_dev = EvalReport::compute(&outcomes(&dev_refs, None, knowledge).await);
+    let rules_train = EvalReport::compute(&outcomes(&train_refs, None, knowledge).await);
     out.push_str(&row("rules alone, dev", &rules_dev));
     out.push('\n');
     out.push_str(&row("rules alone, train", &rules_train));
@@ -156,8 +165,8 @@ pub async fn report(dev: Set<'_>, train_set: Set<'_>, chosen: Thresholds) -> Str
 
     let (on_dev, _) = train(&[dev], chosen).await;
     let (on_train, _) = train(&[train_set], chosen).await;
-    let dev_to_train = EvalReport::compute(&outcomes(&train_refs, Some(&on_dev)).await);
-    let train_to_dev = EvalReport::compute(&outcomes(&dev_refs, Some(&on_train)).await);
+    let dev_to_train = EvalReport::compute(&outcomes(&train_refs, Some(&on_dev), knowledge).await);
+    let train_to_dev = EvalReport::compute(&outcomes(&dev_refs, Some(&on_train), knowledge).await);
     out.push_str(&row("rules + model trained on dev → train", &dev_to_train));
     out.push('\n');
     out.push_str(&row("rules + model trained on train → dev", &train_to_dev));
@@ -180,11 +189,14 @@ pub async fn report(dev: Set<'_>, train_set: Set<'_>, chosen: Thresholds) -> Str
         let models: Vec<RouterModel> = fold_models.iter().map(|m| with_thresholds(m, t)).collect();
         let all = all.clone();
         let fold = fold.clone();
+        let knowledge = Arc::clone(knowledge);
         async move {
             let policy = AppPolicy::default();
             let mut v = Vec::with_capacity(all.len());
             for (s, k) in all.iter().zip(&fold) {
-                v.push(eval::run_scenario_with(s, &policy, NOW, Some(&models[*k])).await);
+                v.push(
+                    eval::run_scenario_with(s, &policy, NOW, Some(&models[*k]), &knowledge).await,
+                );
             }
             EvalReport::compute(&v)
         }
@@ -226,7 +238,7 @@ pub async fn report(dev: Set<'_>, train_set: Set<'_>, chosen: Thresholds) -> Str
             ("train → dev", &on_train, &dev_refs),
         ] {
             let m = with_thresholds(model, t);
-            let r2 = EvalReport::compute(&outcomes(refs, Some(&m)).await);
+            let r2 = EvalReport::compute(&outcomes(refs, Some(&m), knowledge).await);
             out.push_str(&row(&format!("{r:.2}, {name}"), &r2));
             out.push('\n');
         }

@@ -211,8 +211,6 @@ struct Conversation {
 }
 
 mod prompt;
-#[cfg(test)]
-mod tests;
 
 pub use prompt::{context_message, offered_tools, quote_result, system_prompt, tool_schemas};
 use prompt::{defang, truncate};

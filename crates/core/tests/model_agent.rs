@@ -1,16 +1,19 @@
-#![cfg(test)]
+//! The model agent's tool-calling loop against a scripted model (the LLM is the network
+//! boundary) and the simulated product, whose help centre is the demo articles in tantivy.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use super::*;
-use crate::llm::LlmResponse;
-use crate::pipeline::agent::hydrate;
-use crate::pipeline::fixtures::{CustomerState, ScenarioWorld};
-use crate::pipeline::inbound::Inbound;
-use crate::pipeline::profile::AppProfile;
-use crate::pipeline::router::{self, RouteDecision, RouteInput};
-use crate::registry::AppPolicy;
 use async_trait::async_trait;
+use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use support_core::llm::{Llm, LlmError, LlmRequest, LlmResponse, LlmToolCall, Usage};
+use support_core::pipeline::agent::{AgentInput, StepStatus, hydrate};
+use support_core::pipeline::fixtures::{CustomerState, ScenarioWorld};
+use support_core::pipeline::inbound::{CustomerFacts, Inbound};
+use support_core::pipeline::model_agent::*;
+use support_core::pipeline::profile::AppProfile;
+use support_core::pipeline::router::{self, RouteAction, RouteDecision, RouteInput};
+use support_core::pipeline::tools::{RiskClass, ToolName};
+use support_core::registry::AppPolicy;
 
 const NOW: i64 = 1_750_000_000_000;
 
@@ -98,7 +101,8 @@ async fn case(subject: &str, body: &str, state: CustomerState) -> Case {
         body: body.into(),
         ..Inbound::default()
     };
-    let world = ScenarioWorld::new(&inbound.app, "ana@example.test", state, NOW);
+    let knowledge = support_knowledge::demo::scenario_index().expect("demo articles index");
+    let world = ScenarioWorld::new(&inbound.app, "ana@example.test", state, NOW, knowledge);
     let facts = hydrate(&world, "ana@example.test", NOW).await;
     let policy = AppPolicy::default();
     let profile = AppProfile::for_app(&inbound.app);
