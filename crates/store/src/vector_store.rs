@@ -83,9 +83,20 @@ impl ChunkVectorStore for Db {
                 space.dims
             )));
         }
+        // One row per key (Postgres refuses to update a row twice in one statement): the last.
+        let mut last: HashMap<&str, usize> = HashMap::new();
+        for (i, (h, _)) in vectors.iter().enumerate() {
+            last.insert(h.as_str(), i);
+        }
+        let unique: Vec<&(String, Vec<f32>)> = vectors
+            .iter()
+            .enumerate()
+            .filter(|(i, (h, _))| last.get(h.as_str()) == Some(i))
+            .map(|(_, v)| v)
+            .collect();
         let mut tx = self.write.begin().await.map_err(backend_err)?;
         // Four parameters a row.
-        for batch in vectors.chunks(BATCH / 4) {
+        for batch in unique.chunks(BATCH / 4) {
             let rows = (0..batch.len())
                 .map(|i| {
                     format!(
@@ -100,10 +111,10 @@ impl ChunkVectorStore for Db {
                 .join(", ");
             let sql = safe!(
                 "INSERT INTO chunk_vectors (model, dims, content_hash, vector) VALUES {rows} \
-                 ON CONFLICT (model, dims, content_hash) DO NOTHING"
+                 ON CONFLICT (model, dims, content_hash) DO UPDATE SET vector = excluded.vector"
             );
             let mut q = sqlx::query(sql);
-            for (h, v) in batch {
+            for (h, v) in batch.iter().copied() {
                 q = q.bind(space.model).bind(dims).bind(h).bind(to_bytes(v));
             }
             q.execute(&mut *tx).await.map_err(backend_err)?;

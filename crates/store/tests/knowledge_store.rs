@@ -248,11 +248,26 @@ async fn chunk_vectors_are_keyed_by_model_and_size_and_pruned_by_hash() {
         assert_eq!(got.len(), 2);
         assert_eq!(got[&a], va);
         assert_eq!(got[&b], vb);
-        // A stored key is left as it is.
+        // A stored key is replaced by a new write of it.
         db.put_chunk_vectors(small, &[(a.clone(), vec![9.0, 9.0, 9.0])])
             .await
             .unwrap();
-        assert_eq!(db.chunk_vectors(small, &[a.clone()]).await.unwrap()[&a], va);
+        assert_eq!(
+            db.chunk_vectors(small, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
+            vec![9.0, 9.0, 9.0]
+        );
+        // The same key twice in one call: the last one.
+        db.put_chunk_vectors(small, &[(a.clone(), vec![7.0; 3]), (a.clone(), va.clone())])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.chunk_vectors(small, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
+            va
+        );
 
         // Another model, or the same model at another size, sees none of them.
         let other = VectorSpace {
@@ -264,13 +279,13 @@ async fn chunk_vectors_are_keyed_by_model_and_size_and_pruned_by_hash() {
             dims: 4,
         };
         assert!(
-            db.chunk_vectors(other, &[a.clone()])
+            db.chunk_vectors(other, std::slice::from_ref(&a))
                 .await
                 .unwrap()
                 .is_empty()
         );
         assert!(
-            db.chunk_vectors(wider, &[a.clone()])
+            db.chunk_vectors(wider, std::slice::from_ref(&a))
                 .await
                 .unwrap()
                 .is_empty()
@@ -309,6 +324,16 @@ async fn chunk_vectors_are_keyed_by_model_and_size_and_pruned_by_hash() {
         .unwrap();
         let err = db.chunk_vectors(small, &["hash-short".into()]).await;
         assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+        // The next write of that key repairs it.
+        db.put_chunk_vectors(small, &[("hash-short".into(), vec![4.0, 5.0, 6.0])])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.chunk_vectors(small, &["hash-short".into()])
+                .await
+                .unwrap()["hash-short"],
+            vec![4.0, 5.0, 6.0]
+        );
 
         // Many keys at once (more than one statement's batch).
         let many: Vec<(String, Vec<f32>)> = (0..1203)
@@ -327,17 +352,29 @@ async fn chunk_vectors_are_keyed_by_model_and_size_and_pruned_by_hash() {
             .unwrap();
         assert_eq!(deleted, 1 + 1 + 1202, "b, the short blob, 1202 of many");
         assert_eq!(db.chunk_vectors(small, &keys).await.unwrap().len(), 1);
-        assert_eq!(db.chunk_vectors(small, &[a.clone()]).await.unwrap()[&a], va);
         assert_eq!(
-            db.chunk_vectors(other, &[a.clone()]).await.unwrap()[&a],
+            db.chunk_vectors(small, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
+            va
+        );
+        assert_eq!(
+            db.chunk_vectors(other, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
             vec![2.0, 2.0, 2.0]
         );
         assert!(
-            db.chunk_vectors(small, &[b.clone()])
+            db.chunk_vectors(small, std::slice::from_ref(&b))
                 .await
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(db.prune_chunk_vectors(&[a.clone()]).await.unwrap(), 1);
+        assert_eq!(
+            db.prune_chunk_vectors(std::slice::from_ref(&a))
+                .await
+                .unwrap(),
+            1
+        );
     }
 }

@@ -27,8 +27,9 @@ pub trait ChunkVectorStore: Send + Sync {
         hashes: &[String],
     ) -> StoreResult<HashMap<String, Vec<f32>>>;
 
-    /// Store `(hash, vector)` pairs of `space` (a key already stored is left as it is). A
-    /// vector whose length is not `space.dims` is an error and nothing is written.
+    /// Store `(hash, vector)` pairs of `space`, replacing a stored one of the same key (so a
+    /// row refused on read is repaired by the next rebuild that stores). A vector whose length
+    /// is not `space.dims` is an error and nothing is written.
     async fn put_chunk_vectors(
         &self,
         space: VectorSpace<'_>,
