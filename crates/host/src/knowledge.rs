@@ -7,7 +7,8 @@
 //!
 //! The embedded hybrid retriever keeps its chunk vectors in the store too (`chunk_vectors`,
 //! keyed by model, dimensions and text hash), so a restart or another instance embeds only
-//! chunks it has not seen; Upstash keeps its vectors in its own index.
+//! chunks it has not seen; the Upstash retriever takes its writes' and reindexes' vectors from
+//! there too.
 //!
 //! `skill dev`, `skill serve`, the standalone binaries, `skill kb …` and the test harness all
 //! build it here, so they search the same way.
@@ -30,8 +31,8 @@ pub struct Chosen {
     pub embedder: Option<String>,
 }
 
-/// The retriever `kb` describes, and what it is; a hybrid one looks chunk vectors up in
-/// (and stores new ones in) `vectors` when given.
+/// The retriever `kb` describes, and what it is; a dense one (hybrid, Upstash) looks chunk
+/// vectors up in (and stores new ones in) `vectors` when given.
 pub fn retriever(
     kb: &KbSettings,
     vectors: Option<Arc<dyn ChunkVectorStore>>,
@@ -68,7 +69,12 @@ pub fn retriever(
             let client = support_connectors::upstash::UpstashVector::from_settings(&kb.upstash)
                 .map_err(|e| HostError::Io(format!("kb.upstash: {e}")))?;
             Ok((
-                Arc::new(support_connectors::upstash::UpstashRetriever::new(client, e)),
+                Arc::new(match vectors {
+                    Some(v) => {
+                        support_connectors::upstash::UpstashRetriever::new(client, e).with_vectors(v)
+                    }
+                    None => support_connectors::upstash::UpstashRetriever::new(client, e),
+                }),
                 Chosen {
                     retriever: "upstash",
                     embedder: model,
