@@ -82,8 +82,7 @@ impl KnowledgeBase {
     /// New chunk vectors are stored, and stored vectors no current chunk uses are deleted
     /// (of every model: what stays is at most one vector per current chunk text and model).
     pub async fn reindex(&self) -> Result<usize, KnowledgeError> {
-        let n = self.rebuild_from_store(true).await?;
-        Ok(n)
+        self.rebuild_from_store(true).await
     }
 
     /// `write`: [`Retriever::rebuild`] and prune stored vectors (`skill kb reindex`);
