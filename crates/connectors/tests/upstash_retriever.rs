@@ -268,3 +268,63 @@ async fn upstash_error_bodies_become_retrieval_errors_without_the_token() {
         Err(RetrieveError::Unavailable(_))
     ));
 }
+
+/// [`Bag`], counting the texts it embeds.
+struct Counting(Bag, std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl Embedder for Counting {
+    fn model(&self) -> &str {
+        self.0.model()
+    }
+    fn dimensions(&self) -> usize {
+        self.0.dimensions()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.1
+            .fetch_add(texts.len(), std::sync::atomic::Ordering::SeqCst);
+        self.0.embed(texts).await
+    }
+}
+
+#[tokio::test]
+async fn with_stored_vectors_a_reindex_embeds_only_chunks_not_seen_and_upserts_the_same() {
+    use support_core::store::ChunkVectorStore;
+    let t = support_testkit::TestDb::sqlite().await.unwrap();
+    let stored: Arc<dyn ChunkVectorStore> = Arc::new(t.db.clone());
+    let fake = FakeUpstashVector::start(TOKEN, DIMS).await.unwrap();
+    let count = |e: &Counting| e.1.load(std::sync::atomic::Ordering::SeqCst);
+
+    let first = Arc::new(Counting(Bag(DIMS), 0.into()));
+    let r =
+        UpstashRetriever::new(client(&fake.url, TOKEN), first.clone()).with_vectors(stored.clone());
+    r.rebuild(&corpus()).await.unwrap();
+    assert_eq!(count(&first), corpus().len());
+    let upserts = |fake: &FakeUpstashVector| {
+        fake.requests()
+            .into_iter()
+            .filter(|(p, _)| p == "/upsert/x")
+            .map(|(_, b)| b)
+            .collect::<Vec<_>>()
+    };
+    let before = upserts(&fake);
+
+    // Another process's `skill kb reindex`: nothing embedded, the same vectors upserted.
+    let second = Arc::new(Counting(Bag(DIMS), 0.into()));
+    let r2 = UpstashRetriever::new(client(&fake.url, TOKEN), second.clone()).with_vectors(stored);
+    r2.rebuild(&corpus()).await.unwrap();
+    assert_eq!(count(&second), 0);
+    let after = upserts(&fake);
+    assert_eq!(after.len(), before.len() * 2);
+    assert_eq!(after[before.len()..], before[..]);
+
+    // A query is embedded, never stored: the next reindex still embeds nothing.
+    r2.search("x", "refund", 3, Visibility::Public)
+        .await
+        .unwrap();
+    assert_eq!(count(&second), 1);
+    let mut edited = corpus();
+    edited[1].text = "Videos can be downloaded for offline viewing on two devices.".into();
+    r2.index_article("offline", &edited[1..2]).await.unwrap();
+    assert_eq!(count(&second), 2, "only the edited chunk");
+}

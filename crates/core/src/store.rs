@@ -55,6 +55,9 @@ pub use sla::*;
 mod analytics;
 pub use analytics::*;
 
+mod vectors;
+pub use vectors::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found: {0}")]
@@ -90,8 +93,9 @@ impl MigrationStatus {
 /// `use support_core::store::prelude::*;` (through `dyn Store` they need no import).
 pub mod prelude {
     pub use super::{
-        AnalyticsStore, AppStore, ApprovalStore, AuditStore, AutoSendStore, ConversationStore,
-        DeliveryStore, IdentityStore, KnowledgeStore, RetentionStore, SignalStore, SlaStore, Store,
+        AnalyticsStore, AppStore, ApprovalStore, AuditStore, AutoSendStore, ChunkVectorStore,
+        ConversationStore, DeliveryStore, IdentityStore, KnowledgeStore, RetentionStore,
+        SignalStore, SlaStore, Store,
     };
 }
 
@@ -114,6 +118,7 @@ pub trait Store:
     + SignalStore
     + SlaStore
     + AnalyticsStore
+    + ChunkVectorStore
     + Send
     + Sync
     + 'static

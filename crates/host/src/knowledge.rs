@@ -5,6 +5,11 @@
 //! - `upstash`: `UpstashRetriever` (Upstash Vector's hybrid index, our dense and sparse
 //!   vectors, RRF), which needs an embedder; a shared index, not rebuilt on revision changes.
 //!
+//! The embedded hybrid retriever keeps its chunk vectors in the store too (`chunk_vectors`,
+//! keyed by model, dimensions and text hash), so a restart or another instance embeds only
+//! chunks it has not seen; the Upstash retriever takes its writes' and reindexes' vectors from
+//! there too.
+//!
 //! `skill dev`, `skill serve`, the standalone binaries, `skill kb …` and the test harness all
 //! build it here, so they search the same way.
 
@@ -12,7 +17,7 @@ use std::sync::Arc;
 
 use support_core::embed::{KbBackend, KbSettings};
 use support_core::knowledge::Retriever;
-use support_core::store::Store;
+use support_core::store::{ChunkVectorStore, Store};
 use support_knowledge::{HybridRetriever, KnowledgeBase, LexicalIndex};
 
 use crate::HostError;
@@ -26,8 +31,12 @@ pub struct Chosen {
     pub embedder: Option<String>,
 }
 
-/// The retriever `kb` describes, and what it is.
-pub fn retriever(kb: &KbSettings) -> Result<(Arc<dyn Retriever>, Chosen), HostError> {
+/// The retriever `kb` describes, and what it is; a dense one (hybrid, Upstash) looks chunk
+/// vectors up in (and stores new ones in) `vectors` when given.
+pub fn retriever(
+    kb: &KbSettings,
+    vectors: Option<Arc<dyn ChunkVectorStore>>,
+) -> Result<(Arc<dyn Retriever>, Chosen), HostError> {
     let embedder = support_connectors::embed::build(&kb.embedder)
         .map_err(|e| HostError::Io(format!("kb.embedder: {e}")))?;
     let model = embedder.as_ref().map(|e| e.model().to_string());
@@ -40,7 +49,13 @@ pub fn retriever(kb: &KbSettings) -> Result<(Arc<dyn Retriever>, Chosen), HostEr
             },
         )),
         (KbBackend::Embedded, Some(e)) => Ok((
-            Arc::new(HybridRetriever::new(e).map_err(|e| HostError::Io(e.to_string()))?),
+            Arc::new(
+                match vectors {
+                    Some(v) => HybridRetriever::with_vectors(e, v),
+                    None => HybridRetriever::new(e),
+                }
+                .map_err(|e| HostError::Io(e.to_string()))?,
+            ),
             Chosen {
                 retriever: "hybrid",
                 embedder: model,
@@ -54,7 +69,12 @@ pub fn retriever(kb: &KbSettings) -> Result<(Arc<dyn Retriever>, Chosen), HostEr
             let client = support_connectors::upstash::UpstashVector::from_settings(&kb.upstash)
                 .map_err(|e| HostError::Io(format!("kb.upstash: {e}")))?;
             Ok((
-                Arc::new(support_connectors::upstash::UpstashRetriever::new(client, e)),
+                Arc::new(match vectors {
+                    Some(v) => {
+                        support_connectors::upstash::UpstashRetriever::new(client, e).with_vectors(v)
+                    }
+                    None => support_connectors::upstash::UpstashRetriever::new(client, e),
+                }),
                 Chosen {
                     retriever: "upstash",
                     embedder: model,
@@ -69,7 +89,8 @@ pub fn knowledge_base(
     store: Arc<dyn Store>,
     kb: &KbSettings,
 ) -> Result<(KnowledgeBase, Chosen), HostError> {
-    let (index, chosen) = retriever(kb)?;
+    let vectors: Arc<dyn ChunkVectorStore> = store.clone();
+    let (index, chosen) = retriever(kb, Some(vectors))?;
     let base = if kb.backend == KbBackend::Upstash {
         KnowledgeBase::shared(store, index)
     } else {
@@ -95,10 +116,13 @@ mod tests {
     fn settings_choose_the_retriever() {
         let mut kb = KbSettings::default();
         kb.embedder.kind = EmbedderKind::None;
-        assert_eq!(retriever(&kb).map(|r| r.1.retriever).ok(), Some("lexical"));
+        assert_eq!(
+            retriever(&kb, None).map(|r| r.1.retriever).ok(),
+            Some("lexical")
+        );
 
         openai(&mut kb);
-        let chosen = retriever(&kb).map(|r| r.1).ok();
+        let chosen = retriever(&kb, None).map(|r| r.1).ok();
         assert_eq!(
             chosen,
             Some(Chosen {
@@ -108,17 +132,20 @@ mod tests {
         );
 
         kb.backend = KbBackend::Upstash;
-        let err = retriever(&kb)
+        let err = retriever(&kb, None)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("kb.upstash"), "{err}");
         kb.upstash.url = "http://127.0.0.1:9".into();
         kb.upstash.token = Some(Secret::new("t".to_string()));
-        assert_eq!(retriever(&kb).map(|r| r.1.retriever).ok(), Some("upstash"));
+        assert_eq!(
+            retriever(&kb, None).map(|r| r.1.retriever).ok(),
+            Some("upstash")
+        );
 
         kb.embedder.kind = EmbedderKind::None;
-        let err = retriever(&kb)
+        let err = retriever(&kb, None)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -3,15 +3,20 @@
 //! version (title, heading and text embedded together); a new version replaces all of an
 //! article's vectors, a removed article drops them. Internal chunks are only returned to
 //! internal readers.
+//!
+//! With a [`ChunkVectorStore`] ([`DenseRetriever::with_vectors`]) a chunk's vector is looked up
+//! by (model, dimensions, hash of its embedded text) before the embedder is asked, and new
+//! vectors of writes and rebuilds are stored; a rebuild a search started
+//! ([`Retriever::refresh`]) only reads, and queries are never stored.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use support_core::embed::Embedder;
-use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility};
+use support_core::knowledge::{Hit, RetrieveError, Retriever, StoreNew, Visibility};
 use support_core::retrieval::{DenseDoc, DenseIndex};
-use support_core::store::ArticleChunkRow;
+use support_core::store::{ArticleChunkRow, ChunkVectorStore};
 
 pub use support_core::knowledge::chunk_text;
 
@@ -76,6 +81,7 @@ impl State {
 /// Dense retrieval in this process (see the module docs).
 pub struct DenseRetriever {
     embedder: Arc<dyn Embedder>,
+    vectors: Option<Arc<dyn ChunkVectorStore>>,
     state: RwLock<State>,
 }
 
@@ -83,20 +89,36 @@ impl DenseRetriever {
     pub fn new(embedder: Arc<dyn Embedder>) -> Self {
         Self {
             embedder,
+            vectors: None,
             state: RwLock::new(State::default()),
         }
+    }
+
+    /// Look chunk vectors up in `vectors` before embedding, and store new ones there.
+    pub fn with_vectors(mut self, vectors: Arc<dyn ChunkVectorStore>) -> Self {
+        self.vectors = Some(vectors);
+        self
     }
 
     pub fn embedder(&self) -> &Arc<dyn Embedder> {
         &self.embedder
     }
 
-    /// The vectors of `chunks`, in order ([`support_core::knowledge::embed_chunks`]).
+    /// The vectors of `chunks`, in order: the stored ones, the embedder's for the rest, which
+    /// are stored when `store_new` says so
+    /// ([`support_core::knowledge::embed_chunks_stored`]).
     pub async fn embed_chunks(
         &self,
         chunks: &[ArticleChunkRow],
+        store_new: StoreNew,
     ) -> Result<Vec<Vec<f32>>, RetrieveError> {
-        support_core::knowledge::embed_chunks(&*self.embedder, chunks).await
+        support_core::knowledge::embed_chunks_stored(
+            &*self.embedder,
+            self.vectors.as_deref(),
+            chunks,
+            store_new,
+        )
+        .await
     }
 
     /// The vector of a query.
@@ -203,12 +225,17 @@ impl Retriever for DenseRetriever {
         article_id: &str,
         chunks: &[ArticleChunkRow],
     ) -> Result<(), RetrieveError> {
-        let vectors = self.embed_chunks(chunks).await?;
+        let vectors = self.embed_chunks(chunks, StoreNew::Yes).await?;
         self.put_vectors(article_id, chunks, vectors)
     }
 
     async fn rebuild(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError> {
-        let vectors = self.embed_chunks(chunks).await?;
+        let vectors = self.embed_chunks(chunks, StoreNew::Yes).await?;
+        self.replace_all(chunks, vectors)
+    }
+
+    async fn refresh(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError> {
+        let vectors = self.embed_chunks(chunks, StoreNew::No).await?;
         self.replace_all(chunks, vectors)
     }
 }

@@ -12,15 +12,19 @@
 //! visible as [`Retriever::status`] (`lexical_fallback`, which `KnowledgeBase::reindex` audits
 //! and the CLI, API and Knowledge page show). A write the embedder cannot embed falls back the
 //! same way (the store already holds it); meanwhile writes index their articles lexically.
+//!
+//! The dense side looks chunk vectors up in its [`ChunkVectorStore`] when it has one
+//! ([`HybridRetriever::with_vectors`]): writes and rebuilds store the vectors they had to
+//! compute, a rebuild a search started ([`Retriever::refresh`]) and queries store none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use support_core::embed::Embedder;
-use support_core::knowledge::{Hit, IndexStatus, RetrieveError, Retriever, Visibility};
+use support_core::knowledge::{Hit, IndexStatus, RetrieveError, Retriever, StoreNew, Visibility};
 use support_core::retrieval::{FUSION_DEPTH, rrf};
-use support_core::store::ArticleChunkRow;
+use support_core::store::{ArticleChunkRow, ChunkVectorStore};
 
 use crate::dense::DenseRetriever;
 use crate::lexical::LexicalIndex;
@@ -40,6 +44,17 @@ impl HybridRetriever {
             dense: Arc::new(DenseRetriever::new(embedder)),
             fallback: Mutex::new(None),
         })
+    }
+
+    /// With chunk vectors looked up in (and new ones stored in) `vectors`.
+    pub fn with_vectors(
+        embedder: Arc<dyn Embedder>,
+        vectors: Arc<dyn ChunkVectorStore>,
+    ) -> Result<Self, RetrieveError> {
+        Ok(Self::from_parts(
+            Arc::new(LexicalIndex::new()?),
+            Arc::new(DenseRetriever::new(embedder).with_vectors(vectors)),
+        ))
     }
 
     /// Over indexes that are already built (the eval shares them with the single retrievers).
@@ -130,7 +145,7 @@ impl Retriever for HybridRetriever {
             // The dense side is empty until a rebuild embeds again: keep tantivy in step.
             return self.lexical.index_article_now(article_id, chunks);
         }
-        match self.dense.embed_chunks(chunks).await {
+        match self.dense.embed_chunks(chunks, StoreNew::Yes).await {
             Ok(vectors) => {
                 self.lexical.index_article_now(article_id, chunks)?;
                 self.dense.put_vectors(article_id, chunks, vectors)
@@ -149,7 +164,27 @@ impl Retriever for HybridRetriever {
     }
 
     async fn rebuild(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError> {
-        match self.dense.embed_chunks(chunks).await {
+        self.rebuild_with(chunks, StoreNew::Yes).await
+    }
+
+    async fn refresh(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError> {
+        self.rebuild_with(chunks, StoreNew::No).await
+    }
+
+    fn status(&self) -> IndexStatus {
+        IndexStatus {
+            lexical_fallback: self.fallback.lock().ok().and_then(|f| f.clone()),
+        }
+    }
+}
+
+impl HybridRetriever {
+    async fn rebuild_with(
+        &self,
+        chunks: &[ArticleChunkRow],
+        store_new: StoreNew,
+    ) -> Result<(), RetrieveError> {
+        match self.dense.embed_chunks(chunks, store_new).await {
             Ok(vectors) => {
                 self.lexical.rebuild_now(chunks)?;
                 self.dense.replace_all(chunks, vectors)?;
@@ -164,11 +199,5 @@ impl Retriever for HybridRetriever {
             }
         }
         Ok(())
-    }
-
-    fn status(&self) -> IndexStatus {
-        IndexStatus {
-            lexical_fallback: self.fallback.lock().ok().and_then(|f| f.clone()),
-        }
     }
 }

@@ -8,6 +8,10 @@
 //! `HybridRetriever`); [`KnowledgeBase::reindex`] audits the change (`kb.lexical_fallback`
 //! with the reason, `kb.hybrid_restored` when a later rebuild embeds again) and
 //! [`KnowledgeBase::status`] tells the CLI, the API and the Knowledge page.
+//!
+//! Chunk vectors are stored (see `DenseRetriever`) only by writes through this type and by
+//! [`KnowledgeBase::reindex`], which also prunes them; a search, and the rebuild a search
+//! starts, only read them.
 
 use std::sync::{Arc, Mutex};
 
@@ -75,11 +79,40 @@ impl KnowledgeBase {
 
     /// Rebuild the index from the store's current chunks; returns how many were indexed. An
     /// embedder that fails meanwhile leaves the index lexical only ([`Self::status`]), audited.
+    /// New chunk vectors are stored, and stored vectors no current chunk uses are deleted
+    /// (of every model: what stays is at most one vector per current chunk text and model).
     pub async fn reindex(&self) -> Result<usize, KnowledgeError> {
+        self.rebuild_from_store(true).await
+    }
+
+    /// `write`: [`Retriever::rebuild`] and prune stored vectors (`skill kb reindex`);
+    /// otherwise [`Retriever::refresh`], which stores nothing (a search noticed another
+    /// process's write).
+    async fn rebuild_from_store(&self, write: bool) -> Result<usize, KnowledgeError> {
         let rev = self.store.knowledge_revision().await?;
         let chunks = self.store.current_chunks(None).await?;
         let before = self.index.status();
-        self.index.rebuild(&chunks).await?;
+        if write {
+            self.index.rebuild(&chunks).await?;
+            let keep: Vec<String> = chunks
+                .iter()
+                .map(|c| {
+                    support_core::knowledge::text_hash(&support_core::knowledge::chunk_text(c))
+                })
+                .collect();
+            match self.store.prune_chunk_vectors(&keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    deleted = n,
+                    "knowledge reindex: pruned stored chunk vectors"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "knowledge reindex: stored chunk vectors could not be pruned")
+                }
+            }
+        } else {
+            self.index.refresh(&chunks).await?;
+        }
         self.remember(rev);
         self.audit_status(&before, chunks.len()).await;
         Ok(chunks.len())
@@ -120,7 +153,8 @@ impl KnowledgeBase {
         let rev = self.store.knowledge_revision().await?;
         let known = self.revision.lock().ok().and_then(|r| r.clone());
         if known.as_deref() != Some(rev.as_str()) {
-            self.reindex().await?;
+            // Started by a search: reads stored vectors, writes none.
+            self.rebuild_from_store(false).await?;
         }
         Ok(())
     }
@@ -197,6 +231,13 @@ impl Retriever for KnowledgeBase {
         chunks: &[support_core::store::ArticleChunkRow],
     ) -> Result<(), RetrieveError> {
         self.index.rebuild(chunks).await
+    }
+
+    async fn refresh(
+        &self,
+        chunks: &[support_core::store::ArticleChunkRow],
+    ) -> Result<(), RetrieveError> {
+        self.index.refresh(chunks).await
     }
 
     fn status(&self) -> IndexStatus {

@@ -26,6 +26,7 @@ mod signals_store;
 mod sla_store;
 mod steps;
 mod store_impl;
+mod vector_store;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;

@@ -224,3 +224,157 @@ async fn articles_are_versioned_and_chunked_and_drafts_go_stale() {
         assert_eq!((back[0].kind, back[0].version), (PutKind::Updated, 3));
     }
 }
+
+#[tokio::test]
+async fn chunk_vectors_are_keyed_by_model_and_size_and_pruned_by_hash() {
+    for t in TestDb::all().await.expect("test databases") {
+        eprintln!("-- backend {:?}", t.backend());
+        let db = t.db.clone();
+        let small = VectorSpace {
+            model: "m-small",
+            dims: 3,
+        };
+        let (a, b) = ("hash-a".to_string(), "hash-b".to_string());
+        let va = vec![0.25f32, -1.5, 3.0e-7];
+        let vb = vec![1.0f32, 0.0, f32::MIN_POSITIVE];
+        db.put_chunk_vectors(small, &[(a.clone(), va.clone()), (b.clone(), vb.clone())])
+            .await
+            .unwrap();
+        // Exact floats back; a hash never stored is absent.
+        let got = db
+            .chunk_vectors(small, &[a.clone(), b.clone(), "hash-c".into()])
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[&a], va);
+        assert_eq!(got[&b], vb);
+        // A stored key is replaced by a new write of it.
+        db.put_chunk_vectors(small, &[(a.clone(), vec![9.0, 9.0, 9.0])])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.chunk_vectors(small, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
+            vec![9.0, 9.0, 9.0]
+        );
+        // The same key twice in one call: the last one.
+        db.put_chunk_vectors(small, &[(a.clone(), vec![7.0; 3]), (a.clone(), va.clone())])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.chunk_vectors(small, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
+            va
+        );
+
+        // Another model, or the same model at another size, sees none of them.
+        let other = VectorSpace {
+            model: "m-other",
+            dims: 3,
+        };
+        let wider = VectorSpace {
+            model: "m-small",
+            dims: 4,
+        };
+        assert!(
+            db.chunk_vectors(other, std::slice::from_ref(&a))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            db.chunk_vectors(wider, std::slice::from_ref(&a))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A vector of the wrong length is refused, and nothing of its batch is written.
+        let err = db
+            .put_chunk_vectors(
+                wider,
+                &[
+                    ("hash-d".into(), vec![1.0; 4]),
+                    ("hash-e".into(), vec![1.0; 3]),
+                ],
+            )
+            .await;
+        assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+        assert!(
+            db.chunk_vectors(wider, &["hash-d".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.put_chunk_vectors(other, &[(a.clone(), vec![2.0, 2.0, 2.0])])
+            .await
+            .unwrap();
+
+        // A blob whose length is not 4 × dims is refused on read.
+        sqlx::query(
+            "INSERT INTO chunk_vectors (model, dims, content_hash, vector) VALUES ($1, $2, $3, $4)",
+        )
+        .bind("m-small")
+        .bind(3i64)
+        .bind("hash-short")
+        .bind(vec![0u8; 8])
+        .execute(db.write_pool())
+        .await
+        .unwrap();
+        let err = db.chunk_vectors(small, &["hash-short".into()]).await;
+        assert!(matches!(err, Err(StoreError::Corrupt(_))), "{err:?}");
+        // The next write of that key repairs it.
+        db.put_chunk_vectors(small, &[("hash-short".into(), vec![4.0, 5.0, 6.0])])
+            .await
+            .unwrap();
+        assert_eq!(
+            db.chunk_vectors(small, &["hash-short".into()])
+                .await
+                .unwrap()["hash-short"],
+            vec![4.0, 5.0, 6.0]
+        );
+
+        // Many keys at once (more than one statement's batch).
+        let many: Vec<(String, Vec<f32>)> = (0..1203)
+            .map(|i| (format!("many-{i}"), vec![i as f32, 1.0, 2.0]))
+            .collect();
+        db.put_chunk_vectors(small, &many).await.unwrap();
+        let keys: Vec<String> = many.iter().map(|(h, _)| h.clone()).collect();
+        let got = db.chunk_vectors(small, &keys).await.unwrap();
+        assert_eq!(got.len(), 1203);
+        assert_eq!(got["many-1202"], vec![1202.0, 1.0, 2.0]);
+
+        // Pruning keeps the hashes given, of every model, and deletes the rest.
+        let deleted = db
+            .prune_chunk_vectors(&[a.clone(), "many-7".into()])
+            .await
+            .unwrap();
+        assert_eq!(deleted, 1 + 1 + 1202, "b, the short blob, 1202 of many");
+        assert_eq!(db.chunk_vectors(small, &keys).await.unwrap().len(), 1);
+        assert_eq!(
+            db.chunk_vectors(small, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
+            va
+        );
+        assert_eq!(
+            db.chunk_vectors(other, std::slice::from_ref(&a))
+                .await
+                .unwrap()[&a],
+            vec![2.0, 2.0, 2.0]
+        );
+        assert!(
+            db.chunk_vectors(small, std::slice::from_ref(&b))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            db.prune_chunk_vectors(std::slice::from_ref(&a))
+                .await
+                .unwrap(),
+            1
+        );
+    }
+}

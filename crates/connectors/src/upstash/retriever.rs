@@ -10,6 +10,10 @@
 //! `includeData`, and `filter: "visibility = 'public'"` for customers. A query that keeps no
 //! term after stop words is `DENSE`. Errors keep Upstash's `{error, status}` message; the token
 //! is never in them.
+//!
+//! With a [`ChunkVectorStore`] ([`UpstashRetriever::with_vectors`]) the dense vectors of writes
+//! and `skill kb reindex` come from the store when it has them (new ones are stored), as in the
+//! embedded backend; queries are never stored.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -18,10 +22,11 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use support_core::embed::Embedder;
 use support_core::knowledge::{
-    Hit, RetrieveError, Retriever, Visibility, chunk_text, embed_chunks, embed_query,
+    Hit, RetrieveError, Retriever, StoreNew, Visibility, chunk_text, embed_chunks_stored,
+    embed_query,
 };
 use support_core::retrieval::sparse_vector;
-use support_core::store::ArticleChunkRow;
+use support_core::store::{ArticleChunkRow, ChunkVectorStore};
 
 use super::{Query, QueryMode, SparseVector, UpsertVector, UpstashError, UpstashVector};
 
@@ -48,6 +53,7 @@ fn sparse(text: &str, query: bool) -> SparseVector {
 pub struct UpstashRetriever {
     client: UpstashVector,
     embedder: Arc<dyn Embedder>,
+    stored: Option<Arc<dyn ChunkVectorStore>>,
     /// article id → app (its namespace), for a removal, which carries no chunks.
     apps: Mutex<HashMap<String, String>>,
 }
@@ -57,8 +63,15 @@ impl UpstashRetriever {
         Self {
             client,
             embedder,
+            stored: None,
             apps: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Take chunk vectors from (and store new ones in) `stored`.
+    pub fn with_vectors(mut self, stored: Arc<dyn ChunkVectorStore>) -> Self {
+        self.stored = Some(stored);
+        self
     }
 
     async fn vectors(
@@ -69,7 +82,15 @@ impl UpstashRetriever {
             return Ok(Vec::new());
         }
         let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
-        let dense = embed_chunks(&*self.embedder, chunks).await?;
+        // Only writes and `skill kb reindex` get here (the index is shared, never refreshed by
+        // a search): new vectors may be stored.
+        let dense = embed_chunks_stored(
+            &*self.embedder,
+            self.stored.as_deref(),
+            chunks,
+            StoreNew::Yes,
+        )
+        .await?;
         Ok(chunks
             .iter()
             .zip(dense)
