@@ -130,9 +130,7 @@ async fn stored_vectors_spare_every_unchanged_chunk_and_queries_store_nothing() 
         let (first, _) = knowledge_base(store.clone(), &one).unwrap();
         let t0 = Instant::now();
         for app in APPS {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../cli/demo/kb")
-                .join(app);
+            let dir = std::path::Path::new(support_knowledge::demo::DIR).join(app);
             let r = support_knowledge::import::import_paths(
                 &first,
                 app,
