@@ -76,6 +76,8 @@ fn example(bin: &Path, args: &[&str]) -> Result<Value> {
 /// the outcome.
 fn postgres_import(bin: &Path, admin_url: &str, files: &str) -> Result<Value> {
     let rt = tokio::runtime::Runtime::new()?;
+    // The pool starts its upkeep on the runtime.
+    let _entered = rt.enter();
     let admin = support_store::Db::connect_lazy(admin_url)?;
     let name = support_core::ids::new_id("support_bench");
     let sql = |verb: &str| {
@@ -94,18 +96,33 @@ fn postgres_import(bin: &Path, admin_url: &str, files: &str) -> Result<Value> {
 
 fn build(root: &Path) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    // What `cargo run` set for xtask: ring's build script tracks CARGO_MANIFEST_DIR, so the
+    // release build would be redone (4+ minutes here) on every switch between a plain `cargo
+    // build` and this one.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&k.as_str())
+        {
+            cmd.env_remove(k);
+        }
+    }
     crate::run(
-        Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "-p",
-                "support-knowledge",
-                "--example",
-                "bench_kb",
-            ])
-            .current_dir(root),
+        cmd.args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "support-knowledge",
+            "--example",
+            "bench_kb",
+        ])
+        .current_dir(root),
     )?;
     Ok(target_dir(root).join("release/examples/bench_kb"))
 }
@@ -113,6 +130,7 @@ fn build(root: &Path) -> Result<PathBuf> {
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let o = options(args)?;
     let bin = build(root)?;
+    eprintln!("bench-kb: {} built", bin.display());
     let dir = root.join("docs/bench");
     std::fs::create_dir_all(&dir)?;
     let json_path = dir.join("kb.json");
