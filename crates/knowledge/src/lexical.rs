@@ -211,16 +211,35 @@ impl LexicalIndex {
         Ok(hits)
     }
 
+    /// Replace what is indexed for each `(article_id, chunks)`, in one commit.
+    fn replace<'a>(
+        &self,
+        articles: impl IntoIterator<Item = (&'a str, &'a [ArticleChunkRow])>,
+    ) -> Result<(), RetrieveError> {
+        self.write(|w| {
+            for (article_id, chunks) in articles {
+                w.delete_term(Term::from_field_text(self.f.article_id, article_id));
+                chunks.iter().try_for_each(|c| self.add(w, c))?;
+            }
+            Ok(())
+        })
+    }
+
     /// Replace what is indexed for `article_id` (sync).
     pub fn index_article_now(
         &self,
         article_id: &str,
         chunks: &[ArticleChunkRow],
     ) -> Result<(), RetrieveError> {
-        self.write(|w| {
-            w.delete_term(Term::from_field_text(self.f.article_id, article_id));
-            chunks.iter().try_for_each(|c| self.add(w, c))
-        })
+        self.replace([(article_id, chunks)])
+    }
+
+    /// Replace what is indexed for each of `articles`, in one commit (sync).
+    pub fn index_articles_now(
+        &self,
+        articles: &[(String, Vec<ArticleChunkRow>)],
+    ) -> Result<(), RetrieveError> {
+        self.replace(articles.iter().map(|(a, c)| (a.as_str(), c.as_slice())))
     }
 
     /// Replace the whole index (sync).
@@ -250,6 +269,13 @@ impl Retriever for LexicalIndex {
         chunks: &[ArticleChunkRow],
     ) -> Result<(), RetrieveError> {
         self.index_article_now(article_id, chunks)
+    }
+
+    async fn index_articles(
+        &self,
+        articles: &[(String, Vec<ArticleChunkRow>)],
+    ) -> Result<(), RetrieveError> {
+        self.index_articles_now(articles)
     }
 
     async fn rebuild(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError> {
@@ -381,5 +407,48 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_batch_replaces_each_article_as_one_at_a_time_would() {
+        let ix = LexicalIndex::new().unwrap();
+        let public = Visibility::Public;
+        ix.rebuild_now(&[
+            chunk("1", "a1", "x", "refunds within thirty days", public),
+            chunk("2", "a2", "x", "login links expire", public),
+            chunk("3", "a3", "x", "videos download offline", public),
+        ])
+        .unwrap();
+        // a1 gets a new version (two chunks), a2 is removed, a4 is new, a3 is left alone.
+        ix.index_articles_now(&[
+            (
+                "a1".into(),
+                vec![
+                    chunk("4", "a1", "x", "refunds within fourteen days", public),
+                    chunk("5", "a1", "x", "refunds of annual plans prorated", public),
+                ],
+            ),
+            ("a2".into(), Vec::new()),
+            (
+                "a4".into(),
+                vec![chunk("6", "a4", "x", "invoices carry vat", public)],
+            ),
+        ])
+        .unwrap();
+        assert_eq!(ix.len(), 4);
+        let ids = |q: &str| -> Vec<String> {
+            let mut ids: Vec<String> = ix
+                .search_now("x", q, 10, public)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.chunk_id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids("refunds"), ["4", "5"]);
+        assert!(ids("login").is_empty());
+        assert_eq!(ids("videos"), ["3"]);
+        assert_eq!(ids("invoices vat"), ["6"]);
     }
 }

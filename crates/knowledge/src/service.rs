@@ -28,6 +28,10 @@ pub enum KnowledgeError {
     Index(#[from] RetrieveError),
 }
 
+/// How many changed articles a write indexes at once (one commit of tantivy's; a commit per
+/// article made a 1,000-file import spend most of its time making and merging segments).
+const INDEX_BATCH: usize = 500;
+
 /// The knowledge base of the platform: the store and an index (see the module docs).
 #[derive(Clone)]
 pub struct KnowledgeBase {
@@ -165,9 +169,18 @@ impl KnowledgeBase {
         let known = self.revision.lock().ok().and_then(|r| r.clone());
         let out = self.store.put_articles(inputs).await?;
         let status = self.index.status();
-        for o in out.iter().filter(|o| o.kind != PutKind::Unchanged) {
-            let chunks = self.store.article_chunks(&o.article_id).await?;
-            self.index.index_article(&o.article_id, &chunks).await?;
+        // The changed articles, indexed INDEX_BATCH at a time (one tantivy commit each).
+        let changed: Vec<&PutOutcome> = out
+            .iter()
+            .filter(|o| o.kind != PutKind::Unchanged)
+            .collect();
+        for batch in changed.chunks(INDEX_BATCH) {
+            let mut articles = Vec::with_capacity(batch.len());
+            for o in batch {
+                let chunks = self.store.article_chunks(&o.article_id).await?;
+                articles.push((o.article_id.clone(), chunks));
+            }
+            self.index.index_articles(&articles).await?;
         }
         if status.lexical_fallback.is_none() && self.index.status().lexical_fallback.is_some() {
             self.audit_status(&status, out.len()).await;
@@ -224,6 +237,13 @@ impl Retriever for KnowledgeBase {
         chunks: &[support_core::store::ArticleChunkRow],
     ) -> Result<(), RetrieveError> {
         self.index.index_article(article_id, chunks).await
+    }
+
+    async fn index_articles(
+        &self,
+        articles: &[(String, Vec<support_core::store::ArticleChunkRow>)],
+    ) -> Result<(), RetrieveError> {
+        self.index.index_articles(articles).await
     }
 
     async fn rebuild(

@@ -153,6 +153,26 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Replace the database name (the path) of a Postgres URL, keeping any query string (the test
+/// kit's and the benches' fresh databases next to the one the URL names).
+pub fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
+    let mut out = match path_start {
+        Some(i) => format!("{}/{name}", &base[..i]),
+        None => format!("{base}/{name}"),
+    };
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
 impl Db {
     /// Connect lazily: no connection is made until first use, so an unreachable database
     /// does not stop the process (readiness reports it instead).
@@ -333,4 +353,22 @@ fn private_sqlite_files(db: &std::path::Path, create: bool) -> Result<(), StoreE
 #[cfg(not(unix))]
 fn private_sqlite_files(_: &std::path::Path, _: bool) -> Result<(), StoreError> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_db_name;
+
+    #[test]
+    fn replaces_db_name() {
+        assert_eq!(
+            replace_db_name("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            replace_db_name("postgres://h/test?sslmode=disable", "x"),
+            "postgres://h/x?sslmode=disable"
+        );
+        assert_eq!(replace_db_name("postgres://h", "x"), "postgres://h/x");
+    }
 }

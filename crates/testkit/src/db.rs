@@ -2,7 +2,7 @@
 //! test when `TEST_DATABASE_URL` is set.
 
 use support_core::store::StoreError;
-use support_store::{Backend, Db};
+use support_store::{Backend, Db, replace_db_name};
 
 /// A database that lives as long as this value (the SQLite file is deleted on drop; Postgres
 /// databases are named `support_test_*` and dropped by [`TestDb::cleanup`] or the next run).
@@ -101,41 +101,4 @@ pub fn skip_notice(what: &str, var: &str) {
     static ONCE: std::sync::Once = std::sync::Once::new();
     let msg = format!("SKIPPED: {what} variants of these tests ({var} is not set)");
     ONCE.call_once(|| eprintln!("{msg}"));
-}
-
-/// Replace the database name (the path) of a Postgres URL, keeping any query string.
-pub fn replace_db_name(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end);
-    let mut out = match path_start {
-        Some(i) => format!("{}/{name}", &base[..i]),
-        None => format!("{base}/{name}"),
-    };
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::replace_db_name;
-
-    #[test]
-    fn replaces_db_name() {
-        assert_eq!(
-            replace_db_name("postgres://u@h:5432/test", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            replace_db_name("postgres://h/test?sslmode=disable", "x"),
-            "postgres://h/x?sslmode=disable"
-        );
-        assert_eq!(replace_db_name("postgres://h", "x"), "postgres://h/x");
-    }
 }

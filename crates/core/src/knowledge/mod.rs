@@ -111,6 +111,19 @@ pub trait Retriever: Send + Sync {
         chunks: &[ArticleChunkRow],
     ) -> Result<(), RetrieveError>;
 
+    /// [`Retriever::index_article`] for each of `articles` (`(article_id, chunks)`); an index
+    /// that commits (tantivy) does them in one commit, so an import of many articles is not one
+    /// commit (and one segment to merge) per article.
+    async fn index_articles(
+        &self,
+        articles: &[(String, Vec<ArticleChunkRow>)],
+    ) -> Result<(), RetrieveError> {
+        for (article_id, chunks) in articles {
+            self.index_article(article_id, chunks).await?;
+        }
+        Ok(())
+    }
+
     /// Replace the whole index with `chunks` (every app's current chunks).
     async fn rebuild(&self, chunks: &[ArticleChunkRow]) -> Result<(), RetrieveError>;
 

@@ -10,7 +10,12 @@
 //! Prints one JSON document: index build times, chunks/s, query p50/p95/max for lexical, dense
 //! and hybrid (both + RRF), and the peak RSS.
 //!
-//! Usage: `bench_kb [--chunks N] [--queries N] [--dims N]`.
+//! With `--import`, the import end to end instead (see [`import`]).
+//!
+//! Usage: `bench_kb [--chunks N] [--queries N] [--dims N]` or
+//! `bench_kb --import [--files N] [--db URL]`.
+
+mod import;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -124,11 +129,30 @@ fn arg(args: &[String], name: &str, default: usize) -> usize {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let vocab: Vec<String> = (0..5_000).map(word).collect();
+    if args.iter().any(|a| a == "--import") {
+        let files = arg(&args, "--files", 1_000);
+        let db = args
+            .iter()
+            .position(|a| a == "--db")
+            .and_then(|i| args.get(i + 1));
+        let report = match tokio::runtime::Runtime::new() {
+            Ok(rt) => rt.block_on(import::run(files, db.map(String::as_str), &vocab)),
+            Err(e) => Err(e.into()),
+        };
+        match report {
+            Ok(r) => println!("{r:#}"),
+            Err(e) => {
+                eprintln!("bench_kb --import: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let n = arg(&args, "--chunks", 100_000);
     let queries = arg(&args, "--queries", 200);
     let dims = arg(&args, "--dims", 384);
     let app = "bench";
-    let vocab: Vec<String> = (0..5_000).map(word).collect();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 
     let started = Instant::now();
