@@ -14,8 +14,9 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use support_core::embed::Embedder;
-use support_core::knowledge::{Hit, RetrieveError, Retriever, StoreNew, Visibility};
+use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility};
 use support_core::retrieval::{DenseDoc, DenseIndex};
+use support_core::store::StoreNew;
 use support_core::store::{ArticleChunkRow, ChunkVectorStore};
 
 pub use support_core::knowledge::chunk_text;
@@ -106,13 +107,13 @@ impl DenseRetriever {
 
     /// The vectors of `chunks`, in order: the stored ones, the embedder's for the rest, which
     /// are stored when `store_new` says so
-    /// ([`support_core::knowledge::embed_chunks_stored`]).
+    /// ([`support_core::store::embed_chunks_stored`]).
     pub async fn embed_chunks(
         &self,
         chunks: &[ArticleChunkRow],
         store_new: StoreNew,
     ) -> Result<Vec<Vec<f32>>, RetrieveError> {
-        support_core::knowledge::embed_chunks_stored(
+        support_core::store::embed_chunks_stored(
             &*self.embedder,
             self.vectors.as_deref(),
             chunks,

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use support_core::embed::Embedder;
-use support_core::knowledge::{Hit, IndexStatus, RetrieveError, Retriever, StoreNew, Visibility};
+use support_core::knowledge::{Hit, IndexStatus, RetrieveError, Retriever, Visibility};
 use support_core::retrieval::{FUSION_DEPTH, rrf};
+use support_core::store::StoreNew;
 use support_core::store::{ArticleChunkRow, ChunkVectorStore};
 
 use crate::dense::DenseRetriever;

@@ -21,12 +21,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use support_core::embed::Embedder;
-use support_core::knowledge::{
-    Hit, RetrieveError, Retriever, StoreNew, Visibility, chunk_text, embed_chunks_stored,
-    embed_query,
-};
+use support_core::knowledge::{Hit, RetrieveError, Retriever, Visibility, chunk_text, embed_query};
 use support_core::retrieval::sparse_vector;
 use support_core::store::{ArticleChunkRow, ChunkVectorStore};
+use support_core::store::{StoreNew, embed_chunks_stored};
 
 use super::{Query, QueryMode, SparseVector, UpsertVector, UpstashError, UpstashVector};
 
