@@ -25,10 +25,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use support_core::audit::{AuditRecord, canonical_json};
-use support_core::knowledge::{Retriever, Visibility};
+use support_core::knowledge::Retriever;
 use support_core::llm::Llm;
 use support_core::pipeline::agent::{AgentInput, StepStatus, ToolStep};
-use support_core::pipeline::kb::KbHit;
+use support_core::pipeline::kb::{search_limit, search_public};
 use support_core::pipeline::model_agent::ModelAgentOptions;
 use support_core::pipeline::model_classify::RecordedClassification;
 use support_core::pipeline::profile::AppProfile;
@@ -404,26 +404,11 @@ impl ToolExecutor for RecordedTools<'_> {
                     u.push(call.clone());
                 }
                 // As the platform answers it: the app's public articles, `limit` 3 by default.
-                let limit = call
-                    .params
-                    .get("limit")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(3);
                 let Some(kb) = self.kb else {
                     return Ok(Value::Array(Vec::new()));
                 };
-                let hits: Vec<KbHit> = kb
-                    .search(
-                        &self.app,
-                        call.param("query").unwrap_or_default(),
-                        usize::try_from(limit).unwrap_or(3),
-                        Visibility::Public,
-                    )
-                    .await
-                    .map_err(|e| ToolError::Failed(e.to_string()))?
-                    .into_iter()
-                    .map(KbHit::from)
-                    .collect();
+                let query = call.param("query").unwrap_or_default();
+                let hits = search_public(kb, &self.app, query, search_limit(call)).await?;
                 Ok(serde_json::to_value(hits).unwrap_or(Value::Null))
             }
             None => {
@@ -588,6 +573,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+    use support_core::knowledge::Visibility;
     use support_core::pipeline::router;
 
     #[tokio::test]

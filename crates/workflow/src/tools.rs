@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use support_core::audit::AuditEvent;
 use support_core::context_cache::ContextCache;
-use support_core::knowledge::{Retriever, Visibility};
+use support_core::knowledge::Retriever;
 use support_core::payments::{
     ChargeLocation, Payments, PaymentsError, RefundQuote, RefundReason, RefundRequest,
     RefundTarget, cross_check, format_amount,
@@ -113,14 +113,8 @@ impl PlatformTools {
                 return Ok(hits.to_vec());
             }
         }
-        let hits: Vec<KbHit> = self
-            .kb
-            .search(&self.app, query, limit, Visibility::Public)
-            .await
-            .map_err(|e| ToolError::Failed(e.to_string()))?
-            .into_iter()
-            .map(KbHit::from)
-            .collect();
+        let hits =
+            support_core::pipeline::kb::search_public(&*self.kb, &self.app, query, limit).await?;
         if let Some((cache, id)) = &self.context {
             let search = crate::context::CachedSearch {
                 query: query.to_string(),
@@ -521,14 +515,9 @@ impl PlatformTools {
             ToolName::LookupUser => to(p.lookup_user(&s("email")).await.map(v)),
             ToolName::GetPurchases => to(p.get_purchases(&s("userId")).await.map(v)),
             ToolName::GetSubscriptions => to(p.get_subscriptions(&s("userId")).await.map(v)),
-            ToolName::SearchKnowledge => {
-                let limit = call
-                    .params
-                    .get("limit")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(3) as usize;
-                Ok(v(self.search_knowledge(&s("query"), limit).await?))
-            }
+            ToolName::SearchKnowledge => Ok(v(self
+                .search_knowledge(&s("query"), support_core::pipeline::kb::search_limit(call))
+                .await?)),
             ToolName::GenerateMagicLink => to(p
                 .generate_magic_link(support_sdk::types::GenerateMagicLinkParams {
                     email: s("email"),

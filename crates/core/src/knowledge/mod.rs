@@ -234,15 +234,24 @@ pub async fn embed_chunks(
         return Ok(Vec::new());
     }
     let texts: Vec<String> = chunks.iter().map(chunk_text).collect();
+    embed_texts(embedder, &texts).await
+}
+
+/// One vector per text, in order; an embedder that answers with another count is an index
+/// error, one that fails is unavailable.
+pub async fn embed_texts(
+    embedder: &dyn crate::embed::Embedder,
+    texts: &[String],
+) -> Result<Vec<Vec<f32>>, RetrieveError> {
     let vectors = embedder
-        .embed(&texts)
+        .embed(texts)
         .await
         .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?;
-    if vectors.len() != chunks.len() {
+    if vectors.len() != texts.len() {
         return Err(RetrieveError::Index(format!(
             "the embedder returned {} vectors for {} chunks",
             vectors.len(),
-            chunks.len()
+            texts.len()
         )));
     }
     Ok(vectors)

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use support_sdk::types::{Purchase, PurchaseStatus, Subscription, SubscriptionStatus, User};
 
 use super::inbound::format_iso_millis;
-use super::kb::KbHit;
+use super::kb::{search_limit, search_public};
 use super::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
-use crate::knowledge::{Retriever, Visibility};
+use crate::knowledge::Retriever;
 use crate::time::{DAY_MS, Millis};
 
 /// What the records say about the sender (the scenario's `customer` field).
@@ -183,26 +183,14 @@ impl ToolExecutor for ScenarioWorld {
                 Ok(to_json(&self.subscriptions()))
             }
             ToolName::SearchKnowledge => {
-                let query = call.param("query").unwrap_or_default();
-                let limit = call
-                    .params
-                    .get("limit")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(3);
-                let limit = usize::try_from(limit).unwrap_or(3);
-                // As the platform answers it: the app's public articles.
                 let Some(knowledge) = &self.knowledge else {
                     return Err(ToolError::NotImplemented(
                         "this simulation has no knowledge base".into(),
                     ));
                 };
-                let hits: Vec<KbHit> = knowledge
-                    .search(&self.app, query, limit, Visibility::Public)
-                    .await
-                    .map_err(|e| ToolError::Failed(e.to_string()))?
-                    .into_iter()
-                    .map(KbHit::from)
-                    .collect();
+                let query = call.param("query").unwrap_or_default();
+                let hits =
+                    search_public(&**knowledge, &self.app, query, search_limit(call)).await?;
                 Ok(to_json(&hits))
             }
             ToolName::GenerateMagicLink => Ok(json!({

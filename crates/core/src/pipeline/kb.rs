@@ -30,3 +30,29 @@ impl From<crate::knowledge::Hit> for KbHit {
         }
     }
 }
+
+/// How many hits a `searchKnowledge` call asks for: its `limit`, 3 by default.
+pub fn search_limit(call: &super::tools::ToolCall) -> usize {
+    call.params
+        .get("limit")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(3)
+}
+
+/// A `searchKnowledge` answer as the platform gives it: the best `limit` chunks of `app`'s
+/// public articles in `kb` (a customer's scope; internal articles never reach a draft).
+pub async fn search_public(
+    kb: &dyn crate::knowledge::Retriever,
+    app: &str,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<KbHit>, super::tools::ToolError> {
+    Ok(kb
+        .search(app, query, limit, crate::knowledge::Visibility::Public)
+        .await
+        .map_err(|e| super::tools::ToolError::Failed(e.to_string()))?
+        .into_iter()
+        .map(KbHit::from)
+        .collect())
+}

@@ -51,24 +51,6 @@ pub enum StoreNew {
     No,
 }
 
-async fn embed_texts(
-    embedder: &dyn crate::embed::Embedder,
-    texts: &[String],
-) -> Result<Vec<Vec<f32>>, RetrieveError> {
-    let vectors = embedder
-        .embed(texts)
-        .await
-        .map_err(|e| RetrieveError::Unavailable(format!("embedder: {e}")))?;
-    if vectors.len() != texts.len() {
-        return Err(RetrieveError::Index(format!(
-            "the embedder returned {} vectors for {} chunks",
-            vectors.len(),
-            texts.len()
-        )));
-    }
-    Ok(vectors)
-}
-
 /// [`crate::knowledge::embed_chunks`] through stored vectors: every chunk's text ([`crate::knowledge::chunk_text`]) is looked up by
 /// (model, dimensions, [`crate::knowledge::text_hash`]) first; the embedder is asked only for the misses (one
 /// call, in order, each distinct text once), and with [`StoreNew::Yes`] their vectors are
@@ -101,7 +83,8 @@ pub async fn embed_chunks_stored(
     let mut fresh: Vec<(String, Vec<f32>)> = Vec::new();
     if embedder.dimensions() == 0 {
         let first = distinct[0];
-        let mut v = embed_texts(embedder, std::slice::from_ref(&texts[first])).await?;
+        let mut v =
+            crate::knowledge::embed_texts(embedder, std::slice::from_ref(&texts[first])).await?;
         let v = v.pop().unwrap_or_default();
         got.insert(hashes[first].clone(), v.clone());
         fresh.push((hashes[first].clone(), v));
@@ -129,7 +112,7 @@ pub async fn embed_chunks_stored(
         .collect();
     if !misses.is_empty() {
         let miss_texts: Vec<String> = misses.iter().map(|&i| texts[i].clone()).collect();
-        let vectors = embed_texts(embedder, &miss_texts).await?;
+        let vectors = crate::knowledge::embed_texts(embedder, &miss_texts).await?;
         for (i, v) in misses.into_iter().zip(vectors) {
             got.insert(hashes[i].clone(), v.clone());
             fresh.push((hashes[i].clone(), v));
