@@ -17,6 +17,12 @@ use support_core::registry::AppPolicy;
 
 const NOW: i64 = 1_750_000_000_000;
 
+/// The demo articles in tantivy, indexed once for every test of this file.
+static KNOWLEDGE: std::sync::LazyLock<std::sync::Arc<dyn support_core::knowledge::Retriever>> =
+    std::sync::LazyLock::new(|| {
+        support_knowledge::demo::scenario_index().expect("demo articles index")
+    });
+
 /// A scripted model: answers from a queue and keeps every request.
 struct Scripted {
     answers: Mutex<VecDeque<Result<LlmResponse, LlmError>>>,
@@ -101,8 +107,13 @@ async fn case(subject: &str, body: &str, state: CustomerState) -> Case {
         body: body.into(),
         ..Inbound::default()
     };
-    let knowledge = support_knowledge::demo::scenario_index().expect("demo articles index");
-    let world = ScenarioWorld::new(&inbound.app, "ana@example.test", state, NOW, knowledge);
+    let world = ScenarioWorld::new(
+        &inbound.app,
+        "ana@example.test",
+        state,
+        NOW,
+        KNOWLEDGE.clone(),
+    );
     let facts = hydrate(&world, "ana@example.test", NOW).await;
     let policy = AppPolicy::default();
     let profile = AppProfile::for_app(&inbound.app);

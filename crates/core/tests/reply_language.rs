@@ -10,6 +10,12 @@ use support_core::registry::AppPolicy;
 
 const NOW: i64 = 1_749_988_800_000;
 
+/// The demo articles in tantivy, indexed once for every test of this file.
+static KNOWLEDGE: std::sync::LazyLock<std::sync::Arc<dyn support_core::knowledge::Retriever>> =
+    std::sync::LazyLock::new(|| {
+        support_knowledge::demo::scenario_index().expect("demo articles index")
+    });
+
 fn scenario(id: &str, customer: &str, subject: &str, body: &str, action: &str) -> Scenario {
     serde_json::from_value(json!({
         "id": id,
@@ -24,8 +30,7 @@ fn scenario(id: &str, customer: &str, subject: &str, body: &str, action: &str) -
 }
 
 async fn run(s: &Scenario) -> ScenarioOutcome {
-    let knowledge = support_knowledge::demo::scenario_index().expect("demo articles index");
-    eval::run_scenario(s, &AppPolicy::default(), NOW, &knowledge).await
+    eval::run_scenario(s, &AppPolicy::default(), NOW, &KNOWLEDGE).await
 }
 
 fn draft(o: &ScenarioOutcome) -> String {
