@@ -6,6 +6,7 @@
 //! `audit_log_at` for the row scan (the date range becomes a `seq` range first).
 
 use crate::rows;
+use crate::store_impl::placeholders;
 use crate::{Db, backend_err};
 use async_trait::async_trait;
 use support_core::store::*;
@@ -186,14 +187,6 @@ impl Db {
     }
 }
 
-/// `$a, $b, …` for `n` values starting at placeholder 1.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[async_trait]
 impl AdminStore for Db {
     async fn audit_search(
@@ -293,7 +286,7 @@ impl AdminStore for Db {
         let ids = &ids[..ids.len().min(MAX_LIMIT as usize)];
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {ACTION_COLS} FROM actions WHERE id IN ({})",
-            placeholders(ids.len())
+            placeholders(1, ids.len())
         )));
         for id in ids {
             q = q.bind(id.clone());
@@ -314,7 +307,7 @@ impl AdminStore for Db {
         let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT approval_id, approver, user_id, actor, channel, voted_at FROM approval_votes \
              WHERE approval_id IN ({}) ORDER BY voted_at, voter",
-            placeholders(ids.len())
+            placeholders(1, ids.len())
         )));
         for id in ids {
             q = q.bind(id.clone());

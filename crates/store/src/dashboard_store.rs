@@ -7,6 +7,7 @@
 //! bound.
 
 use crate::rows::{self, corrupt};
+use crate::store_impl::placeholders;
 use crate::{Db, backend_err};
 use async_trait::async_trait;
 use sqlx::Row;
@@ -83,14 +84,6 @@ fn bind_all<'q>(
         };
     }
     q
-}
-
-/// `$first, $first+1, …` for `n` values.
-fn list(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn flags_text(flags: &[String]) -> Option<String> {
@@ -421,7 +414,7 @@ impl DashboardStore for Db {
         } else {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {RUN_COLS} FROM steps_runs WHERE id IN ({}) ORDER BY created_at DESC, id DESC",
-                list(1, run_ids.len())
+                placeholders(1, run_ids.len())
             )));
             for id in &run_ids {
                 q = q.bind(id.clone());
@@ -437,7 +430,7 @@ impl DashboardStore for Db {
                 "SELECT run_id, name, kind, status, attempt, started_at, ended_at, \
                  CASE WHEN status = 'completed' THEN NULL ELSE result END AS error \
                  FROM steps_steps WHERE run_id IN ({}) ORDER BY run_id, started_at, name",
-                list(1, run_ids.len())
+                placeholders(1, run_ids.len())
             )));
             for id in &run_ids {
                 q = q.bind(id.clone());
@@ -456,7 +449,7 @@ impl DashboardStore for Db {
         } else {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {DEAD_COLS} FROM dead_letters WHERE ref_id IN ({}) ORDER BY created_at, id",
-                list(1, refs.len())
+                placeholders(1, refs.len())
             )));
             for r in &refs {
                 q = q.bind(r.clone());

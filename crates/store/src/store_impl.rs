@@ -18,6 +18,14 @@ macro_rules! safe {
 }
 pub(crate) use safe;
 
+/// `$first, $first+1, …` for `n` values (an `IN (…)` list).
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) const APP_COLS: &str = "id, slug, name, front_inbox_ids, sdk_base_url, secrets_enc, stripe_account, policy, capabilities, status, created_at, updated_at";
 
 pub(crate) const ACTION_COLS: &str = "id, conversation_id, app, kind, params, category, confidence, reasoning, risk, status, idempotency_key, result, error, trace_id, created_at, updated_at";

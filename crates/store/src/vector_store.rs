@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::rows::corrupt;
-use crate::store_impl::{R, safe};
+use crate::store_impl::{R, placeholders, safe};
 use crate::{Db, backend_err};
 use async_trait::async_trait;
 use sqlx::Row;
@@ -13,13 +13,6 @@ use support_core::store::{ChunkVectorStore, VectorSpace};
 
 /// Keys per statement.
 const BATCH: usize = 500;
-
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 fn dims_i64(dims: usize) -> R<i64> {
     i64::try_from(dims).map_err(corrupt)
