@@ -120,17 +120,17 @@ pub async fn save(cache: &ContextCache, id: &str, ctx: HydratedContext, now: Mil
     cache.put(id, ctx, articles, now).await;
 }
 
-/// Add a `searchKnowledge` answer to the entry of `id`, when it still has one for `email`.
+/// Add a `searchKnowledge` answer to `entry`, the current context of `id` as its caller just
+/// read it (`None`: there is none, nothing is kept). The caller's read already checked the
+/// entry against the article versions, so this reads neither the cache nor the store again.
 pub async fn add_search(
     cache: &ContextCache,
-    versions: &dyn CurrentVersions,
     id: &str,
+    entry: Option<HydratedContext>,
     search: CachedSearch,
     now: Millis,
 ) {
-    let (entry, _) = cache.get::<HydratedContext>(versions, id).await;
-    let Some(entry) = entry else { return };
-    let mut ctx = entry.value;
+    let Some(mut ctx) = entry else { return };
     ctx.searches
         .retain(|s| !(s.query == search.query && s.limit == search.limit));
     ctx.searches.push(search);
@@ -202,11 +202,11 @@ mod tests {
             facts: facts(),
             searches: vec![],
         };
-        save(&cache, &id, ctx, now).await;
+        save(&cache, &id, ctx.clone(), now).await;
         add_search(
             &cache,
-            &versions,
             &id,
+            Some(ctx),
             CachedSearch {
                 query: "refund".into(),
                 limit: 3,
@@ -258,8 +258,8 @@ mod tests {
         save(&cache, &id, HydratedContext::default(), 1).await;
         add_search(
             &cache,
-            &versions,
             &id,
+            Some(HydratedContext::default()),
             CachedSearch {
                 query: "q".into(),
                 limit: 3,

@@ -105,11 +105,14 @@ impl PlatformTools {
     /// a current one, else the knowledge base's (then kept).
     async fn search_knowledge(&self, query: &str, limit: usize) -> Result<Vec<KbHit>, ToolError> {
         let versions = crate::context::StoreVersions(self.store.as_ref());
+        let mut entry = None;
         if let Some((cache, id)) = &self.context {
-            let (entry, _) = cache
+            entry = cache
                 .get::<crate::context::HydratedContext>(&versions, id)
-                .await;
-            if let Some(hits) = entry.as_ref().and_then(|e| e.value.search(query, limit)) {
+                .await
+                .0
+                .map(|e| e.value);
+            if let Some(hits) = entry.as_ref().and_then(|c| c.search(query, limit)) {
                 return Ok(hits.to_vec());
             }
         }
@@ -121,7 +124,7 @@ impl PlatformTools {
                 limit,
                 hits: hits.clone(),
             };
-            crate::context::add_search(cache, &versions, id, search, now_ms()).await;
+            crate::context::add_search(cache, id, entry, search, now_ms()).await;
         }
         Ok(hits)
     }
