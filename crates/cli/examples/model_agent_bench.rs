@@ -155,7 +155,7 @@ async fn measure(llm: Arc<dyn Llm>, runs: usize) -> (Vec<f64>, Vec<f64>) {
         facts: Some(&facts),
         policy: &policy,
         profile: &profile,
-        canned: &[],
+        canned: support_core::pipeline::router::CannedSet::NONE,
     });
     let input = AgentInput {
         inbound: &inbound,

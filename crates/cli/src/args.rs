@@ -733,7 +733,8 @@ pub enum CannedCmd {
         app: Option<String>,
         #[arg(long)]
         name: String,
-        /// Phrases that trigger it, separated by `|`.
+        /// Ways a customer asks, separated by `|`; it answers when the words of one are in a
+        /// sentence of the message (the knowledge base's retrieval, `router::CANNED_MIN_SCORE`).
         #[arg(long)]
         trigger: String,
         #[arg(

@@ -33,7 +33,8 @@ pub fn router(sandbox: &Sandbox) -> Router {
 
 /// Import the demo knowledge base of each demo app through the import path
 /// (`support_knowledge::demo`: markdown files embedded in the binary; idempotent, an unchanged
-/// article changes nothing). Returns the chunks written.
+/// article changes nothing), and the demo's canned responses that never existed
+/// (`support_knowledge::demo::seed_canned`). Returns the chunks written.
 pub async fn import_kb(p: &Platform) -> Result<usize, support_core::store::StoreError> {
     let mut n = 0;
     for (slug, _) in support_host::demo::DEMO_APPS {
@@ -48,6 +49,7 @@ pub async fn import_kb(p: &Platform) -> Result<usize, support_core::store::Store
         }
         n += report.chunks;
     }
+    support_knowledge::demo::seed_canned(p.store.as_ref(), now_ms()).await?;
     Ok(n)
 }
 

@@ -429,6 +429,7 @@ async fn run_one(
             .filter(|m| !lower.is_empty() && lower.contains(&m.to_lowercase()))
             .cloned()
             .collect(),
+        canned: serde_json::from_value(route["canned"].clone()).ok(),
         draft,
         scorers,
     };

@@ -23,6 +23,16 @@ async fn skill_json(app: &TestApp, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
+/// The listed responses other than the demo's seeded ones (`demo_…`).
+fn ours(list: &Value) -> Vec<&Value> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["id"].as_str().unwrap().starts_with("demo_"))
+        .collect()
+}
+
 #[tokio::test]
 async fn canned_commands_add_list_show_edit_rm() {
     for app in TestApp::each_backend().await {
@@ -77,7 +87,7 @@ async fn canned_commands_add_list_show_edit_rm() {
             "{e}"
         );
         let list = skill_json(&app, &["canned", "list", "--app", APP]).await;
-        assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+        assert_eq!(ours(&list).len(), 0, "{list}");
         let (code, _, err) = skill(
             &app,
             &[
@@ -129,7 +139,7 @@ async fn canned_commands_add_list_show_edit_rm() {
         let id = added["id"].as_str().unwrap().to_string();
 
         let list = skill_json(&app, &["canned", "list", "--app", APP]).await;
-        let items = list["items"].as_array().unwrap();
+        let items = ours(&list);
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["variables"], serde_json::json!(["first_name"]));
         assert_eq!(items[0]["sources"][0]["article_id"], art.as_str());
@@ -198,8 +208,57 @@ async fn canned_commands_add_list_show_edit_rm() {
 
         skill_json(&app, &["canned", "rm", &id]).await;
         let list = skill_json(&app, &["canned", "list", "--app", APP]).await;
-        assert_eq!(list["items"].as_array().unwrap().len(), 0);
+        assert_eq!(ours(&list).len(), 0);
         let (code, _, _) = skill(&app, &["canned", "rm", &id]).await;
         assert_eq!(code, 1);
     }
+}
+
+/// The demo's canned responses are seeded once, citing the demo articles they are written
+/// from (each app's copy); a response the team removed or edited is left as they left it.
+#[tokio::test]
+async fn demo_canned_responses_are_seeded_once_with_their_sources() {
+    let app = TestApp::spawn().await;
+    let store = app.platform.store.clone();
+    let seeded = store.list_canned_rows(None).await.unwrap();
+    let demo = support_knowledge::demo::canned().unwrap();
+    assert_eq!(seeded.len(), demo.len());
+    for c in &seeded {
+        assert!(!c.sources.is_empty(), "{} cites nothing", c.id);
+        for s in &c.sources {
+            let a = store.get_article(&s.article_id).await.unwrap().unwrap();
+            assert_eq!(a.current_version, s.version);
+            assert!(
+                c.app.as_deref().is_none_or(|app| app == a.app),
+                "{} cites another app's article",
+                c.id
+            );
+        }
+    }
+    let removed = seeded[0].id.clone();
+    assert!(store.remove_canned(&removed, 1).await.unwrap());
+    let edited = seeded[1].clone();
+    let input = support_knowledge::canned::input(
+        Some(edited.id.clone()),
+        Some(edited.current_version),
+        support_knowledge::canned::CannedFields {
+            app: edited.app.clone(),
+            name: edited.name.clone(),
+            trigger: edited.trigger.clone(),
+            body: "Our own words.".into(),
+            sources: edited.sources.clone(),
+        },
+        "admin",
+        2,
+    )
+    .unwrap();
+    store.put_canned(&input).await.unwrap();
+
+    let again = support_knowledge::demo::seed_canned(store.as_ref(), 3)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    assert!(store.get_canned(&removed).await.unwrap().is_none());
+    let kept = store.get_canned(&edited.id).await.unwrap().unwrap();
+    assert_eq!(kept.body, "Our own words.");
 }

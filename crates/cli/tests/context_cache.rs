@@ -108,7 +108,7 @@ fn cache_of(app: &TestApp) -> ContextCache {
     ContextCache::new(app.platform.registry.cache().clone())
 }
 
-/// Kyle's offline-viewing question (answered from the knowledge base): hit on a re-run, the
+/// Kyle's playback-speed question (answered from a knowledge search): hit on a re-run, the
 /// entry holds the articles the answer quoted, dropped when one of them changes.
 async fn reruns_are_served_from_the_cache_until_an_article_changes(app: &TestApp) {
     let d = app
@@ -116,8 +116,8 @@ async fn reruns_are_served_from_the_cache_until_an_article_changes(app: &TestApp
         .deliver(app.inbound(
             0,
             "kyle.dunmore@example.com",
-            "Offline viewing",
-            "Hi, can I download the Typewise videos to watch them offline on a plane? I cannot find a download button in the player.",
+            "Playback speed",
+            "Hi, how can I change the playback speed of the Typewise videos? I'd like to watch at 1.5x.",
         ))
         .await
         .unwrap();
@@ -173,7 +173,7 @@ async fn reruns_are_served_from_the_cache_until_an_article_changes(app: &TestApp
         .bearer_auth(&agent)
         .json(&json!({
             "title": current["title"],
-            "body": format!("{}\n\nUpdated: downloads now last 48 hours.", current["body"].as_str().unwrap()),
+            "body": format!("{}\n\nUpdated: speeds up to 3x.", current["body"].as_str().unwrap()),
             "tags": current["tags"],
             "visibility": current["visibility"],
         }))

@@ -689,7 +689,10 @@ async fn a_model_classified_route_replays_from_the_recorded_answer() {
             facts: Some(&rec.snapshot.facts),
             policy: &rec.inputs.as_ref().unwrap().policy,
             profile: &support_core::pipeline::profile::AppProfile::for_app(&rec.snapshot.app),
-            canned: &rec.inputs.as_ref().unwrap().canned,
+            canned: support_core::pipeline::router::CannedSet::new(
+                &rec.inputs.as_ref().unwrap().canned,
+                &support_knowledge::canned::CannedIndex::new(),
+            ),
         });
     assert_ne!(
         offline.category, rec.route.category,

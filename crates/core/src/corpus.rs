@@ -28,6 +28,10 @@ pub struct CannedResponse {
     /// A `{{var}}` template.
     pub body: String,
     pub updated_at: Millis,
+    /// The article versions its current version cites: a draft answered from it records them,
+    /// so it goes stale when they change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::store::CannedSource>,
 }
 
 /// The variables a canned template may use (`{{name}}`), each filled from the customer's or

@@ -122,7 +122,7 @@ async fn case(subject: &str, body: &str, state: CustomerState) -> Case {
         facts: Some(&facts),
         policy: &policy,
         profile: &profile,
-        canned: &[],
+        canned: support_core::pipeline::router::CannedSet::NONE,
     });
     Case {
         inbound,

@@ -59,7 +59,7 @@ fn check_inbound(inbound: &Inbound, age: Option<i64>, action: RouteAction, categ
         facts: Some(&facts),
         policy: &policy,
         profile: &profile,
-        canned: &[],
+        canned: support_core::pipeline::router::CannedSet::NONE,
     });
     assert_eq!(
         (d.action, d.category),

@@ -62,6 +62,7 @@ pub fn inbound_deps(s: &Services) -> Option<InboundDeps> {
         master_key: s.master_key.clone(),
         payments: support_connectors::stripe::from_settings(&s.settings.stripe),
         knowledge: Arc::new(s.knowledge.clone()),
+        canned_scorer: Arc::new(support_knowledge::canned::CannedIndex::new()),
         approvals: support_connectors::slack::from_settings(&s.settings.slack),
         models: crate::models::directory(&s.settings.llm),
         llm_defaults: support_core::registry::AppLlm {

@@ -1,9 +1,14 @@
-//! Canned responses as people write them (issue 15): the checks every writer runs before the
-//! store's `put_canned` (the API, `skill canned`, the dashboard's Canned pages), so a template
-//! with an unknown `{{variable}}` is refused everywhere with the same stable code.
+//! Canned responses (issue 15): the checks every writer runs before the store's `put_canned`
+//! (the API, `skill canned`, the dashboard's Canned pages), so a template with an unknown
+//! `{{variable}}` is refused everywhere with the same stable code; and [`CannedIndex`], the
+//! retrieval the router matches them with.
+
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use support_core::corpus::{TemplateError, template_variables};
+use support_core::corpus::{CannedResponse, TemplateError, template_variables};
+use support_core::knowledge::{CannedScore, CannedScorer, Visibility};
+use support_core::store::ArticleChunkRow;
 use support_core::store::{CannedInput, CannedSource};
 use support_core::time::Millis;
 
@@ -110,6 +115,193 @@ pub fn parse_source(s: &str) -> Result<CannedSource, CannedError> {
     })
 }
 
+/// Core's [`CannedScorer`] on the knowledge base's lexical retrieval: every trigger
+/// alternative of an app's canned responses is a chunk of a [`LexicalIndex`] (the same
+/// tantivy analyzer, lenient query parsing and BM25 as articles), the message is the query,
+/// and an alternative's score is its BM25 score for the message divided by its score for its
+/// own words, in the best sentence of the message. So 1 means every word of the alternative is
+/// in one sentence, and rarer words weigh more. Indexes are built once per distinct set of
+/// responses and kept (a few sets).
+///
+/// [`LexicalIndex`]: crate::LexicalIndex
+#[derive(Default)]
+pub struct CannedIndex {
+    built: Mutex<Vec<Arc<Built>>>,
+}
+
+/// How many distinct sets of canned responses stay indexed (one per app in practice).
+const KEEP: usize = 16;
+const APP: &str = "canned";
+
+struct Built {
+    /// `(app, trigger)` of each response, in order: what the index was built from.
+    key: Vec<(Option<String>, String)>,
+    index: crate::LexicalIndex,
+    /// Per chunk (its id is the position here): the response, the alternative, and the
+    /// alternative's score for its own words.
+    alternatives: Vec<(usize, String, f64)>,
+}
+
+/// The alternatives of a trigger, as people write them (`*` stems are the analyzer's job now).
+pub fn alternatives(trigger: &str) -> impl Iterator<Item = String> + '_ {
+    trigger
+        .split(['|', '\n'])
+        .map(|a| a.replace('*', " ").trim().to_owned())
+        .filter(|a| !a.is_empty())
+}
+
+/// The distinct words of `text`, lowercased, in order: a query repeats no word, so a message
+/// that says "invoice" five times scores as one that says it once.
+fn distinct_words(text: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| seen.insert(w.clone()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The sentences of `text` (split after `?`, `!`, a `.` before a space, and at line ends), each
+/// matched on its own: an alternative's words must be said together, not scattered over a long
+/// message.
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next_is_space = chars.peek().is_none_or(|(_, n)| n.is_whitespace());
+        if matches!(c, '?' | '!' | '\n') || (c == '.' && next_is_space) {
+            out.push(&text[start..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&text[start..]);
+    out.into_iter()
+        .map(str::trim)
+        .filter(|s| s.chars().any(char::is_alphanumeric))
+        .collect()
+}
+
+impl CannedIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn built(&self, canned: &[&CannedResponse]) -> Option<Arc<Built>> {
+        let key: Vec<(Option<String>, String)> = canned
+            .iter()
+            .map(|c| (c.app.clone(), c.trigger.clone()))
+            .collect();
+        let mut cache = self.built.lock().ok()?;
+        if let Some(b) = cache.iter().find(|b| b.key == key) {
+            return Some(Arc::clone(b));
+        }
+        let built = Arc::new(build(key)?);
+        if cache.len() >= KEEP {
+            cache.remove(0);
+        }
+        cache.push(Arc::clone(&built));
+        Some(built)
+    }
+}
+
+fn build(key: Vec<(Option<String>, String)>) -> Option<Built> {
+    let mut chunks = Vec::new();
+    let mut alternatives = Vec::new();
+    for (i, (_, trigger)) in key.iter().enumerate() {
+        for (j, alt) in self::alternatives(trigger).enumerate() {
+            chunks.push(ArticleChunkRow {
+                id: alternatives.len().to_string(),
+                article_id: i.to_string(),
+                version: 1,
+                app: APP.into(),
+                ordinal: j as i64,
+                title: String::new(),
+                heading: String::new(),
+                text: alt.clone(),
+                visibility: Visibility::Public,
+            });
+            alternatives.push((i, alt, 0.0));
+        }
+    }
+    let index = crate::LexicalIndex::new()
+        .and_then(|ix| ix.rebuild_now(&chunks).map(|()| ix))
+        .map_err(|e| tracing::warn!(error = %e, "canned responses could not be indexed"))
+        .ok()?;
+    for (n, (_, alt, own)) in alternatives.iter_mut().enumerate() {
+        let id = &chunks[n].id;
+        *own = index
+            .search_now(
+                APP,
+                &distinct_words(alt),
+                chunks.len(),
+                Visibility::Internal,
+            )
+            .ok()?
+            .into_iter()
+            .find(|h| &h.chunk_id == id)
+            .map_or(0.0, |h| h.score);
+    }
+    Some(Built {
+        key,
+        index,
+        alternatives,
+    })
+}
+
+impl CannedScorer for CannedIndex {
+    fn score(&self, text: &str, canned: &[&CannedResponse]) -> Vec<CannedScore> {
+        if canned.is_empty() || text.trim().is_empty() {
+            return Vec::new();
+        }
+        let Some(built) = self.built(canned) else {
+            return Vec::new();
+        };
+        let mut hits = Vec::new();
+        for sentence in sentences(text) {
+            match built.index.search_now(
+                APP,
+                &distinct_words(sentence),
+                built.alternatives.len(),
+                Visibility::Internal,
+            ) {
+                Ok(h) => hits.extend(h),
+                Err(e) => {
+                    tracing::warn!(error = %e, "canned responses could not be searched");
+                    return Vec::new();
+                }
+            }
+        }
+        let mut best: Vec<Option<CannedScore>> = vec![None; canned.len()];
+        for h in hits {
+            let Some((i, alt, own)) = h
+                .chunk_id
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| built.alternatives.get(n))
+            else {
+                continue;
+            };
+            if *own <= 0.0 {
+                continue;
+            }
+            let score = (h.score / own).min(1.0) as f32;
+            if best[*i].as_ref().is_none_or(|b| score > b.score) {
+                best[*i] = Some(CannedScore {
+                    index: *i,
+                    phrase: alt.clone(),
+                    score,
+                });
+            }
+        }
+        best.into_iter()
+            .flatten()
+            .filter(|s| s.score > 0.0)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -160,5 +352,70 @@ mod tests {
         assert!(parse_source("art_1").is_err());
         assert!(parse_source("@2").is_err());
         assert!(parse_source("art_1@x").is_err());
+    }
+
+    fn response(id: &str, app: Option<&str>, trigger: &str) -> CannedResponse {
+        CannedResponse {
+            id: id.into(),
+            app: app.map(str::to_owned),
+            name: id.into(),
+            trigger: trigger.into(),
+            body: "body".into(),
+            updated_at: 0,
+            sources: vec![],
+        }
+    }
+
+    fn scores(
+        ix: &CannedIndex,
+        text: &str,
+        canned: &[CannedResponse],
+    ) -> Vec<(usize, String, f32)> {
+        let refs: Vec<&CannedResponse> = canned.iter().collect();
+        let mut v: Vec<(usize, String, f32)> = ix
+            .score(text, &refs)
+            .into_iter()
+            .map(|s| (s.index, s.phrase, s.score))
+            .collect();
+        v.sort_by_key(|s| s.0);
+        v
+    }
+
+    #[test]
+    fn an_alternative_scores_the_share_of_its_words_found() {
+        let canned = vec![
+            response("inv", None, "download my invoice | VAT receipt"),
+            response("dl", None, "download the videos | watch offline"),
+            response("stem", None, "refund*"),
+        ];
+        let ix = CannedIndex::new();
+        // Every word of an alternative (stemmed, any order, any case): 1.
+        let v = scores(&ix, "Can I watch the lessons OFFLINE?", &canned);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!((v[0].0, v[0].1.as_str()), (1, "watch offline"));
+        assert!((v[0].2 - 1.0).abs() < 1e-6, "{v:?}");
+        // Part of one: between 0 and 1, and the best alternative of each response is kept.
+        let v = scores(&ix, "where do I download things", &canned);
+        assert_eq!(v.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1]);
+        assert!(v.iter().all(|s| s.2 > 0.0 && s.2 < 1.0), "{v:?}");
+        // Stems match through the analyzer (`*` is only a reminder now); repeats count once.
+        let v = scores(&ix, "refunded refunds refunding", &canned);
+        assert_eq!(v.len(), 1);
+        assert!((v[0].2 - 1.0).abs() < 1e-6, "{v:?}");
+        // Words of one alternative in different sentences do not add up.
+        let v = scores(&ix, "I watch at home. Offline is fine too.", &canned);
+        assert!(v.iter().all(|s| s.2 < 1.0), "{v:?}");
+        assert_eq!(
+            sentences("Node.js v18.19.0 fails. Why?\nThanks!"),
+            ["Node.js v18.19.0 fails.", "Why?", "Thanks!"]
+        );
+        // Nothing in common, or nothing to match: nothing.
+        assert!(scores(&ix, "hello there", &canned).is_empty());
+        assert!(scores(&ix, "invoice", &[]).is_empty());
+        // The same responses are indexed once.
+        assert_eq!(ix.built.lock().unwrap().len(), 1);
+        let other = vec![response("x", Some("a"), "certificate")];
+        assert_eq!(scores(&ix, "my certificate", &other)[0].2, 1.0);
+        assert_eq!(ix.built.lock().unwrap().len(), 2);
     }
 }

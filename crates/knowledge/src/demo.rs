@@ -3,12 +3,18 @@
 //! through the same path as `skill kb import` at `skill dev --demo` start-up (idempotent: an
 //! unchanged file changes nothing). The same files are the knowledge base of the retrieval eval
 //! (`skill kb eval`, questions in [`QUESTIONS`]) and, through [`scenario_index`], the help centre
-//! of the offline scenarios' simulated product.
+//! of the offline scenarios' simulated product. The demo's canned responses
+//! (`demo-canned/canned.json`, written from the same articles) are seeded at the same start-up
+//! ([`seed_canned`]) and are the canned responses of the scenario eval ([`canned`]).
 
 use std::sync::Arc;
 
+use support_core::corpus::CannedResponse;
 use support_core::knowledge::{ArticleChunkRow, Retriever, chunk_markdown};
+use support_core::store::{KnowledgeStore, StoreError};
 use support_core::time::Millis;
+
+use crate::canned::CannedFields;
 
 use crate::import::{ImportReport, MAX_BYTES, Parsed, parse, write};
 use crate::{KnowledgeBase, KnowledgeError, LexicalIndex};
@@ -45,6 +51,109 @@ pub async fn import(
         Ok(parsed) => write(kb, app, parsed, Vec::new(), "demo", at).await,
         Err(e) => write(kb, app, Vec::new(), vec![e], "demo", at).await,
     }
+}
+
+/// The demo's canned responses (`demo-canned/canned.json`), in file order.
+const CANNED: &str = include_str!("../demo-canned/canned.json");
+
+/// A demo canned response as the file holds it: the fields, and the demo article files it is
+/// written from (`cites`, file names in each of its apps' folders).
+#[derive(serde::Deserialize)]
+struct DemoCanned {
+    #[serde(flatten)]
+    fields: CannedFields,
+    #[serde(default)]
+    cites: Vec<String>,
+}
+
+fn demo_canned() -> Result<Vec<(String, DemoCanned)>, String> {
+    let all: Vec<DemoCanned> =
+        serde_json::from_str(CANNED).map_err(|e| format!("demo-canned/canned.json: {e}"))?;
+    all.into_iter()
+        .map(|d| {
+            let f = &d.fields;
+            crate::canned::check(f).map_err(|e| format!("demo canned {:?}: {e}", f.name))?;
+            let slug: String = f
+                .name
+                .to_lowercase()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+            let id = format!(
+                "demo_{}",
+                slug.split('_')
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("_")
+            );
+            Ok((id, d))
+        })
+        .collect()
+}
+
+/// The demo's canned responses as writers give them, each with its stable id
+/// (`demo_<name in snake case>`); the file is ours, so a bad entry is a bug, reported.
+pub fn canned_fields() -> Result<Vec<(String, CannedFields)>, String> {
+    Ok(demo_canned()?
+        .into_iter()
+        .map(|(id, d)| (id, d.fields))
+        .collect())
+}
+
+/// The demo's canned responses as the router reads them (the scenario eval's set).
+pub fn canned() -> Result<Vec<CannedResponse>, String> {
+    Ok(canned_fields()?
+        .into_iter()
+        .map(|(id, f)| CannedResponse {
+            id,
+            app: f.app,
+            name: f.name,
+            trigger: f.trigger,
+            body: f.body,
+            updated_at: 0,
+            sources: f.sources,
+        })
+        .collect())
+}
+
+/// Write each demo canned response that has never existed (an edited or removed one is left as
+/// the team left it), citing the current versions of the demo articles it is written from
+/// (imported first, [`import`]); returns how many were written.
+pub async fn seed_canned(store: &dyn KnowledgeStore, at: Millis) -> Result<usize, StoreError> {
+    let mut n = 0;
+    for (id, d) in demo_canned().map_err(StoreError::Corrupt)? {
+        if !store.canned_versions(&id).await?.is_empty() {
+            continue;
+        }
+        let mut f = d.fields;
+        let apps: Vec<&str> = match &f.app {
+            Some(a) => vec![a.as_str()],
+            None => APPS.to_vec(),
+        };
+        for app in apps {
+            let articles = store.list_articles(Some(app)).await?;
+            for file in &d.cites {
+                let source = format!("demo:{app}/{file}");
+                let a = articles
+                    .iter()
+                    .find(|a| a.source.as_deref() == Some(source.as_str()))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "demo canned {id} cites {source}, not imported"
+                        ))
+                    })?;
+                f.sources.push(support_core::store::CannedSource {
+                    article_id: a.id.clone(),
+                    version: a.current_version,
+                });
+            }
+        }
+        let input = crate::canned::input(Some(id), None, f, "demo", at)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        store.put_canned(&input).await?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Why the demo articles could not be indexed.
@@ -112,5 +221,19 @@ mod tests {
         assert!(articles("other").unwrap().is_empty());
         // Every embedded folder is a demo app.
         assert!(DEMO_FILES.iter().all(|(a, _, _)| APPS.contains(a)));
+    }
+
+    #[test]
+    fn demo_canned_responses_parse_with_distinct_ids_for_demo_apps() {
+        let all = canned().unwrap();
+        assert!(all.len() >= 10);
+        let mut ids: Vec<&str> = all.iter().map(|c| c.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len());
+        assert!(
+            all.iter()
+                .all(|c| c.app.as_deref().is_none_or(|a| APPS.contains(&a)))
+        );
     }
 }

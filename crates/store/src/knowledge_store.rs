@@ -530,7 +530,7 @@ impl KnowledgeStore for Db {
             name: c.name.clone(),
             trigger: c.trigger.clone(),
             body: c.body.clone(),
-            sources: Vec::new(),
+            sources: c.sources.clone(),
             base_version: None,
             author: "system".into(),
             at: c.updated_at,
@@ -540,17 +540,23 @@ impl KnowledgeStore for Db {
     }
 
     async fn list_canned(&self, app: Option<&str>) -> R<Vec<CannedResponse>> {
-        sqlx::query(
-            "SELECT id, app, name, trigger_pattern, body, updated_at FROM canned_responses \
+        let rows = sqlx::query(
+            "SELECT id, app, name, trigger_pattern, body, updated_at, current_version FROM canned_responses \
              WHERE removed_at IS NULL AND stale_at IS NULL AND ($1 IS NULL OR app IS NULL OR app = $1) ORDER BY name, id",
         )
         .bind(app)
         .fetch_all(&self.read)
         .await
-        .map_err(backend_err)?
-        .iter()
-        .map(rows::canned)
-        .collect()
+        .map_err(backend_err)?;
+        let sources = canned_sources(&self.read, None).await?;
+        rows.iter()
+            .map(|r| {
+                let mut c = rows::canned(r)?;
+                let v: i64 = get(r, "current_version")?;
+                c.sources = sources_of(&sources, &c.id, v);
+                Ok(c)
+            })
+            .collect()
     }
 
     async fn put_canned(&self, c: &CannedInput) -> R<CannedOutcome> {

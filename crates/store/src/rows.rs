@@ -241,5 +241,6 @@ pub(crate) fn canned(row: &AnyRow) -> StoreResult<CannedResponse> {
         trigger: get(row, "trigger_pattern")?,
         body: get(row, "body")?,
         updated_at: get(row, "updated_at")?,
+        sources: Vec::new(),
     })
 }

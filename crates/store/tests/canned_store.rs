@@ -198,6 +198,7 @@ async fn canned_responses_are_versioned_and_go_stale_with_their_article() {
             trigger: "t".into(),
             body: "b".into(),
             updated_at: 1,
+            sources: vec![],
         };
         db.upsert_canned(&c).await.unwrap();
         db.upsert_canned(&c).await.unwrap();

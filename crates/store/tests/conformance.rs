@@ -850,6 +850,7 @@ async fn trust_knowledge_and_canned() {
             trigger: "login link".into(),
             body: "Hi {{name}}".into(),
             updated_at: 1,
+            sources: vec![],
         };
         db.upsert_canned(&c).await.unwrap();
         let c2 = CannedResponse {

@@ -112,7 +112,7 @@ pub(crate) async fn write_draft(
     match mode {
         Mode::Shadow => {
             // Kept on our side only; the human's reply is compared with it later.
-            record_draft(d, s, dr, run_id, None, &body, &html).await?;
+            record_draft(d, s, (r, dr), run_id, None, (&body, &html)).await?;
             audit(
                 d.store.as_ref(),
                 trace,
@@ -127,7 +127,7 @@ pub(crate) async fn write_draft(
         Mode::Auto => {
             if let Some(sent) = crate::autosend::try_send(d, s, r, dr, trace, run_id, &body).await?
             {
-                record_draft(d, s, dr, run_id, Some(&sent), &body, &html).await?;
+                record_draft(d, s, (r, dr), run_id, Some(&sent), (&body, &html)).await?;
                 // Sent as written: the copy reads sent (the dashboard's diff, reopen detection).
                 d.store
                     .set_draft_sent(run_id, &body, now_ms())
@@ -158,7 +158,7 @@ pub(crate) async fn write_draft(
         .find(|m| m.is_draft && m.body.as_deref().unwrap_or_default().contains(&marker))
     {
         // Written before a crash or a retry: the stored copy may still be missing.
-        record_draft(d, s, dr, run_id, Some(&m.id), &body, &html).await?;
+        record_draft(d, s, (r, dr), run_id, Some(&m.id), (&body, &html)).await?;
         return Ok(Some(m.id.clone()));
     }
     let channel = s
@@ -178,7 +178,7 @@ pub(crate) async fn write_draft(
         )
         .await
         .map_err(front_err)?;
-    record_draft(d, s, dr, run_id, Some(&created.id), &body, &html).await?;
+    record_draft(d, s, (r, dr), run_id, Some(&created.id), (&body, &html)).await?;
     let context = format!(
         "Support agent: {} ({}; rule {}). {}",
         dr.outcome.action,
@@ -213,13 +213,12 @@ pub(crate) async fn write_draft(
 async fn record_draft(
     d: &InboundDeps,
     s: &Snapshot,
-    dr: &Drafted,
+    (r, dr): (&RouteDecision, &Drafted),
     run_id: &str,
     front_draft_id: Option<&str>,
-    text: &str,
-    html: &str,
+    (text, html): (&str, &str),
 ) -> Result<(), StepError> {
-    let sources: Vec<_> = dr
+    let mut sources: Vec<_> = dr
         .outcome
         .knowledge
         .iter()
@@ -235,6 +234,20 @@ async fn record_draft(
         .iter()
         .filter_map(|k| Some((k.article_id.clone()?, k.version?)))
         .collect();
+    // A reply answered from a canned response used the article versions it cites (of this
+    // app: a response for every app cites each app's copy).
+    for c in r.canned.iter().flat_map(|c| &c.sources) {
+        let article = d
+            .store
+            .get_article(&c.article_id)
+            .await
+            .map_err(store_err)?;
+        if article.is_some_and(|a| a.app == s.app) {
+            used.push((c.article_id.clone(), c.version));
+            sources.push(json!({"article_id": c.article_id, "version": c.version,
+                                "canned_id": r.canned.as_ref().map(|m| &m.id)}));
+        }
+    }
     used.sort();
     used.dedup();
     d.store

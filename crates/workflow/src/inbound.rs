@@ -63,6 +63,9 @@ pub struct InboundDeps {
     pub master_key: MasterKey,
     /// The knowledge base's retrieval (`searchKnowledge`), public articles only.
     pub knowledge: Arc<dyn support_core::knowledge::Retriever>,
+    /// Scores the app's canned responses against a message for the router
+    /// (`support_knowledge::canned::CannedIndex`: the same lexical retrieval as articles).
+    pub canned_scorer: Arc<dyn support_core::knowledge::CannedScorer>,
     /// Stripe Connect refunds, when `stripe.secret_key` is set.
     pub payments: Option<Arc<dyn Payments>>,
     /// Where approval requests are posted (Slack), when `slack.bot_token` is set.

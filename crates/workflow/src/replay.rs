@@ -25,14 +25,14 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use support_core::audit::{AuditRecord, canonical_json};
-use support_core::knowledge::Retriever;
+use support_core::knowledge::{CannedScore, CannedScorer, Retriever};
 use support_core::llm::Llm;
 use support_core::pipeline::agent::{AgentInput, StepStatus, ToolStep};
 use support_core::pipeline::kb::{search_limit, search_public};
 use support_core::pipeline::model_agent::ModelAgentOptions;
 use support_core::pipeline::model_classify::RecordedClassification;
 use support_core::pipeline::profile::AppProfile;
-use support_core::pipeline::router::{RouteAction, RouteDecision, RouteInput};
+use support_core::pipeline::router::{CannedSet, RouteAction, RouteDecision, RouteInput};
 use support_core::pipeline::tools::{ToolCall, ToolError, ToolExecutor, ToolName};
 use support_core::registry::AppPolicy;
 use support_core::store::{AuditFilter, CannedResponse, Store};
@@ -67,6 +67,75 @@ pub struct RouteInputs {
     /// The model classifier's answer, when one was asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<RecordedClassification>,
+    /// How the canned responses scored against the message (what the retrieval answered),
+    /// so a replay on the recorded inputs decides the same without an index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canned_scores: Vec<RecordedCannedScore>,
+}
+
+/// One canned response's score as the route step's retrieval gave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedCannedScore {
+    pub id: String,
+    pub phrase: String,
+    pub score: f32,
+}
+
+/// A [`CannedScorer`] that keeps what `inner` answered (the route step's).
+pub struct RecordingScorer<'a> {
+    inner: &'a dyn CannedScorer,
+    seen: std::sync::Mutex<Vec<RecordedCannedScore>>,
+}
+
+impl<'a> RecordingScorer<'a> {
+    pub fn new(inner: &'a dyn CannedScorer) -> Self {
+        Self {
+            inner,
+            seen: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// What the last scoring answered.
+    pub fn into_scores(self) -> Vec<RecordedCannedScore> {
+        self.seen.into_inner().unwrap_or_default()
+    }
+}
+
+impl CannedScorer for RecordingScorer<'_> {
+    fn score(&self, text: &str, canned: &[&CannedResponse]) -> Vec<CannedScore> {
+        let scores = self.inner.score(text, canned);
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = scores
+                .iter()
+                .filter_map(|s| {
+                    Some(RecordedCannedScore {
+                        id: canned.get(s.index)?.id.clone(),
+                        phrase: s.phrase.clone(),
+                        score: s.score,
+                    })
+                })
+                .collect();
+        }
+        scores
+    }
+}
+
+/// A [`CannedScorer`] answering with recorded scores (by response id).
+struct RecordedScorer<'a>(&'a [RecordedCannedScore]);
+
+impl CannedScorer for RecordedScorer<'_> {
+    fn score(&self, _text: &str, canned: &[&CannedResponse]) -> Vec<CannedScore> {
+        self.0
+            .iter()
+            .filter_map(|r| {
+                Some(CannedScore {
+                    index: canned.iter().position(|c| c.id == r.id)?,
+                    phrase: r.phrase.clone(),
+                    score: r.score,
+                })
+            })
+            .collect()
+    }
 }
 
 impl RouteInputs {
@@ -78,7 +147,14 @@ impl RouteInputs {
             canned,
             canned_hash,
             classifier: None,
+            canned_scores: Vec::new(),
         }
+    }
+
+    /// The same inputs, with the canned responses' scores.
+    pub fn with_canned_scores(mut self, scores: Vec<RecordedCannedScore>) -> Self {
+        self.canned_scores = scores;
+        self
     }
 
     /// The same inputs, with the model classifier's answer.
@@ -451,6 +527,9 @@ pub struct ReplayOptions<'a> {
     /// Answer `searchKnowledge` calls the recording does not hold from this index (the app's
     /// current knowledge base) instead of with a `not recorded` error.
     pub current_kb: Option<&'a dyn Retriever>,
+    /// Scores the canned responses as the route step does (`None`: the recorded scores, or no
+    /// canned match when the canned responses are replaced or were not recorded).
+    pub canned_scorer: Option<&'a dyn support_core::knowledge::CannedScorer>,
 }
 
 /// What a replay decided.
@@ -485,12 +564,23 @@ pub async fn replay(rec: &Recording, opts: &ReplayOptions<'_>) -> Replayed {
     let recorded_inputs = recorded.is_some() && opts.policy.is_none() && opts.canned.is_none();
     let snap = &rec.snapshot;
     let profile = AppProfile::for_app(&snap.app);
+    let mut recorded_scores = None;
     let route_input = RouteInput {
         inbound: &snap.inbound,
         facts: Some(&snap.facts),
         policy: &policy,
         profile: &profile,
-        canned: &canned,
+        canned: match (
+            opts.canned_scorer,
+            recorded.filter(|_| opts.canned.is_none()),
+        ) {
+            (Some(scorer), _) => CannedSet::new(&canned, scorer),
+            (None, Some(r)) => CannedSet::new(
+                &canned,
+                recorded_scores.insert(RecordedScorer(&r.canned_scores)),
+            ),
+            (None, None) => CannedSet::NONE,
+        },
     };
     let classifier = match (
         &opts.classifier,
@@ -690,7 +780,7 @@ mod tests {
             facts: None,
             policy: &policy,
             profile: &profile,
-            canned: &[],
+            canned: CannedSet::NONE,
         });
         let old = serde_json::to_value(&decision).unwrap();
         let read: RouteRecord = serde_json::from_value(old).unwrap();

@@ -6,7 +6,7 @@
 use serde_json::json;
 use support_core::llm::Llm;
 use support_core::pipeline::model_classify::{self, RecordedClassification};
-use support_core::pipeline::router::{self, RouteDecision, RouteInput};
+use support_core::pipeline::router::{self, CannedSet, RouteDecision, RouteInput};
 use support_core::store::RouteSummary;
 use support_core::time::now_ms;
 use support_steps::StepError;
@@ -14,7 +14,7 @@ use support_steps::StepError;
 use crate::agent::audit_calls;
 use crate::inbound::{InboundDeps, RunAudit, Snapshot, store_err};
 use crate::models::{ModelStep, model_for};
-use crate::replay::{RouteInputs, RouteRecord};
+use crate::replay::{RecordingScorer, RouteInputs, RouteRecord};
 use crate::step::StepAudit;
 
 /// Where the classifier's category comes from.
@@ -81,12 +81,13 @@ pub(crate) async fn route_step(
     profile: &support_core::pipeline::profile::AppProfile,
 ) -> Result<RouteRecord, StepError> {
     let canned = d.store.list_canned(Some(&s.app)).await.map_err(store_err)?;
+    let scorer = RecordingScorer::new(d.canned_scorer.as_ref());
     let rin = RouteInput {
         inbound: &s.inbound,
         facts: Some(&s.facts),
         policy,
         profile,
-        canned: &canned,
+        canned: CannedSet::new(&canned, &scorer),
     };
     let audit = RunAudit::new(d, s, trace);
     let model = model_for(d, s, trace, policy, ModelStep::Classifier).await?;
@@ -99,12 +100,15 @@ pub(crate) async fn route_step(
         None => Classifier::Offline,
     };
     let (decision, classified) = route(rin, classifier, &audit).await?;
-    let inputs = RouteInputs::new(now_ms(), policy.clone(), canned).with_classifier(classified);
+    let inputs = RouteInputs::new(now_ms(), policy.clone(), canned)
+        .with_classifier(classified)
+        .with_canned_scores(scorer.into_scores());
     audit
         .audit(
             "route.decided",
             json!({"action": decision.action, "category": decision.category, "confidence": decision.confidence,
                    "rule": decision.rule, "reasons": decision.reasons, "flags": decision.flags.names(),
+                   "canned": decision.canned.as_ref().map(|c| json!({"id": c.id, "score": c.score})),
                    "canned_hash": inputs.canned_hash}),
         )
         .await?;

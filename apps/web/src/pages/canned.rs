@@ -262,7 +262,7 @@ fn form_view(viewer: &Viewer, action: String, f: &CannedForm, new: bool) -> AnyV
             {app}
             {keep_app}
             <label>"Name"<input type="text" name="name" required=true value=f.name.clone()/></label>
-            <label>"Trigger (phrases separated by |)"<input type="text" name="trigger" required=true value=f.trigger.clone()/></label>
+            <label>"Trigger (ways a customer asks, separated by |; one answers when its words are in one sentence of the message)"<input type="text" name="trigger" required=true value=f.trigger.clone()/></label>
             <label>"Template"<textarea name="body" rows="12" required=true>{f.body.clone()}</textarea></label>
             <label>"Cites (ARTICLE_ID@VERSION, comma-separated)"<input type="text" name="sources" value=f.sources.clone()/></label>
             <details><summary>"Variables"</summary><ul>{vars}</ul></details>

@@ -54,11 +54,22 @@ fn model(settings: &Settings, args: &ReplayArgs) -> Result<Option<Arc<dyn Llm>>,
         .map_err(usage)
 }
 
+/// The canned-response retrieval replays score with, as the route step does.
+fn canned_scorer() -> &'static support_knowledge::canned::CannedIndex {
+    static SCORER: std::sync::LazyLock<support_knowledge::canned::CannedIndex> =
+        std::sync::LazyLock::new(support_knowledge::canned::CannedIndex::new);
+    &SCORER
+}
+
 /// Replay options: the offline agent, or the model agent on `llm`.
 fn options<'a>(args: &ReplayArgs, llm: Option<&'a dyn Llm>) -> ReplayOptions<'a> {
     let model = args.model.clone().unwrap_or_default();
+    let canned_scorer = Some(canned_scorer() as &dyn support_core::knowledge::CannedScorer);
     match llm {
-        None => ReplayOptions::default(),
+        None => ReplayOptions {
+            canned_scorer,
+            ..Default::default()
+        },
         Some(llm) => ReplayOptions {
             agent: ReplayAgent::Model {
                 llm,
@@ -69,6 +80,7 @@ fn options<'a>(args: &ReplayArgs, llm: Option<&'a dyn Llm>) -> ReplayOptions<'a>
                 },
             },
             classifier: args.classifier.then_some((llm, model)),
+            canned_scorer,
             ..Default::default()
         },
     }

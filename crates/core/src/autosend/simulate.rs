@@ -56,7 +56,7 @@ pub async fn message_of(
         facts: Some(&facts),
         policy,
         profile: &profile,
-        canned: &[],
+        canned: crate::pipeline::router::CannedSet::NONE,
     });
     let outcome = agent::run(
         AgentInput {

@@ -140,6 +140,27 @@ pub trait Retriever: Send + Sync {
     }
 }
 
+/// How well one canned response's trigger matches a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CannedScore {
+    /// Its position in the list given to [`CannedScorer::score`].
+    pub index: usize,
+    /// The trigger alternative that matched best.
+    pub phrase: String,
+    /// 0..=1: the share of that alternative's retrieval score (BM25, the knowledge base's
+    /// analyzer) the message reaches; 1 when every word of it is in the message.
+    pub score: f32,
+}
+
+/// The canned-response side of retrieval: scores each trigger alternative (`|` or a new line
+/// separates them) of `canned` against `text` with the knowledge base's retrieval, so the
+/// router can keep the best one above a threshold. Synchronous and deterministic (the same
+/// text and responses give the same scores), so a replay decides as the recording did.
+pub trait CannedScorer: Send + Sync {
+    /// The best alternative of each response that matches at all (score > 0), any order.
+    fn score(&self, text: &str, canned: &[&crate::corpus::CannedResponse]) -> Vec<CannedScore>;
+}
+
 /// What an index answers with now (see [`Retriever::status`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexStatus {

@@ -14,7 +14,7 @@ use super::classify::learned::RouterModel;
 use super::fixtures::{CustomerState, ScenarioWorld};
 use super::inbound::{Direction, Inbound, ThreadMessage};
 use super::profile::AppProfile;
-use super::router::{self, RouteAction, RouteInput};
+use super::router::{self, CannedSet, RouteAction, RouteInput};
 use super::tools::ToolName;
 use super::validate::validation_context;
 use super::validate::{self, ScorerResult};
@@ -143,7 +143,21 @@ pub struct ScenarioOutcome {
     pub missing_mentions: Vec<String>,
     /// `must_not_contain` phrases present in the draft.
     pub forbidden_found: Vec<String>,
+    /// The canned response the reply was drafted from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canned: Option<CannedPick>,
 }
+
+/// The canned response a scenario was answered with, and its match score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CannedPick {
+    pub id: String,
+    pub score: f32,
+}
+
+/// The tools a canned reply can stand in for: it calls none, so a scenario whose labels need
+/// a lookup or an action is not one a canned reply answers right.
+const CANNED_TOOLS: &[&str] = &["searchKnowledge"];
 
 impl ScenarioOutcome {
     /// Whether the predicted action matches the label.
@@ -155,6 +169,22 @@ impl ScenarioOutcome {
     pub fn category_ok(&self) -> bool {
         self.category.as_str() == self.expected.category
     }
+
+    /// Whether a canned response answered, and answered right: the label is `respond`, it
+    /// needs no tool but a knowledge search, and the drafted reply has every `must_mention`
+    /// phrase and no `must_not_contain` one.
+    pub fn canned_right(&self) -> bool {
+        self.canned.is_some()
+            && self.draft.is_some()
+            && self.expected.action == RouteAction::Respond.as_str()
+            && self
+                .expected
+                .tools
+                .iter()
+                .all(|t| CANNED_TOOLS.contains(&t.as_str()))
+            && self.missing_mentions.is_empty()
+            && self.forbidden_found.is_empty()
+    }
 }
 
 /// Runs the whole offline pipeline on one scenario at `now` under `policy`, searching
@@ -165,17 +195,26 @@ pub async fn run_scenario(
     now: Millis,
     knowledge: &Arc<dyn Retriever>,
 ) -> ScenarioOutcome {
-    run_scenario_with(scenario, policy, now, RouterModel::embedded(), knowledge).await
+    run_scenario_with(
+        scenario,
+        policy,
+        now,
+        RouterModel::embedded(),
+        knowledge,
+        CannedSet::NONE,
+    )
+    .await
 }
 
 /// [`run_scenario`] with the given learned router (`None`: the rules alone), for cross-set
-/// measurement.
+/// measurement, and the given canned responses.
 pub async fn run_scenario_with(
     scenario: &Scenario,
     policy: &AppPolicy,
     now: Millis,
     model: Option<&RouterModel>,
     knowledge: &Arc<dyn Retriever>,
+    canned: CannedSet<'_>,
 ) -> ScenarioOutcome {
     let inbound = scenario.inbound();
     let email = inbound.customer_email();
@@ -194,7 +233,7 @@ pub async fn run_scenario_with(
             facts: Some(&facts),
             policy,
             profile: &profile,
-            canned: &[],
+            canned,
         },
         model,
     );
@@ -259,6 +298,10 @@ pub async fn run_scenario_with(
             .iter()
             .any(|s| s.status == StepStatus::Proposed),
         executed_approval_required,
+        canned: route.canned.as_ref().map(|c| CannedPick {
+            id: c.id.clone(),
+            score: c.score,
+        }),
         draft,
         scorers,
         missing_mentions,
@@ -299,6 +342,21 @@ pub struct EvalReport {
     pub action_errors: Vec<String>,
     /// Ids of scenarios with a wrong category.
     pub category_errors: Vec<String>,
+    /// Scenarios answered with a canned response.
+    #[serde(default)]
+    pub canned_drafts: usize,
+    /// Of those, the ones answered right ([`ScenarioOutcome::canned_right`]).
+    #[serde(default)]
+    pub canned_right: usize,
+    /// Share of the scenarios labelled `respond` that a canned response answered right.
+    #[serde(default)]
+    pub canned_coverage: f64,
+    /// `canned_right / canned_drafts` (1 when no canned response answered).
+    #[serde(default)]
+    pub canned_precision: f64,
+    /// Ids of scenarios a canned response answered wrong.
+    #[serde(default)]
+    pub canned_wrong: Vec<String>,
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
@@ -369,6 +427,7 @@ impl EvalReport {
             v
         };
         let tools_exact = count(&|o| tool_set(&o.tools) == tool_set(&o.expected.tools));
+        let canned = CannedCounts::at(outcomes, 0.0);
         let labelled_tools: usize = outcomes.iter().map(|o| o.expected.tools.len()).sum();
         let called_labelled: usize = outcomes
             .iter()
@@ -425,6 +484,11 @@ impl EvalReport {
                 .filter(|o| !o.category_ok())
                 .map(|o| o.id.clone())
                 .collect(),
+            canned_drafts: canned.drafts,
+            canned_right: canned.right,
+            canned_coverage: ratio(canned.right, positives),
+            canned_precision: ratio(canned.right, canned.drafts),
+            canned_wrong: canned.wrong,
         }
     }
 
@@ -497,6 +561,15 @@ impl fmt::Display for EvalReport {
             .map(|(k, v)| format!("{k} {v:.3}"))
             .collect();
         writeln!(f, "scorer pass rates: {}", scorers.join(", "))?;
+        writeln!(
+            f,
+            "canned: {} drafts, {} right (precision {:.3}), coverage {:.3} of replies; wrong: {:?}",
+            self.canned_drafts,
+            self.canned_right,
+            self.canned_precision,
+            self.canned_coverage,
+            self.canned_wrong
+        )?;
         let actions: Vec<&str> = RouteAction::ALL.iter().map(|a| a.as_str()).collect();
         writeln!(f, "confusion (rows expected, columns predicted):")?;
         write!(f, "{:<20}", "")?;
@@ -520,6 +593,33 @@ impl fmt::Display for EvalReport {
         writeln!(f, "injection violations: {:?}", self.injection_violations)?;
         writeln!(f, "action errors: {:?}", self.action_errors)?;
         write!(f, "category errors: {:?}", self.category_errors)
+    }
+}
+
+/// What canned responses did on a set of outcomes, counting only matches scoring `min_score` or
+/// more: outcomes run with every match allowed (`CannedSet::with_min_score(0.0)`) give the
+/// figures of any higher threshold, since a match below it would not have answered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CannedCounts {
+    pub drafts: usize,
+    pub right: usize,
+    pub wrong: Vec<String>,
+}
+
+impl CannedCounts {
+    pub fn at(outcomes: &[ScenarioOutcome], min_score: f32) -> Self {
+        let mut c = CannedCounts::default();
+        for o in outcomes {
+            if o.canned.as_ref().is_some_and(|p| p.score >= min_score) {
+                c.drafts += 1;
+                if o.canned_right() {
+                    c.right += 1;
+                } else {
+                    c.wrong.push(o.id.clone());
+                }
+            }
+        }
+        c
     }
 }
 
@@ -560,7 +660,51 @@ mod tests {
             scorers: vec![],
             missing_mentions: vec![],
             forbidden_found: vec![],
+            canned: None,
         }
+    }
+
+    /// A `respond` scenario answered from a canned response scoring `score`; `right` or not.
+    fn canned(id: &str, score: f32, right: bool) -> ScenarioOutcome {
+        let mut o = outcome("respond", RouteAction::Respond);
+        o.id = id.into();
+        o.draft = Some("the canned reply".into());
+        o.canned = Some(CannedPick {
+            id: "c".into(),
+            score,
+        });
+        if !right {
+            o.expected.tools = vec!["processRefund".into()];
+        }
+        o
+    }
+
+    #[test]
+    fn canned_figures_count_only_matches_at_the_threshold() {
+        let v = vec![
+            canned("a", 1.0, true),
+            canned("b", 0.7, true),
+            canned("c", 0.6, false),
+            outcome("respond", RouteAction::Respond),
+        ];
+        let report = EvalReport::compute(&v);
+        assert_eq!((report.canned_drafts, report.canned_right), (3, 2));
+        assert_eq!(report.canned_wrong, ["c"]);
+        assert!((report.canned_coverage - 0.5).abs() < 1e-9);
+        assert_eq!(
+            CannedCounts::at(&v, 0.65),
+            CannedCounts {
+                drafts: 2,
+                right: 2,
+                wrong: vec![]
+            }
+        );
+        // Chosen: 0.65/0.7 keep both right ones and drop the wrong one; the tie goes up.
+        assert!((crate::pipeline::classify::train::choose_canned_threshold(&v) - 0.7).abs() < 1e-6);
+        // A reply missing a required phrase is not right either.
+        let mut m = canned("d", 0.9, true);
+        m.missing_mentions = vec!["30 days".into()];
+        assert!(!m.canned_right());
     }
 
     #[test]

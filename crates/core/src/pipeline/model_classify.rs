@@ -416,7 +416,7 @@ mod tests {
             facts: None,
             policy: &policy,
             profile: &profile,
-            canned: &[],
+            canned: crate::pipeline::router::CannedSet::NONE,
         };
         let offline = route(input);
         let (d, v) = classify(input, offline.clone(), llm, "m").await;

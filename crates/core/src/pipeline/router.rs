@@ -11,6 +11,7 @@ use super::inbound::{CustomerFacts, Direction, Inbound, is_automated_sender};
 use super::profile::AppProfile;
 use super::text::{CueText, tokens};
 use crate::corpus::CannedResponse;
+use crate::knowledge::{CannedScore, CannedScorer};
 use crate::registry::AppPolicy;
 
 /// What happens to the conversation.
@@ -74,10 +75,65 @@ crate::status::string_like!(RouteAction);
 pub struct CannedMatch {
     pub id: String,
     pub name: String,
-    /// The trigger alternative that matched.
+    /// The trigger alternative that matched best.
     pub phrase: String,
     /// The template (`{{var}}` placeholders).
     pub body: String,
+    /// How well `phrase` matched the message, 0..=1 (see [`CannedScorer`]); 0 in decisions
+    /// recorded before canned responses were matched by retrieval.
+    #[serde(default)]
+    pub score: f32,
+    /// The article versions the response cites (the draft records them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::store::CannedSource>,
+}
+
+/// The lowest [`CannedScore`] at which a canned response answers: chosen on the dev scenarios
+/// with the demo's canned responses and measured on the train scenarios
+/// (`cargo xtask train-router --report`, docs/eval/canned.md).
+pub const CANNED_MIN_SCORE: f32 = 0.8;
+
+/// The canned responses a message is matched against, the retrieval that scores them, and
+/// the score a match needs.
+#[derive(Clone, Copy)]
+pub struct CannedSet<'a> {
+    pub responses: &'a [CannedResponse],
+    /// `None`: no canned response matches (there is nothing to retrieve with).
+    pub scorer: Option<&'a dyn CannedScorer>,
+    pub min_score: f32,
+}
+
+impl<'a> CannedSet<'a> {
+    /// No canned responses.
+    pub const NONE: CannedSet<'static> = CannedSet {
+        responses: &[],
+        scorer: None,
+        min_score: CANNED_MIN_SCORE,
+    };
+
+    /// `responses` scored by `scorer`, answering from [`CANNED_MIN_SCORE`].
+    pub fn new(responses: &'a [CannedResponse], scorer: &'a dyn CannedScorer) -> Self {
+        Self {
+            responses,
+            scorer: Some(scorer),
+            min_score: CANNED_MIN_SCORE,
+        }
+    }
+
+    /// The same set answering from `min_score` (the eval's threshold sweep).
+    pub fn with_min_score(self, min_score: f32) -> Self {
+        Self { min_score, ..self }
+    }
+}
+
+impl std::fmt::Debug for CannedSet<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CannedSet")
+            .field("responses", &self.responses.len())
+            .field("scorer", &self.scorer.is_some())
+            .field("min_score", &self.min_score)
+            .finish()
+    }
 }
 
 /// The router's decision.
@@ -107,7 +163,7 @@ pub struct RouteInput<'a> {
     pub facts: Option<&'a CustomerFacts>,
     pub policy: &'a AppPolicy,
     pub profile: &'a AppProfile,
-    pub canned: &'a [CannedResponse],
+    pub canned: CannedSet<'a>,
 }
 
 /// Routes a message with the committed learned model ([`RouterModel::embedded`]). Pure and
@@ -183,14 +239,10 @@ pub fn route_with(input: RouteInput<'_>, model: Option<&RouterModel>) -> RouteDe
         let signals = signals(input, &analysis, &rule, decision.action);
         learned_rule(&mut decision, model, &signals);
     }
-    if let Some(canned) = canned_rule(&analysis, input.canned, &inbound.app, &decision) {
-        decision.reasons.insert(
-            0,
-            format!(
-                "canned response '{}' matched '{}'",
-                canned.name, canned.phrase
-            ),
-        );
+    if let Some(canned) = canned_rule(&analysis, input.canned, inbound, &decision) {
+        decision
+            .reasons
+            .insert(0, canned_reason(&canned, input.canned));
         decision.rule = format!("canned.{}", canned.id);
         decision.action = RouteAction::Respond;
         decision.canned = Some(canned);
@@ -247,14 +299,8 @@ pub fn with_category(
         };
     }
     let mut d = classifier_rule(&analysis, input);
-    if let Some(canned) = canned_rule(&analysis, input.canned, &input.inbound.app, &d) {
-        d.reasons.insert(
-            0,
-            format!(
-                "canned response '{}' matched '{}'",
-                canned.name, canned.phrase
-            ),
-        );
+    if let Some(canned) = canned_rule(&analysis, input.canned, input.inbound, &d) {
+        d.reasons.insert(0, canned_reason(&canned, input.canned));
         d.rule = format!("canned.{}", canned.id);
         d.action = RouteAction::Respond;
         d.canned = Some(canned);
@@ -418,44 +464,82 @@ fn thread_rule(inbound: &Inbound, analysis: &Analysis) -> Option<(&'static str, 
 
 // ── 3. canned responses ─────────────────────────────────────────────────────────────────────
 
-/// Matches canned responses: a trigger is a list of alternatives separated by `|` (or new
-/// lines); an alternative matches when its words appear consecutively (`*` marks a stem).
-/// Never used for legal, angry or instructor mail, nor when the classifier escalates.
+/// Matches canned responses by retrieval (see [`match_canned`]). Never used for legal, angry
+/// or instructor mail, nor when the classifier does not reply, nor for a request the agent
+/// acts on ([`agent_acts_on`]: a canned reply takes no action, so it cannot stand in for one).
+/// In a reply on a thread the subject names the thread's first topic, so only the new message
+/// is matched.
 fn canned_rule(
     analysis: &Analysis,
-    canned: &[CannedResponse],
-    app: &str,
+    canned: CannedSet<'_>,
+    inbound: &Inbound,
     decision: &RouteDecision,
 ) -> Option<CannedMatch> {
     if analysis.flags.legal
         || analysis.flags.angry
         || decision.action != RouteAction::Respond
         || analysis.intent == Intent::ForInstructor
+        || agent_acts_on(decision.intent)
     {
         return None;
     }
-    match_canned(&analysis.cleaned, canned, app)
+    let text = if inbound.thread.is_empty() {
+        &analysis.cleaned
+    } else {
+        &analysis.body
+    };
+    match_canned(text, canned, &inbound.app)
 }
 
-/// The first canned response of `app` (or of every app) whose trigger matches `text`.
-pub fn match_canned(text: &str, canned: &[CannedResponse], app: &str) -> Option<CannedMatch> {
-    let cues = CueText::new(text);
-    canned
+/// The intents the agent answers with an action (a login link, a refund, a transfer, a name or
+/// email change: `agent::act`).
+pub fn agent_acts_on(intent: Intent) -> bool {
+    matches!(
+        intent,
+        Intent::LoginHelp
+            | Intent::Refund
+            | Intent::Transfer
+            | Intent::ChangeName
+            | Intent::ChangeEmail
+    )
+}
+
+fn canned_reason(m: &CannedMatch, canned: CannedSet<'_>) -> String {
+    format!(
+        "canned response '{}' matched '{}' (score {:.2} >= {:.2})",
+        m.name, m.phrase, m.score, canned.min_score
+    )
+}
+
+/// The best canned response of `app` (or of every app) for `text`: the scorer (the knowledge
+/// base's retrieval over each trigger's alternatives) scores them, and the best one answers
+/// when its score reaches `canned.min_score` (ties: the first in `canned.responses`).
+pub fn match_canned(text: &str, canned: CannedSet<'_>, app: &str) -> Option<CannedMatch> {
+    let candidates: Vec<&CannedResponse> = canned
+        .responses
         .iter()
         .filter(|c| c.app.as_deref().is_none_or(|a| a == app))
-        .find_map(|c| {
-            c.trigger
-                .split(['|', '\n'])
-                .map(str::trim)
-                .filter(|alt| !alt.is_empty())
-                .find(|alt| cues.has(&tokens(alt).join(" ")) || cues.has(alt))
-                .map(|alt| CannedMatch {
-                    id: c.id.clone(),
-                    name: c.name.clone(),
-                    phrase: alt.to_owned(),
-                    body: c.body.clone(),
-                })
-        })
+        .collect();
+    if candidates.is_empty() || text.trim().is_empty() {
+        return None;
+    }
+    let scores = canned.scorer?.score(text, &candidates);
+    let best = scores
+        .into_iter()
+        .filter(|s| s.index < candidates.len() && s.score >= canned.min_score)
+        .fold(None::<CannedScore>, |best, s| match best {
+            Some(b) if b.score > s.score || (b.score == s.score && b.index < s.index) => Some(b),
+            _ => Some(s),
+        })?;
+    let c = candidates[best.index];
+    Some(CannedMatch {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        phrase: best.phrase,
+        body: c.body.clone(),
+        score: best.score,
+        sources: c.sources.clone(),
+    })
 }
 
 // ── 5. the learned router ───────────────────────────────────────────────────────────────────
@@ -705,7 +789,7 @@ mod tests {
         }
     }
 
-    fn run(inbound: &Inbound, canned: &[CannedResponse]) -> RouteDecision {
+    fn run(inbound: &Inbound) -> RouteDecision {
         let policy = AppPolicy::default();
         let profile = AppProfile::for_app(&inbound.app);
         route(RouteInput {
@@ -713,37 +797,31 @@ mod tests {
             facts: None,
             policy: &policy,
             profile: &profile,
-            canned,
+            canned: CannedSet::NONE,
         })
     }
 
     #[test]
     fn system_mail_is_silenced() {
-        let d = run(&inbound("MAILER-DAEMON@mx.test", "Undelivered", "x"), &[]);
+        let d = run(&inbound("MAILER-DAEMON@mx.test", "Undelivered", "x"));
         assert_eq!(
             (d.action, d.rule.as_str()),
             (RouteAction::Silence, "system.sender")
         );
-        let d = run(
-            &inbound(
-                "jan@x.test",
-                "Abwesenheitsnotiz: Re: Rechnung",
-                "Ich bin im Urlaub.",
-            ),
-            &[],
-        );
+        let d = run(&inbound(
+            "jan@x.test",
+            "Abwesenheitsnotiz: Re: Rechnung",
+            "Ich bin im Urlaub.",
+        ));
         assert_eq!(
             (d.action, d.category),
             (RouteAction::Silence, Category::System)
         );
-        let d = run(
-            &inbound(
-                "ana@x.test",
-                "Re: refund",
-                "I am out of the office until Monday.",
-            ),
-            &[],
-        );
+        let d = run(&inbound(
+            "ana@x.test",
+            "Re: refund",
+            "I am out of the office until Monday.",
+        ));
         assert_eq!(d.rule, "system.body");
     }
 
@@ -755,61 +833,33 @@ mod tests {
             body: "Here is a new link.".into(),
             author: None,
         }];
-        let d = run(&m, &[]);
+        let d = run(&m);
         assert_eq!(
             (d.action, d.rule.as_str()),
             (RouteAction::Silence, "thread.closing_remark")
         );
         m.body = "Thanks, but the link still fails. Can you help?".into();
-        assert_eq!(run(&m, &[]).action, RouteAction::Respond);
+        assert_eq!(run(&m).action, RouteAction::Respond);
         m.teammate_replying = true;
-        assert_eq!(run(&m, &[]).rule, "thread.teammate_replying");
+        assert_eq!(run(&m).rule, "thread.teammate_replying");
     }
 
     #[test]
     fn legal_beats_everything_and_angry_escalates() {
-        let d = run(
-            &inbound(
-                "a@x.test",
-                "refund",
-                "Refund me or my lawyer will be in touch.",
-            ),
-            &[],
-        );
+        let d = run(&inbound(
+            "a@x.test",
+            "refund",
+            "Refund me or my lawyer will be in touch.",
+        ));
         assert_eq!(d.action, RouteAction::EscalateUrgent);
-        let d = run(
-            &inbound(
-                "a@x.test",
-                "Site broken AGAIN",
-                "Every page is a 500 error. Unacceptable. Fix it.",
-            ),
-            &[],
-        );
+        let d = run(&inbound(
+            "a@x.test",
+            "Site broken AGAIN",
+            "Every page is a 500 error. Unacceptable. Fix it.",
+        ));
         assert_eq!(
             (d.action, d.rule.as_str()),
             (RouteAction::EscalateHuman, "policy.angry")
         );
-    }
-
-    #[test]
-    fn canned_responses_match_simple_triggers() {
-        let canned = vec![CannedResponse {
-            id: "c1".into(),
-            app: None,
-            name: "Invoices".into(),
-            trigger: "download my invoice | invoice*".into(),
-            body: "Hi {{first_name}}, invoices are on the purchases page.".into(),
-            updated_at: 0,
-        }];
-        let d = run(
-            &inbound("a@x.test", "invoice", "Where can I download my invoice?"),
-            &canned,
-        );
-        assert_eq!(d.rule, "canned.c1");
-        assert_eq!(
-            d.canned.map(|c| c.phrase),
-            Some("download my invoice".to_owned())
-        );
-        assert!(match_canned("nothing here", &[], "typescript-course").is_none());
     }
 }

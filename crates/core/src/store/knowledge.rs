@@ -144,6 +144,7 @@ impl CannedRow {
             trigger: self.trigger.clone(),
             body: self.body.clone(),
             updated_at: self.updated_at,
+            sources: self.sources.clone(),
         }
     }
 }

@@ -3,12 +3,13 @@
 //! drives it; the product never calls it.
 
 use super::learned::{self, Example, RouterModel, SplitMix, Thresholds};
-use crate::knowledge::Retriever;
+use crate::corpus::CannedResponse;
+use crate::knowledge::{CannedScorer, Retriever};
 use crate::pipeline::agent;
-use crate::pipeline::eval::{self, EvalReport, Scenario, ScenarioOutcome};
+use crate::pipeline::eval::{self, CannedCounts, EvalReport, Scenario, ScenarioOutcome};
 use crate::pipeline::fixtures::ScenarioWorld;
 use crate::pipeline::profile::AppProfile;
-use crate::pipeline::router::{self, RouteAction, RouteInput};
+use crate::pipeline::router::{self, CANNED_MIN_SCORE, CannedSet, RouteAction, RouteInput};
 use crate::registry::AppPolicy;
 use crate::time::Millis;
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub async fn example(s: &Scenario) -> Example {
         facts: Some(&facts),
         policy: &policy,
         profile: &profile,
-        canned: &[],
+        canned: crate::pipeline::router::CannedSet::NONE,
     };
     let d = router::route_with(input, None);
     Example {
@@ -102,7 +103,7 @@ pub async fn outcomes(
     let policy = AppPolicy::default();
     let mut v = Vec::with_capacity(scenarios.len());
     for s in scenarios {
-        v.push(eval::run_scenario_with(s, &policy, NOW, model, knowledge).await);
+        v.push(eval::run_scenario_with(s, &policy, NOW, model, knowledge, CannedSet::NONE).await);
     }
     v
 }
@@ -195,7 +196,15 @@ pub async fn report(
             let mut v = Vec::with_capacity(all.len());
             for (s, k) in all.iter().zip(&fold) {
                 v.push(
-                    eval::run_scenario_with(s, &policy, NOW, Some(&models[*k]), &knowledge).await,
+                    eval::run_scenario_with(
+                        s,
+                        &policy,
+                        NOW,
+                        Some(&models[*k]),
+                        &knowledge,
+                        CannedSet::NONE,
+                    )
+                    .await,
                 );
             }
             EvalReport::compute(&v)
@@ -265,5 +274,104 @@ pub async fn report(
         out.push_str(&row(&format!("{u:.2}"), &kfold(t).await));
         out.push('\n');
     }
+    out
+}
+
+/// The canned-response thresholds the sweep tries.
+pub const CANNED_SWEEP: [f32; 10] = [0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95];
+
+/// When a threshold is chosen, one wrong canned reply weighs as much as this many right ones
+/// (a wrong canned reply replaces the agent's draft with a wrong answer; a missed one leaves
+/// the agent's draft).
+pub const CANNED_WRONG_COST: i64 = 3;
+
+/// The canned threshold `outcomes` (run with every match allowed) choose: the most right
+/// replies less [`CANNED_WRONG_COST`] per wrong one; when several thresholds tie, the middle
+/// one (the upper of two), so a small shift in scores does not leave the best range.
+pub fn choose_canned_threshold(outcomes: &[ScenarioOutcome]) -> f32 {
+    let value = |t: f32| {
+        let c = CannedCounts::at(outcomes, t);
+        c.right as i64 - CANNED_WRONG_COST * c.wrong.len() as i64
+    };
+    let best = CANNED_SWEEP.iter().map(|t| value(*t)).max().unwrap_or(0);
+    let tied: Vec<f32> = CANNED_SWEEP
+        .into_iter()
+        .filter(|t| value(*t) == best)
+        .collect();
+    tied.get(tied.len() / 2)
+        .copied()
+        .unwrap_or(CANNED_MIN_SCORE)
+}
+
+/// Canned responses measured across sets: each set is routed by a model trained on the other
+/// (so routing is out-of-sample too), with every canned match allowed; the threshold chosen on
+/// one set is reported on the other. Markdown.
+pub async fn canned_report(
+    dev: Set<'_>,
+    train_set: Set<'_>,
+    knowledge: &Arc<dyn Retriever>,
+    canned: &[CannedResponse],
+    scorer: &dyn CannedScorer,
+) -> String {
+    let (on_dev, _) = train(&[dev], CHOSEN).await;
+    let (on_train, _) = train(&[train_set], CHOSEN).await;
+    let every_match = CannedSet::new(canned, scorer).with_min_score(0.0);
+    let policy = AppPolicy::default();
+    let mut runs: Vec<Vec<ScenarioOutcome>> = Vec::new();
+    for (set, model) in [(dev, &on_train), (train_set, &on_dev)] {
+        let mut v = Vec::with_capacity(set.scenarios.len());
+        for s in set.scenarios {
+            v.push(
+                eval::run_scenario_with(s, &policy, NOW, Some(model), knowledge, every_match).await,
+            );
+        }
+        runs.push(v);
+    }
+    let respond = |v: &[ScenarioOutcome]| {
+        v.iter()
+            .filter(|o| o.expected.action == RouteAction::Respond.as_str())
+            .count()
+            .max(1)
+    };
+    let cell = |v: &[ScenarioOutcome], t: f32| {
+        let c = CannedCounts::at(v, t);
+        format!(
+            "{} | {} | {} | {:.3}",
+            c.drafts,
+            c.right,
+            c.wrong.len(),
+            c.right as f64 / respond(v) as f64
+        )
+    };
+    let (dev_out, train_out) = (&runs[0], &runs[1]);
+    let mut out = String::from(
+        "| threshold | dev drafts | dev right | dev wrong | dev coverage | train drafts | train right | train wrong | train coverage |\n|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for t in CANNED_SWEEP {
+        out.push_str(&format!(
+            "| {t:.2} | {} | {} |\n",
+            cell(dev_out, t),
+            cell(train_out, t)
+        ));
+    }
+    for (chosen_on, from, to, to_name) in [
+        ("dev", dev_out, train_out, "train"),
+        ("train", train_out, dev_out, "dev"),
+    ] {
+        let t = choose_canned_threshold(from);
+        let c = CannedCounts::at(to, t);
+        out.push_str(&format!(
+            "\nChosen on {chosen_on}: {t:.2}. On {to_name}: {} canned drafts, {} right, precision {:.3}, coverage {:.3} of {} replies; wrong: {:?}.\n",
+            c.drafts,
+            c.right,
+            if c.drafts == 0 { 1.0 } else { c.right as f64 / c.drafts as f64 },
+            c.right as f64 / respond(to) as f64,
+            respond(to),
+            c.wrong
+        ));
+    }
+    out.push_str(&format!(
+        "\nCommitted threshold (`router::CANNED_MIN_SCORE`): {CANNED_MIN_SCORE:.2}.\n"
+    ));
     out
 }
