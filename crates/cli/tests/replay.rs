@@ -221,6 +221,60 @@ async fn replays_exactly(app: TestApp) {
     assert!(err.contains("no run run_does_not_exist"), "{err}");
 }
 
+/// A reply answered from a canned response (the demo's "Offline downloads") records the
+/// retrieval's scores: a replay on the recorded inputs decides the same without an index, a
+/// replay with the index (as `skill replay` runs) too, and one that replaces the canned
+/// responses without an index cannot match them (the diff says so).
+#[tokio::test]
+async fn a_canned_answer_replays_from_its_recorded_scores() {
+    let app = TestApp::spawn().await;
+    let r = deliver(
+        &app,
+        "kyle.dunmore@example.com",
+        "Offline",
+        "Hi! Can I download the videos to watch them on a long flight next week?",
+    )
+    .await;
+    let rec = load(&app, &r.run_id).await;
+    let m = rec
+        .route
+        .canned
+        .as_ref()
+        .expect("answered from a canned response");
+    assert_eq!(m.id, "demo_offline_downloads");
+    let inputs = rec.inputs.as_ref().unwrap();
+    let recorded = inputs
+        .canned_scores
+        .iter()
+        .find(|s| s.id == m.id)
+        .expect("the matched response's score is recorded");
+    assert_eq!(recorded.score, m.score);
+
+    let replayed = replay::replay(&rec, &ReplayOptions::default()).await;
+    assert!(replay::diff(&rec, &replayed).is_empty());
+    let index = support_knowledge::canned::CannedIndex::new();
+    let with_index = ReplayOptions {
+        canned_scorer: Some(&index),
+        ..ReplayOptions::default()
+    };
+    let replayed = replay::replay(&rec, &with_index).await;
+    assert!(replay::diff(&rec, &replayed).is_empty());
+    let (code, out, err) = skill(&app, &["replay", &r.run_id, "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["changed"],
+        false
+    );
+
+    let replaced = ReplayOptions {
+        canned: Some(inputs.canned.clone()),
+        ..ReplayOptions::default()
+    };
+    let replayed = replay::replay(&rec, &replaced).await;
+    assert!(replayed.route.canned.is_none());
+    assert!(!replay::diff(&rec, &replayed).is_empty());
+}
+
 #[tokio::test]
 async fn a_changed_policy_shows_as_a_diff_and_bulk_mode_counts_it() {
     for app in TestApp::each_backend().await {
