@@ -14,7 +14,8 @@
 //!   from PyPI); wire compatibility, not answer quality (writes `target/llm-smoke-report.json`).
 //! - `cargo xtask train-router [--report]`: trains the learned router on the dev and train
 //!   scenarios into `crates/core/models/router.json` (reproducible; a core test retrains and
-//!   compares); `--report` writes the cross-set figures to `docs/eval/router-figures.md`.
+//!   compares); `--report` writes the cross-set figures to `docs/eval/router-figures.md` and
+//!   the canned responses' threshold sweep to `docs/eval/canned-figures.md`.
 //! - `cargo xtask fuzz [--cases N]`: opt-in, not part of `test`: the property tests of every
 //!   signature verifier and webhook parser in release, 100,000 cases per property (writes
 //!   `target/fuzz-report.json`).
@@ -148,7 +149,8 @@ fn main() -> Result<()> {
 
 /// `cargo xtask train-router [--report]`: the learned router from `../shared/scenarios/{dev,train}`
 /// into `crates/core/models/router.json` (with `--report`, the cross-set figures into
-/// `docs/eval/router-figures.md`), through core's `train_router` example.
+/// `docs/eval/router-figures.md` and the canned sweep into `docs/eval/canned-figures.md`),
+/// through core's `train_router` example.
 fn train_router(root: &Path, args: &[String]) -> Result<()> {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.args([

@@ -303,6 +303,28 @@ pub fn choose_canned_threshold(outcomes: &[ScenarioOutcome]) -> f32 {
         .unwrap_or(CANNED_MIN_SCORE)
 }
 
+/// The outcomes of `set` with every canned match allowed (`CannedSet::with_min_score(0.0)`),
+/// routed by a model trained on `other` (so routing is out-of-sample too): what
+/// [`CannedCounts::at`] and [`choose_canned_threshold`] read.
+pub async fn canned_outcomes(
+    set: Set<'_>,
+    other: Set<'_>,
+    knowledge: &Arc<dyn Retriever>,
+    canned: &[CannedResponse],
+    scorer: &dyn CannedScorer,
+) -> Vec<ScenarioOutcome> {
+    let (model, _) = train(&[other], CHOSEN).await;
+    let every_match = CannedSet::new(canned, scorer).with_min_score(0.0);
+    let policy = AppPolicy::default();
+    let mut v = Vec::with_capacity(set.scenarios.len());
+    for s in set.scenarios {
+        v.push(
+            eval::run_scenario_with(s, &policy, NOW, Some(&model), knowledge, every_match).await,
+        );
+    }
+    v
+}
+
 /// Canned responses measured across sets: each set is routed by a model trained on the other
 /// (so routing is out-of-sample too), with every canned match allowed; the threshold chosen on
 /// one set is reported on the other. Markdown.
@@ -313,20 +335,10 @@ pub async fn canned_report(
     canned: &[CannedResponse],
     scorer: &dyn CannedScorer,
 ) -> String {
-    let (on_dev, _) = train(&[dev], CHOSEN).await;
-    let (on_train, _) = train(&[train_set], CHOSEN).await;
-    let every_match = CannedSet::new(canned, scorer).with_min_score(0.0);
-    let policy = AppPolicy::default();
-    let mut runs: Vec<Vec<ScenarioOutcome>> = Vec::new();
-    for (set, model) in [(dev, &on_train), (train_set, &on_dev)] {
-        let mut v = Vec::with_capacity(set.scenarios.len());
-        for s in set.scenarios {
-            v.push(
-                eval::run_scenario_with(s, &policy, NOW, Some(model), knowledge, every_match).await,
-            );
-        }
-        runs.push(v);
-    }
+    let runs = [
+        canned_outcomes(dev, train_set, knowledge, canned, scorer).await,
+        canned_outcomes(train_set, dev, knowledge, canned, scorer).await,
+    ];
     let respond = |v: &[ScenarioOutcome]| {
         v.iter()
             .filter(|o| o.expected.action == RouteAction::Respond.as_str())
