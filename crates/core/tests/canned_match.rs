@@ -177,3 +177,47 @@ fn guards_keep_canned_replies_off_actions_anger_and_old_subjects() {
     );
     assert_eq!(d.canned.map(|c| c.id).as_deref(), Some("captions"));
 }
+
+#[test]
+fn a_template_missing_a_value_or_a_message_in_another_language_never_matches() {
+    let scorer = CannedIndex::new();
+    let mut greeting = canned("greeting", None, "download the videos");
+    greeting.body = "Hi {{first_name}}, use the download button.".into();
+    let both = [greeting.clone()];
+    // No name on record and none signed: `{{first_name}}` has no value, so no match.
+    let d = run(
+        &inbound("Videos", "Can I download the videos for a flight?"),
+        &both,
+        &scorer,
+    );
+    assert!(d.canned.is_none(), "{:?}", d.reasons);
+    // Signed with a name: it fills, so it matches.
+    let d = run(
+        &inbound(
+            "Videos",
+            "Can I download the videos for a flight?\n\nThanks,\nAmara",
+        ),
+        &both,
+        &scorer,
+    );
+    assert_eq!(d.canned.map(|c| c.id).as_deref(), Some("greeting"));
+
+    // Canned bodies are English: a German message with the same words gets no canned reply.
+    let offline = [canned("offline", None, "videos offline")];
+    let d = run(
+        &inbound(
+            "Videos offline",
+            "Hallo, kann ich die Videos herunterladen und offline ansehen? Ich fliege nächste Woche nach Lima und habe dort kein Internet. Vielen Dank!",
+        ),
+        &offline,
+        &scorer,
+    );
+    assert_eq!(d.analysis.language, "de");
+    assert!(d.canned.is_none(), "{:?}", d.reasons);
+    let d = run(
+        &inbound("Videos offline", "Can I watch the videos offline?"),
+        &offline,
+        &scorer,
+    );
+    assert_eq!(d.canned.map(|c| c.id).as_deref(), Some("offline"));
+}

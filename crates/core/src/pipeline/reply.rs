@@ -493,10 +493,7 @@ const ANSWERS: &[Answers] = &[
 /// English or a language of [`ANSWERS`] (the agent hands any other language over,
 /// [`can_answer_in`]).
 pub fn compose(f: &ReplyFacts<'_>, situation: &Situation) -> String {
-    let name = f
-        .facts
-        .first_name()
-        .or_else(|| text::signoff_first_name(&f.route.analysis.body));
+    let name = greeting_name(Some(f.facts), &f.route.analysis.body);
     let holds = f.action.is_escalation() || *situation == Situation::Holding;
     let language = f.route.analysis.language.as_str();
     let localised = answers_in(language).filter(|_| !holds);
@@ -606,7 +603,7 @@ fn respond_localised(f: &ReplyFacts<'_>, situation: &Situation, a: &Answers) -> 
 /// Fills a canned template; `None` if a variable has no value (never send placeholders).
 fn canned(f: &ReplyFacts<'_>, name: Option<&str>) -> Option<Vec<String>> {
     let template = &f.route.canned.as_ref()?.body;
-    let vars = template_values(f, name);
+    let vars = template_values(f.profile, Some(&f.facts.email), name);
     let filled = fill_template(template, &vars)?;
     // A canned body may carry its own greeting and sign-off; keep only the middle.
     let lines: Vec<&str> = filled
@@ -619,10 +616,22 @@ fn canned(f: &ReplyFacts<'_>, name: Option<&str>) -> Option<Vec<String>> {
     Some(vec![lines.join("\n").trim().to_owned()])
 }
 
-/// The value of every variable of [`crate::corpus::TEMPLATE_VARIABLES`] for this reply
-/// (`None`: not known, so a template using it does not answer).
-fn template_values(f: &ReplyFacts<'_>, name: Option<&str>) -> Vec<(&'static str, Option<String>)> {
-    let product = Some(f.profile.product.clone()).filter(|s| !s.is_empty());
+/// The first name a reply greets: the customer's record, else the message's sign-off.
+pub fn greeting_name(facts: Option<&CustomerFacts>, body: &str) -> Option<String> {
+    facts
+        .and_then(CustomerFacts::first_name)
+        .or_else(|| text::signoff_first_name(body))
+}
+
+/// The value of every variable of [`crate::corpus::TEMPLATE_VARIABLES`] for a reply to the
+/// customer `email` greeted as `name`, about the app of `profile` (`None`: not known, so a
+/// template using it does not answer).
+fn template_values(
+    profile: &AppProfile,
+    email: Option<&str>,
+    name: Option<&str>,
+) -> Vec<(&'static str, Option<String>)> {
+    let product = Some(profile.product.clone()).filter(|s| !s.is_empty());
     vec![
         ("first_name", name.map(str::to_owned)),
         ("name", name.map(str::to_owned)),
@@ -630,10 +639,23 @@ fn template_values(f: &ReplyFacts<'_>, name: Option<&str>) -> Vec<(&'static str,
         ("app_name", product),
         (
             "instructor",
-            Some(f.profile.instructor.clone()).filter(|s| !s.is_empty()),
+            Some(profile.instructor.clone()).filter(|s| !s.is_empty()),
         ),
-        ("email", Some(f.facts.email.clone())),
+        ("email", email.filter(|e| !e.is_empty()).map(str::to_owned)),
     ]
+}
+
+/// Whether `template` fills for this customer and app (every variable has a value): the router
+/// never matches a canned response whose reply would be half-filled.
+pub fn template_fills(
+    template: &str,
+    profile: &AppProfile,
+    facts: Option<&CustomerFacts>,
+    body: &str,
+) -> bool {
+    let name = greeting_name(facts, body);
+    let email = facts.map(|f| f.email.as_str());
+    fill_template(template, &template_values(profile, email, name.as_deref())).is_some()
 }
 
 /// Replaces `{{var}}` placeholders. `None` when one has no value or is unknown.

@@ -239,7 +239,7 @@ pub fn route_with(input: RouteInput<'_>, model: Option<&RouterModel>) -> RouteDe
         let signals = signals(input, &analysis, &rule, decision.action);
         learned_rule(&mut decision, model, &signals);
     }
-    if let Some(canned) = canned_rule(&analysis, input.canned, inbound, &decision) {
+    if let Some(canned) = canned_rule(&analysis, input, &decision) {
         decision
             .reasons
             .insert(0, canned_reason(&canned, input.canned));
@@ -299,7 +299,7 @@ pub fn with_category(
         };
     }
     let mut d = classifier_rule(&analysis, input);
-    if let Some(canned) = canned_rule(&analysis, input.canned, input.inbound, &d) {
+    if let Some(canned) = canned_rule(&analysis, input, &d) {
         d.reasons.insert(0, canned_reason(&canned, input.canned));
         d.rule = format!("canned.{}", canned.id);
         d.action = RouteAction::Respond;
@@ -466,23 +466,40 @@ fn thread_rule(inbound: &Inbound, analysis: &Analysis) -> Option<(&'static str, 
 
 /// Matches canned responses by retrieval (see [`match_canned`]). Never used for legal, angry
 /// or instructor mail, nor when the classifier does not reply, nor for a request the agent
-/// acts on ([`agent_acts_on`]: a canned reply takes no action, so it cannot stand in for one).
+/// acts on ([`agent_acts_on`]: a canned reply takes no action, so it cannot stand in for one),
+/// nor in a language the canned bodies (English) are not written in, nor with a template a
+/// value is missing for.
 /// In a reply on a thread the subject names the thread's first topic, so only the new message
 /// is matched.
 fn canned_rule(
     analysis: &Analysis,
-    canned: CannedSet<'_>,
-    inbound: &Inbound,
+    input: RouteInput<'_>,
     decision: &RouteDecision,
 ) -> Option<CannedMatch> {
+    let inbound = input.inbound;
     if analysis.flags.legal
         || analysis.flags.angry
         || decision.action != RouteAction::Respond
         || analysis.intent == Intent::ForInstructor
         || agent_acts_on(decision.intent)
+        || !super::reply::can_answer_in(&analysis.language, true)
     {
         return None;
     }
+    // A template that would be half-filled for this customer never matches.
+    let usable: Vec<CannedResponse> = input
+        .canned
+        .responses
+        .iter()
+        .filter(|c| {
+            super::reply::template_fills(&c.body, input.profile, input.facts, &analysis.body)
+        })
+        .cloned()
+        .collect();
+    let canned = CannedSet {
+        responses: &usable,
+        ..input.canned
+    };
     let text = if inbound.thread.is_empty() {
         &analysis.cleaned
     } else {
