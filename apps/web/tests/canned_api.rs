@@ -41,16 +41,6 @@ fn canned(name: &str, body: &str) -> Value {
     json!({"app": APP, "name": name, "trigger": "login link|magic link", "body": body})
 }
 
-/// The listed responses other than the demo's seeded ones (`demo_…`).
-fn ours(list: &Value) -> Vec<&Value> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| !c["id"].as_str().unwrap().starts_with("demo_"))
-        .collect()
-}
-
 #[tokio::test]
 async fn roles_versions_templates_and_staleness() {
     for app in TestApp::each_backend().await {
@@ -101,7 +91,7 @@ async fn roles_versions_templates_and_staleness() {
         let (s, v) = send(&app, M::POST, Some(&agent), "/api/v1/canned", Some(&bad)).await;
         assert_eq!((s, code(&v)), (400, "unknown_article_version"), "{v}");
         let (_, list) = send(&app, M::GET, Some(&viewer), "/api/v1/canned", None).await;
-        assert_eq!(ours(&list).len(), 0, "{list}");
+        assert_eq!(support_testkit::own_canned(&list).len(), 0, "{list}");
 
         // An article to cite.
         let (s, a) = send(
@@ -216,7 +206,7 @@ async fn roles_versions_templates_and_staleness() {
             None,
         )
         .await;
-        assert_eq!((s, ours(&list).len()), (200, 1));
+        assert_eq!((s, support_testkit::own_canned(&list).len()), (200, 1));
         let (_, list) = send(
             &app,
             M::GET,
@@ -225,7 +215,11 @@ async fn roles_versions_templates_and_staleness() {
             None,
         )
         .await;
-        assert_eq!(ours(&list).len(), 0, "another app's list");
+        assert_eq!(
+            support_testkit::own_canned(&list).len(),
+            0,
+            "another app's list"
+        );
         let (s, v) = send(
             &app,
             M::GET,

@@ -23,16 +23,6 @@ async fn skill_json(app: &TestApp, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-/// The listed responses other than the demo's seeded ones (`demo_…`).
-fn ours(list: &Value) -> Vec<&Value> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| !c["id"].as_str().unwrap().starts_with("demo_"))
-        .collect()
-}
-
 #[tokio::test]
 async fn canned_commands_add_list_show_edit_rm() {
     for app in TestApp::each_backend().await {
@@ -87,7 +77,7 @@ async fn canned_commands_add_list_show_edit_rm() {
             "{e}"
         );
         let list = skill_json(&app, &["canned", "list", "--app", APP]).await;
-        assert_eq!(ours(&list).len(), 0, "{list}");
+        assert_eq!(support_testkit::own_canned(&list).len(), 0, "{list}");
         let (code, _, err) = skill(
             &app,
             &[
@@ -139,7 +129,7 @@ async fn canned_commands_add_list_show_edit_rm() {
         let id = added["id"].as_str().unwrap().to_string();
 
         let list = skill_json(&app, &["canned", "list", "--app", APP]).await;
-        let items = ours(&list);
+        let items = support_testkit::own_canned(&list);
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["variables"], serde_json::json!(["first_name"]));
         assert_eq!(items[0]["sources"][0]["article_id"], art.as_str());
@@ -208,7 +198,7 @@ async fn canned_commands_add_list_show_edit_rm() {
 
         skill_json(&app, &["canned", "rm", &id]).await;
         let list = skill_json(&app, &["canned", "list", "--app", APP]).await;
-        assert_eq!(ours(&list).len(), 0);
+        assert_eq!(support_testkit::own_canned(&list).len(), 0);
         let (code, _, _) = skill(&app, &["canned", "rm", &id]).await;
         assert_eq!(code, 1);
     }

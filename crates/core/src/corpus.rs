@@ -31,7 +31,14 @@ pub struct CannedResponse {
     /// The article versions its current version cites: a draft answered from it records them,
     /// so it goes stale when they change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<crate::store::CannedSource>,
+    pub sources: Vec<CannedSource>,
+}
+
+/// An article version a canned response cites (its answer is built on it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CannedSource {
+    pub article_id: String,
+    pub version: i64,
 }
 
 /// The variables a canned template may use (`{{name}}`), each filled from the customer's or

@@ -741,3 +741,17 @@ impl Drop for SkillProcess {
         let _ = self.child.wait();
     }
 }
+
+/// The items of a canned-response list (`skill canned list --json`, `GET /api/v1/canned`)
+/// other than the demo's seeded ones (ids `demo_…`): what a test wrote itself.
+pub fn own_canned(list: &serde_json::Value) -> Vec<&serde_json::Value> {
+    list["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|c| !c["id"].as_str().is_some_and(|id| id.starts_with("demo_")))
+                .collect()
+        })
+        .unwrap_or_default()
+}

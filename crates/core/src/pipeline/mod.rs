@@ -34,6 +34,7 @@ pub mod profile;
 pub mod promises;
 pub mod reply;
 pub mod router;
+pub mod template;
 pub mod text;
 pub mod tools;
 pub mod validate;

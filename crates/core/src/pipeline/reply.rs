@@ -9,6 +9,7 @@ use super::inbound::{CustomerFacts, Inbound, PurchaseFact};
 use super::kb::KbHit;
 use super::profile::AppProfile;
 use super::router::{RouteAction, RouteDecision};
+use super::template;
 use super::text::{self, CueText};
 
 /// What the agent did, which decides what the reply says.
@@ -493,7 +494,7 @@ const ANSWERS: &[Answers] = &[
 /// English or a language of [`ANSWERS`] (the agent hands any other language over,
 /// [`can_answer_in`]).
 pub fn compose(f: &ReplyFacts<'_>, situation: &Situation) -> String {
-    let name = greeting_name(Some(f.facts), &f.route.analysis.body);
+    let name = template::greeting_name(Some(f.facts), &f.route.analysis.body);
     let holds = f.action.is_escalation() || *situation == Situation::Holding;
     let language = f.route.analysis.language.as_str();
     let localised = answers_in(language).filter(|_| !holds);
@@ -603,8 +604,8 @@ fn respond_localised(f: &ReplyFacts<'_>, situation: &Situation, a: &Answers) -> 
 /// Fills a canned template; `None` if a variable has no value (never send placeholders).
 fn canned(f: &ReplyFacts<'_>, name: Option<&str>) -> Option<Vec<String>> {
     let template = &f.route.canned.as_ref()?.body;
-    let vars = template_values(f.profile, Some(&f.facts.email), name);
-    let filled = fill_template(template, &vars)?;
+    let vars = template::values(f.profile, Some(&f.facts.email), name);
+    let filled = template::fill(template, &vars)?;
     // A canned body may carry its own greeting and sign-off; keep only the middle.
     let lines: Vec<&str> = filled
         .lines()
@@ -614,68 +615,6 @@ fn canned(f: &ReplyFacts<'_>, name: Option<&str>) -> Option<Vec<String>> {
         })
         .collect();
     Some(vec![lines.join("\n").trim().to_owned()])
-}
-
-/// The first name a reply greets: the customer's record, else the message's sign-off.
-pub fn greeting_name(facts: Option<&CustomerFacts>, body: &str) -> Option<String> {
-    facts
-        .and_then(CustomerFacts::first_name)
-        .or_else(|| text::signoff_first_name(body))
-}
-
-/// The value of every variable of [`crate::corpus::TEMPLATE_VARIABLES`] for a reply to the
-/// customer `email` greeted as `name`, about the app of `profile` (`None`: not known, so a
-/// template using it does not answer).
-fn template_values(
-    profile: &AppProfile,
-    email: Option<&str>,
-    name: Option<&str>,
-) -> Vec<(&'static str, Option<String>)> {
-    let product = Some(profile.product.clone()).filter(|s| !s.is_empty());
-    vec![
-        ("first_name", name.map(str::to_owned)),
-        ("name", name.map(str::to_owned)),
-        ("product", product.clone()),
-        ("app_name", product),
-        (
-            "instructor",
-            Some(profile.instructor.clone()).filter(|s| !s.is_empty()),
-        ),
-        ("email", email.filter(|e| !e.is_empty()).map(str::to_owned)),
-    ]
-}
-
-/// Whether `template` fills for this customer and app (every variable has a value): the router
-/// never matches a canned response whose reply would be half-filled.
-pub fn template_fills(
-    template: &str,
-    profile: &AppProfile,
-    facts: Option<&CustomerFacts>,
-    body: &str,
-) -> bool {
-    let name = greeting_name(facts, body);
-    let email = facts.map(|f| f.email.as_str());
-    fill_template(template, &template_values(profile, email, name.as_deref())).is_some()
-}
-
-/// Replaces `{{var}}` placeholders. `None` when one has no value or is unknown.
-pub fn fill_template(template: &str, vars: &[(&str, Option<String>)]) -> Option<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}")?;
-        let key = after[..end].trim();
-        let value = vars
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, v)| v.clone())?;
-        out.push_str(&value);
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Some(out)
 }
 
 fn respond(f: &ReplyFacts<'_>, situation: &Situation) -> Vec<String> {
@@ -981,18 +920,6 @@ fn date(iso: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn templates_never_leave_placeholders() {
-        let vars = [("first_name", Some("Ana".to_owned())), ("email", None)];
-        assert_eq!(
-            fill_template("Hi {{ first_name }}!", &vars).as_deref(),
-            Some("Hi Ana!")
-        );
-        assert_eq!(fill_template("to {{email}}", &vars), None);
-        assert_eq!(fill_template("{{unknown}}", &vars), None);
-        assert_eq!(fill_template("{{broken", &vars), None);
-    }
 
     #[test]
     fn knowledge_titles_are_dropped() {

@@ -85,7 +85,7 @@ pub struct CannedMatch {
     pub score: f32,
     /// The article versions the response cites (the draft records them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<crate::store::CannedSource>,
+    pub sources: Vec<crate::corpus::CannedSource>,
 }
 
 /// The lowest [`CannedScore`] at which a canned response answers: chosen on the dev scenarios
@@ -491,9 +491,7 @@ fn canned_rule(
         .canned
         .responses
         .iter()
-        .filter(|c| {
-            super::reply::template_fills(&c.body, input.profile, input.facts, &analysis.body)
-        })
+        .filter(|c| super::template::fills(&c.body, input.profile, input.facts, &analysis.body))
         .cloned()
         .collect();
     let canned = CannedSet {

@@ -108,12 +108,7 @@ pub struct PutOutcome {
     pub stale_canned: u64,
 }
 
-/// An article version a canned response cites (its answer is built on it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CannedSource {
-    pub article_id: String,
-    pub version: i64,
-}
+pub use crate::corpus::CannedSource;
 
 /// A canned response as it is now (its current version's fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
