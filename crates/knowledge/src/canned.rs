@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use support_core::corpus::{CannedResponse, TemplateError, template_variables};
 use support_core::knowledge::{CannedScore, CannedScorer, Visibility};
+// Each sentence is matched on its own: an alternative's words must be said together, not
+// scattered over a long message.
+use support_core::pipeline::text::sentences;
 use support_core::store::ArticleChunkRow;
 use support_core::store::{CannedInput, CannedSource};
 use support_core::time::Millis;
@@ -59,7 +62,7 @@ pub fn check(f: &CannedFields) -> Result<Vec<String>, CannedError> {
     if f.name.trim().is_empty() || f.body.trim().is_empty() {
         return Err(CannedError::Invalid("name and body are required".into()));
     }
-    if !f.trigger.split(['|', '\n']).any(|t| !t.trim().is_empty()) {
+    if alternatives(&f.trigger).next().is_none() {
         return Err(CannedError::Invalid(
             "trigger needs at least one phrase (alternatives separated by |)".into(),
         ));
@@ -134,8 +137,8 @@ const KEEP: usize = 16;
 const APP: &str = "canned";
 
 struct Built {
-    /// `(app, trigger)` of each response, in order: what the index was built from.
-    key: Vec<(Option<String>, String)>,
+    /// The trigger of each response, in order: what the index was built from.
+    key: Vec<String>,
     index: crate::LexicalIndex,
     /// Per chunk (its id is the position here): the response, the alternative, and the
     /// alternative's score for its own words.
@@ -162,37 +165,13 @@ fn distinct_words(text: &str) -> String {
         .join(" ")
 }
 
-/// The sentences of `text` (split after `?`, `!`, a `.` before a space, and at line ends), each
-/// matched on its own: an alternative's words must be said together, not scattered over a long
-/// message.
-fn sentences(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut chars = text.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let next_is_space = chars.peek().is_none_or(|(_, n)| n.is_whitespace());
-        if matches!(c, '?' | '!' | '\n') || (c == '.' && next_is_space) {
-            out.push(&text[start..i + c.len_utf8()]);
-            start = i + c.len_utf8();
-        }
-    }
-    out.push(&text[start..]);
-    out.into_iter()
-        .map(str::trim)
-        .filter(|s| s.chars().any(char::is_alphanumeric))
-        .collect()
-}
-
 impl CannedIndex {
     pub fn new() -> Self {
         Self::default()
     }
 
     fn built(&self, canned: &[&CannedResponse]) -> Option<Arc<Built>> {
-        let key: Vec<(Option<String>, String)> = canned
-            .iter()
-            .map(|c| (c.app.clone(), c.trigger.clone()))
-            .collect();
+        let key: Vec<String> = canned.iter().map(|c| c.trigger.clone()).collect();
         let mut cache = self.built.lock().ok()?;
         if let Some(b) = cache.iter().find(|b| b.key == key) {
             return Some(Arc::clone(b));
@@ -206,10 +185,10 @@ impl CannedIndex {
     }
 }
 
-fn build(key: Vec<(Option<String>, String)>) -> Option<Built> {
+fn build(key: Vec<String>) -> Option<Built> {
     let mut chunks = Vec::new();
     let mut alternatives = Vec::new();
-    for (i, (_, trigger)) in key.iter().enumerate() {
+    for (i, trigger) in key.iter().enumerate() {
         for (j, alt) in self::alternatives(trigger).enumerate() {
             chunks.push(ArticleChunkRow {
                 id: alternatives.len().to_string(),
@@ -262,7 +241,7 @@ impl CannedScorer for CannedIndex {
         for sentence in sentences(text) {
             match built.index.search_now(
                 APP,
-                &distinct_words(sentence),
+                &distinct_words(&sentence),
                 built.alternatives.len(),
                 Visibility::Internal,
             ) {

@@ -66,6 +66,8 @@ struct DemoCanned {
     cites: Vec<String>,
 }
 
+/// The demo's canned responses, each with its stable id (`demo_<the name's words>`); the file is
+/// ours, so a bad entry is a bug, reported.
 fn demo_canned() -> Result<Vec<(String, DemoCanned)>, String> {
     let all: Vec<DemoCanned> =
         serde_json::from_str(CANNED).map_err(|e| format!("demo-canned/canned.json: {e}"))?;
@@ -73,38 +75,20 @@ fn demo_canned() -> Result<Vec<(String, DemoCanned)>, String> {
         .map(|d| {
             let f = &d.fields;
             crate::canned::check(f).map_err(|e| format!("demo canned {:?}: {e}", f.name))?;
-            let slug: String = f
-                .name
-                .to_lowercase()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect();
             let id = format!(
                 "demo_{}",
-                slug.split('_')
-                    .filter(|w| !w.is_empty())
-                    .collect::<Vec<_>>()
-                    .join("_")
+                support_core::pipeline::text::tokens(&f.name).join("_")
             );
             Ok((id, d))
         })
         .collect()
 }
 
-/// The demo's canned responses as writers give them, each with its stable id
-/// (`demo_<name in snake case>`); the file is ours, so a bad entry is a bug, reported.
-pub fn canned_fields() -> Result<Vec<(String, CannedFields)>, String> {
-    Ok(demo_canned()?
-        .into_iter()
-        .map(|(id, d)| (id, d.fields))
-        .collect())
-}
-
 /// The demo's canned responses as the router reads them (the scenario eval's set).
 pub fn canned() -> Result<Vec<CannedResponse>, String> {
-    Ok(canned_fields()?
+    Ok(demo_canned()?
         .into_iter()
-        .map(|(id, f)| CannedResponse {
+        .map(|(id, DemoCanned { fields: f, .. })| CannedResponse {
             id,
             app: f.app,
             name: f.name,

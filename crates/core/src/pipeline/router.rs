@@ -486,24 +486,16 @@ fn canned_rule(
     {
         return None;
     }
-    // A template that would be half-filled for this customer never matches.
-    let usable: Vec<CannedResponse> = input
-        .canned
-        .responses
-        .iter()
-        .filter(|c| super::template::fills(&c.body, input.profile, input.facts, &analysis.body))
-        .cloned()
-        .collect();
-    let canned = CannedSet {
-        responses: &usable,
-        ..input.canned
-    };
     let text = if inbound.thread.is_empty() {
         &analysis.cleaned
     } else {
         &analysis.body
     };
-    match_canned(text, canned, &inbound.app)
+    // A template that would be half-filled for this customer never matches. It is still scored
+    // with the others, so the scores (and the scorer's index) do not depend on the customer.
+    best_canned(text, input.canned, &inbound.app, |c| {
+        super::template::fills(&c.body, input.profile, input.facts, &analysis.body)
+    })
 }
 
 /// The intents the agent answers with an action (a login link, a refund, a transfer, a name or
@@ -530,6 +522,16 @@ fn canned_reason(m: &CannedMatch, canned: CannedSet<'_>) -> String {
 /// base's retrieval over each trigger's alternatives) scores them, and the best one answers
 /// when its score reaches `canned.min_score` (ties: the first in `canned.responses`).
 pub fn match_canned(text: &str, canned: CannedSet<'_>, app: &str) -> Option<CannedMatch> {
+    best_canned(text, canned, app, |_| true)
+}
+
+/// [`match_canned`] among the responses `usable` accepts (all are scored).
+fn best_canned(
+    text: &str,
+    canned: CannedSet<'_>,
+    app: &str,
+    usable: impl Fn(&CannedResponse) -> bool,
+) -> Option<CannedMatch> {
     let candidates: Vec<&CannedResponse> = canned
         .responses
         .iter()
@@ -541,7 +543,9 @@ pub fn match_canned(text: &str, canned: CannedSet<'_>, app: &str) -> Option<Cann
     let scores = canned.scorer?.score(text, &candidates);
     let best = scores
         .into_iter()
-        .filter(|s| s.index < candidates.len() && s.score >= canned.min_score)
+        .filter(|s| {
+            s.index < candidates.len() && s.score >= canned.min_score && usable(candidates[s.index])
+        })
         .fold(None::<CannedScore>, |best, s| match best {
             Some(b) if b.score > s.score || (b.score == s.score && b.index < s.index) => Some(b),
             _ => Some(s),

@@ -289,14 +289,18 @@ pub const CANNED_WRONG_COST: i64 = 3;
 /// replies less [`CANNED_WRONG_COST`] per wrong one; when several thresholds tie, the middle
 /// one (the upper of two), so a small shift in scores does not leave the best range.
 pub fn choose_canned_threshold(outcomes: &[ScenarioOutcome]) -> f32 {
-    let value = |t: f32| {
-        let c = CannedCounts::at(outcomes, t);
-        c.right as i64 - CANNED_WRONG_COST * c.wrong.len() as i64
-    };
-    let best = CANNED_SWEEP.iter().map(|t| value(*t)).max().unwrap_or(0);
-    let tied: Vec<f32> = CANNED_SWEEP
+    let values: Vec<(f32, i64)> = CANNED_SWEEP
         .into_iter()
-        .filter(|t| value(*t) == best)
+        .map(|t| {
+            let c = CannedCounts::at(outcomes, t);
+            (t, c.right as i64 - CANNED_WRONG_COST * c.wrong.len() as i64)
+        })
+        .collect();
+    let best = values.iter().map(|(_, v)| *v).max().unwrap_or(0);
+    let tied: Vec<f32> = values
+        .into_iter()
+        .filter(|(_, v)| *v == best)
+        .map(|(t, _)| t)
         .collect();
     tied.get(tied.len() / 2)
         .copied()
